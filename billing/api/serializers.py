@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from billing.models import ActivityLog, ApiToken, Scope
+from billing.services import MAX_TOKEN_DAYS
+
+
+class ApiTokenSerializer(serializers.ModelSerializer):
+    is_expired = serializers.BooleanField(read_only=True)
+    is_revoked = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = ApiToken
+        fields = [
+            "id", "name", "prefix", "scopes", "expires_at", "revoked_at", "last_used_at",
+            "created_at", "is_expired", "is_revoked",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class ApiTokenCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    scopes = serializers.ListField(
+        child=serializers.ChoiceField(choices=Scope.values), required=False, allow_empty=False
+    )
+    expires_in_days = serializers.IntegerField(min_value=1, max_value=MAX_TOKEN_DAYS, required=False)
+
+    def validate(self, attrs: dict) -> dict:
+        unknown = set(self.initial_data) - set(self.fields)
+        if unknown:
+            raise serializers.ValidationError({name: ["Unknown field."] for name in sorted(unknown)})
+        return attrs
+
+
+class ApiTokenCreatedSerializer(ApiTokenSerializer):
+    token = serializers.CharField(read_only=True, help_text="The token value. Shown this once only.")
+
+    class Meta(ApiTokenSerializer.Meta):
+        fields = [*ApiTokenSerializer.Meta.fields, "token"]
+        read_only_fields = fields
+
+
+class ActivityLogSerializer(serializers.ModelSerializer):
+    user: serializers.SlugRelatedField = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    token_prefix = serializers.CharField(source="token.prefix", read_only=True, default=None)
+
+    class Meta:
+        model = ActivityLog
+        fields = [
+            "id", "action", "user", "token_prefix", "agent_id", "target_type", "target_id",
+            "request_summary", "response_summary", "status", "duration_ms", "tokens", "cost",
+            "request_id", "created_at",
+        ]  # fmt: skip
+        read_only_fields = fields

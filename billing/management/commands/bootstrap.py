@@ -1,0 +1,48 @@
+"""First run: an organization, an owner who can log in to the admin, and an API token."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+
+from billing.models import Organization
+from billing.services import api_token_create, organization_bootstrap
+
+
+class Command(BaseCommand):
+    help = "Create the first organization, owner and API token when the database has none."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--email", default="admin@example.com")
+        parser.add_argument("--slug", default="default")
+
+    def handle(self, *args, email: str, slug: str, **options) -> None:
+        if Organization.objects.exists():
+            self.stdout.write("Agentry is set up already (log in with the credentials printed on the first run).")
+            return
+        password = secrets.token_urlsafe(12)
+        organization = organization_bootstrap(
+            slug=slug, name="Default organization", owner_email=email, password=password
+        )
+        owner = get_user_model().objects.get(username=email)
+        # The first person is also the platform superuser, who manages every organization.
+        owner.is_superuser = True
+        owner.is_staff = True
+        owner.save(update_fields=["is_superuser", "is_staff"])
+        _, raw = api_token_create(user=owner, organization=organization, name="first-run")
+        self.stdout.write(
+            "\n".join(
+                [
+                    "",
+                    "=== Agentry first run ===",
+                    f"Admin:     http://127.0.0.1:{settings.PORT}/admin/   user {email}   password {password}",
+                    f"API token: {raw}",
+                    "Try:       curl -H 'Authorization: Bearer <token>' http://127.0.0.1:{settings.PORT}/api/v1/health/",
+                    "These are shown once; keep them.",
+                    "",
+                ]
+            )
+        )

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from config.api.errors import InvalidInput
+
+
+def _non_negative_int(request: Request, name: str, default: int | None) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidInput(validation_errors={name: ["Must be a whole number."]}) from None
+    if value < 0:
+        raise InvalidInput(validation_errors={name: ["Must be zero or more."]})
+    return value
+
+
+class LimitOffsetTotalPagination(LimitOffsetPagination):
+    """``?limit=&offset=`` -> {"results", "total", "limit", "offset"} (API.md).
+
+    A limit over max_limit is capped; a limit or offset that is not a whole number >= 0 is a 400.
+    """
+
+    default_limit = 50
+    max_limit = 500
+
+    def get_limit(self, request: Request) -> int | None:
+        limit = _non_negative_int(request, self.limit_query_param, self.default_limit)
+        if limit == 0:
+            raise InvalidInput(validation_errors={"limit": ["Must be at least 1."]})
+        return min(limit, self.max_limit) if limit is not None else None
+
+    def get_offset(self, request: Request) -> int:
+        return _non_negative_int(request, self.offset_query_param, 0) or 0
+
+    def get_paginated_response(self, data: Any) -> Response:
+        return Response({"results": data, "total": self.count, "limit": self.limit, "offset": self.offset})
+
+    def get_paginated_response_schema(self, schema: dict) -> dict:
+        return {
+            "type": "object",
+            "required": ["results", "total", "limit", "offset"],
+            "properties": {
+                "results": schema,
+                "total": {"type": "integer"},
+                "limit": {"type": "integer"},
+                "offset": {"type": "integer"},
+            },
+        }

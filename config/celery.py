@@ -1,0 +1,54 @@
+"""The Celery app: JSON only, late acks, one task at a time per worker slot, named queues.
+
+Queues:
+- ``io``: LLM-bound runs; run its workers with a threads or gevent pool (many in flight).
+- ``default``: everything else (deliveries, rollups, maintenance).
+
+The settings themselves (CELERY_* in config/settings/base.py) are read lazily from Django's
+settings; nothing here may touch them at import time, because the settings package imports
+this module through ``config/__init__.py``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+from celery.signals import worker_ready, worker_shutdown
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
+
+app = Celery("agentry")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+
+
+def beat_schedule() -> dict:
+    """Every periodic job of the platform, declared here (synced into the database by beat)."""
+    from celery.schedules import crontab
+
+    return {
+        # 03:17 UTC daily: drop activity-log rows past the retention window.
+        "billing.prune-activity": {
+            "task": "billing.tasks.prune_activity",
+            "schedule": crontab(minute=17, hour=3),
+            "options": {"expires": 3600},
+        },
+    }
+
+
+app.conf.beat_schedule = beat_schedule()
+app.autodiscover_tasks()
+
+
+@worker_ready.connect
+def _start_heartbeat(sender=None, **kwargs) -> None:
+    from config.workers import start_heartbeat
+
+    start_heartbeat(getattr(sender, "hostname", None))
+
+
+@worker_shutdown.connect
+def _stop_heartbeat(**kwargs) -> None:
+    from config.workers import stop_heartbeat
+
+    stop_heartbeat()

@@ -1,0 +1,36 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from billing.api.views import ActivityLogViewSet, ApiTokenViewSet
+from config.api.errors import api_not_found
+from config.api.health import health
+
+router = DefaultRouter(trailing_slash=True)
+router.include_root_view = False
+router.register("tokens", ApiTokenViewSet, basename="token")
+router.register("activity", ActivityLogViewSet, basename="activity")
+
+api_v1: list = [
+    path("health/", health, name="health"),
+    path("", include(router.urls)),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("api/v1/", include((api_v1, "api"), namespace="v1")),
+    # Unknown API paths answer in the error shape even with DEBUG on.
+    re_path(r"^api/", api_not_found),
+]
+
+handler400 = "config.api.errors.handler400"
+handler403 = "config.api.errors.handler403"
+handler404 = "config.api.errors.handler404"
+handler500 = "config.api.errors.handler500"
