@@ -23,7 +23,9 @@ def managed_organization_ids(request: HttpRequest) -> list[Any]:
     cached = getattr(request, "_agentry_admin_orgs", None)
     if cached is None:
         cached = list(
-            Membership.objects.filter(user_id=request.user.pk,  # type: ignore[misc] role__in=ADMIN_ROLES).values_list("organization_id", flat=True)
+            Membership.objects.filter(user_id=request.user.pk, role__in=ADMIN_ROLES).values_list(  # type: ignore[misc]
+                "organization_id", flat=True
+            )
         )
         request._agentry_admin_orgs = cached  # type: ignore[attr-defined]
     return cached

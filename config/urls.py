@@ -16,6 +16,11 @@ router.register("activity", ActivityLogViewSet, basename="activity")
 api_v1: list = [
     path("health/", health, name="health"),
     path("", include(router.urls)),
+    path("", include("agents.api.urls")),
+    path("", include("executions.api.urls")),
+    path("", include("tools.api.urls")),
+    path("", include("approvals.api.urls")),
+    path("", include("memory.api.urls")),
 ]
 
 urlpatterns = [

@@ -146,7 +146,8 @@ USE_TZ = True
 
 # --- Static files (served by WhiteNoise, also under ASGI) ------------------------------
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# collectstatic target in production; development and tests serve from the finders.
+STATIC_ROOT = None
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

@@ -1,0 +1,58 @@
+"""Emitting platform events: written to the event log after the surrounding commit."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+
+from executions.models import PlatformEvent
+
+logger = logging.getLogger(__name__)
+
+# The ten platform events of the reference (automation event integration).
+EVENT_TYPES = (
+    "ai.agent.created",
+    "ai.agent.updated",
+    "ai.agent.deleted",
+    "ai.agent.activated",
+    "ai.agent.deactivated",
+    "ai.execution.started",
+    "ai.execution.completed",
+    "ai.execution.failed",
+    "ai.approval.requested",
+    "ai.approval.resolved",
+)
+
+
+def _jsonable(payload: dict[str, Any]) -> dict[str, Any]:
+    import json
+
+    return json.loads(json.dumps(payload, cls=DjangoJSONEncoder))
+
+
+def event_emit(
+    *,
+    organization_id: Any,
+    event_type: str,
+    payload: dict[str, Any],
+    agent_id: Any = None,
+    execution_id: Any = None,
+) -> None:
+    """Record ``event_type`` once the current transaction commits (at once outside one)."""
+    if event_type not in EVENT_TYPES:
+        raise ValueError(f"unknown platform event {event_type!r}")
+    data = _jsonable(payload)
+
+    def write() -> None:
+        PlatformEvent.objects.create(
+            organization_id=organization_id,
+            event_type=event_type,
+            payload=data,
+            agent_id=agent_id,
+            execution_id=execution_id,
+        )
+
+    transaction.on_commit(write)

@@ -1,0 +1,117 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from billing.models import ApiToken
+from billing.services import api_token_create, api_token_revoke
+from billing.tokens import hash_token
+from config.api.errors import ApiError
+from tests.conftest import assert_error
+
+
+def test_token_is_stored_hashed_and_shown_once(alice, org, client_for):
+    client = client_for(alice)
+    response = client.post("/api/v1/tokens/", {"name": "ci", "scopes": ["agents:read"]}, format="json")
+    assert response.status_code == 201
+    raw = response.json()["token"]
+    assert raw.startswith("agt_") and len(raw) > 40
+    row = ApiToken.objects.get(id=response.json()["id"])
+    # Only the hash and a short prefix are kept; the value is in no column.
+    assert row.token_hash == hash_token(raw)
+    assert raw not in str(ApiToken.objects.filter(pk=row.pk).values().get())
+    assert row.prefix == raw[:12]
+    listed = client.get("/api/v1/tokens/").json()["results"]
+    assert all("token" not in item and "token_hash" not in item for item in listed)
+    assert any(item["prefix"] == row.prefix for item in listed)
+
+
+def test_token_authenticates_until_revoked(alice, org):
+    token, raw = api_token_create(user=alice, organization=org, scopes=["agents:read"])
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert client.get("/api/v1/tokens/").status_code == 200
+    api_token_revoke(token=token)
+    assert_error(client.get("/api/v1/tokens/"), 401, "TokenRevoked")
+
+
+def test_expired_token_is_refused(alice, org):
+    token, raw = api_token_create(user=alice, organization=org, expires_in_days=1)
+    ApiToken.objects.filter(pk=token.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert_error(client.get("/api/v1/tokens/"), 401, "TokenExpired")
+
+
+def test_unknown_and_malformed_tokens(db):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    assert_error(client.get("/api/v1/tokens/"), 401, "NotAuthenticated")
+    client.credentials(HTTP_AUTHORIZATION="Bearer agt_nope")
+    assert_error(client.get("/api/v1/tokens/"), 401, "InvalidToken")
+    client.credentials(HTTP_AUTHORIZATION="Bearer a b")
+    assert_error(client.get("/api/v1/tokens/"), 401, "InvalidToken")
+
+
+def test_unknown_scope_is_refused_and_nothing_written(alice, org, client_for):
+    client = client_for(alice)
+    before = ApiToken.objects.count()
+    error = assert_error(client.post("/api/v1/tokens/", {"scopes": ["root"]}, format="json"), 400, "InvalidInput")
+    assert "scopes.0" in error["details"]["validation_errors"]
+    assert ApiToken.objects.count() == before
+    with pytest.raises(ApiError):
+        api_token_create(user=alice, organization=org, scopes=["agents:read", "everything"])
+
+
+def test_token_cannot_mint_wider_scopes(alice, client_for):
+    client = client_for(alice, scopes=["agents:read"])
+    error = assert_error(
+        client.post("/api/v1/tokens/", {"scopes": ["agents:read", "admin"]}, format="json"), 400, "InvalidInput"
+    )
+    assert "scopes" in error["details"]["validation_errors"]
+    assert client.post("/api/v1/tokens/", {"scopes": ["agents:read"]}, format="json").status_code == 201
+
+
+def test_unknown_fields_are_refused(alice, client_for):
+    client = client_for(alice)
+    error = assert_error(client.post("/api/v1/tokens/", {"nmae": "typo"}, format="json"), 400, "InvalidInput")
+    assert "nmae" in error["details"]["validation_errors"]
+
+
+def test_revoke_through_api_and_foreign_token_is_404(alice, oscar, client_for):
+    mine = client_for(alice)
+    theirs = client_for(oscar)
+    foreign_id = ApiToken.objects.filter(user=oscar).first().id
+    assert_error(mine.delete(f"/api/v1/tokens/{foreign_id}/"), 404, "NotFound")
+    assert ApiToken.objects.get(id=foreign_id).revoked_at is None
+    own_id = ApiToken.objects.filter(user=alice).first().id
+    assert mine.delete(f"/api/v1/tokens/{own_id}/").status_code == 204
+    assert_error(mine.get("/api/v1/tokens/"), 401, "TokenRevoked")
+    assert theirs.get("/api/v1/tokens/").status_code == 200
+
+
+def test_token_of_a_removed_member_stops_working(alice, org, mia, client_for):
+    client = client_for(mia)
+    assert client.get("/api/v1/tokens/").status_code == 200
+    mia.memberships.all().delete()
+    assert_error(client.get("/api/v1/tokens/"), 403, "InsufficientPermissions")
+
+
+def test_management_commands_print_the_value_last(db, capsys):
+    call_command("create_organization", "initech", "--name", "Initech", "--owner", "peter@initech.test")
+    org_id = capsys.readouterr().out.strip().splitlines()[-1]
+    call_command(
+        "create_api_token", "--user", "peter@initech.test", "--organization", "initech", "--scopes", "agents:read"
+    )
+    raw = capsys.readouterr().out.strip().splitlines()[-1]
+    token = ApiToken.objects.get(token_hash=hash_token(raw))
+    assert str(token.organization_id) == org_id
+    assert token.scopes == ["agents:read"]

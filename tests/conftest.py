@@ -1,0 +1,98 @@
+"""Shared fixtures: named people in two organizations, and API clients acting as them.
+
+- ``org``: alice (owner), adam (admin), mia (member), vic (viewer)
+- ``other_org``: oscar (admin of another organization; must never see ``org``'s data)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from billing.models import Organization
+from billing.services import api_token_create
+from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    # Throttle counters and rate limits live in Redis; start every test from zero.
+    cache.clear()
+    yield
+
+
+@pytest.fixture
+def org(db) -> Organization:
+    return OrganizationFactory(name="Acme", slug="acme")
+
+
+@pytest.fixture
+def other_org(db) -> Organization:
+    return OrganizationFactory(name="Globex", slug="globex")
+
+
+def _member(org: Organization, name: str, role: str):
+    user = UserFactory(username=f"{name}@{org.slug}.test")
+    MembershipFactory(user=user, organization=org, role=role)
+    return user
+
+
+@pytest.fixture
+def alice(org):
+    return _member(org, "alice", "owner")
+
+
+@pytest.fixture
+def adam(org):
+    return _member(org, "adam", "admin")
+
+
+@pytest.fixture
+def mia(org):
+    return _member(org, "mia", "member")
+
+
+@pytest.fixture
+def vic(org):
+    return _member(org, "vic", "viewer")
+
+
+@pytest.fixture
+def oscar(other_org):
+    return _member(other_org, "oscar", "admin")
+
+
+ClientFor = Callable[..., APIClient]
+
+
+@pytest.fixture
+def client_for(db) -> ClientFor:
+    """client_for(user, organization=None, scopes=None) -> APIClient with a fresh bearer token."""
+
+    def make(user, organization: Organization | None = None, scopes: list[str] | None = None) -> APIClient:
+        if organization is None:
+            organization = user.memberships.first().organization
+        _, raw = api_token_create(user=user, organization=organization, scopes=scopes)
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+        client.raw_token = raw  # type: ignore[attr-defined]
+        return client
+
+    return make
+
+
+def assert_error(response, status: int, code: str) -> dict:
+    """The response is an error in the shape of DESIGN.md §11 with this status and code."""
+    assert response.status_code == status, (response.status_code, response.content[:500])
+    body = response.json()
+    assert set(body) == {"error"}, body
+    error = body["error"]
+    assert set(error) == {"code", "message", "details", "timestamp", "request_id"}, error
+    assert error["code"] == code, error
+    assert error["message"]
+    assert error["request_id"]
+    assert response["X-Request-ID"] == error["request_id"]
+    return error
