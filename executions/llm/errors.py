@@ -1,0 +1,118 @@
+"""The errors every LLM adapter raises, whatever SDK is underneath.
+
+Callers catch these, never an SDK's own classes: the runtime decides on retry, fallback and
+what to record from ``retryable`` and the subclass. Messages are built from the provider's error
+text and status only; they never include request headers, so an API key cannot leak through
+``str(exc)``, ``repr(exc)`` or a traceback's locals of this object.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Provider error texts sometimes quote the key they rejected ("Incorrect API key provided:
+# sk-abc...xyz"). Mask anything that looks like a key before it reaches a message or log line.
+_KEY_PATTERN = re.compile(r"\b(?:sk|gsk|xai)[-_][A-Za-z0-9_\-*.]{6,}")
+_MAX_MESSAGE = 500
+
+
+def redact(text: str, *, secrets: tuple[str | None, ...] = ()) -> str:
+    """Remove known secrets and key-shaped tokens from a provider's error text."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    text = _KEY_PATTERN.sub("***", text)
+    return text[:_MAX_MESSAGE]
+
+
+class LLMError(Exception):
+    """A model call failed. ``retryable``: the same call may succeed if repeated later."""
+
+    default_retryable = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str = "",
+        model: str = "",
+        status_code: int | None = None,
+        retryable: bool | None = None,
+        code: str | None = None,
+        retry_after: float | None = None,
+        attempts: int = 1,
+    ) -> None:
+        self.provider = provider
+        self.model = model
+        self.status_code = status_code
+        self.retryable = self.default_retryable if retryable is None else retryable
+        self.code = code
+        # Seconds the provider asked us to wait (Retry-After), if it said.
+        self.retry_after = retry_after
+        # How many times the call was tried before giving up (set by the retry loop).
+        self.attempts = attempts
+        self.message = message
+        super().__init__(self._format())
+
+    def _format(self) -> str:
+        where = "/".join(part for part in (self.provider, self.model) if part)
+        status = f" HTTP {self.status_code}" if self.status_code else ""
+        prefix = f"{where}{status}: " if where or status else ""
+        return f"{prefix}{self.message}"
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(provider={self.provider!r}, model={self.model!r}, "
+            f"status_code={self.status_code!r}, retryable={self.retryable!r}, message={self.message!r})"
+        )
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        # Celery serialises exceptions between processes; keep every attribute across the trip.
+        return (
+            _rebuild,
+            (
+                type(self),
+                self.message,
+                {
+                    "provider": self.provider,
+                    "model": self.model,
+                    "status_code": self.status_code,
+                    "retryable": self.retryable,
+                    "code": self.code,
+                    "retry_after": self.retry_after,
+                    "attempts": self.attempts,
+                },
+            ),
+        )
+
+
+def _rebuild(cls: type[LLMError], message: str, kwargs: dict) -> LLMError:
+    return cls(message, **kwargs)
+
+
+class LLMRateLimited(LLMError):
+    """HTTP 429. Retryable, except OpenAI's ``insufficient_quota`` (a billing state, not a burst)."""
+
+    default_retryable = True
+
+
+class LLMProviderUnavailable(LLMError):
+    """5xx, 529 overloaded, connection refused or reset, timeouts: the provider, not the request."""
+
+    default_retryable = True
+
+
+class LLMAuthError(LLMError):
+    """401/403 or no credentials at all: this configuration cannot work until someone fixes it."""
+
+
+class LLMBadRequest(LLMError):
+    """400/404/413/422: the provider rejected what we sent (unknown model, context too long, bad schema)."""
+
+
+class LLMUnsupported(LLMError):
+    """The provider has no such capability here (for example embeddings on Anthropic)."""
+
+
+class LLMConfigurationError(LLMError):
+    """The ProviderConfig itself is unusable (unknown provider, compatible server without base_url)."""

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from config.env import EnvError, env_bool, env_int, env_list, env_str
+from tests.processes import ROOT
+
+
+def test_env_helpers_parse_and_reject(monkeypatch, tmp_path):
+    monkeypatch.setenv("X_BOOL", "yes")
+    monkeypatch.setenv("X_INT", "42")
+    monkeypatch.setenv("X_LIST", "a, b,,c")
+    assert env_bool("X_BOOL") is True and env_int("X_INT", 0) == 42 and env_list("X_LIST") == ["a", "b", "c"]
+    monkeypatch.setenv("X_BOOL", "maybe")
+    monkeypatch.setenv("X_INT", "4x")
+    with pytest.raises(EnvError, match="X_BOOL"):
+        env_bool("X_BOOL")
+    with pytest.raises(EnvError, match="X_INT"):
+        env_int("X_INT", 0)
+    secret = tmp_path / "secret"
+    secret.write_text("from-a-file\n")
+    monkeypatch.setenv("X_SECRET", "from-env")
+    monkeypatch.setenv("X_SECRET_FILE", str(secret))
+    assert env_str("X_SECRET") == "from-a-file"
+
+
+def _manage(*args: str, **env: str) -> subprocess.CompletedProcess:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+    full_env.update(env)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_production_settings_pass_check_deploy():
+    result = _manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        DJANGO_SETTINGS_MODULE="config.settings.production",
+        SECRET_KEY="k" * 20 + "a-long-random-production-secret-value-0123456789",
+        FIELD_ENCRYPTION_KEY="x" * 44,
+        ALLOWED_HOSTS="agents.example.com",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_production_refuses_to_start_without_secrets():
+    result = _manage("check", DJANGO_SETTINGS_MODULE="config.settings.production", SECRET_KEY="")
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_invalid_environment_fails_with_the_variable_name():
+    result = _manage("check", DJANGO_SETTINGS_MODULE="config.settings.dev", DEBUG="perhaps")
+    assert result.returncode != 0
+    assert "DEBUG must be a boolean" in result.stderr
