@@ -1,0 +1,115 @@
+"""OpenAPI schema, offline docs, admin scoping, login page, and the repository's shape."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+import pytest
+import yaml
+from openapi_spec_validator import validate
+
+from billing.models import Organization
+from tests.processes import ROOT
+
+
+def test_openapi_schema_validates(client, db):
+    response = client.get("/api/schema/?format=json")
+    assert response.status_code == 200
+    schema = response.json()
+    validate(schema)
+    assert "/api/v1/health/" in schema["paths"] and "/api/v1/tokens/" in schema["paths"]
+    assert schema["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+
+
+@pytest.mark.parametrize("path", ["/api/docs/", "/api/redoc/"])
+def test_docs_work_without_internet(client, db, path):
+    response = client.get(path)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "drf_spectacular_sidecar" in html
+    external = re.findall(r"""(?:src|href)=["'](https?://[^"']+)""", html)
+    assert external == [], external
+    asset = re.search(r"""src=["'](/static/drf_spectacular_sidecar/[^"']+\.js)""", html).group(1)
+    assert client.get(asset).status_code == 200  # served by WhiteNoise from the sidecar package
+
+
+def test_login_page_renders_with_the_base_template(client, db):
+    response = client.get("/accounts/login/")
+    assert response.status_code == 200
+    assert b"Log in" in response.content and b"csrfmiddlewaretoken" in response.content
+
+
+def test_superuser_sees_every_organization_in_admin(client, org, other_org, django_user_model):
+    root = django_user_model.objects.create_superuser("root", "root@example.test", "pw")
+    client.force_login(root)
+    page = client.get("/admin/billing/organization/").content.decode()
+    assert "Acme" in page and "Globex" in page
+
+
+def test_organization_admin_sees_only_its_own(client, org, other_org, alice, oscar):
+    alice.is_staff = True
+    alice.save()
+    client.force_login(alice)
+    page = client.get("/admin/billing/organization/")
+    assert page.status_code == 200
+    assert "Acme" in page.content.decode() and "Globex" not in page.content.decode()
+    assert client.get(f"/admin/billing/organization/{other_org.id}/change/").status_code in (302, 404)
+    members = client.get("/admin/billing/membership/").content.decode()
+    assert "alice@acme.test" in members and "oscar@globex.test" not in members
+
+
+def test_admin_never_shows_token_hashes(client, org, alice, client_for):
+    from billing.models import ApiToken
+
+    client_for(alice)
+    token = ApiToken.objects.get(user=alice)
+    root = type(alice).objects.create_superuser("root", "root@example.test", "pw")
+    client.force_login(root)
+    for url in ("/admin/billing/apitoken/", f"/admin/billing/apitoken/{token.id}/change/"):
+        page = client.get(url).content.decode()
+        assert token.prefix in page and token.token_hash not in page
+
+
+def test_viewer_without_staff_cannot_enter_admin(client, vic):
+    client.force_login(vic)
+    assert client.get("/admin/billing/organization/").status_code == 302
+
+
+def test_repository_has_the_shape_of_the_design_card():
+    for name in ("manage.py", "pyproject.toml", "Makefile", "README.md", "docker-compose.yml", ".ci/run"):
+        assert (ROOT / name).is_file(), name
+    for app in ("agents", "executions", "memory", "tools", "approvals", "billing"):
+        for part in ("__init__.py", "apps.py", "models.py", "migrations", "api"):
+            assert (ROOT / app / part).exists(), f"{app}/{part}"
+    for folder in ("config", "templates", "tests"):
+        assert (ROOT / folder).is_dir()
+
+
+def test_docker_compose_describes_the_stack():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert set(services) >= {"postgres", "redis", "web", "worker", "beat"}
+    assert "pgvector" in services["postgres"]["image"]
+    for name in ("web", "worker", "beat"):
+        env = services[name]["environment"]
+        assert {"DATABASE_URL", "REDIS_URL", "SECRET_KEY", "FIELD_ENCRYPTION_KEY"} <= set(env)
+    assert "beat" in services["beat"]["command"] and "DatabaseScheduler" in " ".join(services["beat"]["command"])
+    docker = shutil.which("docker")
+    if docker and subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0:
+        result = subprocess.run(
+            [docker, "compose", "config", "-q"],
+            cwd=ROOT,
+            capture_output=True,
+            env={"SECRET_KEY": "x", "FIELD_ENCRYPTION_KEY": "y", "PATH": "/usr/bin:/bin"},
+        )
+        assert result.returncode == 0, result.stderr
+
+
+def test_organization_slugs_are_unique(db):
+    Organization.objects.create(name="A", slug="same")
+    from django.db import IntegrityError, transaction
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Organization.objects.create(name="B", slug="same")
