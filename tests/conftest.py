@@ -15,6 +15,7 @@ from rest_framework.test import APIClient
 from billing.models import Organization
 from billing.services import api_token_create
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
+from tests.fakes.fixtures import *  # noqa
 
 
 @pytest.fixture(autouse=True)

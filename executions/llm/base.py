@@ -313,7 +313,7 @@ class LLMClient:
             error = self._translate(exc)
             if error is None:
                 raise
-            raise error from exc
+            raise error from (None if error.status_code else exc)
 
     def embed(
         self, texts: Sequence[str], *, model: str | None = None, dimensions: int | None = None

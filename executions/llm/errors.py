@@ -51,6 +51,8 @@ class LLMError(Exception):
         self.retry_after = retry_after
         # How many times the call was tried before giving up (set by the retry loop).
         self.attempts = attempts
+        # Set by complete_with_fallback when every config failed: what was tried, in order.
+        self.fallback_attempts: list = []
         self.message = message
         super().__init__(self._format())
 

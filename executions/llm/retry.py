@@ -66,6 +66,10 @@ def call_with_retries(
             if attempt >= policy.max_retries or wait is None:
                 if error is exc:
                     raise
+                if error.status_code:
+                    # The SDK's exception text embeds the raw error body; ours carries a redacted
+                    # summary of it. Drop the chain so tracebacks in logs cannot echo a key back.
+                    raise error from None
                 raise error from exc
             log.info(
                 "LLM call failed (%s), retry %d/%d in %.2fs",

@@ -1,0 +1,300 @@
+"""Anthropic messages API via the official SDK: top-level ``system``, tool_use/tool_result
+content blocks, and the raw streaming events (message_start ... message_stop)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from types import SimpleNamespace
+from typing import Any, ClassVar
+
+import anthropic
+import httpx2
+
+from .base import (
+    ChatMessage,
+    CompletionRequest,
+    FinishReason,
+    LLMClient,
+    LLMResponse,
+    ProviderConfig,
+    StreamEvent,
+    ToolCallRequest,
+    Usage,
+    parse_tool_arguments,
+)
+from .errors import LLMAuthError, LLMError
+from .openai_client import DEFAULT_MAX_CONNECTIONS
+from .sdk_errors import translate_sdk_error
+
+# max_tokens is mandatory on the messages API; the reference's default when the agent sets none.
+DEFAULT_MAX_TOKENS = 4096
+
+_STOP_REASONS: dict[str | None, FinishReason] = {
+    None: "stop",
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "pause_turn": "stop",  # a server tool paused the turn; for us the answer so far is final
+    "tool_use": "tool_calls",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "refusal": "content_filter",
+}
+
+
+def to_anthropic(messages: list[ChatMessage]) -> tuple[str | None, list[dict[str, Any]]]:
+    """(system, messages). System messages are joined into the top-level ``system``; tool results
+    become ``tool_result`` blocks of a user message; consecutive same-role messages merge,
+    because every tool_result must sit in the one user message right after its tool_use."""
+    system: list[str] = []
+    wire: list[dict[str, Any]] = []
+    for message in messages:
+        if message.role == "system":
+            if message.content:
+                system.append(message.content)
+            continue
+        if message.role == "tool":
+            role, blocks = "user", [_tool_result_block(message)]
+        elif message.role == "assistant":
+            role, blocks = "assistant", _assistant_blocks(message)
+        else:
+            role = "user"
+            # The API rejects empty text blocks.
+            blocks = [{"type": "text", "text": message.content}] if message.content else []
+        if not blocks:
+            continue
+        if wire and wire[-1]["role"] == role:
+            wire[-1]["content"].extend(blocks)
+        else:
+            wire.append({"role": role, "content": blocks})
+    return ("\n\n".join(system) or None), wire
+
+
+def _tool_result_block(message: ChatMessage) -> dict[str, Any]:
+    block: dict[str, Any] = {
+        "type": "tool_result",
+        "tool_use_id": message.tool_call_id or "",
+        "content": message.content or "",
+    }
+    if message.is_error:
+        block["is_error"] = True
+    return block
+
+
+def _assistant_blocks(message: ChatMessage) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = []
+    if message.content:
+        blocks.append({"type": "text", "text": message.content})
+    for call in message.tool_calls:
+        # tool_use.input must be an object: a call whose JSON did not parse is replayed as {}
+        # (the tool_result that follows carries the parse error for the model to read).
+        blocks.append({"type": "tool_use", "id": call.id, "name": call.name, "input": call.arguments or {}})
+    return blocks
+
+
+def usage_from_anthropic(usage: Any) -> Usage:
+    """Anthropic's input_tokens excludes cache reads and writes; ours includes them."""
+    if usage is None:
+        return Usage()
+    cache_read = getattr(usage, "cache_read_input_tokens", None) or 0
+    cache_write = getattr(usage, "cache_creation_input_tokens", None) or 0
+    input_tokens = (getattr(usage, "input_tokens", None) or 0) + cache_read + cache_write
+    output_tokens = getattr(usage, "output_tokens", None) or 0
+    return Usage(input_tokens=input_tokens, output_tokens=output_tokens, cached_input_tokens=cache_read)
+
+
+def _finish(stop_reason: str | None) -> FinishReason:
+    return _STOP_REASONS.get(stop_reason, "error")
+
+
+class AnthropicClient(LLMClient):
+    provider: ClassVar[str] = "anthropic"
+
+    @classmethod
+    def resolve_endpoint(cls, config: ProviderConfig) -> tuple[str | None, str | None]:
+        # None lets the SDK go on to ANTHROPIC_AUTH_TOKEN and its profile files.
+        api_key = config.api_key or os.environ.get("ANTHROPIC_API_KEY") or None
+        base_url = config.base_url or os.environ.get("ANTHROPIC_BASE_URL") or None
+        return api_key, base_url
+
+    @classmethod
+    def build_sdk(cls, *, api_key: str | None, base_url: str | None, config: ProviderConfig) -> Any:
+        limit = int(config.extra.get("max_connections", DEFAULT_MAX_CONNECTIONS))
+        return anthropic.Anthropic(
+            api_key=api_key,
+            base_url=base_url,
+            timeout=config.timeout,
+            max_retries=0,  # retries are ours (retry.py)
+            default_headers=config.extra.get("default_headers"),
+            http_client=anthropic.DefaultHttpxClient(
+                limits=httpx2.Limits(max_connections=limit, max_keepalive_connections=limit),
+                timeout=httpx2.Timeout(config.timeout, connect=min(config.timeout, 10.0)),
+            ),
+        )
+
+    def _request_kwargs(self, request: CompletionRequest) -> dict[str, Any]:
+        system, messages = to_anthropic(request.messages)
+        kwargs: dict[str, Any] = {
+            "model": self.config.model,
+            "messages": messages,
+            "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
+            # Passing a timeout also skips the SDK's "streaming required" guess from max_tokens.
+            "timeout": self.config.timeout,
+        }
+        if system:
+            kwargs["system"] = system
+        if request.tools:
+            kwargs["tools"] = [
+                {"name": tool.name, "description": tool.description, "input_schema": tool.parameters}
+                for tool in request.tools
+            ]
+        body: dict[str, Any] = {}
+        # This SDK version has no temperature/top_p arguments; the API still takes them. Newer
+        # Claude models reject both at once, so temperature wins when an agent sets both.
+        if request.temperature is not None:
+            body["temperature"] = request.temperature
+        elif request.top_p is not None:
+            body["top_p"] = request.top_p
+        body.update(request.extra)
+        if body:
+            kwargs["extra_body"] = body
+        return kwargs
+
+    def _complete(self, request: CompletionRequest) -> LLMResponse:
+        message = self.sdk.messages.create(**self._request_kwargs(request))
+        text: list[str] = []
+        calls: list[ToolCallRequest] = []
+        for block in message.content:
+            if block.type == "text":
+                text.append(block.text)
+            elif block.type == "tool_use":
+                calls.append(_tool_call(block.id, block.name, block.input))
+        return LLMResponse(
+            content="".join(text),
+            tool_calls=calls,
+            finish_reason=_finish(message.stop_reason),
+            usage=usage_from_anthropic(message.usage),
+            model=message.model or self.config.model,
+            provider=self.provider,
+            raw_id=message.id,
+            raw_finish_reason=message.stop_reason,
+        )
+
+    def _stream(self, request: CompletionRequest) -> Iterator[StreamEvent]:
+        state = _StreamState(model=self.config.model)
+        stream = self.sdk.messages.create(**self._request_kwargs(request), stream=True)
+        with stream:
+            for event in stream:
+                yield from state.feed(event)
+        yield StreamEvent(type="done", response=state.response(provider=self.provider))
+
+    def _translate(self, exc: Exception) -> LLMError | None:
+        if isinstance(exc, TypeError) and "authentication" in str(exc):
+            # The SDK raises a bare TypeError at request time when it found no credentials.
+            return LLMAuthError(
+                "no Anthropic credentials: set an API key on the provider connection or ANTHROPIC_API_KEY",
+                provider=self.provider,
+                model=self.config.model,
+                code="no_credentials",
+            )
+        return translate_sdk_error(
+            exc,
+            sdk=anthropic,
+            provider=self.provider,
+            model=self.config.model,
+            secrets=(self.config.api_key, getattr(self.sdk, "api_key", None)),
+            timeout=self.config.timeout,
+        )
+
+
+def _tool_call(call_id: str, name: str, arguments: Any) -> ToolCallRequest:
+    if isinstance(arguments, dict):
+        return ToolCallRequest(id=call_id, name=name, arguments=arguments, raw_arguments=json.dumps(arguments))
+    raw = arguments if isinstance(arguments, str) else json.dumps(arguments)
+    parsed, error = parse_tool_arguments(raw)
+    return ToolCallRequest(id=call_id, name=name, arguments=parsed, raw_arguments=raw, parse_error=error)
+
+
+class _StreamState:
+    """Accumulates raw message stream events into text, tool calls and usage."""
+
+    def __init__(self, *, model: str) -> None:
+        self.model = model
+        self.raw_id: str | None = None
+        self.text: list[str] = []
+        self.calls: list[ToolCallRequest] = []
+        # content block index -> [tool ordinal, id, name, json fragments]
+        self.open_tools: dict[int, tuple[int, str, str, list[str]]] = {}
+        self.stop_reason: str | None = None
+        self.raw_usage: dict[str, int] = dict.fromkeys(
+            ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"), 0
+        )
+        self.stopped = False
+
+    def feed(self, event: Any) -> Iterator[StreamEvent]:
+        kind = event.type
+        if kind == "message_start":
+            self.raw_id = event.message.id
+            self.model = event.message.model or self.model
+            self._merge_usage(event.message.usage)
+        elif kind == "content_block_start":
+            block = event.content_block
+            if block.type == "tool_use":
+                ordinal = len(self.calls) + len(self.open_tools)
+                self.open_tools[event.index] = (ordinal, block.id, block.name, [])
+                yield StreamEvent(type="tool_call_delta", index=ordinal, tool_call_id=block.id, tool_name=block.name)
+            elif block.type == "text" and block.text:
+                self.text.append(block.text)
+                yield StreamEvent(type="text", text=block.text)
+        elif kind == "content_block_delta":
+            delta = event.delta
+            if delta.type == "text_delta":
+                self.text.append(delta.text)
+                yield StreamEvent(type="text", text=delta.text)
+            elif delta.type == "input_json_delta" and event.index in self.open_tools:
+                ordinal, call_id, name, fragments = self.open_tools[event.index]
+                fragments.append(delta.partial_json)
+                yield StreamEvent(
+                    type="tool_call_delta",
+                    index=ordinal,
+                    tool_call_id=call_id,
+                    tool_name=name,
+                    arguments_delta=delta.partial_json,
+                )
+        elif kind == "content_block_stop" and event.index in self.open_tools:
+            _, call_id, name, fragments = self.open_tools.pop(event.index)
+            call = _tool_call(call_id, name, "".join(fragments))
+            self.calls.append(call)
+            yield StreamEvent(type="tool_call", tool_call=call, tool_call_id=call.id, tool_name=call.name)
+        elif kind == "message_delta":
+            self.stop_reason = event.delta.stop_reason or self.stop_reason
+            self._merge_usage(event.usage)
+        elif kind == "message_stop":
+            self.stopped = True
+
+    def _merge_usage(self, usage: Any) -> None:
+        # message_start carries the input counts; message_delta's counts are cumulative and
+        # carry the input fields only on newer API versions: take whatever is present.
+        if usage is None:
+            return
+        for name in self.raw_usage:
+            value = getattr(usage, name, None)
+            if value is not None:
+                self.raw_usage[name] = value
+
+    @property
+    def usage(self) -> Usage:
+        return usage_from_anthropic(SimpleNamespace(**self.raw_usage))
+
+    def response(self, *, provider: str) -> LLMResponse:
+        return LLMResponse(
+            content="".join(self.text),
+            tool_calls=list(self.calls),
+            finish_reason=_finish(self.stop_reason) if self.stopped else "error",
+            usage=self.usage,
+            model=self.model,
+            provider=provider,
+            raw_id=self.raw_id,
+            raw_finish_reason=self.stop_reason,
+        )

@@ -1,0 +1,124 @@
+"""OpenAI chat completions (tools, streaming with usage) and embeddings, via the official SDK."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from types import ModuleType
+from typing import Any, ClassVar
+
+import httpx2
+import openai
+
+from .base import CompletionRequest, EmbeddingResult, LLMClient, LLMResponse, ProviderConfig, StreamEvent, Usage
+from .errors import LLMError
+from .openai_format import StreamAssembler, parse_completion, to_openai_messages, to_openai_tools
+from .sdk_errors import translate_sdk_error
+
+# OpenAI accepts up to 2,048 inputs per embeddings request; stay well below for request size.
+EMBED_BATCH = 512
+# One pooled HTTP client is shared by every worker thread of a process (see registry.py):
+# size the pool for a thread pool of hundreds of in-flight runs, all kept alive.
+DEFAULT_MAX_CONNECTIONS = 1000
+
+
+class OpenAIClient(LLMClient):
+    provider: ClassVar[str] = "openai"
+    supports_embeddings: ClassVar[bool] = True
+    sdk_module: ClassVar[ModuleType] = openai
+    # Reasoning models (o1, o3, ...) reject max_tokens; max_completion_tokens works for all.
+    max_tokens_param: ClassVar[str] = "max_completion_tokens"
+    empty_assistant_content: ClassVar[str | None] = None
+    env_api_key: ClassVar[str | None] = "OPENAI_API_KEY"
+    env_base_url: ClassVar[str | None] = "OPENAI_BASE_URL"
+    # None: the SDK's default (base64 float32, a third of the JSON size); "float" for servers
+    # that only know the plain list form.
+    embedding_encoding: ClassVar[str | None] = None
+
+    # -- SDK client construction (called by the registry, cached there) ----------------
+
+    @classmethod
+    def resolve_endpoint(cls, config: ProviderConfig) -> tuple[str | None, str | None]:
+        """(api_key, base_url): the config's values, else the SDK's standard env vars."""
+        api_key = config.api_key or (os.environ.get(cls.env_api_key) if cls.env_api_key else None) or None
+        base_url = config.base_url or (os.environ.get(cls.env_base_url) if cls.env_base_url else None) or None
+        return api_key, base_url
+
+    @classmethod
+    def build_sdk(cls, *, api_key: str | None, base_url: str | None, config: ProviderConfig) -> Any:
+        limit = int(config.extra.get("max_connections", DEFAULT_MAX_CONNECTIONS))
+        return openai.OpenAI(
+            api_key=api_key,
+            base_url=base_url,
+            timeout=config.timeout,
+            max_retries=0,  # retries are ours (retry.py), bounded per ProviderConfig
+            default_headers=config.extra.get("default_headers"),
+            http_client=openai.DefaultHttpxClient(
+                limits=httpx2.Limits(max_connections=limit, max_keepalive_connections=limit),
+                timeout=httpx2.Timeout(config.timeout, connect=min(config.timeout, 10.0)),
+            ),
+        )
+
+    # -- protocol ------------------------------------------------------------------------
+
+    def _request_kwargs(self, request: CompletionRequest) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "model": self.config.model,
+            "messages": to_openai_messages(request.messages, empty_content=self.empty_assistant_content),
+            "timeout": self.config.timeout,
+        }
+        if request.tools:
+            kwargs["tools"] = to_openai_tools(request.tools)
+        if request.temperature is not None:
+            kwargs["temperature"] = request.temperature
+        if request.top_p is not None:
+            kwargs["top_p"] = request.top_p
+        if request.max_tokens is not None:
+            kwargs[self.max_tokens_param] = request.max_tokens
+        if request.extra:
+            # Provider-specific parameters (tool_choice, response_format, seed, ...) go in the
+            # JSON body as given; the SDK merges extra_body last.
+            kwargs["extra_body"] = request.extra
+        return kwargs
+
+    def _stream_kwargs(self) -> dict[str, Any]:
+        # Without include_usage a streamed completion reports no token counts at all.
+        return {"stream_options": {"include_usage": True}}
+
+    def _complete(self, request: CompletionRequest) -> LLMResponse:
+        completion = self.sdk.chat.completions.create(**self._request_kwargs(request))
+        return parse_completion(completion, provider=self.provider, requested_model=self.config.model)
+
+    def _stream(self, request: CompletionRequest) -> Iterator[StreamEvent]:
+        assembler = StreamAssembler(provider=self.provider, requested_model=self.config.model)
+        stream = self.sdk.chat.completions.create(**self._request_kwargs(request), stream=True, **self._stream_kwargs())
+        with stream:
+            for chunk in stream:
+                yield from assembler.feed(chunk)
+        yield from assembler.finish_events()
+
+    def _embed(self, texts: list[str], *, model: str, dimensions: int | None) -> EmbeddingResult:
+        vectors: list[list[float]] = []
+        usage = Usage()
+        for start in range(0, len(texts), EMBED_BATCH):
+            kwargs: dict[str, Any] = {"model": model, "input": texts[start : start + EMBED_BATCH]}
+            if dimensions:
+                kwargs["dimensions"] = dimensions
+            if self.embedding_encoding:
+                kwargs["encoding_format"] = self.embedding_encoding
+            result = self.sdk.embeddings.create(**kwargs, timeout=self.config.timeout)
+            # The API returns items with an index; do not rely on their order.
+            vectors.extend(list(item.embedding) for item in sorted(result.data, key=lambda item: item.index))
+            if result.usage is not None:
+                usage = usage + Usage(input_tokens=result.usage.prompt_tokens, total=result.usage.total_tokens)
+        return EmbeddingResult(vectors=vectors, usage=usage, model=model, provider=self.provider)
+
+    def _translate(self, exc: Exception) -> LLMError | None:
+        return translate_sdk_error(
+            exc,
+            sdk=self.sdk_module,
+            provider=self.provider,
+            model=self.config.model,
+            secrets=(self.config.api_key, getattr(self.sdk, "api_key", None)),
+            timeout=self.config.timeout,
+        )

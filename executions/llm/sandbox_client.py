@@ -1,0 +1,146 @@
+"""SANDBOX provider: deterministic, offline, no model at all. For demos and trials only.
+
+Every answer starts with "[sandbox]" so nobody mistakes it for a model's work, and the
+registry only returns it when a config names ``provider="sandbox"`` explicitly: it is never
+a silent fallback. Behaviour, so a demo agent runs the whole loop (think -> act -> think):
+
+- tools offered and the latest user message names one of them (as a word) and no tool
+  result has come back since that message: call that tool once, with arguments built from
+  its JSON Schema (required properties only, placeholder values);
+- otherwise answer with a short summary of the task and of any tool results.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import struct
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+from .base import (
+    ChatMessage,
+    CompletionRequest,
+    EmbeddingResult,
+    LLMClient,
+    LLMResponse,
+    StreamEvent,
+    ToolCallRequest,
+    ToolSpec,
+    Usage,
+)
+
+SANDBOX_PREFIX = "[sandbox]"
+SANDBOX_EMBED_DIMENSIONS = 384  # the local embedder's size, so sandbox vectors fit the same column
+
+
+def _estimate_tokens(text: str) -> int:
+    # ~4 characters per token for English text: good enough for a demo's usage numbers.
+    return max(1, math.ceil(len(text) / 4))
+
+
+def placeholder_arguments(schema: dict[str, Any], *, text: str) -> dict[str, Any]:
+    """Required properties with harmless placeholder values of the right type."""
+    properties: dict[str, Any] = schema.get("properties") or {}
+    arguments: dict[str, Any] = {}
+    for name in schema.get("required") or ():
+        spec = properties.get(name) or {}
+        if spec.get("enum"):
+            arguments[name] = spec["enum"][0]
+            continue
+        kind = spec.get("type", "string")
+        kind = kind[0] if isinstance(kind, list) else kind
+        arguments[name] = {
+            "string": text[:80] or name,
+            "integer": 1,
+            "number": 1,
+            "boolean": False,
+            "array": [],
+            "object": {},
+        }.get(kind, text[:80] or name)
+    return arguments
+
+
+class SandboxClient(LLMClient):
+    provider: ClassVar[str] = "sandbox"
+    supports_embeddings: ClassVar[bool] = True
+
+    def _decide(self, request: CompletionRequest) -> LLMResponse:
+        messages = request.messages
+        last_user = max((i for i, m in enumerate(messages) if m.role == "user"), default=-1)
+        task = (messages[last_user].content or "") if last_user >= 0 else ""
+        results = [m for m in messages[last_user + 1 :] if m.role == "tool"]
+        prompt_text = json.dumps([[m.role, m.content] for m in messages])
+        tool = None if results else _named_tool(request.tools, task)
+        if tool is not None:
+            arguments = placeholder_arguments(tool.parameters, text=task)
+            digest = hashlib.sha256(f"{tool.name}:{task}".encode()).hexdigest()[:12]
+            call = ToolCallRequest(
+                id=f"sandbox_{digest}", name=tool.name, arguments=arguments, raw_arguments=json.dumps(arguments)
+            )
+            content, calls = f"{SANDBOX_PREFIX} calling {tool.name}.", [call]
+        else:
+            content, calls = _summary(task, results), []
+        usage = Usage(input_tokens=_estimate_tokens(prompt_text), output_tokens=_estimate_tokens(content))
+        return LLMResponse(
+            content=content,
+            tool_calls=calls,
+            finish_reason="tool_calls" if calls else "stop",
+            usage=usage,
+            model=self.config.model,
+            provider=self.provider,
+            raw_id="sandbox-" + hashlib.sha256(prompt_text.encode()).hexdigest()[:16],
+            raw_finish_reason="tool_calls" if calls else "stop",
+        )
+
+    def _complete(self, request: CompletionRequest) -> LLMResponse:
+        return self._decide(request)
+
+    def _stream(self, request: CompletionRequest) -> Iterator[StreamEvent]:
+        response = self._decide(request)
+        for word in re.findall(r"\S+\s*", response.content):
+            yield StreamEvent(type="text", text=word)
+        for index, call in enumerate(response.tool_calls):
+            yield StreamEvent(
+                type="tool_call_delta",
+                index=index,
+                tool_call_id=call.id,
+                tool_name=call.name,
+                arguments_delta=call.raw_arguments,
+            )
+            yield StreamEvent(type="tool_call", tool_call=call, tool_call_id=call.id, tool_name=call.name)
+        yield StreamEvent(type="done", response=response)
+
+    def _embed(self, texts: list[str], *, model: str, dimensions: int | None) -> EmbeddingResult:
+        size = dimensions or SANDBOX_EMBED_DIMENSIONS
+        vectors = [hash_vector(text, size) for text in texts]
+        usage = Usage(input_tokens=sum(_estimate_tokens(text) for text in texts))
+        return EmbeddingResult(vectors=vectors, usage=usage, model=model, provider=self.provider)
+
+
+def _named_tool(tools: list[ToolSpec], text: str) -> ToolSpec | None:
+    words = set(re.findall(r"[A-Za-z0-9_.-]+", text))
+    return next((tool for tool in tools if tool.name in words), None)
+
+
+def _summary(task: str, results: list[ChatMessage]) -> str:
+    short = " ".join(task.split())[:200] or "(no task given)"
+    parts = [f"{SANDBOX_PREFIX} No model was called. Task: {short}"]
+    for result in results:
+        parts.append(f"Tool result ({result.name or result.tool_call_id}): {(result.content or '')[:200]}")
+    return "\n".join(parts)
+
+
+def hash_vector(text: str, dimensions: int) -> list[float]:
+    """A unit vector derived from the text's hash: same text, same vector; not semantic."""
+    values: list[float] = []
+    counter = 0
+    while len(values) < dimensions:
+        block = hashlib.sha256(f"{counter}:{text}".encode()).digest()
+        values.extend((n / 2**31) - 1.0 for n in struct.unpack("<8I", block))
+        counter += 1
+    values = values[:dimensions]
+    norm = math.sqrt(sum(v * v for v in values)) or 1.0
+    return [v / norm for v in values]
