@@ -15,6 +15,7 @@ sleeping unless a script item or ``latency_ms`` asks for it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import socket
@@ -234,7 +235,7 @@ class _Handler(BaseHTTPRequestHandler):
         with fake._lock:
             fake.connection_count += 1
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # one line per request would cost more than the request
 
     def do_GET(self) -> None:
@@ -281,10 +282,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def drop(self) -> None:
         self.close_connection = True
-        try:
+        with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
 
 
 def main(argv: list[str] | None = None) -> None:
