@@ -128,3 +128,34 @@ class ActivityLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} by {self.user_id or self.token_id} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class UsageRecord(models.Model):
+    """One priced LLM call, written in the same transaction as the step that made it."""
+
+    id = models.BigAutoField(primary_key=True)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="usage_records")
+    agent = models.ForeignKey("agents.Agent", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    execution = models.ForeignKey(
+        "executions.Execution", null=True, blank=True, on_delete=models.SET_NULL, related_name="usage_records"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    purpose = models.CharField(max_length=20, default="run")  # run, memory, embedding
+    provider = models.CharField(max_length=40)
+    model = models.CharField(max_length=120)
+    tokens_input = models.PositiveIntegerField(default=0)
+    tokens_output = models.PositiveIntegerField(default=0)
+    tokens_cached = models.PositiveIntegerField(default=0)
+    cost = models.DecimalField(max_digits=14, decimal_places=6, default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["organization", "created_at"], name="usage_org_created"),
+            models.Index(fields=["execution"], name="usage_execution"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider}/{self.model} {self.tokens_input}+{self.tokens_output} ${self.cost}"

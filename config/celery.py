@@ -27,6 +27,12 @@ def beat_schedule() -> dict:
     from celery.schedules import crontab
 
     return {
+        # Every 5 s: re-queue runs whose worker died (lease expired) and runs whose timer is due.
+        "executions.tick": {
+            "task": "executions.tick",
+            "schedule": 5.0,
+            "options": {"expires": 5},
+        },
         # 03:17 UTC daily: drop activity-log rows past the retention window.
         "billing.prune-activity": {
             "task": "billing.tasks.prune_activity",

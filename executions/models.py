@@ -1,9 +1,227 @@
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 
+from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
+
+
+class ExecutionStatus(models.TextChoices):
+    PENDING = "pending"
+    RUNNING = "running"
+    WAITING = "waiting"  # a durable timer (the `wait` tool); no worker is held
+    WAITING_APPROVAL = "waiting_approval"  # a person must decide; no worker is held
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    TIMED_OUT = "timed_out"
+
+
+TERMINAL_STATUSES = frozenset(
+    {ExecutionStatus.COMPLETED, ExecutionStatus.FAILED, ExecutionStatus.CANCELLED, ExecutionStatus.TIMED_OUT}
+)
+
+
+class TriggerType(models.TextChoices):
+    MANUAL = "manual"
+    SCHEDULE = "schedule"
+    EVENT = "event"
+    WEBHOOK = "webhook"
+    CHAIN = "chain"
+    DELEGATION = "delegation"
+
+
+class Execution(models.Model):
+    """One run of one agent version. Its steps are the durable record the runtime resumes from."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey("billing.Organization", on_delete=models.CASCADE, related_name="executions")
+    agent = models.ForeignKey("agents.Agent", on_delete=models.CASCADE, related_name="executions")
+    agent_version = models.ForeignKey("agents.AgentVersion", on_delete=models.PROTECT, related_name="executions")
+    # Trigger
+    trigger_type = models.CharField(max_length=16, choices=TriggerType.choices, default=TriggerType.MANUAL)
+    trigger_data = models.JSONField(default=dict, blank=True)
+    triggered_by_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    triggered_by_token = models.ForeignKey(
+        "billing.ApiToken", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
+    depth = models.PositiveSmallIntegerField(default=0)
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True)
+    # Input and result
+    input = models.JSONField(default=dict)  # {"task": str, "context": {...}}
+    # The effective configuration this run uses (the version's, with an organization's
+    # overrides for platform agents), frozen when the run is created.
+    config = models.JSONField(default=dict)
+    conversation_id = models.UUIDField(null=True, blank=True)
+    max_tokens = models.PositiveIntegerField(null=True, blank=True)  # per-run override of the agent's
+    status = models.CharField(
+        max_length=20, choices=ExecutionStatus.choices, default=ExecutionStatus.PENDING, db_index=True
+    )
+    output = models.JSONField(null=True, blank=True)
+    result_text = models.TextField(blank=True)
+    actions_taken = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+    error_code = models.CharField(max_length=40, blank=True)
+    error_details = models.JSONField(default=dict, blank=True)
+    retry_count = models.PositiveIntegerField(default=0)
+    # Resource usage
+    tokens_input = models.PositiveIntegerField(default=0)
+    tokens_output = models.PositiveIntegerField(default=0)
+    tokens_cached = models.PositiveIntegerField(default=0)
+    tokens_total = models.PositiveIntegerField(default=0)
+    llm_calls = models.PositiveIntegerField(default=0)
+    tool_calls = models.PositiveIntegerField(default=0)
+    cost = models.DecimalField(max_digits=14, decimal_places=6, default=Decimal("0"))
+    cpu_time_ms = models.PositiveIntegerField(default=0)
+    memory_peak_mb = models.PositiveIntegerField(default=0)
+    api_calls_count = models.PositiveIntegerField(default=0)
+    # Runtime bookkeeping: who is advancing the run, until when, and what it waits for.
+    lease_owner = models.CharField(max_length=120, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    wait_until = models.DateTimeField(null=True, blank=True)
+    deadline_at = models.DateTimeField(null=True, blank=True)
+    warnings = models.JSONField(default=list, blank=True)
+    # Timing
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["organization", "-created_at"], name="exec_org_created"),
+            models.Index(fields=["agent", "-created_at"], name="exec_agent_created"),
+            models.Index(fields=["organization", "status"], name="exec_org_status"),
+            models.Index(fields=["lease_expires_at"], name="exec_running_lease", condition=Q(status="running")),
+            models.Index(fields=["wait_until"], name="exec_waiting_until", condition=Q(status="waiting")),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="exec_idempotency_key",
+            )
+        ]
+        permissions = [("cancel_execution", "Can cancel an execution")]
+
+    def __str__(self) -> str:
+        return f"{self.agent_id} run {self.id} ({self.status})"
+
+    @property
+    def task(self) -> str:
+        return str(self.input.get("task", ""))
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+
+class StepType(models.TextChoices):
+    OBSERVE = "observe"
+    THINK = "think"
+    ACT = "act"
+    REFLECT = "reflect"
+
+
+class StepStatus(models.TextChoices):
+    STARTED = "started"  # committed before the call: a crash leaves this behind
+    COMPLETED = "completed"
+    FAILED = "failed"
+    AWAITING_APPROVAL = "awaiting_approval"
+    APPROVED = "approved"  # a person said yes; the runtime runs it on resume
+    DENIED = "denied"
+
+
+class ExecutionStep(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="steps")
+    step_number = models.PositiveIntegerField()
+    step_type = models.CharField(max_length=10, choices=StepType.choices)
+    status = models.CharField(max_length=20, choices=StepStatus.choices, default=StepStatus.STARTED)
+    input_text = models.TextField(blank=True)
+    reasoning = models.TextField(blank=True)
+    output_text = models.TextField(blank=True)
+    # Think steps: the model's tool calls, to rebuild the conversation on resume.
+    llm_tool_calls = models.JSONField(default=list, blank=True)
+    provider = models.CharField(max_length=40, blank=True)
+    model = models.CharField(max_length=120, blank=True)
+    finish_reason = models.CharField(max_length=20, blank=True)
+    # Act steps
+    tool_name = models.CharField(max_length=120, blank=True)
+    tool_call_id = models.CharField(max_length=120, blank=True)
+    tool_input = models.JSONField(null=True, blank=True)
+    tool_output = models.JSONField(null=True, blank=True)
+    is_error = models.BooleanField(default=False)
+    # Usage
+    tokens_input = models.PositiveIntegerField(default=0)
+    tokens_output = models.PositiveIntegerField(default=0)
+    tokens_used = models.PositiveIntegerField(default=0)
+    cost = models.DecimalField(max_digits=14, decimal_places=6, default=Decimal("0"))
+    attempts = models.PositiveSmallIntegerField(default=1)
+    started_at = models.DateTimeField(default=timezone.now)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["execution", "step_number"]
+        constraints = [models.UniqueConstraint(fields=["execution", "step_number"], name="uniq_step_number")]
+
+    def __str__(self) -> str:
+        return f"{self.execution_id} #{self.step_number} {self.step_type}"
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"{self.execution_id}:{self.step_number}"
+
+
+class LogLevel(models.TextChoices):
+    DEBUG = "debug"
+    INFO = "info"
+    WARN = "warn"
+    ERROR = "error"
+
+
+class ExecutionLog(models.Model):
+    execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="logs")
+    level = models.CharField(max_length=8, choices=LogLevel.choices, default=LogLevel.INFO)
+    message = models.TextField()
+    metadata = models.JSONField(default=dict, blank=True)
+    timestamp = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["execution", "id"]
+
+    def __str__(self) -> str:
+        return f"[{self.level}] {self.message[:60]}"
+
+
+class ExecutionEvent(models.Model):
+    """The stream of an execution, persisted so a late SSE client replays what it missed.
+
+    ``seq`` is the SSE event id. Token deltas are not persisted (they are published live
+    only); ``think_completed`` carries the whole text.
+    """
+
+    execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="events")
+    seq = models.PositiveIntegerField()
+    event = models.CharField(max_length=40)
+    data = models.JSONField(default=dict)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["execution", "seq"]
+        constraints = [models.UniqueConstraint(fields=["execution", "seq"], name="uniq_event_seq")]
+
+    def __str__(self) -> str:
+        return f"{self.execution_id} {self.seq} {self.event}"
 
 
 class PlatformEvent(models.Model):

@@ -46,7 +46,7 @@ def process_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def wait_for(predicate, timeout: float = 20.0, interval: float = 0.05, message: str = "condition") -> None:  # noqa: ANN001
+def wait_for(predicate, timeout: float = 20.0, interval: float = 0.05, message: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():

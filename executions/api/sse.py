@@ -1,0 +1,90 @@
+"""Server-Sent Events of one execution: persisted events first, then live ones from Redis.
+
+Subscribing before reading the database closes the gap between the two: an event committed
+while we replay arrives on the channel too, and ``seq`` drops the duplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+
+from executions.models import TERMINAL_STATUSES, Execution, ExecutionEvent
+from executions.streaming import channel
+
+FINAL_EVENTS = frozenset({"execution_completed", "execution_failed"})
+KEEPALIVE_SECONDS = 15
+MAX_STREAM_SECONDS = 3600
+
+
+def format_event(event: str, data: Any, event_id: int | None = None) -> str:
+    lines = [f"id: {event_id}"] if event_id is not None else []
+    lines += [f"event: {event}", "data: " + json.dumps(data, cls=DjangoJSONEncoder), "", ""]
+    return "\n".join(lines)
+
+
+def _persisted(execution_id: Any, after: int) -> list[tuple[int, str, Any]]:
+    return list(
+        ExecutionEvent.objects.filter(execution_id=execution_id, seq__gt=after)
+        .order_by("seq")
+        .values_list("seq", "event", "data")
+    )
+
+
+def _is_terminal(execution_id: Any) -> bool:
+    return Execution.objects.filter(pk=execution_id).values_list("status", flat=True).first() in TERMINAL_STATUSES
+
+
+async def event_stream(execution_id: Any, last_id: int = 0) -> AsyncIterator[str]:
+    from redis.asyncio import Redis
+
+    redis = Redis.from_url(settings.REDIS_URL)
+    pubsub = redis.pubsub()
+    await pubsub.subscribe(channel(execution_id))
+    try:
+        last = last_id
+        for seq, event, data in await sync_to_async(_persisted)(execution_id, last):
+            last = seq
+            yield format_event(event, data, seq)
+            if event in FINAL_EVENTS:
+                return
+        if await sync_to_async(_is_terminal)(execution_id):
+            return
+        started = time.monotonic()
+        idle = 0.0
+        while time.monotonic() - started < MAX_STREAM_SECONDS:
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+            if message is None:
+                idle += 1.0
+                if idle >= KEEPALIVE_SECONDS:
+                    idle = 0.0
+                    yield ": keep-alive\n\n"
+                    # A missed final event (Redis restart) must not leave the client hanging.
+                    for seq, event, data in await sync_to_async(_persisted)(execution_id, last):
+                        last = seq
+                        yield format_event(event, data, seq)
+                        if event in FINAL_EVENTS:
+                            return
+                continue
+            idle = 0.0
+            payload = json.loads(message["data"])
+            seq = payload.get("id")
+            if seq is not None:
+                if seq <= last:
+                    continue
+                last = seq
+            yield format_event(payload["event"], payload.get("data", {}), seq)
+            if payload["event"] in FINAL_EVENTS:
+                return
+            await asyncio.sleep(0)
+    finally:
+        await pubsub.unsubscribe()
+        await pubsub.aclose()
+        await redis.aclose()

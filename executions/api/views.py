@@ -1,0 +1,171 @@
+from __future__ import annotations
+
+import time
+
+import django_filters
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from agents.selectors import agent_get, agent_get_for_execution
+from billing.access import AccessRules, request_actor
+from executions import selectors, services
+from executions.api.serializers import (
+    ExecuteSerializer,
+    ExecutionLogSerializer,
+    ExecutionSerializer,
+    ExecutionStepSerializer,
+)
+from executions.api.sse import event_stream
+from executions.models import Execution, ExecutionStatus, TriggerType
+
+READ = ("agents:read", "executions.view_execution")
+
+
+class ExecutionFilter(django_filters.FilterSet):
+    agent = django_filters.UUIDFilter(field_name="agent_id")
+    status = django_filters.MultipleChoiceFilter(choices=ExecutionStatus.choices)
+    trigger_type = django_filters.ChoiceFilter(choices=TriggerType.choices)
+    # "from" is a Python keyword, hence the declared field names.
+    created_from = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte", label="from")
+    created_to = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt", label="to")
+    sort_by = django_filters.OrderingFilter(
+        fields=(
+            ("created_at", "created_at"),
+            ("duration_ms", "duration_ms"),
+            ("cost", "cost"),
+            ("tokens_total", "tokens_total"),
+        )
+    )
+
+    class Meta:
+        model = Execution
+        fields = ["agent", "status", "trigger_type"]
+
+    def __init__(self, data=None, *args, **kwargs):
+        if data is not None:
+            data = data.copy()
+            for public, field in (("from", "created_from"), ("to", "created_to")):
+                if public in data:
+                    data[field] = data.pop(public)[-1] if hasattr(data, "getlist") else data.pop(public)
+        super().__init__(data, *args, **kwargs)
+
+
+class ExecutionViewSet(viewsets.ReadOnlyModelViewSet):
+    serializer_class = ExecutionSerializer
+    permission_classes = [AccessRules]
+    access_rules = {
+        "list": READ,
+        "retrieve": READ,
+        "steps": READ,
+        "logs": READ,
+        "stream": READ,
+        "cancel": ("agents:execute", "executions.cancel_execution"),
+    }
+    filterset_class = ExecutionFilter
+    queryset = Execution.objects.none()
+
+    def get_queryset(self):
+        return selectors.execution_list(actor=request_actor(self.request))
+
+    def get_object(self) -> Execution:
+        return selectors.execution_get(actor=request_actor(self.request), execution_id=self.kwargs["pk"])
+
+    @extend_schema(responses=ExecutionStepSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def steps(self, request: Request, pk: str | None = None) -> Response:
+        execution = self.get_object()
+        page = self.paginate_queryset(execution.steps.order_by("step_number"))
+        return self.get_paginated_response(ExecutionStepSerializer(page, many=True).data)
+
+    @extend_schema(responses=ExecutionLogSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def logs(self, request: Request, pk: str | None = None) -> Response:
+        execution = self.get_object()
+        page = self.paginate_queryset(execution.logs.order_by("id"))
+        return self.get_paginated_response(ExecutionLogSerializer(page, many=True).data)
+
+    @extend_schema(request=None, responses=ExecutionSerializer)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str | None = None) -> Response:
+        execution = services.execution_cancel(execution=self.get_object(), actor=request_actor(request))
+        return Response(ExecutionSerializer(execution).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        responses={(200, "text/event-stream"): OpenApiTypes.STR},
+        parameters=[OpenApiParameter("Last-Event-ID", OpenApiTypes.INT, OpenApiParameter.HEADER, required=False)],
+    )
+    @action(detail=True, methods=["get"])
+    def stream(self, request: Request, pk: str | None = None) -> StreamingHttpResponse:
+        execution = self.get_object()
+        raw = request.headers.get("Last-Event-ID") or request.query_params.get("last_event_id") or "0"
+        last_id = int(raw) if raw.isdigit() else 0
+        response = StreamingHttpResponse(event_stream(execution.pk, last_id), content_type="text/event-stream")
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"  # tell proxies not to buffer the stream
+        return response
+
+
+def _wait_for_end(execution: Execution, seconds: float) -> Execution:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        execution.refresh_from_db()
+        if execution.is_terminal:
+            break
+        time.sleep(0.05)
+    return execution
+
+
+class ExecuteAgentView(APIView):
+    """Start a run of the agent; 202 with the execution, or 200 once it ended within ``wait``."""
+
+    permission_classes = [AccessRules]
+    access_rules = {"post": ("agents:execute", "agents.execute_agent")}
+
+    @extend_schema(
+        request=ExecuteSerializer,
+        responses={202: ExecutionSerializer, 200: ExecutionSerializer},
+        parameters=[OpenApiParameter("Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False)],
+    )
+    def post(self, request: Request, agent_id: str) -> Response:
+        actor = request_actor(request)
+        agent = agent_get_for_execution(actor=actor, agent_id=agent_id)
+        payload = ExecuteSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        execution, created = services.execution_start(
+            agent=agent,
+            organization=actor.organization,
+            task=data["task"],
+            context=data.get("context"),
+            actor=actor,
+            idempotency_key=request.headers.get("Idempotency-Key"),
+            conversation_id=data.get("conversation_id"),
+            max_tokens=data.get("max_tokens"),
+        )
+        if data.get("wait"):
+            execution = _wait_for_end(execution, data["wait"])
+        code = status.HTTP_200_OK if execution.is_terminal else status.HTTP_202_ACCEPTED
+        headers = {} if created else {"Idempotent-Replayed": "true"}
+        return Response(ExecutionSerializer(execution).data, status=code, headers=headers)
+
+
+class AgentExecutionsView(APIView):
+    permission_classes = [AccessRules]
+    access_rules = {"get": READ}
+
+    @extend_schema(responses=ExecutionSerializer(many=True), parameters=[OpenApiParameter("status", str)])
+    def get(self, request: Request, agent_id: str) -> Response:
+        actor = request_actor(request)
+        agent = agent_get(actor=actor, agent_id=agent_id)
+        view = ExecutionViewSet(request=request, format_kwarg=None, action="list")
+        queryset = view.filter_queryset(selectors.execution_list(actor=actor).filter(agent=agent))
+        paginator = view.paginator
+        assert paginator is not None
+        page = paginator.paginate_queryset(queryset, request, view=self)
+        return paginator.get_paginated_response(ExecutionSerializer(page, many=True).data)

@@ -1,0 +1,39 @@
+"""Where other apps join the runtime, without the runtime importing their internals.
+
+Each hook is a dotted path in settings (``AGENTRY_RUNTIME_HOOKS``) so the app that owns the
+behaviour registers it: memory extraction after a run, the approval request for a held tool
+call. A hook that is not registered does nothing, and says so in the log.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+logger = logging.getLogger(__name__)
+
+
+def _hooks(name: str) -> list:
+    return [import_string(path) for path in getattr(settings, "AGENTRY_RUNTIME_HOOKS", {}).get(name, [])]
+
+
+def after_execution_finished(execution_id: Any) -> None:
+    """After the finishing transaction commits (memory extraction, chains, alerts)."""
+    from functools import partial
+
+    from django.db import transaction
+
+    for hook in _hooks("after_execution_finished"):
+        transaction.on_commit(partial(hook, execution_id))
+
+
+def open_approval(*, execution: Any, step: Any, outcome: Any) -> dict[str, Any]:
+    """Inside the transaction that holds the call; returns a summary of the request opened."""
+    hooks = _hooks("open_approval")
+    if not hooks:
+        logger.error("a tool call needs approval but no approvals hook is installed")
+        return {}
+    return hooks[0](execution=execution, step=step, outcome=outcome)

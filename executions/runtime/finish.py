@@ -1,0 +1,223 @@
+"""How a run ends, or pauses: final status, stats in the same transaction, events after it."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from executions.events import event_emit
+from executions.models import Execution, ExecutionStatus, StepStatus
+from executions.state import TransitionRefused, transition
+
+if TYPE_CHECKING:
+    from executions.llm.base import LLMResponse
+    from executions.runtime.loop import Runner
+    from executions.runtime.tools_port import ToolOutcome
+
+S = ExecutionStatus
+_FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
+
+
+class Stop(Exception):
+    """End the run with this status (raised anywhere inside the loop)."""
+
+    def __init__(self, status: str, message: str, code: str = "", details: dict | None = None, output: Any = None):
+        super().__init__(message)
+        self.status, self.message, self.code, self.details, self.output = status, message, code, details or {}, output
+
+
+def parse_answer(content: str) -> Any:
+    text = content.strip()
+    match = _FENCE.match(text)
+    return json.loads(match.group(1) if match else text)
+
+
+def output_problem(content: str, schema: dict) -> str | None:
+    from jsonschema import Draft202012Validator
+
+    try:
+        value = parse_answer(content)
+    except ValueError as exc:
+        return f"not valid JSON: {exc}"
+    errors = sorted(Draft202012Validator(schema).iter_errors(value), key=str)
+    if errors:
+        return "; ".join(f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}" for e in errors[:5])
+    return None
+
+
+def complete(runner: Runner, response: LLMResponse) -> None:
+    output: Any = {"text": response.content}
+    if runner.config.get("output_schema"):
+        output = parse_answer(response.content)
+    end(runner, Stop(S.COMPLETED, "", output=output))
+
+
+def on_started(runner: Runner) -> None:
+    """Inside the first step's transaction."""
+    from agents.models import Agent
+
+    execution = runner.execution
+    Agent.objects.filter(pk=execution.agent_id).update(active_runs=F("active_runs") + 1)
+    event_emit(
+        organization_id=execution.organization_id,
+        event_type="ai.execution.started",
+        payload={"execution_id": execution.pk, "agent_id": execution.agent_id, "trigger_type": execution.trigger_type},
+        agent_id=execution.agent_id,
+        execution_id=execution.pk,
+    )
+
+
+def end(runner: Runner, stop: Stop) -> None:
+    finish_execution(runner.execution, stop, events=runner.events, usage=runner.resource_usage())
+
+
+def finish_execution(execution: Execution, stop: Stop, *, events: Any, usage: dict[str, int] | None = None) -> bool:
+    """Move to a final status with stats, events and the activity row in one transaction.
+
+    Returns False when the stored status did not allow it (somebody else ended the run).
+    """
+    runner_events = events
+    with transaction.atomic():
+        totals: dict[str, Any] = dict(
+            Execution.objects.filter(pk=execution.pk).values(
+                "tokens_total", "tool_calls", "cost", "started_at", "created_at"
+            )[0]
+        )
+        started = totals["started_at"] or totals["created_at"]
+        duration_ms = int((timezone.now() - started).total_seconds() * 1000)
+        try:
+            transition(
+                execution,
+                stop.status,
+                output=stop.output,
+                result_text=(stop.output or {}).get("text", "") if isinstance(stop.output, dict) else "",
+                error=stop.message if stop.status != S.COMPLETED else "",
+                error_code=stop.code,
+                error_details=stop.details,
+                duration_ms=duration_ms,
+                cpu_time_ms=(usage or {}).get("cpu_time_ms", 0),
+                memory_peak_mb=(usage or {}).get("memory_peak_mb", 0),
+            )
+        except TransitionRefused:
+            return False  # someone else ended it; nothing more to do
+        _update_agent_stats(execution, stop.status, totals, duration_ms, stop.message)
+        name = "execution_completed" if stop.status == S.COMPLETED else "execution_failed"
+        runner_events.add("agent_finished", {"status": stop.status})
+        runner_events.add(
+            name,
+            {
+                "status": stop.status,
+                "output": stop.output,
+                "error": stop.message,
+                "error_code": stop.code,
+                "tokens": totals["tokens_total"],
+                "cost": str(totals["cost"]),
+            },
+        )
+        runner_events.flush()
+        if stop.status == S.COMPLETED:
+            event_type = "ai.execution.completed"
+        elif stop.status in (S.FAILED, S.TIMED_OUT):
+            event_type = "ai.execution.failed"
+        else:
+            event_type = ""
+        if event_type:
+            event_emit(
+                organization_id=execution.organization_id,
+                event_type=event_type,
+                payload={
+                    "execution_id": execution.pk,
+                    "agent_id": execution.agent_id,
+                    "status": stop.status,
+                    "error": stop.message,
+                    "tokens": totals["tokens_total"],
+                    "cost": totals["cost"],
+                },
+                agent_id=execution.agent_id,
+                execution_id=execution.pk,
+            )
+        from billing.services import activity_record
+
+        activity_record(
+            organization=execution.organization,
+            action=f"execution.{stop.status}",
+            user=execution.triggered_by_user,
+            target=execution,
+            agent_id=execution.agent_id,
+            response_summary={"error_code": stop.code} if stop.code else {},
+            status="success" if stop.status == S.COMPLETED else "failure",
+            duration_ms=duration_ms,
+            tokens=totals["tokens_total"],
+            cost=totals["cost"],
+        )
+        from executions import hooks
+
+        hooks.after_execution_finished(execution.pk)
+    return True
+
+
+def _update_agent_stats(execution: Execution, status: str, totals: dict, duration_ms: int, error: str) -> None:
+    """Counters move with F() in the finishing transaction; averages use the old row values."""
+    from agents.models import Agent
+
+    counted = status != S.CANCELLED  # cancelled runs are counted apart, not in success rate
+    fields: dict[str, Any] = {
+        "active_runs": F("active_runs") - 1,
+        "last_run_at": timezone.now(),
+        "last_run_status": status,
+    }
+    if counted:
+        fields.update(
+            total_runs=F("total_runs") + 1,
+            total_tokens_used=F("total_tokens_used") + totals["tokens_total"],
+            total_actions_taken=F("total_actions_taken") + totals["tool_calls"],
+            total_cost=F("total_cost") + totals["cost"],
+            total_duration_ms=F("total_duration_ms") + duration_ms,
+            avg_response_time_ms=(F("total_duration_ms") + duration_ms) / (F("total_runs") + 1),
+        )
+    if status == S.COMPLETED:
+        fields["successful_runs"] = F("successful_runs") + 1
+    elif status in (S.FAILED, S.TIMED_OUT):
+        fields["failed_runs"] = F("failed_runs") + 1
+        fields["last_error"] = error[:2000]
+    else:
+        fields["cancelled_runs"] = F("cancelled_runs") + 1
+    # active_runs was raised when the run started; a run cancelled before it started was not.
+    if execution.started_at is None:
+        fields.pop("active_runs")
+    Agent.objects.filter(pk=execution.agent_id).update(**fields)
+
+
+def start_waiting(runner: Runner, seconds: int) -> None:
+    """Inside the act step's transaction: release the worker until the timer is due."""
+    from executions.tasks import enqueue_execution
+
+    until = timezone.now() + timedelta(seconds=seconds)
+    transition(runner.execution, S.WAITING, wait_until=until, lease_owner="", lease_expires_at=None)
+    runner.events.add("status", {"status": S.WAITING, "wait_until": until.isoformat()})
+    runner.events.flush()
+    # Short timers are handed to the broker; every timer is also picked up by the beat tick.
+    enqueue_execution(runner.execution.pk, countdown=seconds)
+
+
+def await_approval(runner: Runner, step: Any, outcome: ToolOutcome) -> None:
+    """Hold the tool call for a person: the run waits without a worker until resolved."""
+    from executions import hooks
+
+    with transaction.atomic():
+        step.status = StepStatus.AWAITING_APPROVAL
+        step.save(update_fields=["status"])
+        transition(runner.execution, S.WAITING_APPROVAL, lease_owner="", lease_expires_at=None)
+        approval = hooks.open_approval(execution=runner.execution, step=step, outcome=outcome)
+        runner.events.add(
+            "approval_requested",
+            {"step_number": step.step_number, "tool": step.tool_name, "input": step.tool_input, "approval": approval},
+        )
+        runner.events.add("status", {"status": S.WAITING_APPROVAL})
+        runner.events.flush()

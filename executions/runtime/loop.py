@@ -1,0 +1,518 @@
+"""The agent loop: one Celery task advances one execution until it ends or must wait.
+
+Durability: every step row is committed *before* its call (status ``started``) and updated
+with the result in one transaction *after*; on resume, the conversation is rebuilt from the
+committed steps, so no completed LLM or tool call is repeated. A ``started`` think step is
+simply called again (model calls have no side effects); a ``started`` act step is re-run
+only when its tool is idempotent, else the run fails with ``ToolInterrupted``.
+
+Exclusivity: a run is advanced only by the holder of its lease (``lease_owner`` +
+``lease_expires_at``), taken with a conditional UPDATE and renewed at every step; a worker
+that loses its lease stops at the next step boundary without writing anything more.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import resource
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from billing.pricing import call_cost
+from executions import streaming
+from executions.llm.base import LLMResponse, ToolSpec
+from executions.llm.errors import LLMError
+from executions.llm.registry import complete_with_fallback, stream_with_fallback
+from executions.models import (
+    Execution,
+    ExecutionEvent,
+    ExecutionLog,
+    ExecutionStatus,
+    ExecutionStep,
+    StepStatus,
+    StepType,
+)
+from executions.providers import provider_configs
+from executions.runtime import context as ctx
+from executions.runtime import finish
+from executions.runtime.tools_port import ToolContext, ToolOutcome, tool_port
+
+logger = logging.getLogger(__name__)
+
+LEASE_SECONDS = 90
+# Bound what a tool hands back to the model (characters of its JSON).
+MAX_TOOL_RESULT_CHARS = 16_000
+S = ExecutionStatus
+
+
+def worker_identity() -> str:
+    import socket
+    import threading
+
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+
+
+def claim(execution_id: Any, owner: str) -> Execution | None:
+    """Take the lease of a runnable execution; None when it is not ours to run now."""
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        # pending: a fresh run; running with an expired (or released) lease: its worker died,
+        # or a person approved and handed it back; waiting: its timer is due.
+        cursor.execute(
+            """
+            UPDATE executions_execution
+               SET status = 'running', lease_owner = %s, lease_expires_at = %s,
+                   started_at = COALESCE(started_at, %s),
+                   wait_until = NULL,
+                   retry_count = retry_count + CASE WHEN status = 'running' AND lease_owner <> '' THEN 1 ELSE 0 END
+             WHERE id = %s
+               AND (status = 'pending'
+                    OR (status = 'running' AND (lease_expires_at IS NULL OR lease_expires_at < %s))
+                    OR (status = 'waiting' AND wait_until <= %s))
+            RETURNING id
+            """,
+            [owner, now + timedelta(seconds=LEASE_SECONDS), now, execution_id, now, now],
+        )
+        if cursor.fetchone() is None:
+            return None
+    return Execution.objects.select_related("agent_version", "agent").get(pk=execution_id)
+
+
+@dataclass
+class EventBuffer:
+    """Events of the current step: persisted with the step's commit, published after it."""
+
+    execution_id: Any
+    seq: int
+    pending: list[ExecutionEvent] = field(default_factory=list)
+
+    def add(self, event: str, data: dict[str, Any]) -> None:
+        self.seq += 1
+        self.pending.append(ExecutionEvent(execution_id=self.execution_id, seq=self.seq, event=event, data=data))
+
+    def flush(self) -> None:
+        """Call inside the transaction that commits the step."""
+        if not self.pending:
+            return
+        events, self.pending = self.pending, []
+        ExecutionEvent.objects.bulk_create(events)
+        payload = [{"id": e.seq, "event": e.event, "data": e.data} for e in events]
+        transaction.on_commit(lambda: streaming.publish(self.execution_id, payload))
+
+
+class LeaseLost(Exception):
+    pass
+
+
+class Runner:
+    def __init__(self, execution: Execution, owner: str):
+        self.execution = execution
+        self.owner = owner
+        self.config: dict[str, Any] = execution.config
+        self.port = tool_port()
+        self.steps: list[ExecutionStep] = list(execution.steps.all())
+        last_seq = execution.events.order_by("-seq").values_list("seq", flat=True).first() or 0
+        self.events = EventBuffer(execution.pk, last_seq)
+        self.limits: dict[str, Any] = self.config.get("limits") or {}
+        self.model_config: dict[str, Any] = self.config.get("model_config") or {}
+        self.cpu_start = time.process_time()
+
+    # -- bookkeeping ------------------------------------------------------------------
+
+    @property
+    def next_step_number(self) -> int:
+        return (self.steps[-1].step_number + 1) if self.steps else 1
+
+    def tool_context(self, step_number: int) -> ToolContext:
+        return ToolContext(
+            execution=self.execution,
+            config=self.config,
+            step_number=step_number,
+            idempotency_key=f"{self.execution.pk}:{step_number}",
+        )
+
+    def checkpoint(self) -> None:
+        """Renew the lease and read the cancel flag in one statement; end on cancel/timeout."""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE executions_execution SET lease_expires_at = %s"
+                " WHERE id = %s AND lease_owner = %s AND status = 'running' RETURNING cancel_requested",
+                [timezone.now() + timedelta(seconds=LEASE_SECONDS), self.execution.pk, self.owner],
+            )
+            row = cursor.fetchone()
+        if row is None:
+            raise LeaseLost
+        if row[0]:
+            raise finish.Stop(S.CANCELLED, "Cancelled on request.", "ExecutionCancelled")
+        if self.execution.deadline_at and timezone.now() >= self.execution.deadline_at:
+            raise finish.Stop(
+                S.TIMED_OUT,
+                f"The run exceeded its limit of {self.limits.get('timeout_seconds')} seconds.",
+                "ExecutionTimeout",
+            )
+
+    def log(self, level: str, message: str, **metadata: Any) -> None:
+        ExecutionLog.objects.create(execution=self.execution, level=level, message=message, metadata=metadata)
+
+    def new_step(self, step_type: str, **fields: Any) -> ExecutionStep:
+        step = ExecutionStep.objects.create(
+            execution=self.execution, step_number=self.next_step_number, step_type=step_type, **fields
+        )
+        self.steps.append(step)
+        return step
+
+    # -- the loop -------------------------------------------------------------------
+
+    def run(self) -> None:
+        try:
+            self.start_or_resume()
+            while True:
+                self.checkpoint()
+                think_steps = sum(
+                    1 for s in self.steps if s.step_type == StepType.THINK and s.status == StepStatus.COMPLETED
+                )
+                if think_steps >= int(self.limits.get("max_steps_per_run", 10)):
+                    raise finish.Stop(
+                        S.FAILED,
+                        f"The agent did not finish within max_steps_per_run={self.limits.get('max_steps_per_run')}.",
+                        "MaxStepsExceeded",
+                    )
+                response = self.think()
+                if not response.tool_calls:
+                    if self.accept_answer(response):
+                        finish.complete(self, response)
+                        return
+                    continue
+                if self.act(response):
+                    return  # waiting for a timer or a person; the task ends here
+        except LeaseLost:
+            logger.warning("lost the lease of execution %s; stopping", self.execution.pk)
+        except finish.Stop as stop:
+            finish.end(self, stop)
+
+    def start_or_resume(self) -> None:
+        if not self.steps:
+            timeout = int(self.limits.get("timeout_seconds", 120))
+            deadline = (self.execution.started_at or timezone.now()) + timedelta(seconds=timeout)
+            Execution.objects.filter(pk=self.execution.pk).update(deadline_at=deadline)
+            self.execution.deadline_at = deadline
+            with transaction.atomic():
+                step = self.new_step(
+                    StepType.OBSERVE,
+                    status=StepStatus.COMPLETED,
+                    input_text=self.execution.task,
+                    completed_at=timezone.now(),
+                    duration_ms=0,
+                )
+                self.events.add(
+                    "execution_started",
+                    {"execution_id": str(self.execution.pk), "agent_id": str(self.execution.agent_id)},
+                )
+                self.events.add("status", {"status": S.RUNNING})
+                self.events.add("observe_completed", {"step_number": step.step_number, "input": self.execution.task})
+                for warning in self.execution.warnings:
+                    self.log("warn", warning)
+                self.events.flush()
+                finish.on_started(self)
+            return
+        last = self.steps[-1]
+        self.log("info", "Resuming from the last committed step.", step_number=last.step_number, status=last.status)
+        if last.step_type == StepType.THINK and last.status == StepStatus.STARTED:
+            # The model call was in flight; calling it again repeats nothing that completed.
+            self.steps.pop()
+            last.delete()
+        elif last.step_type == StepType.ACT and last.status in (StepStatus.STARTED, StepStatus.APPROVED):
+            if last.status == StepStatus.STARTED and not self.port.is_idempotent(last.tool_name):
+                raise finish.Stop(
+                    S.FAILED,
+                    f"The call to {last.tool_name!r} was interrupted and the tool is not idempotent, so it was not retried.",
+                    "ToolInterrupted",
+                    {"step_number": last.step_number, "tool": last.tool_name},
+                )
+            outcome = self.run_tool(last, last.tool_name, last.tool_input or {})
+            if self.record_tool(last, outcome):
+                return
+        self.answer_skipped_calls()
+
+    def answer_skipped_calls(self) -> None:
+        """After a resume mid-step, run the calls of the last think step that have no act step yet."""
+        think = next((s for s in reversed(self.steps) if s.step_type == StepType.THINK), None)
+        if think is None or think.status != StepStatus.COMPLETED:
+            return
+        done = {s.tool_call_id for s in self.steps if s.step_type == StepType.ACT and s.step_number > think.step_number}
+        remaining = [c for c in think.llm_tool_calls if c["id"] not in done]
+        if remaining:
+            self.act_on_calls(remaining)
+
+    # -- think ---------------------------------------------------------------------
+
+    def think(self) -> LLMResponse:
+        tools = self.port.specs(context=self.tool_context(self.next_step_number))
+        messages = ctx.conversation(config=self.config, execution=self.execution, steps=self.steps, tools=tools)
+        step = self.new_step(StepType.THINK, input_text=messages[-1].content or "")
+        self.publish_now("think_started", {"step_number": step.step_number})
+        try:
+            response = self.call_model(messages, tools, step)
+        except LLMError as error:
+            self.fail_step(step, str(error))
+            raise finish.Stop(
+                S.FAILED,
+                str(error),
+                "ExecutionFailed",
+                {
+                    "provider_error": type(error).__name__,
+                    "attempts": [a.config.label for a in getattr(error, "fallback_attempts", []) or []],
+                },
+            ) from error
+        self.complete_think(step, response)
+        return response
+
+    def call_model(self, messages: list, tools: list[ToolSpec], step: ExecutionStep) -> LLMResponse:
+        configs = provider_configs(model_config=self.model_config, organization_id=self.execution.organization_id)
+        kwargs: dict[str, Any] = {
+            "tools": tools or None,
+            "temperature": self.model_config.get("temperature"),
+            "max_tokens": self.execution.max_tokens or self.model_config.get("max_tokens"),
+            "top_p": self.model_config.get("top_p"),
+            "extra": self.model_config.get("extra") or None,
+        }
+        if not streaming.has_subscribers(self.execution.pk):
+            return complete_with_fallback(configs, messages, **kwargs).response
+        # Somebody watches: stream tokens to them as they come (not persisted).
+        final: LLMResponse | None = None
+        for event in stream_with_fallback(configs, messages, **kwargs):
+            if event.type == "text" and event.text:
+                streaming.publish(
+                    self.execution.pk,
+                    [{"event": "think_token", "data": {"step_number": step.step_number, "text": event.text}}],
+                )
+            elif event.type == "done":
+                final = event.response
+        if final is None:
+            raise LLMError(
+                "the provider's stream ended without a final response",
+                provider=configs[0].provider,
+                model=configs[0].model,
+            )
+        return final
+
+    def complete_think(self, step: ExecutionStep, response: LLMResponse) -> None:
+        usage = response.usage
+        cost = call_cost(
+            provider=response.provider,
+            model=response.model,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cached_tokens=usage.cached_input_tokens,
+        )
+        now = timezone.now()
+        step.status = StepStatus.COMPLETED
+        step.output_text = response.content or ""
+        step.reasoning = response.content if response.tool_calls else ""
+        step.llm_tool_calls = [c.as_dict() for c in response.tool_calls]
+        step.provider, step.model = response.provider, response.model
+        step.finish_reason = response.finish_reason
+        step.tokens_input, step.tokens_output, step.tokens_used = usage.input_tokens, usage.output_tokens, usage.total
+        step.cost = cost
+        step.completed_at = now
+        step.duration_ms = int(response.latency_ms)
+        with transaction.atomic():
+            step.save(
+                update_fields=[
+                    "status",
+                    "output_text",
+                    "reasoning",
+                    "llm_tool_calls",
+                    "provider",
+                    "model",
+                    "finish_reason",
+                    "tokens_input",
+                    "tokens_output",
+                    "tokens_used",
+                    "cost",
+                    "completed_at",
+                    "duration_ms",
+                ]
+            )
+            Execution.objects.filter(pk=self.execution.pk).update(
+                tokens_input=F("tokens_input") + usage.input_tokens,
+                tokens_output=F("tokens_output") + usage.output_tokens,
+                tokens_cached=F("tokens_cached") + usage.cached_input_tokens,
+                tokens_total=F("tokens_total") + usage.total,
+                llm_calls=F("llm_calls") + 1,
+                api_calls_count=F("api_calls_count") + 1,
+                cost=F("cost") + cost,
+            )
+            from billing.usage import usage_record_llm_call
+
+            usage_record_llm_call(
+                execution=self.execution,
+                step=step,
+                provider=response.provider,
+                model=response.model,
+                usage=usage,
+                cost=cost,
+            )
+            self.events.add(
+                "think_completed",
+                {
+                    "step_number": step.step_number,
+                    "content": step.output_text,
+                    "tool_calls": [{"id": c.id, "name": c.name} for c in response.tool_calls],
+                    "tokens": usage.total,
+                    "cost": str(cost),
+                    "provider": response.provider,
+                    "model": response.model,
+                },
+            )
+            self.events.add("step_completed", {"step_number": step.step_number, "step_type": "think"})
+            self.events.flush()
+        self.execution.cost += cost
+        self.execution.tokens_total += usage.total
+
+    def fail_step(self, step: ExecutionStep, message: str) -> None:
+        step.status, step.output_text, step.is_error = StepStatus.FAILED, message[:2000], True
+        step.completed_at = timezone.now()
+        step.save(update_fields=["status", "output_text", "is_error", "completed_at"])
+
+    def accept_answer(self, response: LLMResponse) -> bool:
+        """Validate a final answer against output_schema; ask once more when it does not match."""
+        schema = self.config.get("output_schema")
+        if not schema:
+            return True
+        problem = finish.output_problem(response.content, schema)
+        if problem is None:
+            return True
+        with transaction.atomic():
+            self.new_step(
+                StepType.REFLECT,
+                status=StepStatus.COMPLETED,
+                input_text=f"Your answer does not match the required JSON Schema ({problem}). Answer again with JSON only.",
+                output_text=problem,
+                completed_at=timezone.now(),
+            )
+            self.events.add("reflect_completed", {"problem": problem})
+            self.events.flush()
+        return False
+
+    # -- act -----------------------------------------------------------------------
+
+    def act(self, response: LLMResponse) -> bool:
+        return self.act_on_calls([c.as_dict() for c in response.tool_calls])
+
+    def act_on_calls(self, calls: list[dict[str, Any]]) -> bool:
+        """Run the calls of one think step; True when the run now waits (timer or approval)."""
+        limit = int(self.limits.get("max_tool_calls_per_step", 3))
+        already = sum(
+            1 for s in self.steps if s.step_type == StepType.ACT and s.tool_call_id in {c["id"] for c in calls}
+        )
+        for index, call in enumerate(calls):
+            self.checkpoint()
+            arguments = call.get("arguments")
+            step = self.new_step(StepType.ACT, tool_name=call["name"], tool_call_id=call["id"], tool_input=arguments)
+            self.publish_now("act_started", {"step_number": step.step_number, "tool": call["name"], "input": arguments})
+            if already + index >= limit:
+                outcome = ToolOutcome("failed", error=f"Skipped: at most {limit} tool calls per step.")
+            elif arguments is None:
+                outcome = ToolOutcome(
+                    "failed",
+                    error=f"Your arguments were not valid JSON: {call.get('parse_error') or 'unparseable'}. Call the tool again with valid JSON.",
+                )
+            else:
+                checked = self.port.check(
+                    context=self.tool_context(step.step_number), name=call["name"], arguments=arguments
+                )
+                outcome = checked if checked is not None else self.run_tool(step, call["name"], arguments)
+            if self.record_tool(step, outcome):
+                return True
+        return False
+
+    def run_tool(self, step: ExecutionStep, name: str, arguments: dict[str, Any]) -> ToolOutcome:
+        try:
+            return self.port.run(context=self.tool_context(step.step_number), name=name, arguments=arguments)
+        except Exception as exc:  # a tool's own failure is told to the model, not fatal to the run
+            logger.warning("tool %s failed", name, exc_info=True)
+            return ToolOutcome("failed", error=f"{type(exc).__name__}: {exc}"[:1000])
+
+    def record_tool(self, step: ExecutionStep, outcome: ToolOutcome) -> bool:
+        """Persist a tool outcome; True when the run must now wait."""
+        if outcome.status == "needs_approval":
+            finish.await_approval(self, step, outcome)
+            return True
+        now = timezone.now()
+        if outcome.status == "completed":
+            output = _bounded(outcome.output)
+            step.status, step.tool_output, step.is_error = StepStatus.COMPLETED, output, False
+        elif outcome.status == "wait":
+            step.status, step.tool_output, step.is_error = (
+                StepStatus.COMPLETED,
+                {"waited_seconds": outcome.wait_seconds},
+                False,
+            )
+        else:
+            step.status = StepStatus.FAILED
+            step.tool_output, step.is_error = {"error": outcome.error, "status": outcome.status}, True
+        step.completed_at = now
+        step.duration_ms = int((now - step.started_at).total_seconds() * 1000)
+        with transaction.atomic():
+            step.save(update_fields=["status", "tool_output", "is_error", "completed_at", "duration_ms"])
+            counted = outcome.status in ("completed", "wait")
+            Execution.objects.filter(pk=self.execution.pk).update(
+                tool_calls=F("tool_calls") + (1 if counted else 0),
+                actions_taken=_append_action(step, outcome),
+            )
+            name = "act_completed" if outcome.status in ("completed", "wait") else "act_failed"
+            self.events.add(name, {"step_number": step.step_number, "tool": step.tool_name, "output": step.tool_output})
+            self.events.add("step_completed", {"step_number": step.step_number, "step_type": "act"})
+            self.events.flush()
+            if outcome.status == "wait":
+                finish.start_waiting(self, outcome.wait_seconds or 1)
+        return outcome.status == "wait"
+
+    def publish_now(self, event: str, data: dict[str, Any]) -> None:
+        # "started" events are live-only: the persisted stream has the completed ones.
+        streaming.publish(self.execution.pk, [{"event": event, "data": data}])
+
+    def resource_usage(self) -> dict[str, int]:
+        return {
+            "cpu_time_ms": int((time.process_time() - self.cpu_start) * 1000),
+            "memory_peak_mb": int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        }
+
+
+def _bounded(output: Any) -> Any:
+    text = json.dumps(output, default=str)
+    if len(text) <= MAX_TOOL_RESULT_CHARS:
+        return output
+    return {"truncated": True, "original_chars": len(text), "content": text[:MAX_TOOL_RESULT_CHARS]}
+
+
+def _append_action(step: ExecutionStep, outcome: ToolOutcome) -> Any:
+    from django.db.models import Func, Value
+    from django.db.models.fields.json import JSONField
+
+    action = {"step_number": step.step_number, "tool": step.tool_name, "status": outcome.status}
+    # actions_taken || '[{...}]'::jsonb, appended in the database (no read-modify-write).
+    return Func(
+        F("actions_taken"),
+        Value([action], output_field=JSONField()),
+        template="%(expressions)s",
+        arg_joiner=" || ",
+        output_field=JSONField(),
+    )
+
+
+def run_execution(execution_id: Any) -> None:
+    owner = worker_identity()
+    execution = claim(execution_id, owner)
+    if execution is None:
+        return
+    Runner(execution, owner).run()

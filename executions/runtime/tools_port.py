@@ -1,0 +1,117 @@
+"""The one narrow interface through which the runtime uses tools.
+
+The runtime asks a ``ToolPort`` for the tool specs to offer the model, then, for every call
+the model makes, for a decision (``check``: run it, refuse it with a message for the model,
+hold it for a person's approval) and a result (``run``). The tools app provides the port
+with the registry, grants, rate limits and approvals (setting ``AGENTRY_TOOL_PORT``); the
+``LocalToolPort`` here serves Python callables registered in-process and is what the runtime
+falls back to.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any, Literal, Protocol
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+from executions.llm.base import ToolSpec
+
+OutcomeStatus = Literal["completed", "failed", "denied", "needs_approval", "wait"]
+
+
+@dataclass
+class ToolOutcome:
+    status: OutcomeStatus
+    output: Any = None  # what goes back to the model (JSON-able)
+    error: str = ""
+    wait_seconds: int | None = None  # status "wait": resume the run after this long
+    approval: dict[str, Any] = field(default_factory=dict)  # status "needs_approval": risk, reason
+
+
+@dataclass
+class ToolContext:
+    """What a tool may know about the run that calls it."""
+
+    execution: Any
+    config: dict[str, Any]
+    step_number: int
+    idempotency_key: str
+
+
+class ToolPort(Protocol):
+    def specs(self, *, context: ToolContext) -> list[ToolSpec]: ...
+
+    def check(self, *, context: ToolContext, name: str, arguments: dict[str, Any]) -> ToolOutcome | None:
+        """None to go ahead; an outcome (denied, failed, needs_approval) to stop here."""
+
+    def run(self, *, context: ToolContext, name: str, arguments: dict[str, Any]) -> ToolOutcome: ...
+
+    def is_idempotent(self, name: str) -> bool: ...
+
+
+def tool_allowed(name: str, *, allowed: list[str], denied: list[str]) -> bool:
+    """Wildcards (``crm_*``); deny wins; nothing is allowed unless a pattern allows it."""
+    if any(fnmatch.fnmatchcase(name, pattern) for pattern in denied):
+        return False
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in allowed)
+
+
+@dataclass
+class LocalTool:
+    name: str
+    handler: Callable[..., Any]
+    description: str = ""
+    parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
+    idempotent: bool = True
+
+
+_LOCAL_TOOLS: dict[str, LocalTool] = {}
+
+
+def register_local_tool(tool: LocalTool) -> LocalTool:
+    _LOCAL_TOOLS[tool.name] = tool
+    return tool
+
+
+def unregister_local_tool(name: str) -> None:
+    _LOCAL_TOOLS.pop(name, None)
+
+
+class LocalToolPort:
+    def _visible(self, context: ToolContext) -> list[LocalTool]:
+        allowed, denied = context.config.get("allowed_tools") or [], context.config.get("denied_tools") or []
+        return [t for t in _LOCAL_TOOLS.values() if tool_allowed(t.name, allowed=allowed, denied=denied)]
+
+    def specs(self, *, context: ToolContext) -> list[ToolSpec]:
+        return [
+            ToolSpec(name=t.name, description=t.description, parameters=t.parameters) for t in self._visible(context)
+        ]
+
+    def check(self, *, context: ToolContext, name: str, arguments: dict[str, Any]) -> ToolOutcome | None:
+        if name not in {t.name for t in self._visible(context)}:
+            return ToolOutcome("denied", error=f"Tool {name!r} is not available to this agent.")
+        from jsonschema import Draft202012Validator
+
+        errors = sorted(Draft202012Validator(_LOCAL_TOOLS[name].parameters).iter_errors(arguments), key=str)
+        if errors:
+            return ToolOutcome("failed", error="Invalid arguments: " + "; ".join(e.message for e in errors[:5]))
+        return None
+
+    def run(self, *, context: ToolContext, name: str, arguments: dict[str, Any]) -> ToolOutcome:
+        result = _LOCAL_TOOLS[name].handler(context=context, **arguments)
+        return result if isinstance(result, ToolOutcome) else ToolOutcome("completed", output=result)
+
+    def is_idempotent(self, name: str) -> bool:
+        tool = _LOCAL_TOOLS.get(name)
+        return bool(tool and tool.idempotent)
+
+
+@cache
+def tool_port() -> ToolPort:
+    path = getattr(settings, "AGENTRY_TOOL_PORT", "executions.runtime.tools_port.LocalToolPort")
+    return import_string(path)()

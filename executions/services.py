@@ -1,0 +1,184 @@
+"""Writes for executions: start (manual and every trigger), cancel, the tick's work list."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from agents.models import Agent
+from billing.access import Actor
+from billing.services import activity_record
+from config.api.errors import ApiError, Conflict, InvalidInput
+from executions.models import Execution, ExecutionEvent, ExecutionStatus, TriggerType
+from executions.runtime.finish import Stop, finish_execution
+from executions.tasks import enqueue_execution
+
+S = ExecutionStatus
+MAX_TASK_CHARS = 100_000
+MAX_DEPTH = 5
+
+
+def _validate_input(*, task: Any, context: Any, schema: dict | None) -> None:
+    errors: dict[str, list[str]] = {}
+    if not isinstance(task, str) or not task.strip():
+        errors["task"] = ["A non-empty string is required."]
+    elif len(task) > MAX_TASK_CHARS:
+        errors["task"] = [f"At most {MAX_TASK_CHARS} characters."]
+    if not isinstance(context, dict):
+        errors["context"] = ["Must be a JSON object."]
+    elif schema:
+        from jsonschema import Draft202012Validator
+
+        problems = sorted(Draft202012Validator(schema).iter_errors(context), key=str)
+        if problems:
+            errors["context"] = [
+                f"{'/'.join(map(str, p.absolute_path)) or '(root)'}: {p.message}" for p in problems[:10]
+            ]
+    if errors:
+        raise ApiError(
+            code="InvalidInput",
+            message="The input does not match what the agent accepts.",
+            details={"validation_errors": errors, "input_schema": schema} if schema else {"validation_errors": errors},
+        )
+
+
+def _check_agent_rate(agent: Agent, config: dict[str, Any]) -> None:
+    """max_runs_per_hour/day, exact under concurrency: the agent row is locked by the caller."""
+    limits = config.get("limits") or {}
+    now = timezone.now()
+    for window, key in ((timedelta(hours=1), "max_runs_per_hour"), (timedelta(days=1), "max_runs_per_day")):
+        limit = limits.get(key)
+        if not limit:
+            continue
+        used = Execution.objects.filter(agent=agent, created_at__gte=now - window).count()
+        if used >= limit:
+            raise ApiError(
+                code="ResourceExhausted",
+                message=f"The agent has reached {key}={limit}.",
+                details={
+                    "resource_usage": {key: limit, "used": used},
+                    "suggested_actions": ["Retry later", f"Raise {key} on the agent"],
+                },
+            )
+
+
+def execution_start(
+    *,
+    agent: Agent,
+    organization: Any,
+    task: str,
+    context: dict[str, Any] | None = None,
+    actor: Actor | None = None,
+    trigger_type: str = TriggerType.MANUAL,
+    trigger_data: dict[str, Any] | None = None,
+    idempotency_key: str | None = None,
+    conversation_id: Any = None,
+    max_tokens: int | None = None,
+    parent: Execution | None = None,
+) -> tuple[Execution, bool]:
+    """Create a pending execution and queue it after commit. Returns (execution, created).
+
+    The same ``idempotency_key`` in the organization returns the first execution instead.
+    """
+    from agents.selectors import agent_run_config
+
+    context = {} if context is None else context
+    if idempotency_key:
+        if len(idempotency_key) > 200:
+            raise InvalidInput(validation_errors={"Idempotency-Key": ["At most 200 characters."]})
+        existing = Execution.objects.filter(organization=organization, idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return existing, False
+    if max_tokens is not None and (not isinstance(max_tokens, int) or not 1 <= max_tokens <= 200_000):
+        raise InvalidInput(validation_errors={"max_tokens": ["A whole number from 1 to 200000."]})
+    depth = (parent.depth + 1) if parent else 0
+    if depth > MAX_DEPTH:
+        raise ApiError(code="InvalidInput", message=f"Runs may nest at most {MAX_DEPTH} levels deep.")
+    if agent.status == "archived":
+        raise ApiError(code="Conflict", message="Archived agents never run.", details={"status": agent.status})
+    version, config, warnings = agent_run_config(agent=agent, organization=organization)
+    _validate_input(task=task, context=context, schema=config.get("input_schema"))
+    try:
+        with transaction.atomic():
+            locked = Agent.objects.select_for_update().get(pk=agent.pk)
+            _check_agent_rate(locked, config)
+            execution = Execution.objects.create(
+                organization=organization,
+                agent=agent,
+                agent_version=version,
+                config=config,
+                warnings=warnings,
+                trigger_type=trigger_type,
+                trigger_data=trigger_data or {},
+                triggered_by_user=actor.user if actor else None,  # type: ignore[misc]
+                triggered_by_token=actor.token if actor else None,
+                parent=parent,
+                depth=depth,
+                idempotency_key=idempotency_key or None,
+                input={"task": task, "context": context},
+                conversation_id=conversation_id,
+                max_tokens=max_tokens,
+            )
+            activity_record(
+                organization=organization,
+                actor=actor,
+                action="execution.requested",
+                target=execution,
+                agent_id=agent.pk,
+                request_summary={"trigger_type": trigger_type, "task_chars": len(task)},
+            )
+            enqueue_execution(execution.pk)
+    except IntegrityError:
+        # Two requests with one Idempotency-Key: the first one's row wins.
+        existing = Execution.objects.filter(organization=organization, idempotency_key=idempotency_key).first()
+        if existing is None:
+            raise
+        return existing, False
+    return execution, True
+
+
+def execution_cancel(*, execution: Execution, actor: Actor | None = None) -> Execution:
+    """Cancel now when no worker holds the run; else flag it and the runtime stops at the
+    next step boundary (a model call in flight finishes first)."""
+    from executions.runtime.loop import EventBuffer
+
+    with transaction.atomic():
+        locked = Execution.objects.select_for_update().get(pk=execution.pk)
+        if locked.is_terminal:
+            raise Conflict(f"The execution is already {locked.status}.", details={"status": locked.status})
+        activity_record(
+            organization=locked.organization,
+            actor=actor,
+            action="execution.cancel",
+            target=locked,
+            agent_id=locked.agent_id,
+        )
+        if locked.status == S.RUNNING:
+            Execution.objects.filter(pk=locked.pk).update(cancel_requested=True)
+            locked.cancel_requested = True
+            return locked
+        last_seq = (
+            ExecutionEvent.objects.filter(execution=locked).order_by("-seq").values_list("seq", flat=True).first()
+        )
+        finish_execution(
+            locked,
+            Stop(S.CANCELLED, "Cancelled on request.", "ExecutionCancelled"),
+            events=EventBuffer(locked.pk, last_seq or 0),
+        )
+    locked.refresh_from_db()
+    return locked
+
+
+def executions_due(*, limit: int = 500) -> list[Any]:
+    """Runs to hand to a worker: dead leases, due timers, approved runs nobody picked up."""
+    now = timezone.now()
+    stale = Q(status=S.RUNNING) & (Q(lease_expires_at__lt=now) | Q(lease_expires_at__isnull=True))
+    due = Q(status=S.WAITING, wait_until__lte=now)
+    # A pending run queued more than a minute ago and never claimed (its message was lost
+    # with a broker restart) is queued again; claiming is idempotent.
+    lost = Q(status=S.PENDING, created_at__lt=now - timedelta(minutes=1))
+    return list(Execution.objects.filter(stale | due | lost).values_list("pk", flat=True)[:limit])
