@@ -1,0 +1,105 @@
+"""The sandbox provider: deterministic, offline, labelled, and never chosen implicitly."""
+
+from __future__ import annotations
+
+import math
+import socket
+
+import pytest
+
+from executions.llm import ProviderConfig, get_client
+from executions.llm.sandbox_client import SANDBOX_PREFIX, SandboxClient
+
+SEND = {
+    "name": "email_send",
+    "description": "Send an email",
+    "parameters": {
+        "type": "object",
+        "properties": {
+            "to": {"type": "string"},
+            "priority": {"type": "string", "enum": ["low", "high"]},
+            "copies": {"type": "integer"},
+            "cc": {"type": "array"},
+        },
+        "required": ["to", "priority", "copies"],
+    },
+}
+SEARCH = {"name": "web_search", "description": "", "parameters": {"type": "object", "properties": {}}}
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("the sandbox must not open sockets")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+
+
+def _sandbox():
+    return get_client(ProviderConfig(provider="sandbox", model="sandbox-echo"))
+
+
+def test_the_registry_returns_the_sandbox_only_when_named():
+    assert isinstance(_sandbox(), SandboxClient)
+    assert _sandbox().sdk is None
+
+
+def test_calls_the_named_tool_once_then_finishes(no_network):
+    client = _sandbox()
+    history = [{"role": "system", "content": "x"}, {"role": "user", "content": "Please use email_send to notify Bob"}]
+
+    first = client.complete(history, tools=[SEARCH, SEND])
+
+    assert first.finish_reason == "tool_calls"
+    assert first.provider == "sandbox"
+    assert first.content.startswith(SANDBOX_PREFIX)
+    [call] = first.tool_calls
+    assert call.name == "email_send"
+    assert call.arguments == {"to": "Please use email_send to notify Bob", "priority": "low", "copies": 1}
+    assert call.parse_error is None
+
+    history += [first.as_message(), {"role": "tool", "tool_call_id": call.id, "name": "email_send", "content": "sent"}]
+    second = client.complete(history, tools=[SEARCH, SEND])
+
+    assert second.finish_reason == "stop"
+    assert second.tool_calls == []
+    assert second.content.startswith(SANDBOX_PREFIX)
+    assert "No model was called" in second.content
+    assert "sent" in second.content
+
+
+def test_no_tool_named_means_a_labelled_summary(no_network):
+    response = _sandbox().complete([{"role": "user", "content": "Summarise   the quarter"}], tools=[SEND])
+    assert response.tool_calls == []
+    assert response.content == f"{SANDBOX_PREFIX} No model was called. Task: Summarise the quarter"
+    assert response.usage.input_tokens > 0
+    assert response.usage.output_tokens > 0
+
+
+def test_deterministic(no_network):
+    messages = [{"role": "user", "content": "run web_search now"}]
+    first = _sandbox().complete(messages, tools=[SEARCH])
+    second = _sandbox().complete(messages, tools=[SEARCH])
+    first.latency_ms = second.latency_ms = 0
+    assert first == second
+    assert first.tool_calls[0].arguments == {}
+
+
+def test_stream_matches_complete(no_network):
+    messages = [{"role": "user", "content": "call web_search please"}]
+    events = list(_sandbox().stream(messages, tools=[SEARCH]))
+    complete = _sandbox().complete(messages, tools=[SEARCH])
+
+    assert [e.type for e in events][-3:] == ["tool_call_delta", "tool_call", "done"]
+    assert "".join(e.text for e in events if e.type == "text") == complete.content
+    assert events[-1].response.tool_calls == complete.tool_calls
+
+
+def test_embeddings_are_deterministic_unit_vectors(no_network):
+    client = _sandbox()
+    first = client.embed(["a", "b"])
+    assert len(first.vectors[0]) == 384
+    assert first.vectors[0] == client.embed(["a"]).vectors[0]
+    assert first.vectors[0] != first.vectors[1]
+    assert math.isclose(sum(x * x for x in first.vectors[0]), 1.0, abs_tol=1e-9)
+    assert len(client.embed(["a"], dimensions=16).vectors[0]) == 16
