@@ -30,6 +30,28 @@ def after_execution_finished(execution_id: Any) -> None:
         transaction.on_commit(partial(hook, execution_id))
 
 
+def prompt_sections(*, execution: Any, config: dict[str, Any]) -> list[str]:
+    """Extra system-prompt sections (relevant long-term memories, knowledge-base chunks).
+
+    Called once per run, when the run starts or resumes; a failing hook is logged and skipped
+    so an unavailable embedder never stops a run.
+    """
+    sections: list[str] = []
+    for hook in _hooks("prompt_sections"):
+        try:
+            sections.extend(s for s in hook(execution=execution, config=config) if s)
+        except Exception:
+            logger.warning("prompt section hook %s failed; the run goes on without it", hook, exc_info=True)
+    return sections
+
+
+def conversation_history(*, execution: Any, config: dict[str, Any]) -> list[dict[str, Any]]:
+    """Earlier turns of the run's conversation (``conversation_id``), within the context window."""
+    for hook in _hooks("conversation_history"):
+        return list(hook(execution=execution, config=config))
+    return []
+
+
 def open_approval(*, execution: Any, step: Any, outcome: Any) -> dict[str, Any]:
     """Inside the transaction that holds the call; returns a summary of the request opened."""
     hooks = _hooks("open_approval")

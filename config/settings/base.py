@@ -238,6 +238,15 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 WORKER_HEARTBEAT_SECONDS = 5
 
+# --- Runtime extension points (executions/hooks.py, executions/runtime/tools_port.py) ----
+AGENTRY_TOOL_PORT = "executions.runtime.tools_port.LocalToolPort"
+AGENTRY_RUNTIME_HOOKS: dict[str, list[str]] = {
+    "after_execution_finished": [],
+    "prompt_sections": [],
+    "conversation_history": [],
+    "open_approval": [],
+}
+
 # --- Activity log ---------------------------------------------------------------------
 ACTIVITY_LOG_RETENTION_DAYS = env_int("ACTIVITY_LOG_RETENTION_DAYS", 90)
 

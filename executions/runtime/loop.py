@@ -124,6 +124,11 @@ class Runner:
         self.limits: dict[str, Any] = self.config.get("limits") or {}
         self.model_config: dict[str, Any] = self.config.get("model_config") or {}
         self.cpu_start = time.process_time()
+        from executions import hooks
+
+        # Computed once per run or resume: memory retrieval costs an embedding call.
+        self.prompt_sections = hooks.prompt_sections(execution=execution, config=self.config)
+        self.history = hooks.conversation_history(execution=execution, config=self.config)
 
     # -- bookkeeping ------------------------------------------------------------------
 
@@ -256,7 +261,14 @@ class Runner:
 
     def think(self) -> LLMResponse:
         tools = self.port.specs(context=self.tool_context(self.next_step_number))
-        messages = ctx.conversation(config=self.config, execution=self.execution, steps=self.steps, tools=tools)
+        messages = ctx.conversation(
+            config=self.config,
+            execution=self.execution,
+            steps=self.steps,
+            tools=tools,
+            history=self.history,
+            extra_sections=self.prompt_sections,
+        )
         step = self.new_step(StepType.THINK, input_text=messages[-1].content or "")
         self.publish_now("think_started", {"step_number": step.step_number})
         try:

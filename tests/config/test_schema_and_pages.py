@@ -81,7 +81,7 @@ def test_repository_has_the_shape_of_the_design_card():
     for name in ("manage.py", "pyproject.toml", "Makefile", "README.md", "docker-compose.yml", ".ci/run"):
         assert (ROOT / name).is_file(), name
     for app in ("agents", "executions", "memory", "tools", "approvals", "billing"):
-        for part in ("__init__.py", "apps.py", "models.py", "migrations", "api"):
+        for part in ("__init__.py", "apps.py", "migrations", "api"):
             assert (ROOT / app / part).exists(), f"{app}/{part}"
     for folder in ("config", "templates", "tests"):
         assert (ROOT / folder).is_dir()
