@@ -5,3 +5,11 @@ class AgentsConfig(AppConfig):
     name = "agents"
     verbose_name = "Agents"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # `manage.py sync_platform` runs the steps apps register (config/platform_sync.py).
+        from config.platform_sync import SYNC_STEPS
+
+        step = "agents.services.agent_template_sync"
+        if step not in SYNC_STEPS:
+            SYNC_STEPS.append(step)

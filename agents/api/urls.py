@@ -1,6 +1,22 @@
+from django.urls import path
 from rest_framework.routers import DefaultRouter
+
+from agents.api.views import (
+    AgentTemplateViewSet,
+    AgentViewSet,
+    MarketplaceViewSet,
+    OrganizationRolesView,
+    PlatformAgentViewSet,
+)
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
+router.register("agents", AgentViewSet, basename="agent")
+router.register("marketplace", MarketplaceViewSet, basename="marketplace")
+router.register("platform-agents", PlatformAgentViewSet, basename="platform-agent")
+router.register("agent-templates", AgentTemplateViewSet, basename="agent-template")
 
-urlpatterns = router.urls
+urlpatterns = [
+    path("organization/roles/", OrganizationRolesView.as_view(), name="organization-roles"),
+    *router.urls,
+]

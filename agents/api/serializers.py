@@ -1,0 +1,281 @@
+"""Input serializers check types and refuse unknown fields; the services check meaning
+(ranges, catalog, cron, JSON Schema) so the admin and the API share one validation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from agents.access import GRANT_CODENAMES
+from agents.config import LIMIT_FIELDS, agent_draft_config, agent_version_config
+from agents.models import Agent, AgentTemplate, AgentVersion
+from agents.selectors import agent_has_unpublished_changes, agent_runtime_state, agent_stats
+from agents.services.versions import BUMPS
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses fields it does not know (a typo must not be silently ignored), nested too."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({key: ["Unknown field."] for key in unknown})
+        return super().to_internal_value(data)
+
+
+def _text(max_length: int = 100_000) -> serializers.CharField:
+    return serializers.CharField(required=False, allow_blank=True, max_length=max_length, trim_whitespace=False)
+
+
+def _names() -> serializers.ListField:
+    return serializers.ListField(child=serializers.CharField(max_length=120, allow_blank=True), required=False)
+
+
+class ModelConfigInputSerializer(StrictSerializer):
+    provider = serializers.CharField(max_length=40, required=False)
+    model = serializers.CharField(max_length=120, required=False)
+    temperature = serializers.FloatField(required=False)
+    max_tokens = serializers.IntegerField(required=False)
+    top_p = serializers.FloatField(required=False, allow_null=True)
+    fallbacks = serializers.ListField(child=serializers.DictField(), required=False)
+    extra = serializers.DictField(required=False)
+
+
+class LimitsInputSerializer(StrictSerializer):
+    max_steps_per_run = serializers.IntegerField(required=False)
+    max_tool_calls_per_step = serializers.IntegerField(required=False)
+    timeout_seconds = serializers.IntegerField(required=False)
+    max_runs_per_hour = serializers.IntegerField(required=False)
+    max_runs_per_day = serializers.IntegerField(required=False)
+
+
+class AgentInputSerializer(StrictSerializer):
+    """The agent body of API.md. Limits may be sent nested (``limits``) or at the top level,
+    as the reference's columns were."""
+
+    name = serializers.CharField(max_length=200)
+    slug = serializers.SlugField(max_length=200, required=False, allow_blank=True)
+    description = _text(5000)
+    avatar_url = serializers.URLField(required=False, allow_blank=True, max_length=500)
+    agent_type = serializers.CharField(required=False, max_length=16)
+    domain = serializers.CharField(required=False, allow_blank=True, max_length=80)
+    capabilities = _names()
+    personality = serializers.JSONField(required=False, help_text="Text, or {traits, tone, behavior, language_style}.")
+    system_prompt = _text()
+    instructions = _text()
+    goals = serializers.ListField(child=serializers.JSONField(), required=False)
+    constraints = serializers.ListField(child=serializers.JSONField(), required=False)
+    examples = serializers.ListField(child=serializers.JSONField(), required=False)
+    model_config = ModelConfigInputSerializer(required=False)
+    limits = LimitsInputSerializer(required=False)
+    max_steps_per_run = serializers.IntegerField(required=False, write_only=True)
+    max_tool_calls_per_step = serializers.IntegerField(required=False, write_only=True)
+    timeout_seconds = serializers.IntegerField(required=False, write_only=True)
+    max_runs_per_hour = serializers.IntegerField(required=False, write_only=True)
+    max_runs_per_day = serializers.IntegerField(required=False, write_only=True)
+    allowed_tools = _names()
+    denied_tools = _names()
+    trigger_events = _names()
+    trigger_schedule = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=120)
+    trigger_timezone = serializers.CharField(required=False, max_length=64)
+    trigger_conditions = serializers.DictField(required=False)
+    input_schema = serializers.JSONField(required=False, allow_null=True)
+    output_schema = serializers.JSONField(required=False, allow_null=True)
+    visibility = serializers.CharField(required=False, max_length=16)
+    metadata = serializers.DictField(required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        top_level = {key: attrs.pop(key) for key in LIMIT_FIELDS if key in attrs}
+        if top_level:
+            attrs["limits"] = {**attrs.get("limits", {}), **top_level}
+        return attrs
+
+
+class AgentFromTemplateSerializer(AgentInputSerializer):
+    template = serializers.SlugField(max_length=80)
+    name = serializers.CharField(max_length=200, required=False)
+
+
+class PublishInputSerializer(StrictSerializer):
+    version = serializers.CharField(max_length=32, required=False, allow_blank=True)
+    changelog = serializers.CharField(max_length=10_000, required=False, allow_blank=True, default="")
+    bump = serializers.ChoiceField(choices=BUMPS, required=False, default="minor")
+
+
+class RollbackInputSerializer(StrictSerializer):
+    version = serializers.CharField(max_length=32)
+
+
+class GrantInputSerializer(StrictSerializer):
+    user = serializers.CharField(max_length=254, help_text="The user's id, username or email.")
+    permission = serializers.ChoiceField(choices=list(GRANT_CODENAMES))
+
+
+class RevokeInputSerializer(StrictSerializer):
+    user = serializers.CharField(max_length=254)
+    permission = serializers.ChoiceField(choices=list(GRANT_CODENAMES), required=False)
+
+
+class GrantSerializer(serializers.Serializer):
+    user_id = serializers.IntegerField()
+    username = serializers.CharField()
+    permission = serializers.ChoiceField(choices=list(GRANT_CODENAMES))
+    granted_by = serializers.CharField(allow_null=True)
+    granted_at = serializers.DateTimeField()
+
+
+class CopyInputSerializer(StrictSerializer):
+    name = serializers.CharField(max_length=200, required=False)
+
+
+class ConfigurationInputSerializer(StrictSerializer):
+    overrides = serializers.DictField()
+    is_active = serializers.BooleanField(required=False, default=True)
+
+
+# --- Output ----------------------------------------------------------------------------
+
+
+@extend_schema_field(OpenApiTypes.OBJECT)
+class _ObjectField(serializers.SerializerMethodField):
+    pass
+
+
+class AgentSerializer(serializers.ModelSerializer):
+    """An agent as listed: the draft configuration, lifecycle, runtime state and stats.
+    Everything comes from the row and its select_related current version: no query per row."""
+
+    model_config = _ObjectField()
+    limits = _ObjectField()
+    stats = _ObjectField()
+    current_version = serializers.CharField(source="current_version.version", default=None, read_only=True)
+    runtime_state = serializers.SerializerMethodField()
+    has_unpublished_changes = serializers.SerializerMethodField()
+    created_by = serializers.CharField(source="created_by.get_username", default=None, read_only=True)
+    is_platform = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = Agent
+        fields = [
+            "id", "organization_id", "is_platform", "name", "slug", "description", "avatar_url", "agent_type",
+            "domain", "capabilities", "personality", "system_prompt", "instructions", "goals", "constraints",
+            "examples", "model_config", "limits", "allowed_tools", "denied_tools", "trigger_events",
+            "trigger_schedule", "trigger_timezone", "trigger_conditions", "input_schema", "output_schema",
+            "visibility", "metadata", "status", "is_active", "current_version", "current_version_id",
+            "runtime_state", "has_unpublished_changes", "stats", "created_by", "created_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_model_config(self, agent: Agent) -> dict[str, Any]:
+        return agent_draft_config(agent)["model_config"]
+
+    def get_limits(self, agent: Agent) -> dict[str, Any]:
+        return {name: getattr(agent, name) for name in LIMIT_FIELDS}
+
+    def get_stats(self, agent: Agent) -> dict[str, Any]:
+        return agent_stats(agent)
+
+    def get_runtime_state(self, agent: Agent) -> str:
+        return agent_runtime_state(agent)
+
+    def get_has_unpublished_changes(self, agent: Agent) -> bool:
+        return agent_has_unpublished_changes(agent)
+
+
+class AgentDetailSerializer(AgentSerializer):
+    """One agent: also the caller's rights on it and the non-blocking warnings of its draft."""
+
+    access = serializers.SerializerMethodField()
+    warnings = serializers.SerializerMethodField()
+
+    class Meta(AgentSerializer.Meta):
+        fields = [*AgentSerializer.Meta.fields, "access", "warnings"]
+        read_only_fields = fields
+
+    def get_access(self, agent: Agent) -> list[str]:
+        return sorted(self.context.get("rights", ()))
+
+    def get_warnings(self, agent: Agent) -> list[str]:
+        return list(self.context.get("warnings", []))
+
+
+class AgentVersionSerializer(serializers.ModelSerializer):
+    created_by = serializers.CharField(source="created_by.get_username", default=None, read_only=True)
+    is_deprecated = serializers.SerializerMethodField()
+
+    class Meta:
+        model = AgentVersion
+        fields = [
+            "id", "agent_id", "version", "changelog", "created_by", "published_at", "is_current",
+            "deprecated_at", "is_deprecated",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_is_deprecated(self, version: AgentVersion) -> bool:
+        return version.deprecated_at is not None
+
+
+class AgentVersionDetailSerializer(AgentVersionSerializer):
+    config = _ObjectField()
+
+    class Meta(AgentVersionSerializer.Meta):
+        fields = [*AgentVersionSerializer.Meta.fields, "config"]
+        read_only_fields = fields
+
+    def get_config(self, version: AgentVersion) -> dict[str, Any]:
+        return agent_version_config(version)
+
+
+class MarketplaceAgentSerializer(serializers.ModelSerializer):
+    """What anyone may see of a public agent: its description, not its stats or its people."""
+
+    current_version = serializers.CharField(source="current_version.version", read_only=True)
+    published_at = serializers.DateTimeField(source="current_version.published_at", read_only=True)
+    publisher = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Agent
+        fields = [
+            "id", "name", "description", "avatar_url", "agent_type", "domain", "capabilities", "status",
+            "current_version", "published_at", "publisher",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_publisher(self, agent: Agent) -> str:
+        return agent.organization.name if agent.organization is not None else "Agentry platform"
+
+
+class MarketplaceAgentDetailSerializer(MarketplaceAgentSerializer):
+    config = _ObjectField()
+
+    class Meta(MarketplaceAgentSerializer.Meta):
+        fields = [*MarketplaceAgentSerializer.Meta.fields, "config"]
+        read_only_fields = fields
+
+    def get_config(self, agent: Agent) -> dict[str, Any]:
+        return agent_version_config(agent.current_version)  # type: ignore[arg-type]
+
+
+class PlatformAgentSerializer(MarketplaceAgentSerializer):
+    configuration = _ObjectField()
+
+    class Meta(MarketplaceAgentSerializer.Meta):
+        fields = [*MarketplaceAgentSerializer.Meta.fields, "configuration"]
+        read_only_fields = fields
+
+    def get_configuration(self, agent: Agent) -> dict[str, Any] | None:
+        found = getattr(agent, "org_configurations", None)
+        if not found:
+            return None
+        return {"overrides": found[0].overrides, "is_active": found[0].is_active, "updated_at": found[0].updated_at}
+
+
+class AgentTemplateSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AgentTemplate
+        fields = ["id", "key", "name", "agent_type", "description", "config"]
+        read_only_fields = fields
