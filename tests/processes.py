@@ -89,3 +89,46 @@ def celery_worker(
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
         log.close()
+
+
+@contextmanager
+def asgi_server(extra_env: dict | None = None) -> Iterator[str]:
+    """uvicorn serving config.asgi on an ephemeral port against the test database."""
+    import socket
+
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    log = open(ROOT / ".data" / f"asgi-{port}.log", "wb")  # noqa: SIM115
+    cmd = [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(port),
+           "--no-access-log"]  # fmt: skip
+    proc = subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        env=process_env(**(extra_env or {})),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        if proc.poll() is not None:
+            raise AssertionError(f"uvicorn exited; see {log.name}")
+        try:
+            return httpx.get(url + "/api/v1/health/", timeout=1).status_code in (200, 503)
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_for(up, 30, message="ASGI server")
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()

@@ -237,9 +237,12 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 WORKER_HEARTBEAT_SECONDS = 5
+# How long a worker's claim on a run lasts without renewal (renewed at every step); a run
+# whose worker died is handed to another worker by the tick once this has passed.
+EXECUTION_LEASE_SECONDS = env_int("EXECUTION_LEASE_SECONDS", 90)
 
 # --- Runtime extension points (executions/hooks.py, executions/runtime/tools_port.py) ----
-AGENTRY_TOOL_PORT = "executions.runtime.tools_port.LocalToolPort"
+AGENTRY_TOOL_PORT = env_str("AGENTRY_TOOL_PORT", "executions.runtime.tools_port.LocalToolPort")
 AGENTRY_RUNTIME_HOOKS: dict[str, list[str]] = {
     "after_execution_finished": [],
     "prompt_sections": [],

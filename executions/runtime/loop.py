@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -47,7 +48,6 @@ from executions.runtime.tools_port import ToolContext, ToolOutcome, tool_port
 
 logger = logging.getLogger(__name__)
 
-LEASE_SECONDS = 90
 # Bound what a tool hands back to the model (characters of its JSON).
 MAX_TOOL_RESULT_CHARS = 16_000
 S = ExecutionStatus
@@ -79,7 +79,7 @@ def claim(execution_id: Any, owner: str) -> Execution | None:
                     OR (status = 'waiting' AND wait_until <= %s))
             RETURNING id
             """,
-            [owner, now + timedelta(seconds=LEASE_SECONDS), now, execution_id, now, now],
+            [owner, now + timedelta(seconds=settings.EXECUTION_LEASE_SECONDS), now, execution_id, now, now],
         )
         if cursor.fetchone() is None:
             return None
@@ -150,7 +150,7 @@ class Runner:
             cursor.execute(
                 "UPDATE executions_execution SET lease_expires_at = %s"
                 " WHERE id = %s AND lease_owner = %s AND status = 'running' RETURNING cancel_requested",
-                [timezone.now() + timedelta(seconds=LEASE_SECONDS), self.execution.pk, self.owner],
+                [timezone.now() + timedelta(seconds=settings.EXECUTION_LEASE_SECONDS), self.execution.pk, self.owner],
             )
             row = cursor.fetchone()
         if row is None:
