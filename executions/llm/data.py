@@ -243,7 +243,9 @@ class CompletionRequest:
 
 
 def normalize_finish(raw: str | None, *, has_tool_calls: bool) -> FinishReason:
-    """Map OpenAI-shaped finish reasons to ours."""
+    """Map OpenAI-shaped finish reasons to ours (unknown ones, e.g. vLLM's "abort": "error")."""
+    # Gemini's native API spells them in capitals (STOP, MAX_TOKENS); accept either case.
+    raw = raw.lower() if raw else None
     # Some OpenAI-compatible servers (older Ollama, some vLLM builds) say "stop" while
     # returning tool calls; the tool calls are what matters to the runtime.
     if has_tool_calls and raw in (None, "stop", "tool_calls", "function_call", "eos"):

@@ -50,7 +50,9 @@ def test_auto_responder_is_two_model_calls_one_tool_call(fake_llm, fake_provider
         second = client.complete(history, tools=[tool])
         assert second.tool_calls == []
         assert second.content == "Done. The tool said: seven"
-    assert get_client(fake_provider_config("openai")).complete([{"role": "user", "content": "hi"}]).content == "Echo: hi"
+    assert (
+        get_client(fake_provider_config("openai")).complete([{"role": "user", "content": "hi"}]).content == "Echo: hi"
+    )
 
 
 def test_custom_default_responder(fake_llm, fake_provider_config):
@@ -85,7 +87,7 @@ def test_many_concurrent_clients(fake_llm, fake_provider_config):
     def call() -> None:
         try:
             client.complete([{"role": "user", "content": "x"}])
-        except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+        except BaseException as exc:
             failures.append(exc)
 
     threads = [threading.Thread(target=call) for _ in range(100)]
@@ -140,7 +142,7 @@ def test_server_without_recording_still_counts():
 
 
 def test_command_line_entry_point():
-    process = subprocess.Popen(  # noqa: S603 - our own module
+    process = subprocess.Popen(
         [sys.executable, "-m", "tests.fakes.llm_server", "--port", "0", "--latency-ms", "5"],
         cwd=ROOT,
         stdout=subprocess.PIPE,

@@ -189,7 +189,9 @@ def test_environment_variables_are_honoured(fake_llm, monkeypatch):
 def test_explicit_values_override_the_environment(fake_llm, monkeypatch):
     clear_client_cache()
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")  # nothing listens there
-    config = ProviderConfig(provider="openai", model="m", api_key="sk-explicit-123456", base_url=fake_llm.openai_base_url)
+    config = ProviderConfig(
+        provider="openai", model="m", api_key="sk-explicit-123456", base_url=fake_llm.openai_base_url
+    )
     assert get_client(config).complete(USER).content
     assert get_client(config).sdk.api_key == "sk-explicit-123456"
 
