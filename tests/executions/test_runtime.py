@@ -240,3 +240,52 @@ def test_timeout_is_checked_between_steps(org, make_agent, providers_at_fake, ec
     assert execution.status == "timed_out" and execution.error_code == "ExecutionTimeout"
     agent.refresh_from_db()
     assert agent.failed_runs == 1  # timed out counts as failed
+
+
+def _queries_for_run(org, make_agent, fake, tool_rounds: int) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    agent = make_agent(name=f"Counter {tool_rounds}", allowed_tools=["echo"], limits={"max_steps_per_run": 20})
+    fake.script(*[tool_call("echo", {"text": str(i)}) for i in range(tool_rounds)], text("done"))
+    execution = start(agent, org)
+    with CaptureQueriesContext(connection) as captured:
+        run_execution(execution.pk)
+    assert Execution.objects.get(pk=execution.pk).status == "completed"
+    return len(captured.captured_queries)
+
+
+def test_queries_per_step_are_constant(org, make_agent, providers_at_fake, echo_tool):
+    two, four, six = (_queries_for_run(org, make_agent, providers_at_fake, n) for n in (2, 4, 6))
+    assert four - two == six - four  # each think+act round costs the same number of queries
+    per_round = (six - two) / 4
+    # think: lease check, step insert, then one transaction (step, counters, usage, events);
+    # act: lease check, step insert, one transaction (step, counters, events). BEGIN/COMMIT count.
+    assert per_round <= 15, per_round
+
+
+def test_run_agent_command_prints_the_steps(org, make_agent, providers_at_fake, echo_tool):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    agent = make_agent(allowed_tools=["echo"])
+    providers_at_fake.script(tool_call("echo", {"text": "cli"}), text("printed"))
+    out = StringIO()
+    call_command("run_agent", str(agent.pk), "Echo cli", stdout=out)
+    lines = out.getvalue()
+    assert "-> calls echo" in lines and 'echo -> {"echo": "cli"}' in lines
+    assert "think #4: printed" in lines and lines.strip().splitlines()[-1].startswith("completed:")
+
+
+def test_admin_shows_the_trace(org, make_agent, providers_at_fake, echo_tool, client, django_user_model):
+    agent = make_agent(allowed_tools=["echo"])
+    providers_at_fake.script(tool_call("echo", {"text": "trace me"}), text("done"))
+    execution = start(agent, org)
+    run_execution(execution.pk)
+    root = django_user_model.objects.create_superuser("root", "r@example.test", "pw")
+    client.force_login(root)
+    listing = client.get("/admin/executions/execution/?status=completed")
+    assert listing.status_code == 200 and str(execution.pk) in listing.content.decode()
+    page = client.get(f"/admin/executions/execution/{execution.pk}/change/").content.decode()
+    assert "trace me" in page and "echo" in page and "think" in page

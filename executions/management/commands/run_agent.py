@@ -1,0 +1,80 @@
+"""Run one agent from the terminal and print its steps as they happen.
+
+    python manage.py run_agent <agent-id> "task" [--organization slug] [--context '{"k": 1}']
+
+The run is executed in this process (no worker needed) and recorded like any other run,
+with trigger_type manual.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+from django.core.management.base import BaseCommand, CommandError
+
+from agents.models import Agent
+from billing.models import Organization
+from config.api.errors import ApiError
+from executions.models import Execution, ExecutionEvent
+from executions.runtime.loop import run_execution
+from executions.services import execution_start
+
+
+class Command(BaseCommand):
+    help = "Run an agent in this process and print its steps as they happen."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("agent_id")
+        parser.add_argument("task")
+        parser.add_argument("--organization", help="slug; defaults to the agent's organization")
+        parser.add_argument("--context", default="{}", help="a JSON object")
+
+    def handle(self, *args, **options) -> None:
+        agent = Agent.objects.filter(pk=options["agent_id"]).first()
+        if agent is None:
+            raise CommandError(f"No agent {options['agent_id']}")
+        organization = (
+            Organization.objects.filter(slug=options["organization"]).first()
+            if options["organization"]
+            else agent.organization
+        )
+        if organization is None:
+            raise CommandError("Name the organization to run this platform agent for (--organization).")
+        try:
+            context = json.loads(options["context"])
+            execution, _ = execution_start(
+                agent=agent, organization=organization, task=options["task"], context=context
+            )
+        except (ValueError, ApiError) as exc:
+            raise CommandError(str(getattr(exc, "details", "") or exc)) from exc
+        self.stdout.write(f"execution {execution.pk}")
+        worker = threading.Thread(target=run_execution, args=(execution.pk,), daemon=True)
+        worker.start()
+        seen = 0
+        while True:
+            for event in ExecutionEvent.objects.filter(execution=execution, seq__gt=seen).order_by("seq"):
+                seen = event.seq
+                self.stdout.write(self._line(event.event, event.data))
+            if not worker.is_alive():
+                execution = Execution.objects.get(pk=execution.pk)
+                if not ExecutionEvent.objects.filter(execution=execution, seq__gt=seen).exists():
+                    break
+            time.sleep(0.1)
+        self.stdout.write(
+            f"{execution.status}: {execution.tokens_total} tokens, ${execution.cost}, {execution.duration_ms} ms"
+        )
+        if execution.status != "completed":
+            raise CommandError(execution.error or execution.status)
+
+    def _line(self, event: str, data: dict) -> str:
+        if event == "think_completed":
+            calls = ", ".join(c["name"] for c in data.get("tool_calls", []))
+            said = (data.get("content") or "").strip().replace("\n", " ")[:200]
+            return f"  think #{data['step_number']}: {said or '(no text)'}" + (f" -> calls {calls}" if calls else "")
+        if event in ("act_completed", "act_failed"):
+            return f"  act   #{data['step_number']}: {data['tool']} -> {json.dumps(data.get('output'))[:200]}"
+        if event == "approval_requested":
+            return f"  waiting for approval of {data['tool']}"
+        return f"  {event}"
