@@ -20,7 +20,7 @@ class StepInline(admin.TabularInline):
         "step_number", "step_type", "status", "summary", "tool_name", "tool_input", "tool_output", "provider",
         "model", "tokens_used", "cost", "duration_ms", "started_at",
     ]  # fmt: skip
-    readonly_fields = fields
+    readonly_fields = tuple(fields)
 
     def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
@@ -36,7 +36,7 @@ class LogInline(admin.TabularInline):
     extra = 0
     can_delete = False
     fields = ["timestamp", "level", "message", "metadata"]
-    readonly_fields = fields
+    readonly_fields = tuple(fields)
 
     def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
