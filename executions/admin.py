@@ -9,6 +9,13 @@ from billing.admin_scoping import OrganizationScopedAdmin, ReadOnlyAdminMixin
 from executions.models import Execution, ExecutionLog, ExecutionStep, PlatformEvent
 
 
+STEP_FIELDS: list[str] = [
+    "step_number", "step_type", "status", "summary", "tool_name", "tool_input", "tool_output", "provider",
+    "model", "tokens_used", "cost", "duration_ms", "started_at",
+]  # fmt: skip
+LOG_FIELDS: list[str] = ["timestamp", "level", "message", "metadata"]
+
+
 class StepInline(admin.TabularInline):
     """The trace, step by step: what the model thought, which tool it called, what came back."""
 
@@ -16,11 +23,8 @@ class StepInline(admin.TabularInline):
     extra = 0
     can_delete = False
     ordering = ["step_number"]
-    fields = [
-        "step_number", "step_type", "status", "summary", "tool_name", "tool_input", "tool_output", "provider",
-        "model", "tokens_used", "cost", "duration_ms", "started_at",
-    ]  # fmt: skip
-    readonly_fields = tuple(fields)
+    fields = STEP_FIELDS
+    readonly_fields = STEP_FIELDS
 
     def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
@@ -35,8 +39,8 @@ class LogInline(admin.TabularInline):
     model = ExecutionLog
     extra = 0
     can_delete = False
-    fields = ["timestamp", "level", "message", "metadata"]
-    readonly_fields = tuple(fields)
+    fields = LOG_FIELDS
+    readonly_fields = LOG_FIELDS
 
     def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
