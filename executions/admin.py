@@ -23,7 +23,7 @@ class StepInline(admin.TabularInline):
     extra = 0
     can_delete = False
     ordering = ["step_number"]
-    fields = STEP_FIELDS
+    fields = tuple(STEP_FIELDS)
     readonly_fields = STEP_FIELDS
 
     def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
@@ -39,7 +39,7 @@ class LogInline(admin.TabularInline):
     model = ExecutionLog
     extra = 0
     can_delete = False
-    fields = LOG_FIELDS
+    fields = tuple(LOG_FIELDS)
     readonly_fields = LOG_FIELDS
 
     def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:

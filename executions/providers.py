@@ -24,9 +24,9 @@ def provider_configs(*, model_config: dict[str, Any], organization_id: Any = Non
     configs = []
     for entry in chain:
         provider = entry["provider"]
+        # openai_compatible servers never get the platform's OpenAI key: it would hand that
+        # key to whatever server an agent names. They take their own key or none.
         env = settings.PROVIDER_ENV.get(provider, {})
-        if provider == "openai_compatible":
-            env = settings.PROVIDER_ENV.get("openai", {})
         configs.append(
             ProviderConfig(
                 provider=provider,
