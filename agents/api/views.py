@@ -14,6 +14,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import MethodNotAllowed
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -49,6 +50,18 @@ WRITE = ("agents:write", None)
 SEMVER_PATH = r"(?P<version>\d+\.\d+\.\d+)"
 
 
+class MethodCheckedFirst:
+    """An HTTP method the view does not offer answers 405 before any permission check
+    (AccessRules would otherwise refuse it as an action without a rule: 403)."""
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        action_map = getattr(self, "action_map", None)
+        method = (request.method or "").lower()
+        if action_map is not None and method not in action_map and method != "options":
+            raise MethodNotAllowed(request.method)
+        super().initial(request, *args, **kwargs)  # type: ignore[misc]
+
+
 def _valid(serializer_class: type, request: Request, *, partial: bool = False) -> dict[str, Any]:
     data = request.data if isinstance(request.data, dict) else None
     if data is None:
@@ -58,7 +71,7 @@ def _valid(serializer_class: type, request: Request, *, partial: bool = False) -
     return dict(payload.validated_data)
 
 
-class AgentViewSet(viewsets.GenericViewSet):
+class AgentViewSet(MethodCheckedFirst, viewsets.GenericViewSet):
     """The organization's agents: CRUD of the draft, lifecycle, versions, metrics, grants."""
 
     permission_classes = [AccessRules]
@@ -282,7 +295,7 @@ class AgentViewSet(viewsets.GenericViewSet):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class MarketplaceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class MarketplaceViewSet(MethodCheckedFirst, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Public agents of every organization and of the platform, copyable into one's own."""
 
     permission_classes = [AccessRules]
@@ -311,7 +324,9 @@ class MarketplaceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         return Response(AgentDetailSerializer(agent, context=context).data, status=status.HTTP_201_CREATED)
 
 
-class PlatformAgentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class PlatformAgentViewSet(
+    MethodCheckedFirst, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     """Agents the platform provides, with this organization's configuration of each."""
 
     permission_classes = [AccessRules]
@@ -374,7 +389,9 @@ class PlatformAgentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vie
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class AgentTemplateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class AgentTemplateViewSet(
+    MethodCheckedFirst, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     """The built-in starting points; ``agents/from-template/`` makes a draft from one."""
 
     permission_classes = [AccessRules]

@@ -77,6 +77,7 @@ def agent_publish(
     """
     if bump not in BUMPS:
         raise InvalidInput(validation_errors={"bump": [f"Must be one of {list(BUMPS)}."]})
+    wanted = parse_version(version) if version else None
     agent = agent_lock(agent)
     require(actor, agent, "write")
     lifecycle_check(agent, "publish")
@@ -94,8 +95,8 @@ def agent_publish(
             details={"current_version": current.version},
         )
     latest = _latest(agent)
-    if version:
-        number = parse_version(version)
+    if wanted is not None:
+        number = wanted
         if latest is not None and number <= latest:
             raise ApiError(
                 code="VersionConflict",
