@@ -58,7 +58,7 @@ class MethodCheckedFirst:
         action_map = getattr(self, "action_map", None)
         method = (request.method or "").lower()
         if action_map is not None and method not in action_map and method != "options":
-            raise MethodNotAllowed(request.method)
+            raise MethodNotAllowed(method.upper())
         super().initial(request, *args, **kwargs)  # type: ignore[misc]
 
 
