@@ -69,6 +69,7 @@ _GRANT_COLUMNS = ("user", "permission", "granted_by", "granted_at")
 
 class AgentAdminForm(forms.ModelForm):
     avatar_url = forms.URLField(required=False, max_length=500, assume_scheme="https")
+    slug = forms.SlugField(required=False, max_length=200, help_text="Made from the name when left empty.")
 
     class Meta:
         model = Agent
@@ -81,14 +82,18 @@ class AgentAdminForm(forms.ModelForm):
         candidate = copy.copy(self.instance)
         construct_instance(self, candidate)
         original = self.instance
-        if original.pk and original.status == AgentStatus.ARCHIVED:
+        # UUID primary keys are set before the first save: ask the state, not the pk.
+        existing = None if original._state.adding else Agent.objects.get(pk=original.pk)
+        if existing is not None and existing.status == AgentStatus.ARCHIVED:
             raise forms.ValidationError("An archived agent is read-only.")
         config = agent_draft_config(candidate)
         try:
             agent_config_validate(config)
-            if not original.pk or candidate.name.lower() != Agent.objects.get(pk=original.pk).name.lower():
+            if existing is None or candidate.name.lower() != existing.name.lower():
                 ensure_name_free(
-                    organization_id=candidate.organization_id, name=candidate.name.strip(), exclude_pk=original.pk
+                    organization_id=candidate.organization_id,
+                    name=candidate.name.strip(),
+                    exclude_pk=existing.pk if existing else None,
                 )
         except ApiError as exc:
             errors = exc.details.get("validation_errors") or {"name": [exc.message]}
@@ -97,8 +102,8 @@ class AgentAdminForm(forms.ModelForm):
                 for problem in problems:
                     message = problem if field == field_path else f"{field_path}: {problem}"
                     self.add_error(field if field in self.fields else None, message)
-        if original.pk and original.status == AgentStatus.DEPRECATED:
-            before = flatten(agent_draft_config(Agent.objects.get(pk=original.pk)))
+        if existing is not None and existing.status == AgentStatus.DEPRECATED:
+            before = flatten(agent_draft_config(existing))
             after = flatten(config)
             if any(before[k] != after[k] for k in before if k.split(".")[0] in VERSIONED_FIELDS):
                 raise forms.ValidationError("A deprecated agent only moves to archived; its configuration is frozen.")
@@ -106,7 +111,15 @@ class AgentAdminForm(forms.ModelForm):
         return cleaned
 
 
-class AgentVersionInline(admin.TabularInline):
+class ShownWithTheAgent:
+    """Inlines follow their agent: whoever may open the agent here (the admin scoping has
+    decided that) sees them, whatever Django model permissions say."""
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return bool(request.user.is_active and request.user.is_staff)
+
+
+class AgentVersionInline(ShownWithTheAgent, admin.TabularInline):
     model = AgentVersion
     extra = 0
     can_delete = False
@@ -126,7 +139,7 @@ class AgentVersionInline(admin.TabularInline):
         return format_html('<a href="{}?from={}&to=draft">vs draft</a>', url, version.version)
 
 
-class AgentGoalInline(admin.TabularInline):
+class AgentGoalInline(ShownWithTheAgent, admin.TabularInline):
     """Goals are edited in the ``goals`` field; here they are shown with their evaluation."""
 
     model = AgentGoal
@@ -139,7 +152,7 @@ class AgentGoalInline(admin.TabularInline):
         return False
 
 
-class AgentGrantInline(admin.TabularInline):
+class AgentGrantInline(ShownWithTheAgent, admin.TabularInline):
     model = AgentUserObjectPermission
     fk_name = "content_object"
     extra = 0

@@ -192,6 +192,8 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "config.api.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # ?format= belongs to the endpoints (usage CSV export), not to DRF's renderer switch.
+    "URL_FORMAT_OVERRIDE": None,
 }
 
 SPECTACULAR_SETTINGS = {
@@ -249,6 +251,12 @@ AGENTRY_RUNTIME_HOOKS: dict[str, list[str]] = {
     "conversation_history": [],
     "open_approval": [],
 }
+
+# --- Usage and quotas -------------------------------------------------------------------
+# USD per million tokens (input, output) for a model with no ModelPrice row; flagged in usage.
+DEFAULT_MODEL_PRICE = (env_str("DEFAULT_MODEL_PRICE_INPUT", "10"), env_str("DEFAULT_MODEL_PRICE_OUTPUT", "30"))
+# Percentages of a quota or budget at which organization admins are alerted.
+USAGE_ALERT_THRESHOLDS = (80, 100)
 
 # --- Activity log ---------------------------------------------------------------------
 ACTIVITY_LOG_RETENTION_DAYS = env_int("ACTIVITY_LOG_RETENTION_DAYS", 90)
