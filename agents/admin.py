@@ -9,6 +9,7 @@ of OrganizationScopedAdmin leaves them out of every organization admin's queryse
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 from django import forms
@@ -67,7 +68,31 @@ _GOAL_COLUMNS = (
 _GRANT_COLUMNS = ("user", "permission", "granted_by", "granted_at")
 
 
+class PersonalityField(forms.CharField):
+    """Plain text, or a JSON object of traits/tone/behavior/language_style: operators type
+    prose without having to quote it as a JSON string."""
+
+    widget = forms.Textarea
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, dict):
+            return json.dumps(value, indent=2, ensure_ascii=False)
+        return value
+
+    def to_python(self, value: Any) -> Any:
+        text = (super().to_python(value) or "").strip()
+        if text.startswith("{"):
+            try:
+                return json.loads(text)
+            except ValueError as exc:
+                raise forms.ValidationError(f"Looks like JSON but is not valid: {exc}") from exc
+        return text
+
+
 class AgentAdminForm(forms.ModelForm):
+    personality = PersonalityField(
+        required=False, help_text='Text, or a JSON object such as {"traits": ["calm"], "tone": "warm"}.'
+    )
     avatar_url = forms.URLField(required=False, max_length=500, assume_scheme="https")
     slug = forms.SlugField(required=False, max_length=200, help_text="Made from the name when left empty.")
 

@@ -252,3 +252,19 @@ def test_only_owners_change_roles(adam, alice, client_for, org):
     org.refresh_from_db()
     assert org.role_permissions == {}
     assert client_for(adam).get("/api/v1/organization/roles/").status_code == 200
+
+
+def test_grants_are_django_guardian_object_permissions(mia, vic, make_agent):
+    from guardian.shortcuts import get_objects_for_user, get_perms
+
+    agent = make_agent(mia, visibility="private")
+    services.agent_grant(actor=actor_of(mia), agent=agent, user="vic@acme.test", permission="execute")
+    services.agent_grant(actor=actor_of(mia), agent=agent, user="vic@acme.test", permission="write")
+    vic = type(vic).objects.get(pk=vic.pk)  # fresh: Django caches permissions per user object
+    assert vic.has_perm("agents.execute_agent", agent) and vic.has_perm("agents.change_agent", agent)
+    assert not vic.has_perm("agents.admin_agent", agent)
+    assert sorted(get_perms(vic, agent)) == ["change_agent", "execute_agent"]
+    assert list(get_objects_for_user(vic, "agents.execute_agent")) == [agent]
+    services.agent_revoke(actor=actor_of(mia), agent=agent, user=vic.pk, permission="write")
+    vic = type(vic).objects.get(pk=vic.pk)
+    assert get_perms(vic, agent) == ["execute_agent"]

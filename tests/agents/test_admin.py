@@ -52,7 +52,7 @@ def _form_data(**overrides) -> dict:
         "agent_type": "analyst",
         "domain": "",
         "capabilities": "",
-        "personality": json.dumps("You are careful."),
+        "personality": "You are careful.",
         "system_prompt": "Summarise the numbers.",
         "instructions": "",
         "goals": "[]",
@@ -234,3 +234,20 @@ def test_admin_keeps_a_deprecated_agent_frozen(staff_adam, alice, make_agent):
     assert response.status_code == 200 and "frozen" in response.content.decode()
     agent.refresh_from_db()
     assert agent.system_prompt == "Summarise the numbers."
+
+
+def test_personality_is_prose_or_a_json_object_in_the_admin(staff_adam, org):
+    traits = json.dumps({"traits": ["calm"], "tone": "warm"})
+    _client(staff_adam).post(f"{CHANGELIST}add/", _form_data(organization=str(org.pk), personality=traits))
+    assert Agent.objects.get(name="Admin Made").personality == {"traits": ["calm"], "tone": "warm"}
+    response = _client(staff_adam).post(
+        f"{CHANGELIST}add/", _form_data(organization=str(org.pk), name="Broken", personality="{not json")
+    )
+    assert response.status_code == 200 and "not valid" in response.content.decode()
+    page = _client(staff_adam).get(f"{CHANGELIST}{Agent.objects.get(name='Admin Made').pk}/change/").content.decode()
+    assert "&quot;traits&quot;" in page
+
+
+def test_plain_text_personality_is_stored_as_text(staff_adam, org):
+    _client(staff_adam).post(f"{CHANGELIST}add/", _form_data(organization=str(org.pk)))
+    assert Agent.objects.get(name="Admin Made").personality == "You are careful."

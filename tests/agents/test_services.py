@@ -203,3 +203,73 @@ def test_deleted_at_is_timezone_aware(alice, make_agent):
     services.agent_delete(actor=actor_of(alice), agent=agent)
     agent.refresh_from_db()
     assert timezone.is_aware(agent.deleted_at)
+
+
+def test_every_change_is_in_the_activity_log(alice, vic, org, make_agent):
+    actor = actor_of(alice)
+    agent = make_agent(alice)
+    services.agent_update(actor=actor, agent=agent, data={"instructions": "Be brief."})
+    services.agent_publish(actor=actor, agent=agent)
+    services.agent_update(actor=actor, agent=agent, data={"instructions": "Be briefer."})
+    services.agent_publish(actor=actor, agent=agent)
+    services.agent_rollback(actor=actor, agent=agent, version="1.0.0")
+    services.agent_activate(actor=actor, agent=agent)
+    services.agent_deactivate(actor=actor, agent=agent)
+    services.agent_grant(actor=actor, agent=agent, user=vic.pk, permission="read")
+    services.agent_revoke(actor=actor, agent=agent, user=vic.pk)
+    services.agent_deprecate(actor=actor, agent=agent)
+    services.agent_archive(actor=actor, agent=agent)
+    services.agent_delete(actor=actor, agent=agent)
+    actions = list(
+        ActivityLog.objects.filter(organization=org, agent_id=agent.pk)
+        .order_by("created_at")
+        .values_list("action", flat=True)
+    )
+    assert actions == [
+        "agent.created", "agent.updated", "agent.published", "agent.updated", "agent.published", "agent.rolled_back",
+        "agent.activated", "agent.deactivated", "agent.granted", "agent.revoked", "agent.deprecated",
+        "agent.archived", "agent.deleted",
+    ]  # fmt: skip
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_creates_with_one_name_give_one_agent():
+    import threading
+
+    from django.db import connection
+
+    from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
+
+    org = OrganizationFactory()
+    owner = UserFactory()
+    MembershipFactory(user=owner, organization=org, role="owner")
+    barrier = threading.Barrier(4)
+    results: list[str] = []
+
+    def create() -> None:
+        try:
+            barrier.wait()
+            services.agent_create(actor=actor_of(owner), data=body(name="Racer"))
+            results.append("created")
+        except ApiError as exc:
+            results.append(exc.code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=create) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == ["DuplicateAgentName"] * 3 + ["created"]
+    assert Agent.objects.filter(organization=org).count() == 1
+
+
+def test_a_lost_name_race_still_answers_duplicate_agent_name(alice, org, monkeypatch):
+    """The check before the insert can pass for two requests; the unique index decides."""
+    services.agent_create(actor=actor_of(alice), data=body(name="Racer"))
+    monkeypatch.setattr("agents.services.agents.ensure_name_free", lambda **kw: None)
+    with pytest.raises(ApiError) as caught:
+        services.agent_create(actor=actor_of(alice), data=body(name="racer"))
+    assert caught.value.code == "DuplicateAgentName"
+    assert Agent.objects.filter(organization=org).count() == 1
