@@ -40,6 +40,15 @@ def body(**overrides: Any) -> dict[str, Any]:
     return data
 
 
+@pytest.fixture(autouse=True)
+def _reference_tools(monkeypatch):
+    """Pattern warnings are checked against the reference's built-in tool names, whatever the
+    tools app has (or has not yet) seeded in the test database; test_tooling covers the hook."""
+    from agents.tooling import REFERENCE_TOOL_NAMES
+
+    monkeypatch.setattr("agents.selectors.available_tool_names", lambda organization: list(REFERENCE_TOOL_NAMES))
+
+
 @pytest.fixture
 def make_agent():
     """make_agent(user, **body_overrides) -> Agent created through agent_create as ``user``."""
