@@ -1,139 +1,33 @@
-"""Admin for operators: agents with their versions, goals and grants; templates; overrides.
-
-Edits go through the same validation and services as the API (``agents.services``), so the
-admin cannot save what the API would refuse, and changes are logged and emitted alike.
-Platform agents (no organization) are visible and editable by superusers only: the scoping
-of OrganizationScopedAdmin leaves them out of every organization admin's queryset.
-"""
+"""The agent admin: list, actions, version history, goals and grants inline, the diff view."""
 
 from __future__ import annotations
 
-import copy
-import json
 from typing import Any
 
-from django import forms
 from django.contrib import admin, messages
-from django.forms.models import construct_instance
 from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
 from agents import selectors, services
-from agents.config import LIVE_FIELDS, MODEL_CONFIG_COLUMNS, VERSIONED_FIELDS, agent_draft_config, flatten
+from agents.admin.forms import AgentAdminForm
+from agents.config import LIVE_FIELDS, VERSIONED_FIELDS
 from agents.models import (
     Agent,
-    AgentConfiguration,
     AgentGoal,
-    AgentStatus,
-    AgentTemplate,
     AgentUserObjectPermission,
     AgentVersion,
 )
-from agents.services.common import ensure_name_free
-from agents.services.platform import agent_configuration_validate
-from agents.validation import agent_config_validate
-from billing.admin_scoping import OrganizationScopedAdmin, ReadOnlyAdminMixin
+from billing.admin_scoping import OrganizationScopedAdmin
 from config.api.errors import ApiError
 
-# API field path -> the admin form field that holds it.
-_FIELD_FOR = {f"model_config.{key}": column for key, column in MODEL_CONFIG_COLUMNS.items()}
-
-
-def _form_field(path_: str) -> str:
-    if path_ in _FIELD_FOR:
-        return _FIELD_FOR[path_]
-    head = path_.split(".")[0]
-    if head == "limits":
-        return path_.split(".")[1] if "." in path_ else head
-    if head == "model_config":
-        return _FIELD_FOR.get(".".join(path_.split(".")[:2]), "llm_provider")
-    return head
-
-
-_EDITABLE = [
-    "organization", "name", "slug", "description", "avatar_url", "visibility", "metadata", "agent_type", "domain",
-    "capabilities", "personality", "system_prompt", "instructions", "goals", "constraints", "examples",
-    "llm_provider", "llm_model", "temperature", "max_tokens", "top_p", "llm_fallbacks", "llm_extra",
-    "max_steps_per_run", "max_tool_calls_per_step", "timeout_seconds", "max_runs_per_hour", "max_runs_per_day",
-    "allowed_tools", "denied_tools", "trigger_events", "trigger_schedule", "trigger_timezone", "trigger_conditions",
-    "input_schema", "output_schema",
-]  # fmt: skip
-_VERSION_COLUMNS = ("version", "is_current", "published_at", "created_by", "deprecated_at", "changelog", "diff")
-_GOAL_COLUMNS = (
+VERSION_COLUMNS = ("version", "is_current", "published_at", "created_by", "deprecated_at", "changelog", "diff")
+GOAL_COLUMNS = (
     "name", "priority", "success_metric", "comparison", "target_value", "window", "is_recurring", "deadline",
     "current_value", "is_achieved", "achieved_at", "evaluated_at",
 )  # fmt: skip
-_GRANT_COLUMNS = ("user", "permission", "granted_by", "granted_at")
-
-
-class PersonalityField(forms.CharField):
-    """Plain text, or a JSON object of traits/tone/behavior/language_style: operators type
-    prose without having to quote it as a JSON string."""
-
-    widget = forms.Textarea
-
-    def prepare_value(self, value: Any) -> Any:
-        if isinstance(value, dict):
-            return json.dumps(value, indent=2, ensure_ascii=False)
-        return value
-
-    def to_python(self, value: Any) -> Any:
-        text = (super().to_python(value) or "").strip()
-        if text.startswith("{"):
-            try:
-                return json.loads(text)
-            except ValueError as exc:
-                raise forms.ValidationError(f"Looks like JSON but is not valid: {exc}") from exc
-        return text
-
-
-class AgentAdminForm(forms.ModelForm):
-    personality = PersonalityField(
-        required=False, help_text='Text, or a JSON object such as {"traits": ["calm"], "tone": "warm"}.'
-    )
-    avatar_url = forms.URLField(required=False, max_length=500, assume_scheme="https")
-    slug = forms.SlugField(required=False, max_length=200, help_text="Made from the name when left empty.")
-
-    class Meta:
-        model = Agent
-        fields = _EDITABLE
-
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean() or {}
-        if self.errors:
-            return cleaned
-        candidate = copy.copy(self.instance)
-        construct_instance(self, candidate)
-        original = self.instance
-        # UUID primary keys are set before the first save: ask the state, not the pk.
-        existing = None if original._state.adding else Agent.objects.get(pk=original.pk)
-        if existing is not None and existing.status == AgentStatus.ARCHIVED:
-            raise forms.ValidationError("An archived agent is read-only.")
-        config = agent_draft_config(candidate)
-        try:
-            agent_config_validate(config)
-            if existing is None or candidate.name.lower() != existing.name.lower():
-                ensure_name_free(
-                    organization_id=candidate.organization_id,
-                    name=candidate.name.strip(),
-                    exclude_pk=existing.pk if existing else None,
-                )
-        except ApiError as exc:
-            errors = exc.details.get("validation_errors") or {"name": [exc.message]}
-            for field_path, problems in errors.items():
-                field = _form_field(field_path)
-                for problem in problems:
-                    message = problem if field == field_path else f"{field_path}: {problem}"
-                    self.add_error(field if field in self.fields else None, message)
-        if existing is not None and existing.status == AgentStatus.DEPRECATED:
-            before = flatten(agent_draft_config(existing))
-            after = flatten(config)
-            if any(before[k] != after[k] for k in before if k.split(".")[0] in VERSIONED_FIELDS):
-                raise forms.ValidationError("A deprecated agent only moves to archived; its configuration is frozen.")
-        self.agent_config = config
-        return cleaned
+GRANT_COLUMNS = ("user", "permission", "granted_by", "granted_at")
 
 
 class ShownWithTheAgent:
@@ -148,8 +42,8 @@ class AgentVersionInline(ShownWithTheAgent, admin.TabularInline):
     model = AgentVersion
     extra = 0
     can_delete = False
-    fields = _VERSION_COLUMNS
-    readonly_fields = _VERSION_COLUMNS
+    fields = VERSION_COLUMNS
+    readonly_fields = VERSION_COLUMNS
     ordering = ["-major", "-minor", "-patch"]
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -170,8 +64,8 @@ class AgentGoalInline(ShownWithTheAgent, admin.TabularInline):
     model = AgentGoal
     extra = 0
     can_delete = False
-    fields = _GOAL_COLUMNS
-    readonly_fields = _GOAL_COLUMNS
+    fields = GOAL_COLUMNS
+    readonly_fields = GOAL_COLUMNS
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -181,8 +75,8 @@ class AgentGrantInline(ShownWithTheAgent, admin.TabularInline):
     model = AgentUserObjectPermission
     fk_name = "content_object"
     extra = 0
-    fields = _GRANT_COLUMNS
-    readonly_fields = _GRANT_COLUMNS
+    fields = GRANT_COLUMNS
+    readonly_fields = GRANT_COLUMNS
     verbose_name_plural = "grants (managed through the API: agents/{id}/permissions/)"
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -444,94 +338,3 @@ class AgentAdmin(OrganizationScopedAdmin):
             "error": error,
         }
         return TemplateResponse(request, "admin/agents/agent/diff.html", context)
-
-
-@admin.register(AgentVersion)
-class AgentVersionAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
-    """Published versions never change: read-only here, as everywhere."""
-
-    organization_path = "agent__organization"
-    list_display = ["agent", "version", "is_current", "published_at", "created_by", "deprecated_at"]
-    list_filter = ["is_current"]
-    list_select_related = ["agent", "created_by"]
-    search_fields = ["agent__name", "version", "changelog"]
-    readonly_fields = ["agent", "version", "changelog", "config", "created_by", "published_at", "is_current"]
-    exclude = ["major", "minor", "patch"]
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False  # executions point at versions; history is not edited away
-
-
-@admin.register(AgentGoal)
-class AgentGoalAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
-    organization_path = "agent__organization"
-    list_display = [
-        "name", "agent", "success_metric", "comparison", "target_value", "current_value", "is_achieved",
-        "achieved_at", "deadline", "evaluated_at",
-    ]  # fmt: skip
-    list_filter = ["is_achieved", "window", "is_recurring"]
-    list_select_related = ["agent"]
-    search_fields = ["name", "agent__name", "success_metric"]
-    actions = ["evaluate_selected"]
-
-    @admin.action(description="Evaluate the goals of the selected rows' agents now")
-    def evaluate_selected(self, request: HttpRequest, queryset: Any) -> None:
-        agents = Agent.objects.filter(pk__in=queryset.values("agent_id"))
-        for agent in agents:
-            services.agent_goals_evaluate(agent=agent)
-        self.message_user(request, f"Evaluated the goals of {len(agents)} agent(s).", messages.SUCCESS)
-
-
-class AgentConfigurationForm(forms.ModelForm):
-    class Meta:
-        model = AgentConfiguration
-        fields = ["organization", "agent", "overrides", "is_active"]
-
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean() or {}
-        agent = cleaned.get("agent")
-        if agent is not None and "overrides" in cleaned:
-            try:
-                agent_configuration_validate(agent, cleaned["overrides"])
-            except ApiError as exc:
-                for field_path, problems in (exc.details.get("validation_errors") or {"": [exc.message]}).items():
-                    self.add_error("overrides", "; ".join(f"{field_path}: {p}" for p in problems))
-        return cleaned
-
-
-@admin.register(AgentConfiguration)
-class AgentConfigurationAdmin(OrganizationScopedAdmin):
-    form = AgentConfigurationForm
-    list_display = ["agent", "organization", "is_active", "updated_at"]
-    list_filter = ["is_active"]
-    list_select_related = ["agent", "organization"]
-    search_fields = ["agent__name", "organization__name"]
-
-    def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs: Any):
-        if db_field.name == "agent":
-            kwargs["queryset"] = Agent.objects.filter(organization__isnull=True, deleted_at__isnull=True)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
-
-
-@admin.register(AgentTemplate)
-class AgentTemplateAdmin(admin.ModelAdmin):
-    """Platform-wide: superusers only."""
-
-    list_display = ["name", "key", "agent_type", "is_active", "updated_at"]
-    list_filter = ["agent_type", "is_active"]
-    search_fields = ["name", "key", "description"]
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return bool(request.user.is_active and request.user.is_superuser)
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return self.has_module_permission(request)
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return self.has_module_permission(request)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return self.has_module_permission(request)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return self.has_module_permission(request)

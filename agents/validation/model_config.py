@@ -1,0 +1,154 @@
+"""Model settings (provider, model, sampling, fallbacks, provider-specific extras) and limits."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from jsonschema import Draft202012Validator
+
+from agents.validation.base import Errors, as_decimal, int_in
+from executions.llm.catalog import MODELS, PROVIDERS, is_known_model
+
+MAX_FALLBACKS = 5
+LIMIT_RANGES = {
+    "max_steps_per_run": (1, 200),
+    "max_tool_calls_per_step": (1, 50),
+    # The Celery visibility timeout is derived from EXECUTION_MAX_SECONDS: no run may outlive it.
+    "timeout_seconds": (1, None),
+    "max_runs_per_hour": (1, 1_000_000),
+    "max_runs_per_day": (1, 10_000_000),
+}
+MAX_TOKENS_RANGE = (1, 1_000_000)
+
+# Provider-specific parameters an agent may pass through, each checked by a small schema.
+EXTRA_PARAMETERS: dict[str, dict[str, Any]] = {
+    "stop": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "maxItems": 4}]},
+    "stop_sequences": {"type": "array", "items": {"type": "string"}, "maxItems": 16},
+    "response_format": {
+        "type": "object",
+        "required": ["type"],
+        "properties": {"type": {"enum": ["text", "json_object", "json_schema"]}},
+    },
+    "seed": {"type": "integer"},
+    "top_k": {"type": "integer", "minimum": 1},
+    "presence_penalty": {"type": "number", "minimum": -2, "maximum": 2},
+    "frequency_penalty": {"type": "number", "minimum": -2, "maximum": 2},
+    "logit_bias": {"type": "object", "additionalProperties": {"type": "number", "minimum": -100, "maximum": 100}},
+    "parallel_tool_calls": {"type": "boolean"},
+    "reasoning_effort": {"enum": ["low", "medium", "high"]},
+    "user": {"type": "string", "maxLength": 256},
+    "repetition_penalty": {"type": "number", "exclusiveMinimum": 0},
+    "min_p": {"type": "number", "minimum": 0, "maximum": 1},
+    "thinking": {
+        "type": "object",
+        "required": ["type"],
+        "properties": {"type": {"enum": ["enabled", "disabled"]}, "budget_tokens": {"type": "integer", "minimum": 1}},
+    },
+}
+_OPENAI_EXTRAS = frozenset(
+    {
+        "stop",
+        "response_format",
+        "seed",
+        "presence_penalty",
+        "frequency_penalty",
+        "logit_bias",
+        "parallel_tool_calls",
+        "reasoning_effort",
+        "user",
+    }
+)
+PROVIDER_EXTRAS: dict[str, frozenset[str]] = {
+    "openai": _OPENAI_EXTRAS,
+    # Servers such as vLLM and Ollama accept sampling knobs OpenAI does not.
+    "openai_compatible": _OPENAI_EXTRAS | {"top_k", "repetition_penalty", "min_p"},
+    "anthropic": frozenset({"stop_sequences", "top_k", "thinking"}),
+    "groq": frozenset(
+        {"stop", "response_format", "seed", "presence_penalty", "frequency_penalty", "parallel_tool_calls"}
+    ),
+    "sandbox": frozenset({"seed", "stop"}),
+}
+
+
+def validate_model(config: dict, errors: Errors) -> None:
+    mc = config.get("model_config")
+    if not isinstance(mc, dict):
+        errors.add("model_config", "Must be an object.")
+        return
+    unknown = set(mc) - {"provider", "model", "temperature", "max_tokens", "top_p", "fallbacks", "extra"}
+    for key in sorted(unknown):
+        errors.add(f"model_config.{key}", "Unknown field; provider-specific parameters go in model_config.extra.")
+    provider, model = mc.get("provider"), mc.get("model")
+    if provider not in PROVIDERS:
+        errors.add("model_config.provider", f"Unknown provider {provider!r}; use one of {list(PROVIDERS)}.")
+    elif not isinstance(model, str) or not is_known_model(provider, model):
+        known = sorted(MODELS.get(provider, {}))
+        errors.add("model_config.model", f"Unknown model {model!r} for provider {provider!r}; known: {known}.")
+
+    temperature = as_decimal(mc.get("temperature"))
+    if temperature is None or not Decimal("0") <= temperature <= Decimal("2"):
+        errors.add("model_config.temperature", "Must be a number from 0 to 2.")
+    else:
+        mc["temperature"] = float(temperature.quantize(Decimal("0.01")))
+    if not int_in(mc.get("max_tokens"), *MAX_TOKENS_RANGE):
+        errors.add(
+            "model_config.max_tokens", f"Must be a whole number from {MAX_TOKENS_RANGE[0]} to {MAX_TOKENS_RANGE[1]}."
+        )
+    if mc.get("top_p") is not None:
+        top_p = as_decimal(mc["top_p"])
+        if top_p is None or not Decimal("0") < top_p <= Decimal("1"):
+            errors.add("model_config.top_p", "Must be a number greater than 0 and at most 1, or null.")
+        else:
+            mc["top_p"] = float(top_p.quantize(Decimal("0.01")))
+
+    fallbacks = mc.get("fallbacks")
+    if not isinstance(fallbacks, list):
+        errors.add("model_config.fallbacks", "Must be an ordered list of {provider, model}.")
+    else:
+        if len(fallbacks) > MAX_FALLBACKS:
+            errors.add("model_config.fallbacks", f"At most {MAX_FALLBACKS} fallbacks.")
+        seen = {(provider, model)}
+        for index, item in enumerate(fallbacks):
+            path = f"model_config.fallbacks.{index}"
+            if not isinstance(item, dict) or set(item) != {"provider", "model"}:
+                errors.add(path, "Must be an object with exactly provider and model.")
+                continue
+            if item["provider"] not in PROVIDERS:
+                errors.add(f"{path}.provider", f"Unknown provider {item['provider']!r}.")
+            elif not isinstance(item["model"], str) or not is_known_model(item["provider"], item["model"]):
+                errors.add(f"{path}.model", f"Unknown model {item['model']!r} for provider {item['provider']!r}.")
+            pair = (item["provider"], item["model"])
+            if pair in seen:
+                errors.add(path, "Repeats the primary model or an earlier fallback.")
+            seen.add(pair)
+
+    extra = mc.get("extra")
+    if not isinstance(extra, dict):
+        errors.add("model_config.extra", "Must be an object.")
+    elif provider in PROVIDERS:
+        allowed = PROVIDER_EXTRAS.get(provider, frozenset())
+        for key, value in extra.items():
+            path = f"model_config.extra.{key}"
+            if key not in allowed:
+                errors.add(path, f"Not a parameter Agentry passes to {provider}; allowed: {sorted(allowed)}.")
+                continue
+            problems = sorted(Draft202012Validator(EXTRA_PARAMETERS[key]).iter_errors(value), key=str)
+            if problems:
+                errors.add(path, problems[0].message)
+
+
+def validate_limits(config: dict, errors: Errors) -> None:
+    limits = config.get("limits")
+    if not isinstance(limits, dict):
+        errors.add("limits", "Must be an object.")
+        return
+    for key in sorted(set(limits) - set(LIMIT_RANGES)):
+        errors.add(f"limits.{key}", "Unknown limit.")
+    for key, (low, high) in LIMIT_RANGES.items():
+        if key == "timeout_seconds":
+            high = settings.EXECUTION_MAX_SECONDS
+        if not int_in(limits.get(key), low, high):
+            bound = f"from {low} to {high}" if high is not None else f"of at least {low}"
+            errors.add(f"limits.{key}", f"Must be a whole number {bound}.")
