@@ -14,29 +14,35 @@ from tests.factories import MembershipFactory, UserFactory
 
 # (method, path under the agent, body or None, expected status per role)
 # owner alice and admin adam manage everything; member mia reads/executes others' agents
-# and manages her own; viewer vic only reads.
+# and manages her own; viewer vic only reads; gina, a viewer with write and execute grants on
+# this one agent, edits it but neither deletes it nor shares it.
 OTHERS_AGENT_MATRIX = [
-    ("get", "", None, {"alice": 200, "adam": 200, "mia": 200, "vic": 200}),
-    ("patch", "", {"description": "x"}, {"alice": 200, "adam": 200, "mia": 403, "vic": 403}),
-    ("post", "publish/", {"version": "2.0.0"}, {"alice": 201, "adam": 201, "mia": 403, "vic": 403}),
-    ("post", "deprecate/", {}, {"alice": 200, "adam": 200, "mia": 403, "vic": 403}),
-    ("post", "archive/", {}, {"alice": 200, "adam": 200, "mia": 403, "vic": 403}),
-    ("post", "activate/", {}, {"alice": 200, "adam": 200, "mia": 403, "vic": 403}),
-    ("post", "deactivate/", {}, {"alice": 200, "adam": 200, "mia": 403, "vic": 403}),
-    ("get", "versions/", None, {"alice": 200, "adam": 200, "mia": 200, "vic": 200}),
-    ("get", "versions/1.0.0/", None, {"alice": 200, "adam": 200, "mia": 200, "vic": 200}),
-    ("patch", "versions/1.0.0/", {}, {"alice": 409, "adam": 409, "mia": 409, "vic": 409}),
-    ("post", "rollback/", {"version": "1.0.0"}, {"alice": 200, "adam": 200, "mia": 403, "vic": 403}),
-    ("get", "versions/compare/?from=1.0.0&to=draft", None, {"alice": 200, "adam": 200, "mia": 200, "vic": 200}),
-    ("get", "metrics/", None, {"alice": 200, "adam": 200, "mia": 200, "vic": 200}),
-    ("get", "permissions/", None, {"alice": 200, "adam": 200, "mia": 403, "vic": 403}),
+    ("get", "", None, {"alice": 200, "adam": 200, "mia": 200, "vic": 200, "gina": 200}),
+    ("patch", "", {"description": "x"}, {"alice": 200, "adam": 200, "mia": 403, "vic": 403, "gina": 200}),
+    ("post", "publish/", {"version": "2.0.0"}, {"alice": 201, "adam": 201, "mia": 403, "vic": 403, "gina": 201}),
+    ("post", "deprecate/", {}, {"alice": 200, "adam": 200, "mia": 403, "vic": 403, "gina": 200}),
+    ("post", "archive/", {}, {"alice": 200, "adam": 200, "mia": 403, "vic": 403, "gina": 200}),
+    ("post", "activate/", {}, {"alice": 200, "adam": 200, "mia": 403, "vic": 403, "gina": 200}),
+    ("post", "deactivate/", {}, {"alice": 200, "adam": 200, "mia": 403, "vic": 403, "gina": 200}),
+    ("get", "versions/", None, {"alice": 200, "adam": 200, "mia": 200, "vic": 200, "gina": 200}),
+    ("get", "versions/1.0.0/", None, {"alice": 200, "adam": 200, "mia": 200, "vic": 200, "gina": 200}),
+    ("patch", "versions/1.0.0/", {}, {"alice": 409, "adam": 409, "mia": 409, "vic": 409, "gina": 409}),
+    ("post", "rollback/", {"version": "1.0.0"}, {"alice": 200, "adam": 200, "mia": 403, "vic": 403, "gina": 200}),
+    (
+        "get",
+        "versions/compare/?from=1.0.0&to=draft",
+        None,
+        {"alice": 200, "adam": 200, "mia": 200, "vic": 200, "gina": 200},
+    ),
+    ("get", "metrics/", None, {"alice": 200, "adam": 200, "mia": 200, "vic": 200, "gina": 200}),
+    ("get", "permissions/", None, {"alice": 200, "adam": 200, "mia": 403, "vic": 403, "gina": 403}),
     (
         "post",
         "permissions/",
         {"user": "vic@acme.test", "permission": "read"},
-        {"alice": 201, "adam": 201, "mia": 403, "vic": 403},
+        {"alice": 201, "adam": 201, "mia": 403, "vic": 403, "gina": 403},
     ),
-    ("delete", "", None, {"alice": 204, "adam": 204, "mia": 403, "vic": 403}),
+    ("delete", "", None, {"alice": 204, "adam": 204, "mia": 403, "vic": 403, "gina": 403}),
 ]
 
 
@@ -47,18 +53,27 @@ def _call(client, method, url, data):
 
 
 @pytest.fixture
-def people(alice, adam, mia, vic, oscar):
-    return {"alice": alice, "adam": adam, "mia": mia, "vic": vic, "oscar": oscar}
+def gina(org):
+    user = UserFactory(username="gina@acme.test")
+    MembershipFactory(user=user, organization=org, role="viewer")
+    return user
 
 
 @pytest.fixture
-def target(alice, published):
-    """alice's published agent, with an unpublished change in its draft."""
+def people(alice, adam, mia, vic, oscar, gina):
+    return {"alice": alice, "adam": adam, "mia": mia, "vic": vic, "oscar": oscar, "gina": gina}
+
+
+@pytest.fixture
+def target(alice, gina, published):
+    """alice's published agent, with an unpublished change in its draft, shared with gina."""
+    for grant in ("write", "execute"):
+        services.agent_grant(actor=actor_of(alice), agent=published, user=gina.pk, permission=grant)
     return services.agent_update(actor=actor_of(alice), agent=published, data={"instructions": "Be brief."})
 
 
 @pytest.mark.parametrize(("method", "suffix", "data", "expected"), OTHERS_AGENT_MATRIX)
-@pytest.mark.parametrize("role", ["alice", "adam", "mia", "vic"])
+@pytest.mark.parametrize("role", ["alice", "adam", "mia", "vic", "gina"])
 def test_authorization_matrix_on_the_owners_agent(method, suffix, data, expected, role, people, target, client_for):
     response = _call(client_for(people[role]), method, f"/api/v1/agents/{target.pk}/{suffix}", data)
     status = expected[role]
