@@ -220,3 +220,33 @@ def config_diff(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]
         elif a[field] != b[field]:
             changes.append({"field": field, "change": "changed", "from": a[field], "to": b[field]})
     return changes
+
+
+# What an organization may change about a platform agent. Instructions are appended to the
+# platform's and denied tools added to its list (an organization can narrow, never widen,
+# what a platform agent may do); the rest replaces the platform's value.
+OVERRIDABLE = (
+    "model_config",
+    "limits",
+    "instructions",
+    "denied_tools",
+    "trigger_events",
+    "trigger_schedule",
+    "trigger_timezone",
+    "trigger_conditions",
+)
+
+
+def apply_overrides(config: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """A platform agent's configuration with an organization's overrides applied."""
+    result = copy.deepcopy(config)
+    for key, value in overrides.items():
+        if key in ("model_config", "limits"):
+            result[key] = {**result[key], **value}
+        elif key == "instructions":
+            result[key] = "\n\n".join(part for part in (result.get(key, "").strip(), value.strip()) if part)
+        elif key == "denied_tools":
+            result[key] = [*result.get(key, []), *(t for t in value if t not in result.get(key, []))]
+        else:
+            result[key] = copy.deepcopy(value)
+    return result

@@ -14,7 +14,14 @@ from django.db.models import Case, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from agents.access import CODENAME_GRANTS, agent_rights, visible_agents_q
-from agents.config import agent_draft_config, agent_version_config, config_diff, snapshot, versioned_part
+from agents.config import (
+    agent_draft_config,
+    agent_version_config,
+    apply_overrides,
+    config_diff,
+    snapshot,
+    versioned_part,
+)
 from agents.goals import goal_status
 from agents.models import (
     Agent,
@@ -251,9 +258,7 @@ def agent_configuration_get(*, organization: Organization, agent: Agent) -> Agen
 
 def agent_effective_config(*, version: AgentVersion, organization: Organization | None) -> dict[str, Any]:
     """The configuration a run uses: the version's, with the organization's overrides when
-    the version belongs to a platform agent (see agents.services.platform for the rules)."""
-    from agents.services.platform import apply_overrides
-
+    the version belongs to a platform agent (agents.config.apply_overrides has the rules)."""
     config = agent_version_config(version)
     agent = version.agent
     if agent.organization_id is None and organization is not None:

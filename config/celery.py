@@ -33,6 +33,24 @@ def beat_schedule() -> dict:
             "schedule": 5.0,
             "options": {"expires": 5},
         },
+        # 03:41 UTC daily: consolidate near-duplicate memories, prune stale ones, drop expired ones.
+        "memory.maintain": {
+            "task": "memory.maintain",
+            "schedule": crontab(minute=41, hour=3),
+            "options": {"expires": 3600, "queue": "default"},
+        },
+        # Hourly at :23: delete conversations past their expiry.
+        "memory.expire-conversations": {
+            "task": "memory.expire_conversations",
+            "schedule": crontab(minute=23),
+            "options": {"expires": 1800, "queue": "default"},
+        },
+        # Every 10 minutes: embed memories stored without a vector (admin edits, embedder outages).
+        "memory.embed-pending": {
+            "task": "memory.embed_pending",
+            "schedule": 600.0,
+            "options": {"expires": 600, "queue": "default"},
+        },
         # 03:17 UTC daily: drop activity-log rows past the retention window.
         "billing.prune-activity": {
             "task": "billing.tasks.prune_activity",

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 
-from agents.config import agent_version_config, default_config, merge_config
+from agents.config import OVERRIDABLE, agent_version_config, apply_overrides, default_config, merge_config
 from agents.models import Agent, AgentConfiguration, AgentTemplate
 from agents.services.agents import agent_create
 from agents.services.common import record
@@ -17,35 +17,6 @@ from config.api.errors import ApiError, NotFound
 
 if TYPE_CHECKING:
     from billing.access import Actor
-
-# What an organization may change about a platform agent. Instructions are appended to the
-# platform's and denied tools added to its list (an organization can narrow, never widen,
-# what a platform agent may do); the rest replaces the platform's value.
-OVERRIDABLE = (
-    "model_config",
-    "limits",
-    "instructions",
-    "denied_tools",
-    "trigger_events",
-    "trigger_schedule",
-    "trigger_timezone",
-    "trigger_conditions",
-)
-
-
-def apply_overrides(config: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    """A platform agent's configuration with an organization's overrides applied."""
-    result = copy.deepcopy(config)
-    for key, value in overrides.items():
-        if key in ("model_config", "limits"):
-            result[key] = {**result[key], **value}
-        elif key == "instructions":
-            result[key] = "\n\n".join(part for part in (result.get(key, "").strip(), value.strip()) if part)
-        elif key == "denied_tools":
-            result[key] = [*result.get(key, []), *(t for t in value if t not in result.get(key, []))]
-        else:
-            result[key] = copy.deepcopy(value)
-    return result
 
 
 def agent_configuration_validate(agent: Agent, overrides: Any) -> dict[str, Any]:

