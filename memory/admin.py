@@ -1,0 +1,209 @@
+"""Admin for memories, conversations, episodes and knowledge bases, scoped per organization.
+
+Memory search in the admin: a plain query matches content and tags; a query starting with
+``~`` is semantic (nearest by cosine with the configured embedder, most similar first).
+Memories added or edited here are stored without a vector and embedded by the
+``memory.embed_pending`` task after the save commits (no model call inside the admin's
+transaction).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from billing.admin_scoping import OrganizationScopedAdmin, ReadOnlyAdminMixin
+from memory import services
+from memory.embedders import EmbedderUnavailable, get_embedder
+from memory.models import Conversation, Document, Episode, KnowledgeBase, KnowledgeChunk, Memory, MemorySource
+from memory.selectors import vector_text
+
+SEMANTIC_PREFIX = "~"
+SEMANTIC_LIMIT = 100
+
+
+class _SemanticChangeList(ChangeList):
+    """Keeps a semantic search's nearest-first order (the changelist re-orders otherwise)."""
+
+    def get_ordering(self, request: HttpRequest, queryset: QuerySet) -> list:
+        if self.query.startswith(SEMANTIC_PREFIX) and "distance" in queryset.query.annotations:
+            return ["distance", "pk"]
+        return super().get_ordering(request, queryset)
+
+
+@admin.register(Memory)
+class MemoryAdmin(OrganizationScopedAdmin):
+    list_display = [
+        "short_content",
+        "memory_type",
+        "agent",
+        "subject",
+        "confidence",
+        "importance",
+        "access_count",
+        "embedded",
+        "created_at",
+    ]
+    list_filter = ["memory_type", "source", "embedding_model"]
+    search_fields = ["content", "tags"]
+    search_help_text = "Words in the content or tags; start with ~ for a semantic search (most similar first)."
+    list_select_related = ["agent"]
+    raw_id_fields = ["agent"]
+    fields = [
+        "organization", "agent", "memory_type", "content", "subject_type", "subject_id", "confidence", "importance",
+        "tags", "expires_at", "source", "source_execution_id", "embedding_model", "access_count", "last_accessed_at",
+        "created_at", "updated_at",
+    ]  # fmt: skip
+    readonly_fields = [
+        "source",
+        "source_execution_id",
+        "embedding_model",
+        "access_count",
+        "last_accessed_at",
+        "created_at",
+        "updated_at",
+    ]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).defer("embedding")
+
+    @admin.display(description="content")
+    def short_content(self, obj: Memory) -> str:
+        return obj.content[:100]
+
+    @admin.display(boolean=True)
+    def embedded(self, obj: Memory) -> bool:
+        return bool(obj.embedding_model)
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
+        if not search_term.startswith(SEMANTIC_PREFIX):
+            return super().get_search_results(request, queryset, search_term)
+        text = search_term[len(SEMANTIC_PREFIX) :].strip()
+        if not text:
+            return queryset, False
+        try:
+            embedder = get_embedder()
+            vector = embedder.embed_one(text)
+        except EmbedderUnavailable as exc:
+            messages.error(request, f"Semantic search is unavailable: {exc}")
+            return queryset.none(), False
+        from django.db.models.expressions import RawSQL
+
+        distance = RawSQL("embedding <=> %s::vector", [vector_text(vector)])
+        nearest = list(
+            queryset.filter(embedding_model=embedder.name, embedding__isnull=False)
+            .annotate(distance=distance)
+            .order_by("distance")
+            .values_list("pk", flat=True)[:SEMANTIC_LIMIT]
+        )
+        # Keep the nearest-first order through the changelist's own ordering.
+        return queryset.filter(pk__in=nearest).annotate(distance=distance).order_by("distance"), False
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any):
+        return _SemanticChangeList
+
+    def save_model(self, request: HttpRequest, obj: Memory, form: Any, change: bool) -> None:
+        if not change:
+            obj.source = MemorySource.ADMIN
+        if not change or "content" in form.changed_data:
+            # Re-embedded after commit by memory.embed_pending (merging a near-duplicate).
+            obj.embedding, obj.embedding_model = None, ""
+        super().save_model(request, obj, form, change)
+        if obj.embedding is None:
+            from memory.tasks import enqueue_embed_pending
+
+            enqueue_embed_pending()
+
+
+@admin.register(Conversation)
+class ConversationAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
+    list_display = [
+        "id",
+        "agent",
+        "context_type",
+        "context_id",
+        "message_count",
+        "tokens_used",
+        "last_message_at",
+        "expires_at",
+    ]
+    list_filter = ["context_type"]
+    search_fields = ["id", "context_id"]
+    list_select_related = ["agent"]
+
+
+@admin.register(Episode)
+class EpisodeAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
+    list_display = [
+        "created_at",
+        "agent",
+        "trigger_event",
+        "outcome",
+        "should_repeat",
+        "memories_extracted",
+        "tokens_used",
+    ]
+    list_filter = ["outcome"]
+    search_fields = ["context_summary", "outcome_details"]
+    list_select_related = ["agent"]
+
+
+class DocumentInline(admin.TabularInline):
+    model = Document
+    fields = ("title", "format", "status", "progress", "chunk_count", "error", "indexed_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = True
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(KnowledgeBase)
+class KnowledgeBaseAdmin(OrganizationScopedAdmin):
+    list_display = ["name", "organization", "created_at"]
+    search_fields = ["name", "description"]
+    filter_horizontal = ["agents"]
+    inlines = [DocumentInline]
+    actions = ["reindex"]
+
+    def formfield_for_manytomany(self, db_field, request: HttpRequest, **kwargs: Any):
+        if db_field.name == "agents" and not self._is_platform(request):
+            from agents.models import Agent
+            from billing.admin_scoping import managed_organization_ids
+
+            kwargs["queryset"] = Agent.objects.filter(organization_id__in=managed_organization_ids(request))
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    @admin.action(description="Re-index the documents of the selected knowledge bases")
+    def reindex(self, request: HttpRequest, queryset: QuerySet) -> None:
+        total = sum(services.knowledge_base_reindex(actor=None, knowledge_base=kb) for kb in queryset)
+        messages.success(request, f"{total} document(s) queued for indexing.")
+
+
+@admin.register(Document)
+class DocumentAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
+    list_display = ["title", "knowledge_base", "format", "status", "progress", "chunk_count", "created_at"]
+    list_filter = ["status", "format"]
+    search_fields = ["title", "filename"]
+    exclude = ["raw"]
+    list_select_related = ["knowledge_base"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).defer("raw", "text")
+
+
+@admin.register(KnowledgeChunk)
+class KnowledgeChunkAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
+    list_display = ["document", "position", "heading", "token_count", "embedding_model"]
+    search_fields = ["content", "heading"]
+    exclude = ["embedding"]
+    list_select_related = ["document"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).defer("embedding")
