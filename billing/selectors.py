@@ -1,11 +1,21 @@
-"""Reads for tenancy, always scoped to one organization."""
+"""Reads for tenancy and usage, always scoped to one organization."""
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Count, F, QuerySet, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
 
 from billing.access import Actor
-from billing.models import ActivityLog, ApiToken
+from billing.models import ActivityLog, Alert, ApiToken, DailyUsage, UsageRecord
+from billing.quotas import effective_plan, spend, usage_period_current
+
+GROUPS = ("day", "agent", "provider", "model", "user")
+MAX_RANGE_DAYS = 366
 
 
 def api_token_list(*, actor: Actor) -> QuerySet[ApiToken]:
@@ -19,3 +29,96 @@ def activity_list(*, actor: Actor) -> QuerySet[ActivityLog]:
     if not actor.has_perm("billing.view_all_activity"):
         qs = qs.filter(user_id=actor.user_id)
     return qs
+
+
+def alert_list(*, actor: Actor) -> QuerySet[Alert]:
+    return Alert.objects.filter(organization=actor.organization)
+
+
+def usage_summary(*, actor: Actor, start: date, end: date, group_by: str) -> list[dict[str, Any]]:
+    """Runs, calls, tokens in/out and cost per group over [start, end] (days, UTC).
+
+    Tokens and cost come from the daily rollups (or the records, for per-user groups); runs
+    are executions created in the range.
+    """
+    from executions.models import Execution
+
+    organization = actor.organization
+    runs_qs = Execution.objects.filter(
+        organization=organization,
+        created_at__gte=datetime.combine(start, time.min, tzinfo=timezone.get_fixed_timezone(0)),
+        created_at__lt=datetime.combine(end + timedelta(days=1), time.min, tzinfo=timezone.get_fixed_timezone(0)),
+    )
+    usage: Any
+    runs: Any
+    if group_by == "user":
+        usage = (
+            UsageRecord.objects.filter(organization=organization, created_at__date__gte=start, created_at__date__lte=end)
+            .values(key=F("user__username"))
+            .annotate(llm_calls=Count("id"), tokens_input=Sum("tokens_input"), tokens_output=Sum("tokens_output"),
+                      cost=Sum("cost"))
+        )  # fmt: skip
+        runs = runs_qs.values(key=F("triggered_by_user__username")).annotate(runs=Count("id"))
+    else:
+        field = {"day": "date", "agent": "agent_id", "provider": "provider", "model": "model"}[group_by]
+        usage = (
+            DailyUsage.objects.filter(organization=organization, date__gte=start, date__lte=end)
+            .values(key=F(field))
+            .annotate(llm_calls=Sum("llm_calls"), tokens_input=Sum("tokens_input"), tokens_output=Sum("tokens_output"),
+                      cost=Sum("cost"))
+        )  # fmt: skip
+        if group_by == "day":
+            runs = runs_qs.annotate(key=TruncDate("created_at")).values("key").annotate(runs=Count("id"))
+        elif group_by == "agent":
+            runs = runs_qs.values(key=F("agent_id")).annotate(runs=Count("id"))
+        else:  # a run may use several providers/models: runs are not split by them
+            runs = None
+    rows: dict[Any, dict[str, Any]] = {}
+    for row in usage:
+        rows[row["key"]] = {
+            "key": row["key"], "runs": 0, "llm_calls": row["llm_calls"] or 0,
+            "tokens_input": row["tokens_input"] or 0, "tokens_output": row["tokens_output"] or 0,
+            "cost": row["cost"] or Decimal(0),
+        }  # fmt: skip
+    for run_row in runs or []:
+        entry = rows.setdefault(
+            run_row["key"],
+            {
+                "key": run_row["key"],
+                "runs": 0,
+                "llm_calls": 0,
+                "tokens_input": 0,
+                "tokens_output": 0,
+                "cost": Decimal(0),
+            },
+        )
+        entry["runs"] = run_row["runs"]
+    result = sorted(rows.values(), key=lambda r: str(r["key"]) if r["key"] is not None else "")
+    for entry in result:
+        entry["key"] = str(entry["key"]) if entry["key"] is not None else None
+        entry["tokens_total"] = entry["tokens_input"] + entry["tokens_output"]
+        entry["cost"] = str(Decimal(entry["cost"]).quantize(Decimal("0.000001")))
+    return result
+
+
+def quota_summary(*, actor: Actor) -> dict[str, Any]:
+    organization = actor.organization
+    plan = effective_plan(organization)
+    period = usage_period_current(organization)
+    day, month = spend(organization.pk)
+    return {
+        "plan": {
+            "slug": plan.slug, "name": plan.name, "price_usd": str(plan.price_usd), "allow_overage": plan.allow_overage,
+            "max_agents": plan.max_agents, "features": plan.features,
+        },
+        "period": {"start": period.period_start, "end": period.period_end},
+        "runs": {"included": period.included_runs, "used": period.runs_used, "overage": period.overage_runs},
+        "tokens": {"included": period.included_tokens, "used": period.tokens_used, "overage": period.overage_tokens},
+        "cost_this_period_usd": str(period.cost),
+        "budget": {
+            "daily_usd": None if organization.daily_budget_usd is None else str(organization.daily_budget_usd),
+            "monthly_usd": None if organization.monthly_budget_usd is None else str(organization.monthly_budget_usd),
+            "spent_today_usd": str(day),
+            "spent_this_month_usd": str(month),
+        },
+    }  # fmt: skip

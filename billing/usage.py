@@ -5,14 +5,19 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from billing.models import UsageRecord
+from django.db import connection
+from django.utils import timezone
+
+from billing.models import UsagePeriod, UsageRecord
 
 
 def usage_record_llm_call(
     *, execution: Any, step: Any = None, provider: str, model: str, usage: Any, cost: Decimal, purpose: str = "run"
 ) -> UsageRecord:
-    """Call inside the transaction that commits the step (so the two agree)."""
-    return UsageRecord.objects.create(
+    """Call inside the transaction that commits the step, so record, rollups and step agree."""
+    from billing.pricing import model_price
+
+    record = UsageRecord.objects.create(
         organization_id=execution.organization_id,
         agent_id=execution.agent_id,
         execution_id=execution.pk,
@@ -24,4 +29,96 @@ def usage_record_llm_call(
         tokens_output=usage.output_tokens,
         tokens_cached=usage.cached_input_tokens,
         cost=cost,
+        priced_by_default=model_price(provider, model).is_default,
     )
+    daily_usage_add(record, execution.organization)
+    return record
+
+
+def daily_usage_add(record: UsageRecord, organization: Any) -> None:
+    """Add one record to its day's rollup and to the current period (incremental, in SQL)."""
+    day = timezone.localdate(record.created_at, timezone.get_fixed_timezone(0))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO billing_dailyusage
+                (organization_id, date, agent_id, provider, model, llm_calls,
+                 tokens_input, tokens_output, tokens_cached, cost)
+            VALUES (%s, %s, %s, %s, %s, 1, %s, %s, %s, %s)
+            ON CONFLICT (organization_id, date, agent_id, provider, model) DO UPDATE SET
+                llm_calls = billing_dailyusage.llm_calls + 1,
+                tokens_input = billing_dailyusage.tokens_input + EXCLUDED.tokens_input,
+                tokens_output = billing_dailyusage.tokens_output + EXCLUDED.tokens_output,
+                tokens_cached = billing_dailyusage.tokens_cached + EXCLUDED.tokens_cached,
+                cost = billing_dailyusage.cost + EXCLUDED.cost
+            """,
+            [
+                record.organization_id, day, record.agent_id, record.provider, record.model,
+                record.tokens_input, record.tokens_output, record.tokens_cached, record.cost,
+            ],
+        )  # fmt: skip
+    from billing.alerts import alert_budget_thresholds, alert_quota_thresholds
+    from billing.quotas import usage_period_current
+
+    period = _period_add(record, day)
+    if period is None:  # a run that began last period and crossed into this one
+        usage_period_current(organization)
+        period = _period_add(record, day)
+    if period is not None:
+        alert_quota_thresholds(
+            organization=organization, period=period, tokens=record.tokens_input + record.tokens_output
+        )
+    alert_budget_thresholds(organization=organization, cost=record.cost)
+
+
+def _period_add(record: UsageRecord, day: Any) -> UsagePeriod | None:
+    """Add the record to its period and read the totals back, in one statement."""
+    from billing.quotas import period_bounds
+
+    start, _ = period_bounds(day)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE billing_usageperiod SET tokens_used = tokens_used + %s, cost = cost + %s
+             WHERE organization_id = %s AND period_start = %s
+            RETURNING id, period_start, period_end, included_runs, included_tokens, runs_used, tokens_used, cost
+            """,
+            [record.tokens_input + record.tokens_output, record.cost, record.organization_id, start],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    pk, period_start, period_end, included_runs, included_tokens, runs_used, tokens_used, cost = row
+    return UsagePeriod(
+        pk=pk, organization_id=record.organization_id, period_start=period_start, period_end=period_end,
+        included_runs=included_runs, included_tokens=included_tokens, runs_used=runs_used, tokens_used=tokens_used,
+        cost=cost,
+    )  # fmt: skip
+
+
+def daily_usage_rebuild(*, organization_id: Any = None) -> int:
+    """Recompute the rollups from the records (the incremental ones must equal this)."""
+    from billing.models import DailyUsage
+
+    scope = "" if organization_id is None else "WHERE organization_id = %s"
+    params = [] if organization_id is None else [organization_id]
+    stale = (
+        DailyUsage.objects.all()
+        if organization_id is None
+        else DailyUsage.objects.filter(organization_id=organization_id)
+    )
+    stale.delete()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO billing_dailyusage
+                (organization_id, date, agent_id, provider, model, llm_calls,
+                 tokens_input, tokens_output, tokens_cached, cost)
+            SELECT organization_id, (created_at AT TIME ZONE 'UTC')::date, agent_id, provider, model, count(*),
+                   sum(tokens_input), sum(tokens_output), sum(tokens_cached), sum(cost)
+              FROM billing_usagerecord {scope}
+             GROUP BY 1, 2, 3, 4, 5
+            """,  # noqa: S608 — scope is one of two fixed strings
+            params,
+        )
+        return cursor.rowcount

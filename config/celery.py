@@ -33,6 +33,12 @@ def beat_schedule() -> dict:
             "schedule": 5.0,
             "options": {"expires": 5},
         },
+        # Every 5 minutes: failure-rate spikes per agent, runs stuck past their timeout.
+        "billing.alerts-scan": {
+            "task": "billing.tasks.alerts_scan",
+            "schedule": 300.0,
+            "options": {"expires": 300},
+        },
         # 03:41 UTC daily: consolidate near-duplicate memories, prune stale ones, drop expired ones.
         "memory.maintain": {
             "task": "memory.maintain",

@@ -10,7 +10,10 @@ from collections.abc import Iterator
 
 from django.utils.module_loading import import_string
 
-SYNC_STEPS: list[str] = []
+SYNC_STEPS: list[str] = [
+    "billing.seeding.sync_plans",
+    "billing.seeding.sync_model_prices",
+]
 
 
 def run_sync_steps() -> Iterator[tuple[str, str]]:

@@ -4,6 +4,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from billing.api.usage import AlertViewSet, QuotaView, UsageView
 from billing.api.views import ActivityLogViewSet, ApiTokenViewSet
 from config.api.errors import api_not_found
 from config.api.health import health
@@ -12,9 +13,12 @@ router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
 router.register("tokens", ApiTokenViewSet, basename="token")
 router.register("activity", ActivityLogViewSet, basename="activity")
+router.register("alerts", AlertViewSet, basename="alert")
 
 api_v1: list = [
     path("health/", health, name="health"),
+    path("usage/", UsageView.as_view(), name="usage"),
+    path("usage/quota/", QuotaView.as_view(), name="usage-quota"),
     path("", include(router.urls)),
     path("", include("agents.api.urls")),
     path("", include("executions.api.urls")),

@@ -8,7 +8,6 @@ from django.utils.html import format_html
 from billing.admin_scoping import OrganizationScopedAdmin, ReadOnlyAdminMixin
 from executions.models import Execution, ExecutionLog, ExecutionStep, PlatformEvent
 
-
 STEP_FIELDS: list[str] = [
     "step_number", "step_type", "status", "summary", "tool_name", "tool_input", "tool_output", "provider",
     "model", "tokens_used", "cost", "duration_ms", "started_at",

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from agents.models import Agent
 from billing.access import Actor
+from billing.quotas import quota_admit_run
 from billing.services import activity_record
 from config.api.errors import ApiError, Conflict, InvalidInput
 from executions.models import Execution, ExecutionEvent, ExecutionStatus, TriggerType
@@ -106,6 +107,7 @@ def execution_start(
         with transaction.atomic():
             locked = Agent.objects.select_for_update().get(pk=agent.pk)
             _check_agent_rate(locked, config)
+            quota_admit_run(organization=organization)
             execution = Execution.objects.create(
                 organization=organization,
                 agent=agent,

@@ -1,3 +1,5 @@
+"""Runtime fixtures shared by every test package (imported by tests/conftest.py)."""
+
 from __future__ import annotations
 
 from collections.abc import Callable

@@ -24,7 +24,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from billing.pricing import call_cost
@@ -83,7 +82,7 @@ def claim(execution_id: Any, owner: str) -> Execution | None:
         )
         if cursor.fetchone() is None:
             return None
-    return Execution.objects.select_related("agent_version", "agent").get(pk=execution_id)
+    return Execution.objects.select_related("agent_version", "agent", "organization__plan").get(pk=execution_id)
 
 
 @dataclass
@@ -124,6 +123,7 @@ class Runner:
         self.limits: dict[str, Any] = self.config.get("limits") or {}
         self.model_config: dict[str, Any] = self.config.get("model_config") or {}
         self.cpu_start = time.process_time()
+        self.cancel_seen: tuple[bool, float] | None = None
         from executions import hooks
 
         # Computed once per run or resume: memory retrieval costs an embedding call.
@@ -144,18 +144,56 @@ class Runner:
             idempotency_key=f"{self.execution.pk}:{step_number}",
         )
 
-    def checkpoint(self) -> None:
-        """Renew the lease and read the cancel flag in one statement; end on cancel/timeout."""
+    def bump(self, counters: dict[str, Any], action: dict[str, Any] | None = None) -> None:
+        """Add to the run's counters, renew the lease and read the cancel flag: one statement.
+
+        Called inside a step's committing transaction; raises LeaseLost (rolling the step
+        back) when another worker has taken the run over. The cancel flag it reads makes the
+        next ``checkpoint`` free of a query of its own.
+        """
+        sets = [f"{column} = {column} + %s" for column in counters]  # column names are ours
+        params: list[Any] = list(counters.values())
+        if action is not None:
+            sets.append("actions_taken = actions_taken || %s::jsonb")
+            params.append(json.dumps([action]))
+        sets.append("lease_expires_at = %s")
+        params += [timezone.now() + timedelta(seconds=settings.EXECUTION_LEASE_SECONDS), self.execution.pk, self.owner]
         with connection.cursor() as cursor:
             cursor.execute(
-                "UPDATE executions_execution SET lease_expires_at = %s"
+                f"UPDATE executions_execution SET {', '.join(sets)}"  # noqa: S608
                 " WHERE id = %s AND lease_owner = %s AND status = 'running' RETURNING cancel_requested",
-                [timezone.now() + timedelta(seconds=settings.EXECUTION_LEASE_SECONDS), self.execution.pk, self.owner],
+                params,
             )
             row = cursor.fetchone()
         if row is None:
             raise LeaseLost
-        if row[0]:
+        self.cancel_seen = (bool(row[0]), time.monotonic())
+
+    def checkpoint(self) -> None:
+        """Renew the lease and read the cancel flag; end on cancel/timeout.
+
+        Right after a step committed (``bump``), its answer is fresh and no query is needed.
+        """
+        seen = getattr(self, "cancel_seen", None)
+        if seen is not None and time.monotonic() - seen[1] < 1.0:
+            cancelled = seen[0]
+        else:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "UPDATE executions_execution SET lease_expires_at = %s"
+                    " WHERE id = %s AND lease_owner = %s AND status = 'running' RETURNING cancel_requested",
+                    [
+                        timezone.now() + timedelta(seconds=settings.EXECUTION_LEASE_SECONDS),
+                        self.execution.pk,
+                        self.owner,
+                    ],
+                )
+                row = cursor.fetchone()
+            if row is None:
+                raise LeaseLost
+            cancelled = bool(row[0])
+        self.cancel_seen = None
+        if cancelled:
             raise finish.Stop(S.CANCELLED, "Cancelled on request.", "ExecutionCancelled")
         if self.execution.deadline_at and timezone.now() >= self.execution.deadline_at:
             raise finish.Stop(
@@ -260,6 +298,12 @@ class Runner:
     # -- think ---------------------------------------------------------------------
 
     def think(self) -> LLMResponse:
+        from billing.quotas import check_before_llm_call
+
+        problem = check_before_llm_call(organization=self.execution.organization)
+        if problem is not None:
+            # A limit crossed mid-run: no call after the cap.
+            raise finish.Stop(S.FAILED, problem.message, "ResourceExhausted", problem.details)
         tools = self.port.specs(context=self.tool_context(self.next_step_number))
         messages = ctx.conversation(
             config=self.config,
@@ -354,14 +398,16 @@ class Runner:
                     "duration_ms",
                 ]
             )
-            Execution.objects.filter(pk=self.execution.pk).update(
-                tokens_input=F("tokens_input") + usage.input_tokens,
-                tokens_output=F("tokens_output") + usage.output_tokens,
-                tokens_cached=F("tokens_cached") + usage.cached_input_tokens,
-                tokens_total=F("tokens_total") + usage.total,
-                llm_calls=F("llm_calls") + 1,
-                api_calls_count=F("api_calls_count") + 1,
-                cost=F("cost") + cost,
+            self.bump(
+                {
+                    "tokens_input": usage.input_tokens,
+                    "tokens_output": usage.output_tokens,
+                    "tokens_cached": usage.cached_input_tokens,
+                    "tokens_total": usage.total,
+                    "llm_calls": 1,
+                    "api_calls_count": 1,
+                    "cost": cost,
+                }
             )
             from billing.usage import usage_record_llm_call
 
@@ -477,9 +523,9 @@ class Runner:
         with transaction.atomic():
             step.save(update_fields=["status", "tool_output", "is_error", "completed_at", "duration_ms"])
             counted = outcome.status in ("completed", "wait")
-            Execution.objects.filter(pk=self.execution.pk).update(
-                tool_calls=F("tool_calls") + (1 if counted else 0),
-                actions_taken=_append_action(step, outcome),
+            self.bump(
+                {"tool_calls": 1 if counted else 0},
+                action={"step_number": step.step_number, "tool": step.tool_name, "status": outcome.status},
             )
             name = "act_completed" if outcome.status in ("completed", "wait") else "act_failed"
             self.events.add(name, {"step_number": step.step_number, "tool": step.tool_name, "output": step.tool_output})
@@ -505,21 +551,6 @@ def _bounded(output: Any) -> Any:
     if len(text) <= MAX_TOOL_RESULT_CHARS:
         return output
     return {"truncated": True, "original_chars": len(text), "content": text[:MAX_TOOL_RESULT_CHARS]}
-
-
-def _append_action(step: ExecutionStep, outcome: ToolOutcome) -> Any:
-    from django.db.models import Func, Value
-    from django.db.models.fields.json import JSONField
-
-    action = {"step_number": step.step_number, "tool": step.tool_name, "status": outcome.status}
-    # actions_taken || '[{...}]'::jsonb, appended in the database (no read-modify-write).
-    return Func(
-        F("actions_taken"),
-        Value([action], output_field=JSONField()),
-        template="%(expressions)s",
-        arg_joiner=" || ",
-        output_field=JSONField(),
-    )
 
 
 def run_execution(execution_id: Any) -> None:
