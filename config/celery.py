@@ -57,6 +57,12 @@ def beat_schedule() -> dict:
             "schedule": 600.0,
             "options": {"expires": 600, "queue": "default"},
         },
+        # Every minute: expire approval requests past their time and cancel their runs.
+        "approvals.expire": {
+            "task": "approvals.expire",
+            "schedule": 60.0,
+            "options": {"expires": 60},
+        },
         # 03:17 UTC daily: drop activity-log rows past the retention window.
         "billing.prune-activity": {
             "task": "billing.tasks.prune_activity",

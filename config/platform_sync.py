@@ -13,6 +13,7 @@ from django.utils.module_loading import import_string
 SYNC_STEPS: list[str] = [
     "billing.seeding.sync_plans",
     "billing.seeding.sync_model_prices",
+    "tools.services.tools_sync",
 ]
 
 

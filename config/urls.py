@@ -35,6 +35,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
+    path("approvals/", include("approvals.pages.urls")),
     # Unknown API paths answer in the error shape even with DEBUG on.
     re_path(r"^api/", api_not_found),
 ]

@@ -244,12 +244,15 @@ WORKER_HEARTBEAT_SECONDS = 5
 EXECUTION_LEASE_SECONDS = env_int("EXECUTION_LEASE_SECONDS", 90)
 
 # --- Runtime extension points (executions/hooks.py, executions/runtime/tools_port.py) ----
-AGENTRY_TOOL_PORT = env_str("AGENTRY_TOOL_PORT", "executions.runtime.tools_port.LocalToolPort")
+AGENTRY_TOOL_PORT = env_str("AGENTRY_TOOL_PORT", "tools.gateway.DatabaseToolPort")
 AGENTRY_RUNTIME_HOOKS: dict[str, list[str]] = {
-    "after_execution_finished": ["memory.hooks.after_execution_finished"],
+    "after_execution_finished": [
+        "memory.hooks.after_execution_finished",
+        "approvals.services.approvals_close_for_execution",
+    ],
     "prompt_sections": ["memory.hooks.prompt_sections"],
     "conversation_history": ["memory.hooks.conversation_history"],
-    "open_approval": [],
+    "open_approval": ["approvals.services.approval_open_for_step"],
 }
 
 # --- Usage and quotas -------------------------------------------------------------------

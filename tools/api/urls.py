@@ -1,6 +1,22 @@
+from django.urls import path
 from rest_framework.routers import DefaultRouter
+
+from tools.api.views import (
+    AgentCapabilitiesView,
+    ModuleEndpointViewSet,
+    NotificationViewSet,
+    ToolCallViewSet,
+    ToolViewSet,
+)
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
+router.register("tools", ToolViewSet, basename="tool")
+router.register("tool-calls", ToolCallViewSet, basename="tool-call")
+router.register("module-endpoints", ModuleEndpointViewSet, basename="module-endpoint")
+router.register("notifications", NotificationViewSet, basename="notification")
 
-urlpatterns = router.urls
+urlpatterns = [
+    path("agents/<str:agent_id>/capabilities/", AgentCapabilitiesView.as_view(), name="agent-capabilities"),
+    *router.urls,
+]

@@ -1,0 +1,111 @@
+"""Reads for approvals: always within one organization, and for pages only the
+organizations where the person may resolve requests."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.db.models import QuerySet
+
+from approvals.models import ApprovalRequest
+from billing.access import Actor
+from billing.models import Membership
+from config.api.errors import NotFound
+
+RESOLVE_PERMISSION = "approvals.resolve_approvalrequest"
+
+
+def _uuid(value: Any) -> uuid.UUID | None:
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+def approval_list(*, actor: Actor) -> QuerySet[ApprovalRequest]:
+    return ApprovalRequest.objects.filter(organization=actor.organization).select_related(
+        "agent", "resolved_by", "execution"
+    )
+
+
+def approval_get(*, actor: Actor, approval_id: Any) -> ApprovalRequest:
+    pk = _uuid(approval_id)
+    approval = approval_list(actor=actor).filter(pk=pk).first() if pk else None
+    if approval is None:
+        raise NotFound("Approval request not found.", details={"approval_id": str(approval_id)})
+    return approval
+
+
+def approval_for_step(*, execution_id: Any, step_number: int) -> ApprovalRequest | None:
+    return (
+        ApprovalRequest.objects.filter(execution_id=execution_id, step_number=step_number)
+        .order_by("-created_at")
+        .first()
+    )
+
+
+def approver_memberships(*, user: Any) -> list[Membership]:
+    """The memberships through which ``user`` may resolve approval requests."""
+    if not getattr(user, "is_authenticated", False):
+        return []
+    memberships = Membership.objects.select_related("organization").filter(user=user, organization__is_active=True)
+    return [m for m in memberships if m.has_perm(RESOLVE_PERMISSION)]
+
+
+def approver_actor(*, user: Any, organization_id: Any) -> Actor | None:
+    for membership in approver_memberships(user=user):
+        if membership.organization_id == organization_id:
+            return Actor(organization=membership.organization, user=user, membership=membership)
+    return None
+
+
+def approvals_for_approver(*, user: Any) -> QuerySet[ApprovalRequest]:
+    organization_ids = [m.organization_id for m in approver_memberships(user=user)]
+    return ApprovalRequest.objects.filter(organization_id__in=organization_ids).select_related(
+        "agent", "organization", "resolved_by"
+    )
+
+
+def approval_get_for_approver(*, user: Any, approval_id: Any) -> tuple[ApprovalRequest, Actor]:
+    """The request and the actor resolving it; NotFound outside the person's organizations."""
+    pk = _uuid(approval_id)
+    approval = approvals_for_approver(user=user).select_related("execution").filter(pk=pk).first() if pk else None
+    actor = approver_actor(user=user, organization_id=approval.organization_id) if approval else None
+    if approval is None or actor is None:
+        raise NotFound("Approval request not found.")
+    return approval, actor
+
+
+def approvers_of(*, organization_id: Any) -> list[Any]:
+    """The people who may resolve the organization's requests (to notify them)."""
+    memberships = Membership.objects.select_related("user", "organization").filter(
+        organization_id=organization_id, user__is_active=True
+    )
+    return [m.user for m in memberships if m.has_perm(RESOLVE_PERMISSION)]
+
+
+def risk_rules_subquery(*, organization_id: Any) -> Any:
+    """The organization's active risk rules as a JSON array expression (policy rule dicts),
+    for the tool gateway's one query per run."""
+    from django.contrib.postgres.expressions import ArraySubquery
+    from django.db.models import CharField, Value
+    from django.db.models.functions import Cast, Concat, JSONObject
+
+    from approvals.models import RiskRule
+
+    rules = (
+        RiskRule.objects.filter(organization_id=organization_id, is_active=True)
+        .order_by("position", "created_at")
+        .values(
+            json=JSONObject(
+                pattern="pattern",
+                risk_level="risk_level",
+                count_field="count_field",
+                count_threshold="count_threshold",
+                threshold_risk_level="threshold_risk_level",
+                source=Concat(Value("organization rule "), Cast("id", CharField())),
+            )
+        )
+    )
+    return ArraySubquery(rules)

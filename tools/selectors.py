@@ -1,0 +1,176 @@
+"""Reads for tools, scoped to an organization: system tools are everyone's, the rest its own."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Q, QuerySet
+
+from billing.access import Actor
+from config.api.errors import NotFound
+from tools.builtins.base import ToolDef
+from tools.models import AgentCapabilityGrant, ModuleEndpoint, Notification, Tool, ToolCall
+
+
+def visible_tools_q(organization_id: Any) -> Q:
+    return Q(organization__isnull=True, is_active=True) | Q(organization_id=organization_id)
+
+
+def tool_list(*, actor: Actor) -> QuerySet[Tool]:
+    return Tool.objects.filter(visible_tools_q(actor.organization.pk)).order_by("category", "name")
+
+
+def tool_get(*, actor: Actor, name: str) -> Tool:
+    tool = tool_list(actor=actor).filter(name=name).first()
+    if tool is None:
+        raise NotFound(f"No tool {name!r}.", details={"tool": name})
+    return tool
+
+
+def tool_get_own(*, actor: Actor, name: str) -> Tool:
+    """One of the organization's own tools (system tools are not theirs to change)."""
+    tool = Tool.objects.filter(organization=actor.organization, name=name).first()
+    if tool is None:
+        raise NotFound(f"No tool {name!r} of this organization.", details={"tool": name})
+    return tool
+
+
+def tool_names_available(*, organization: Any) -> list[str]:
+    """Names of the active tools ``organization`` may use (the agents app validates patterns with it)."""
+    organization_id = getattr(organization, "pk", organization)
+    return list(
+        Tool.objects.filter(visible_tools_q(organization_id), is_active=True)
+        .order_by("name")
+        .values_list("name", flat=True)
+    )
+
+
+def tool_catalog(*, organization_id: Any) -> dict[str, ToolDef]:
+    """Every active tool the organization's runs may call, by name (one query)."""
+    return _catalog_from(Tool.objects.filter(visible_tools_q(organization_id), is_active=True))
+
+
+def _catalog_from(rows: Any) -> dict[str, ToolDef]:
+    catalog: dict[str, ToolDef] = {}
+    for row in sorted(rows, key=lambda t: t.organization_id is not None):
+        # A system name wins; creating an organization tool with one is refused anyway.
+        catalog.setdefault(row.name, ToolDef.from_row(row))
+    return catalog
+
+
+@dataclass(frozen=True)
+class ToolView:
+    """What one run may use: the catalog, the agent's grants, the organization's modules
+    and risk rules."""
+
+    catalog: dict[str, ToolDef]
+    capabilities: frozenset[str]
+    modules: frozenset[str]
+    risk_rules: list[dict[str, Any]]
+
+
+def tool_view(*, organization_id: Any, agent_id: Any) -> ToolView:
+    """Everything the gateway needs for a run, in one query.
+
+    The grants, modules and rules ride along as uncorrelated subqueries, which PostgreSQL
+    evaluates once (an InitPlan), not per tool row.
+    """
+    from django.contrib.postgres.expressions import ArraySubquery
+    from django.contrib.postgres.fields import ArrayField
+    from django.db.models import CharField, Subquery
+
+    from approvals.selectors import risk_rules_subquery
+
+    grants = AgentCapabilityGrant.objects.filter(organization_id=organization_id, agent_id=agent_id)
+    modules = ModuleEndpoint.objects.filter(organization_id=organization_id, is_active=True)
+    rows = list(
+        Tool.objects.filter(visible_tools_q(organization_id), is_active=True).annotate(
+            _granted=Subquery(grants.values("capabilities")[:1], output_field=ArrayField(CharField())),
+            _modules=ArraySubquery(modules.values("module")),
+            _rules=risk_rules_subquery(organization_id=organization_id),
+        )
+    )
+    capabilities: frozenset[str] | list[str]
+    module_names: frozenset[str] | list[str]
+    if rows:
+        first = rows[0]
+        capabilities, module_names, rules = first._granted or [], first._modules or [], first._rules or []
+    else:  # no tool rows at all (a registry not synced yet): ask separately
+        from approvals.policy import organization_rules
+
+        capabilities = agent_capabilities(organization_id=organization_id, agent_id=agent_id)
+        module_names = configured_modules(organization_id=organization_id)
+        rules = organization_rules(organization_id)
+    return ToolView(
+        catalog=_catalog_from(rows),
+        capabilities=frozenset(capabilities),
+        modules=frozenset(module_names),
+        risk_rules=list(rules),
+    )
+
+
+def tool_secret_headers(*, tool_id: Any) -> dict[str, str]:
+    raw = Tool.objects.filter(pk=tool_id).values_list("secret_headers", flat=True).first() if tool_id else None
+    if not raw:
+        return {}
+    # values_list applies the field's from_db_value: this is the clear text.
+    return dict(json.loads(raw))
+
+
+def tool_call_list(*, actor: Actor) -> QuerySet[ToolCall]:
+    from agents.access import visible_agents_q
+    from agents.models import Agent
+
+    own_agents = Agent.objects.filter(visible_agents_q(actor)).values("pk")
+    return (
+        ToolCall.objects.filter(organization=actor.organization)
+        .filter(Q(agent__in=own_agents) | Q(agent__organization__isnull=True))
+        .order_by("-started_at")
+    )
+
+
+def tool_calls_for_execution(*, execution_id: Any) -> QuerySet[ToolCall]:
+    return ToolCall.objects.filter(execution_id=execution_id).order_by("step_number", "started_at")
+
+
+def agent_capabilities(*, organization_id: Any, agent_id: Any) -> frozenset[str]:
+    granted = (
+        AgentCapabilityGrant.objects.filter(organization_id=organization_id, agent_id=agent_id)
+        .values_list("capabilities", flat=True)
+        .first()
+    )
+    return frozenset(granted or ())
+
+
+def module_endpoint_for(*, organization_id: Any, module: str) -> ModuleEndpoint | None:
+    return ModuleEndpoint.objects.filter(organization_id=organization_id, module=module, is_active=True).first()
+
+
+def configured_modules(*, organization_id: Any) -> frozenset[str]:
+    return frozenset(
+        ModuleEndpoint.objects.filter(organization_id=organization_id, is_active=True).values_list("module", flat=True)
+    )
+
+
+def module_endpoint_list(*, actor: Actor) -> QuerySet[ModuleEndpoint]:
+    return ModuleEndpoint.objects.filter(organization=actor.organization).order_by("module")
+
+
+def module_endpoint_get(*, actor: Actor, endpoint_id: Any) -> ModuleEndpoint:
+    import uuid
+
+    try:
+        pk = uuid.UUID(str(endpoint_id))
+    except ValueError:
+        raise NotFound("Module endpoint not found.") from None
+    endpoint = module_endpoint_list(actor=actor).filter(pk=pk).first()
+    if endpoint is None:
+        raise NotFound("Module endpoint not found.")
+    return endpoint
+
+
+def notification_list(*, actor: Actor) -> QuerySet[Notification]:
+    """The acting person's own notifications in this organization."""
+    return Notification.objects.filter(organization=actor.organization, user_id=actor.user_id).order_by("-created_at")

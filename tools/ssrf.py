@@ -1,0 +1,301 @@
+"""Outbound HTTP for tools, with a guard against server-side request forgery.
+
+Every URL a tool fetches — a page for ``web_scrape``, an organization's HTTP tool or module
+endpoint, the SMS gateway, the search API — goes through ``fetch``:
+
+1. The host is resolved once (``getaddrinfo``, which also reads the odd spellings of an
+   address: ``2130706433``, ``0x7f.1``, ``127.1``) and *every* address it gives is checked; a
+   name with one private address among public ones is refused, since we cannot know which
+   one a later lookup would return.
+2. Only global unicast addresses pass: no loopback, private, link-local (the cloud metadata
+   service at 169.254.169.254), shared, reserved, multicast or unspecified ones, and the
+   same for IPv4 addresses hidden in IPv6 ones (``::ffff:127.0.0.1``, 6to4, NAT64).
+3. The connection goes to the address that was checked (the URL's host is replaced by it;
+   ``Host`` and TLS SNI keep the name, so certificates are still verified against it), so a
+   DNS answer that changes between check and connect (rebinding) cannot redirect it.
+4. Redirects are followed by hand, each hop checked the same way; secrets are dropped when a
+   redirect leaves the origin.
+5. Responses are read in chunks against a byte limit and one deadline for the whole call.
+
+``settings.AGENTRY_SSRF_ALLOW`` lists exceptions (an intranet CRM, a local search server):
+``"10.1.2.3:8443"`` (address and port), ``"10.0.0.0/8"`` (any port), ``"crm.internal:443"`` or
+``"crm.internal"`` (a host name, whatever it resolves to). Environment proxies are never used.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from django.conf import settings
+
+from tools.builtins.base import ToolError
+
+DEFAULT_MAX_BYTES = 2 * 1024 * 1024
+MAX_REDIRECTS = 5
+# Names that reach a cloud's instance metadata service without its link-local address.
+BLOCKED_HOSTNAMES = frozenset({"metadata", "metadata.google.internal", "metadata.goog", "instance-data"})
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
+_SENSITIVE = frozenset({"authorization", "cookie", "proxy-authorization", "x-api-key", "api-key"})
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class SSRFBlocked(ToolError):
+    """The target is not a public address (or a redirect led to one)."""
+
+
+class ResponseTooLarge(ToolError):
+    pass
+
+
+@dataclass
+class FetchResult:
+    status_code: int
+    headers: httpx.Headers
+    content: bytes
+    url: str
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "").split(";")[0].strip().lower()
+
+    @property
+    def text(self) -> str:
+        charset = "utf-8"
+        for part in self.headers.get("content-type", "").split(";")[1:]:
+            key, _, value = part.strip().partition("=")
+            if key.lower() == "charset" and value:
+                charset = value.strip('"')
+        try:
+            return self.content.decode(charset, errors="replace")
+        except LookupError:
+            return self.content.decode("utf-8", errors="replace")
+
+    def json(self) -> Any:
+        import json
+
+        return json.loads(self.content)
+
+
+def _embedded_ipv4(ip: IPAddress) -> ipaddress.IPv4Address | None:
+    if isinstance(ip, ipaddress.IPv4Address):
+        return None
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip.teredo is not None:
+        return ip.teredo[1]
+    if ip in _NAT64 or ip in _NAT64_LOCAL:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
+def address_problem(ip: IPAddress) -> str | None:
+    """Why ``ip`` may not be fetched, or None for a public unicast address."""
+    inner = _embedded_ipv4(ip)
+    if inner is not None:
+        problem = address_problem(inner)
+        return f"{problem} inside an IPv6 address" if problem else None
+    if ip.is_loopback:
+        return "a loopback address"
+    if ip.is_link_local:
+        return "a link-local address (cloud metadata lives there)"
+    if ip.is_unspecified:
+        return "the unspecified address"
+    if ip.is_multicast:
+        return "a multicast address"
+    if ip.is_private:
+        return "a private address"
+    if not ip.is_global:
+        return "a reserved or shared address"
+    return None
+
+
+@dataclass(frozen=True)
+class _Allow:
+    network: ipaddress.IPv4Network | ipaddress.IPv6Network | None
+    host: str | None
+    port: int | None
+
+
+def _parse_allow(entries: Iterable[str]) -> list[_Allow]:
+    parsed: list[_Allow] = []
+    for raw in entries:
+        entry = raw.strip().lower()
+        if not entry:
+            continue
+        try:
+            parsed.append(_Allow(ipaddress.ip_network(entry, strict=False), None, None))
+            continue
+        except ValueError:
+            pass
+        host, port = entry, None
+        if entry.startswith("["):  # [::1]:8080
+            host, _, rest = entry[1:].partition("]")
+            port = int(rest[1:]) if rest.startswith(":") else None
+        elif entry.count(":") == 1:
+            host, _, port_text = entry.partition(":")
+            port = int(port_text)
+        try:
+            parsed.append(_Allow(ipaddress.ip_network(host), None, port))
+        except ValueError:
+            parsed.append(_Allow(None, host, port))
+    return parsed
+
+
+def _allowed(allow: list[_Allow], *, host: str, ip: IPAddress, port: int) -> bool:
+    for entry in allow:
+        if entry.port is not None and entry.port != port:
+            continue
+        if entry.network is not None and ip in entry.network:
+            return True
+        if entry.host is not None and entry.host == host:
+            return True
+    return False
+
+
+def _default_port(url: httpx.URL) -> int:
+    return url.port or (443 if url.scheme == "https" else 80)
+
+
+def resolve(host: str, port: int) -> list[IPAddress]:
+    try:
+        return [ipaddress.ip_address(host)]
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise ToolError(f"Cannot resolve host {host!r}.") from exc
+    seen: list[IPAddress] = []
+    for info in infos:
+        ip = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+        if ip not in seen:
+            seen.append(ip)
+    if not seen:
+        raise ToolError(f"Cannot resolve host {host!r}.")
+    return seen
+
+
+def check_url(url: str | httpx.URL) -> tuple[httpx.URL, IPAddress]:
+    """The parsed URL and the one address to connect to; raises SSRFBlocked."""
+    try:
+        parsed = url if isinstance(url, httpx.URL) else httpx.URL(url)
+    except (httpx.InvalidURL, TypeError, ValueError) as exc:
+        raise SSRFBlocked(f"Not a valid URL: {exc}") from exc
+    if parsed.scheme not in ("http", "https"):
+        raise SSRFBlocked(f"Only http and https URLs may be fetched, not {parsed.scheme or 'a relative URL'!r}.")
+    host = (parsed.host or "").rstrip(".").lower()
+    if not host:
+        raise SSRFBlocked("The URL has no host.")
+    if parsed.userinfo:
+        raise SSRFBlocked("URLs with a user name or password are refused.")
+    port = _default_port(parsed)
+    allow = _parse_allow(getattr(settings, "AGENTRY_SSRF_ALLOW", ()) or ())
+    if host in BLOCKED_HOSTNAMES:
+        raise SSRFBlocked(f"Refused: {host} is a cloud metadata host.")
+    addresses = resolve(host, port)
+    for ip in addresses:
+        if _allowed(allow, host=host, ip=ip, port=port):
+            continue
+        problem = address_problem(ip)
+        if problem:
+            raise SSRFBlocked(f"Refused: {host} is {ip}, {problem}.")
+    return parsed, addresses[0]
+
+
+def _host_header(url: httpx.URL) -> str:
+    host = url.host
+    if ":" in host:
+        host = f"[{host}]"
+    return host if url.port is None else f"{host}:{url.port}"
+
+
+def fetch(
+    method: str,
+    url: str,
+    *,
+    deadline: float,
+    headers: dict[str, str] | None = None,
+    params: dict[str, Any] | None = None,
+    json: Any = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    follow_redirects: bool = True,
+) -> FetchResult:
+    """One guarded HTTP exchange; ``deadline`` is a ``time.monotonic()`` value for all of it."""
+    current = httpx.URL(url).copy_merge_params(params) if params else httpx.URL(url)
+    method = method.upper()
+    # Sizes are counted after decompression; asking for none keeps a small gzip bomb small.
+    send_headers = {"Accept-Encoding": "identity", **(headers or {})}
+    body = json
+    origin = None
+    with httpx.Client(trust_env=False, follow_redirects=False, verify=True) as client:
+        for _hop in range(MAX_REDIRECTS + 1):
+            target, ip = check_url(current)
+            here = (target.scheme, target.host, _default_port(target))
+            if origin is None:
+                origin = here
+            elif here != origin:
+                # Credentials meant for the first origin never follow a redirect elsewhere.
+                send_headers = {k: v for k, v in send_headers.items() if k.lower() not in _SENSITIVE}
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ToolError("The request ran out of time.")
+            extensions: dict[str, Any] = {
+                "timeout": {"connect": min(left, 10.0), "read": left, "write": left, "pool": left}
+            }
+            if target.scheme == "https":
+                extensions["sni_hostname"] = target.host
+            request = client.build_request(
+                method,
+                target.copy_with(host=str(ip)),
+                headers={**send_headers, "Host": _host_header(target)},
+                json=body,
+                extensions=extensions,
+            )
+            try:
+                response = client.send(request, stream=True)
+            except httpx.TimeoutException as exc:
+                raise ToolError(f"{target.host} did not answer in time.") from exc
+            except httpx.HTTPError as exc:
+                raise ToolError(f"Could not reach {target.host}: {type(exc).__name__}.") from exc
+            try:
+                if follow_redirects and response.is_redirect and "location" in response.headers:
+                    current = target.join(response.headers["location"])
+                    if response.status_code == 303 or (response.status_code in (301, 302) and method == "POST"):
+                        method, body = "GET", None
+                    continue
+                content = _read_limited(response, max_bytes=max_bytes, deadline=deadline)
+                return FetchResult(response.status_code, response.headers, content, str(target))
+            finally:
+                response.close()
+    raise ToolError(f"More than {MAX_REDIRECTS} redirects.")
+
+
+def _read_limited(response: httpx.Response, *, max_bytes: int, deadline: float) -> bytes:
+    declared = response.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise ResponseTooLarge(f"The response is {int(declared)} bytes; the limit is {max_bytes}.")
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > max_bytes:
+                raise ResponseTooLarge(f"The response is larger than the limit of {max_bytes} bytes.")
+            if time.monotonic() > deadline:
+                raise ToolError("The response took too long to arrive.")
+            chunks.append(chunk)
+    except httpx.TimeoutException as exc:
+        raise ToolError("The response took too long to arrive.") from exc
+    except httpx.HTTPError as exc:
+        raise ToolError(f"The response broke off: {type(exc).__name__}.") from exc
+    return b"".join(chunks)
