@@ -120,7 +120,8 @@ def agent_stats(agent: Agent) -> dict[str, Any]:
     """The stats fields plus the derived averages (no query: counters are on the row).
 
     success_rate = successful / total * 100; timed-out runs are counted as failed and
-    cancelled runs apart (they are in the total but neither successful nor failed).
+    cancelled runs apart (cancelled_runs, not in total_runs; their tokens and cost are in
+    the totals, since they were spent).
     """
     runs = agent.total_runs
     return {

@@ -102,6 +102,14 @@ class AccessRules(IsOrganizationMember):
     def has_permission(self, request: Request, view) -> bool:
         from config.api.errors import ApiError
 
+        method = (request.method or "").lower()
+        action_map = getattr(view, "action_map", None)
+        offered = method in action_map if action_map is not None else hasattr(view, method)
+        if not offered and method != "options":
+            # A method the view does not offer is a 405, not "no rule allows it" (403).
+            from rest_framework.exceptions import MethodNotAllowed
+
+            raise MethodNotAllowed(method.upper())
         actor = resolve_actor(request)
         if actor is None:
             return False

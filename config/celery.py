@@ -57,11 +57,11 @@ def beat_schedule() -> dict:
             "schedule": 600.0,
             "options": {"expires": 600, "queue": "default"},
         },
-        # Every minute: expire approval requests past their time and cancel their runs.
-        "approvals.expire": {
-            "task": "approvals.expire",
-            "schedule": 60.0,
-            "options": {"expires": 60},
+        # 00:05 UTC daily: re-evaluate every agent's goals over their windows.
+        "agents.evaluate-goals": {
+            "task": "agents.tasks.evaluate_all_agent_goals",
+            "schedule": crontab(minute=5, hour=0),
+            "options": {"expires": 3600},
         },
         # 03:17 UTC daily: drop activity-log rows past the retention window.
         "billing.prune-activity": {

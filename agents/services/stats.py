@@ -42,17 +42,21 @@ def agent_stats_record_run(
     if status not in SUCCESS_STATUSES | FAILURE_STATUSES | CANCELLED_STATUSES:
         raise ValueError(f"not a final execution status: {status!r}")
     duration_ms = max(int(duration_ms), 0)
+    # Tokens, actions and cost were spent whatever the ending; a cancelled run is counted
+    # apart (cancelled_runs) and stays out of total_runs, so success rate and average
+    # response time describe the runs that ran to an end.
     updates: dict[str, Any] = {
-        "total_runs": F("total_runs") + 1,
         "total_tokens_used": F("total_tokens_used") + int(tokens),
         "total_actions_taken": F("total_actions_taken") + int(actions),
         "total_cost": F("total_cost") + Decimal(str(cost)),
-        "total_duration_ms": F("total_duration_ms") + duration_ms,
-        # F() reads the row's values before this UPDATE: (old total + this) / (old runs + 1).
-        "avg_response_time_ms": (F("total_duration_ms") + duration_ms) / (F("total_runs") + 1),
         "last_run_at": timezone.now(),
         "last_run_status": status,
     }
+    if status not in CANCELLED_STATUSES:
+        updates["total_runs"] = F("total_runs") + 1
+        updates["total_duration_ms"] = F("total_duration_ms") + duration_ms
+        # F() reads the row's values before this UPDATE: (old total + this) / (old runs + 1).
+        updates["avg_response_time_ms"] = (F("total_duration_ms") + duration_ms) / (F("total_runs") + 1)
     if started:
         updates["active_runs"] = Greatest(F("active_runs") - 1, Value(0))
     if status in SUCCESS_STATUSES:

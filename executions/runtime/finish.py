@@ -8,7 +8,6 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from executions.events import event_emit
@@ -60,10 +59,10 @@ def complete(runner: Runner, response: LLMResponse) -> None:
 
 def on_started(runner: Runner) -> None:
     """Inside the first step's transaction."""
-    from agents.models import Agent
+    from agents.services.stats import agent_run_started
 
     execution = runner.execution
-    Agent.objects.filter(pk=execution.agent_id).update(active_runs=F("active_runs") + 1)
+    agent_run_started(agent_id=execution.agent_id)
     event_emit(
         organization_id=execution.organization_id,
         event_type="ai.execution.started",
@@ -106,7 +105,18 @@ def finish_execution(execution: Execution, stop: Stop, *, events: Any, usage: di
             )
         except TransitionRefused:
             return False  # someone else ended it; nothing more to do
-        _update_agent_stats(execution, stop.status, totals, duration_ms, stop.message)
+        from agents.services.stats import agent_stats_record_run
+
+        agent_stats_record_run(
+            agent_id=execution.agent_id,
+            status=stop.status,
+            tokens=totals["tokens_total"],
+            actions=totals["tool_calls"],
+            cost=totals["cost"],
+            duration_ms=duration_ms,
+            error=stop.message,
+            started=totals["started_at"] is not None,  # a run cancelled before it started never counted as busy
+        )
         name = "execution_completed" if stop.status == S.COMPLETED else "execution_failed"
         runner_events.add("agent_finished", {"status": stop.status})
         runner_events.add(
@@ -160,38 +170,6 @@ def finish_execution(execution: Execution, stop: Stop, *, events: Any, usage: di
 
         hooks.after_execution_finished(execution.pk)
     return True
-
-
-def _update_agent_stats(execution: Execution, status: str, totals: dict, duration_ms: int, error: str) -> None:
-    """Counters move with F() in the finishing transaction; averages use the old row values."""
-    from agents.models import Agent
-
-    counted = status != S.CANCELLED  # cancelled runs are counted apart, not in success rate
-    fields: dict[str, Any] = {
-        "active_runs": F("active_runs") - 1,
-        "last_run_at": timezone.now(),
-        "last_run_status": status,
-    }
-    if counted:
-        fields.update(
-            total_runs=F("total_runs") + 1,
-            total_tokens_used=F("total_tokens_used") + totals["tokens_total"],
-            total_actions_taken=F("total_actions_taken") + totals["tool_calls"],
-            total_cost=F("total_cost") + totals["cost"],
-            total_duration_ms=F("total_duration_ms") + duration_ms,
-            avg_response_time_ms=(F("total_duration_ms") + duration_ms) / (F("total_runs") + 1),
-        )
-    if status == S.COMPLETED:
-        fields["successful_runs"] = F("successful_runs") + 1
-    elif status in (S.FAILED, S.TIMED_OUT):
-        fields["failed_runs"] = F("failed_runs") + 1
-        fields["last_error"] = error[:2000]
-    else:
-        fields["cancelled_runs"] = F("cancelled_runs") + 1
-    # active_runs was raised when the run started; a run cancelled before it started was not.
-    if execution.started_at is None:
-        fields.pop("active_runs")
-    Agent.objects.filter(pk=execution.agent_id).update(**fields)
 
 
 def start_waiting(runner: Runner, seconds: int) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from rest_framework.test import APIClient
 
 from billing.access import AccessRules, Actor
 from billing.models import ActivityLog, Membership
@@ -62,10 +61,10 @@ def test_token_creation_is_logged_with_the_request_id(alice, client_for):
 def test_a_missing_scope_answers_agent_access_denied(alice, org, client_for, rf):
     class View:
         action = "list"
+        action_map = {"get": "list"}
         access_rules = {"list": ("usage:read", None)}
 
     token, _ = api_token_create(user=alice, organization=org, scopes=["agents:read"])
-    request = APIClient()  # noqa: F841
     from rest_framework.request import Request
 
     drf_request = Request(rf.get("/"))
@@ -85,6 +84,7 @@ def test_a_missing_role_permission_and_a_missing_rule(org, vic, rf):
 
     class View:
         action = "create"
+        action_map = {"get": "create"}
         access_rules = {"create": (None, "agents.add_agent")}
 
     drf_request = Request(rf.get("/"))
@@ -96,6 +96,7 @@ def test_a_missing_role_permission_and_a_missing_rule(org, vic, rf):
 
     class Unruled:
         action = "destroy"
+        action_map = {"get": "destroy"}
         access_rules: dict = {}
 
     with pytest.raises(ApiError):
@@ -123,3 +124,11 @@ def test_actor_scopes_for_sessions_and_tokens(org, alice):
     token, _ = api_token_create(user=alice, organization=org, scopes=["agents:read"])
     actor = Actor(organization=org, user=alice, membership=membership, token=token)
     assert actor.has_scope("agents:read") and not actor.has_scope("agents:write")
+
+
+def test_a_method_the_view_does_not_offer_is_405_not_403(alice, client_for):
+    from tests.conftest import assert_error as check
+
+    api = client_for(alice)
+    check(api.put("/api/v1/activity/", {}, format="json"), 405, "MethodNotAllowed")
+    check(api.patch("/api/v1/usage/quota/", {}, format="json"), 405, "MethodNotAllowed")

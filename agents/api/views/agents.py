@@ -27,13 +27,13 @@ from agents.api.serializers import (
     RevokeInputSerializer,
     RollbackInputSerializer,
 )
-from agents.api.views.base import READ, SEMVER_PATH, WRITE, MethodCheckedFirst, valid_input
+from agents.api.views.base import READ, SEMVER_PATH, WRITE, valid_input
 from agents.models import Agent
 from billing.access import AccessRules, request_actor
 from config.api.errors import ApiError, InvalidInput
 
 
-class AgentViewSet(MethodCheckedFirst, viewsets.GenericViewSet):
+class AgentViewSet(viewsets.GenericViewSet):
     """The organization's agents: CRUD of the draft, lifecycle, versions, metrics, grants."""
 
     permission_classes = [AccessRules]

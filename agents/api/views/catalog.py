@@ -24,12 +24,12 @@ from agents.api.serializers import (
     MarketplaceAgentSerializer,
     PlatformAgentSerializer,
 )
-from agents.api.views.base import READ, MethodCheckedFirst, valid_input
+from agents.api.views.base import READ, valid_input
 from agents.models import Agent, AgentConfiguration, AgentTemplate
 from billing.access import AccessRules, request_actor
 
 
-class MarketplaceViewSet(MethodCheckedFirst, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class MarketplaceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Public agents of every organization and of the platform, copyable into one's own."""
 
     permission_classes = [AccessRules]
@@ -58,9 +58,7 @@ class MarketplaceViewSet(MethodCheckedFirst, mixins.ListModelMixin, mixins.Retri
         return Response(AgentDetailSerializer(agent, context=context).data, status=status.HTTP_201_CREATED)
 
 
-class PlatformAgentViewSet(
-    MethodCheckedFirst, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
-):
+class PlatformAgentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Agents the platform provides, with this organization's configuration of each."""
 
     permission_classes = [AccessRules]
@@ -123,9 +121,7 @@ class PlatformAgentViewSet(
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class AgentTemplateViewSet(
-    MethodCheckedFirst, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
-):
+class AgentTemplateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """The built-in starting points; ``agents/from-template/`` makes a draft from one."""
 
     permission_classes = [AccessRules]
