@@ -257,7 +257,7 @@ def _queries_for_run(org, make_agent, fake, tool_rounds: int) -> int:
 
 def test_queries_per_step_are_constant(org, make_agent, providers_at_fake, echo_tool):
     # A first run warms the per-process caches (model prices, plan) that later runs reuse.
-    warm, two, four, six = (_queries_for_run(org, make_agent, providers_at_fake, n) for n in (1, 2, 4, 6))
+    _warm, two, four, six = (_queries_for_run(org, make_agent, providers_at_fake, n) for n in (1, 2, 4, 6))
     assert four - two == six - four  # each think+act round costs the same number of queries
     per_round = (six - two) / 4
     # think: lease check, step insert, then one transaction (step, counters, usage, events);

@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 from memory.embedders import LocalEmbedder
-from tests.runtime_fixtures import make_agent, owner_actor, providers_at_fake  # noqa: F401
 
 
 @pytest.fixture(scope="session")
