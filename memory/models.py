@@ -105,9 +105,7 @@ class Memory(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # No single-column indexes: the composite ones below start with these columns, and every
     # index is paid on each insert (a table of millions of rows).
-    organization = models.ForeignKey(
-        "billing.Organization", on_delete=models.CASCADE, related_name="+", db_index=False
-    )
+    organization = models.ForeignKey("billing.Organization", on_delete=models.CASCADE, related_name="+", db_index=False)
     agent = models.ForeignKey("agents.Agent", on_delete=models.CASCADE, related_name="memories", db_index=False)
     memory_type = models.CharField(max_length=16, choices=MemoryType.choices)
     subject_type = models.CharField(max_length=60, blank=True)

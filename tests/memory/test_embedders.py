@@ -83,7 +83,9 @@ def test_openai_embedder_asks_for_384_dimensions(providers_at_fake):
     assert [v.shape for v in batch.vectors] == [(384,), (384,)]
     # Priced like any call (text-embedding-3-small: $0.02 per million tokens).
     assert batch.input_tokens > 0
-    assert batch.cost == call_cost(provider="openai", model="text-embedding-3-small", input_tokens=batch.input_tokens, output_tokens=0)
+    assert batch.cost == call_cost(
+        provider="openai", model="text-embedding-3-small", input_tokens=batch.input_tokens, output_tokens=0
+    )
     body = providers_at_fake.requests_to("/embeddings")[-1].body
     assert body["dimensions"] == 384 and body["model"] == "text-embedding-3-small"
 

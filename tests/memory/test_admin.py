@@ -1,0 +1,87 @@
+"""The memory admin: organization scoping, semantic search, saving without a model call."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from memory.models import Memory
+from memory.services import memory_embed_pending
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+CHANGELIST = "/admin/memory/memory/"
+
+
+@pytest.fixture
+def staff_adam(adam):
+    adam.is_staff = True
+    adam.save(update_fields=["is_staff"])
+    client = Client()
+    client.force_login(adam)
+    return client
+
+
+def test_organization_admin_sees_only_its_memories(staff_adam, store, other_org):
+    store("Acme's own memory about shipping.")
+    store("Globex's memory about shipping.", organization=other_org)
+    page = staff_adam.get(CHANGELIST).content.decode()
+    assert "Acme&#x27;s own memory" in page and "Globex" not in page
+
+
+def test_plain_and_semantic_search(staff_adam, store):
+    from tests.memory.test_embedders import CORPUS
+
+    for text in CORPUS:
+        store(text)
+    plain = staff_adam.get(CHANGELIST, {"q": "Whiskers"}).content.decode()
+    assert "Whiskers" in plain and "Berlin" not in plain
+    semantic = staff_adam.get(CHANGELIST, {"q": "~ who signs off on large bills"})
+    assert semantic.status_code == 200
+    rows = semantic.context["cl"].result_list
+    assert rows[0].content == "Invoices over 10,000 euros need the CFO's approval."
+    assert len(rows) == len(CORPUS)
+
+
+def test_adding_in_the_admin_embeds_after_commit(staff_adam, org, agent, embedder, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = staff_adam.post(
+            "/admin/memory/memory/add/",
+            {
+                "organization": org.pk,
+                "agent": agent.pk,
+                "memory_type": "fact",
+                "content": "Added by an operator.",
+                "subject_type": "",
+                "subject_id": "",
+                "confidence": "0.9",
+                "importance": "5",
+                "tags": "",
+                "expires_at_0": "",
+                "expires_at_1": "",
+            },
+        )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    memory = Memory.objects.get()
+    assert memory.source == "admin" and memory.embedding is None and memory.embedding_model == ""
+    assert len(callbacks) == 1  # memory.embed_pending queued after the save commits
+    memory_embed_pending(embedder=embedder)  # what that task does
+    memory.refresh_from_db()
+    assert memory.embedding_model == embedder.name
+
+
+def test_superuser_sees_all(store, other_org):
+    store("One.")
+    store("Two.", organization=other_org)
+    root = UserFactory(username="root@platform.test", is_staff=True, is_superuser=True)
+    client = Client()
+    client.force_login(root)
+    assert client.get(CHANGELIST).context["cl"].result_count == 2
+    for path in (
+        "/admin/memory/conversation/",
+        "/admin/memory/episode/",
+        "/admin/memory/knowledgebase/",
+        "/admin/memory/document/",
+        "/admin/memory/knowledgechunk/",
+    ):
+        assert client.get(path).status_code == 200, path
