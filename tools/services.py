@@ -97,14 +97,17 @@ def _check_schema(schema: Any) -> None:
         ) from None
 
 
-def _check_url(url: str) -> None:
+def _check_url(url: str, field: str = "url") -> None:
+    """Early feedback on a URL an organization configures; every call checks it again."""
     from tools.builtins.base import ToolError
-    from tools.ssrf import check_url
+    from tools.ssrf import UnresolvableHost, check_url
 
     try:
         check_url(url.replace("{", "").replace("}", ""))
+    except UnresolvableHost:
+        pass  # DNS may be down now, or the name internal: the call-time check decides
     except ToolError as exc:
-        raise InvalidInput(validation_errors={"url": [str(exc)]}) from None
+        raise InvalidInput(validation_errors={field: [str(exc)]}) from None
 
 
 def _http_values(data: dict[str, Any], *, current: Tool | None = None) -> dict[str, Any]:
@@ -229,7 +232,7 @@ def module_endpoint_save(
     *, actor: Actor, data: dict[str, Any], endpoint: ModuleEndpoint | None = None
 ) -> ModuleEndpoint:
     if "base_url" in data:
-        _check_url(data["base_url"])
+        _check_url(data["base_url"], "base_url")
     try:
         with transaction.atomic():
             if endpoint is None:

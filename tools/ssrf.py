@@ -55,6 +55,10 @@ class ResponseTooLarge(ToolError):
     pass
 
 
+class UnresolvableHost(ToolError):
+    pass
+
+
 @dataclass
 class FetchResult:
     status_code: int
@@ -174,14 +178,14 @@ def resolve(host: str, port: int) -> list[IPAddress]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
-        raise ToolError(f"Cannot resolve host {host!r}.") from exc
+        raise UnresolvableHost(f"Cannot resolve host {host!r}.") from exc
     seen: list[IPAddress] = []
     for info in infos:
         ip = ipaddress.ip_address(str(info[4][0]).split("%")[0])
         if ip not in seen:
             seen.append(ip)
     if not seen:
-        raise ToolError(f"Cannot resolve host {host!r}.")
+        raise UnresolvableHost(f"Cannot resolve host {host!r}.")
     return seen
 
 
@@ -231,7 +235,10 @@ def fetch(
     follow_redirects: bool = True,
 ) -> FetchResult:
     """One guarded HTTP exchange; ``deadline`` is a ``time.monotonic()`` value for all of it."""
-    current = httpx.URL(url).copy_merge_params(params) if params else httpx.URL(url)
+    try:
+        current = httpx.URL(url).copy_merge_params(params) if params else httpx.URL(url)
+    except (httpx.InvalidURL, TypeError, ValueError) as exc:
+        raise SSRFBlocked(f"Not a valid URL: {exc}") from exc
     method = method.upper()
     # Sizes are counted after decompression; asking for none keeps a small gzip bomb small.
     send_headers = {"Accept-Encoding": "identity", **(headers or {})}
@@ -269,7 +276,10 @@ def fetch(
                 raise ToolError(f"Could not reach {target.host}: {type(exc).__name__}.") from exc
             try:
                 if follow_redirects and response.is_redirect and "location" in response.headers:
-                    current = target.join(response.headers["location"])
+                    try:
+                        current = target.join(response.headers["location"])
+                    except (httpx.InvalidURL, ValueError) as exc:
+                        raise SSRFBlocked(f"The redirect points to an invalid URL: {exc}") from exc
                     if response.status_code == 303 or (response.status_code in (301, 302) and method == "POST"):
                         method, body = "GET", None
                     continue

@@ -197,15 +197,19 @@ def _date_range(qs: QuerySet, entity: Entity, date_range: Any) -> QuerySet:
 
 @contextmanager
 def _read_only(timeout_seconds: float) -> Iterator[None]:
-    outermost = not connection.in_atomic_block
+    """A read-only transaction (a savepoint inside a caller's) with a statement timeout.
+
+    It always ends in a rollback: the work here only reads, and rolling back also undoes
+    the read-only mode and the timeout, which would otherwise outlive a savepoint.
+    """
     try:
         with transaction.atomic():
             with connection.cursor() as cursor:
-                if outermost:
-                    # Defence in depth: even a bug in the whitelist cannot write through here.
-                    cursor.execute("SET TRANSACTION READ ONLY")
+                # Defence in depth: even a hole in the whitelist cannot write through here.
+                cursor.execute("SET TRANSACTION READ ONLY")
                 cursor.execute(f"SET LOCAL statement_timeout = {max(100, int(timeout_seconds * 1000))}")
             yield
+            transaction.set_rollback(True)
     except OperationalError as exc:
         raise ToolError("The query took too long or was refused by the database.") from exc
     except (FieldError, ValidationError, ValueError, TypeError, DatabaseError) as exc:

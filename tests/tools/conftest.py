@@ -1,0 +1,1 @@
+from tests.tools.fixtures import *  # noqa: F403
