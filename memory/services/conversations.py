@@ -150,7 +150,10 @@ def conversation_append(*, execution: Any) -> Conversation | None:
                     return None
                 if any(m.get("execution_id") == marker for m in conversation.messages[-4:]):
                     return conversation
-                messages = (list(conversation.messages) + new_messages)[-settings.MEMORY_CONVERSATION_MAX_MESSAGES :]
+                # An expired conversation not yet deleted starts over: its turns were no
+                # longer shown to the model, so they must not come back.
+                kept = [] if conversation.expires_at and conversation.expires_at <= now else list(conversation.messages)
+                messages = (kept + new_messages)[-settings.MEMORY_CONVERSATION_MAX_MESSAGES :]
                 conversation.messages = messages
                 conversation.message_count += 2
                 conversation.tokens_used = sum(int(m.get("tokens") or 0) for m in messages)

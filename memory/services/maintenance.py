@@ -311,6 +311,8 @@ def memories_reembed(
         )
     }
     if include_knowledge and not agent_id:
+        from memory.models import Document
+
         results["knowledge chunks"] = _reembed_rows(
             model=KnowledgeChunk,
             embedder_for=embedder_for,
@@ -320,5 +322,10 @@ def memories_reembed(
             progress=progress,
             label="knowledge chunks",
             limit=limit,
+        )
+        # A document is in the new model's space once none of its chunks is left behind.
+        behind = KnowledgeChunk.objects.filter(Q(embedding__isnull=True) | ~Q(embedding_model=target))
+        Document.objects.filter(**filters, chunk_count__gt=0).exclude(pk__in=behind.values("document_id")).update(
+            embedding_model=target
         )
     return results

@@ -272,3 +272,25 @@ def test_a_real_worker_extracts_after_the_run(org, agent, providers_at_fake):
         wait_for(lambda: Episode.objects.filter(execution_id=execution.pk).exists(), 60, message="episode")
     assert Memory.objects.get().content == "Workers learn too."
     assert UsageRecord.objects.filter(execution=execution, purpose="memory").count() == 1
+
+
+def test_an_expired_conversation_starts_over(org, agent, providers_at_fake):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    conversation_id = uuid.uuid4()
+    run(agent, org, "Remember the number 7.", providers_at_fake, conversation_id=conversation_id)
+    Conversation.objects.filter(pk=conversation_id).update(expires_at=timezone.now() - timedelta(seconds=1))
+    run(agent, org, "Which number?", providers_at_fake, conversation_id=conversation_id)
+    assert "number 7" not in json.dumps(providers_at_fake.chat_requests[-1].body["messages"])
+    conversation = Conversation.objects.get(pk=conversation_id)
+    assert [m["content"] for m in conversation.messages] == ["Which number?", "Done."]
+    assert conversation.expires_at > timezone.now()
+
+
+def test_no_embedding_call_for_an_agent_without_memories(org, agent, settings, providers_at_fake):
+    settings.MEMORY_EMBEDDER = "openai:text-embedding-3-small"
+    execution = run(agent, org, "Hello.", providers_at_fake)
+    assert providers_at_fake.requests_to("/embeddings") == []
+    assert not ExecutionLog.objects.filter(execution=execution, message__contains="Memory retrieval").exists()

@@ -1,0 +1,1 @@
+"""Benchmarks (`make bench`): one module per target of DESIGN.md §12."""
