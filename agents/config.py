@@ -26,6 +26,7 @@ MODEL_CONFIG_COLUMNS = {
     "top_p": "top_p",
     "fallbacks": "llm_fallbacks",
     "extra": "llm_extra",
+    "connection_id": "llm_connection_id",
 }
 LIMIT_FIELDS = tuple(DEFAULT_LIMITS)
 
@@ -84,6 +85,7 @@ def default_config() -> dict[str, Any]:
             "top_p": None,
             "fallbacks": [],
             "extra": {},
+            "connection_id": None,
         },
         "limits": dict(DEFAULT_LIMITS),
         "allowed_tools": [],
@@ -128,6 +130,7 @@ def agent_draft_config(agent: Agent) -> dict[str, Any]:
                 "top_p": _number(agent.top_p),
                 "fallbacks": agent.llm_fallbacks,
                 "extra": agent.llm_extra,
+                "connection_id": str(agent.llm_connection_id) if agent.llm_connection_id else None,
             },
             "limits": {name: getattr(agent, name) for name in LIMIT_FIELDS},
             "allowed_tools": list(agent.allowed_tools),

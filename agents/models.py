@@ -117,6 +117,10 @@ class Agent(models.Model):
     llm_fallbacks = models.JSONField(default=list, blank=True)
     # Provider-specific parameters from an allowed list (agents.validation.EXTRA_PARAMETERS).
     llm_extra = models.JSONField(default=dict, blank=True)
+    # A specific provider connection (its own key/endpoint); else the organization's default.
+    llm_connection = models.ForeignKey(
+        "agents.ProviderConnection", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     # Execution limits (exposed as the nested ``limits`` object).
     max_steps_per_run = models.PositiveIntegerField(default=DEFAULT_LIMITS["max_steps_per_run"])
@@ -385,3 +389,62 @@ class AgentConfiguration(models.Model):
 
     def __str__(self) -> str:
         return f"{self.agent} for {self.organization}"
+
+
+class ProviderConnection(models.Model):
+    """A provider endpoint and key: platform-wide (no organization) or an organization's own.
+
+    The key is encrypted at rest (config/crypto.py) and only its last four characters are
+    ever shown. One connection per organization and provider may be the default; an agent
+    may name a specific one in ``model_config.connection_id``. ``available_models`` extends
+    the catalog for this provider (self-hosted servers, new models) when agents are validated.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(
+        "billing.Organization", null=True, blank=True, on_delete=models.CASCADE, related_name="provider_connections"
+    )
+    provider = models.CharField(max_length=40)
+    name = models.CharField(max_length=100, blank=True)
+    base_url = models.URLField(max_length=500, blank=True)
+    api_key_encrypted = models.TextField(blank=True)
+    key_last4 = models.CharField(max_length=4, blank=True)
+    default_model = models.CharField(max_length=120, blank=True)
+    available_models = models.JSONField(default=list, blank=True)
+    is_default = models.BooleanField(default=False)
+    is_active = models.BooleanField(default=True)
+    # Enforced in Redis before each call; null = no limit.
+    requests_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    tokens_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["provider", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "provider"],
+                condition=models.Q(is_default=True),
+                name="one_default_connection_per_provider",
+                nulls_distinct=False,
+            )
+        ]
+
+    def __str__(self) -> str:
+        owner = self.organization_id or "platform"
+        return f"{self.provider} {self.name or ''} ({owner})".replace("  ", " ")
+
+    @property
+    def api_key(self) -> str:
+        from config.crypto import decrypt
+
+        return decrypt(self.api_key_encrypted) if self.api_key_encrypted else ""
+
+    def set_api_key(self, raw: str) -> None:
+        from config.crypto import encrypt
+
+        self.api_key_encrypted = encrypt(raw) if raw else ""
+        self.key_last4 = raw[-4:] if raw else ""

@@ -31,6 +31,7 @@ from agents.models import (
     AgentTemplate,
     AgentUserObjectPermission,
     AgentVersion,
+    ProviderConnection,
     RuntimeState,
     Visibility,
 )
@@ -336,3 +337,34 @@ def agent_template_get(*, key: str) -> AgentTemplate:
     if template is None:
         raise NotFound(f"No agent template {key!r}.", details={"template": key})
     return template
+
+
+def provider_connection_list(*, actor: Actor) -> QuerySet[ProviderConnection]:
+    """The organization's connections and the platform's (read-only to the organization)."""
+    return ProviderConnection.objects.filter(
+        Q(organization_id=actor.organization.pk) | Q(organization__isnull=True)
+    ).order_by("organization_id", "provider", "name")
+
+
+def provider_connection_get(*, actor: Actor, connection_id: Any, writable: bool = False) -> ProviderConnection:
+    pk = _uuid(connection_id)
+    qs = provider_connection_list(actor=actor)
+    if writable:
+        qs = qs.filter(organization_id=actor.organization.pk)
+    connection = qs.filter(pk=pk).first() if pk else None
+    if connection is None:
+        raise ApiError(code="NotFound", message="Provider connection not found.")
+    return connection
+
+
+def connection_models(*, organization_id: Any, provider: str) -> set[str]:
+    """Model names the organization's and the platform's active connections add for a provider."""
+    names: set[str] = set()
+    rows = ProviderConnection.objects.filter(
+        Q(organization_id=organization_id) | Q(organization__isnull=True), provider=provider, is_active=True
+    ).values_list("available_models", "default_model")
+    for available, default in rows:
+        names.update(m for m in available or [] if isinstance(m, str))
+        if default:
+            names.add(default)
+    return names

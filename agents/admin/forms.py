@@ -89,7 +89,7 @@ class AgentAdminForm(forms.ModelForm):
             raise forms.ValidationError("An archived agent is read-only.")
         config = agent_draft_config(candidate)
         try:
-            agent_config_validate(config)
+            agent_config_validate(config, organization_id=candidate.organization_id)
             if existing is None or candidate.name.lower() != existing.name.lower():
                 ensure_name_free(
                     organization_id=candidate.organization_id,

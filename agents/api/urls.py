@@ -8,6 +8,7 @@ from agents.api.views import (
     OrganizationRolesView,
     PlatformAgentViewSet,
 )
+from agents.api.views.connections import ProviderConnectionViewSet
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
@@ -15,6 +16,7 @@ router.register("agents", AgentViewSet, basename="agent")
 router.register("marketplace", MarketplaceViewSet, basename="marketplace")
 router.register("platform-agents", PlatformAgentViewSet, basename="platform-agent")
 router.register("agent-templates", AgentTemplateViewSet, basename="agent-template")
+router.register("provider-connections", ProviderConnectionViewSet, basename="provider-connection")
 
 urlpatterns = [
     path("organization/roles/", OrganizationRolesView.as_view(), name="organization-roles"),

@@ -96,8 +96,21 @@ def agent_create(
         if not actor.has_perm("agents.add_agent"):
             raise InsufficientPermissions("Your role may not create agents.")
         organization = actor.organization
+    if organization is not None:
+        from billing.models import Organization
+        from billing.quotas import agent_limit_problem
+
+        # The plan's max_agents, exact under concurrency: creations in one organization queue
+        # on its row.
+        Organization.objects.select_for_update().filter(pk=organization.pk).first()
+        existing = Agent.objects.filter(organization=organization, deleted_at__isnull=True).count()
+        problem = agent_limit_problem(organization=organization, agent_count=existing)
+        if problem is not None:
+            raise problem
     _check_keys(data)
-    config = agent_config_validate(merge_config(default_config(), data))
+    config = agent_config_validate(
+        merge_config(default_config(), data), organization_id=organization.pk if organization else None
+    )
     organization_id = organization.pk if organization is not None else None
     ensure_name_free(organization_id=organization_id, name=config["name"])
     config["slug"] = _slug_for(organization_id=organization_id, name=config["name"], wanted=config["slug"])
@@ -133,7 +146,7 @@ def agent_update(*, actor: Actor | None, agent: Agent, data: dict[str, Any], by_
             details={"fields": versioned, "editable": list(LIVE_FIELDS)},
         )
     before = agent_draft_config(agent)
-    config = agent_config_validate(merge_config(before, data))
+    config = agent_config_validate(merge_config(before, data), organization_id=agent.organization_id)
     if config["name"].lower() != agent.name.lower():
         ensure_name_free(organization_id=agent.organization_id, name=config["name"], exclude_pk=agent.pk)
     if config["slug"] != agent.slug:

@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 
-def agent_config_validate(config: dict[str, Any]) -> dict[str, Any]:
+def agent_config_validate(config: dict[str, Any], *, organization_id: Any = None) -> dict[str, Any]:
     """Check a whole configuration; returns it normalised or raises InvalidAgentConfig."""
     errors = Errors()
     config = dict(config)
@@ -65,7 +65,7 @@ def agent_config_validate(config: dict[str, Any]) -> dict[str, Any]:
     validate_goals(config, errors)
     validate_constraints(config, errors)
     validate_examples(config, errors)
-    validate_model(config, errors)
+    validate_model(config, errors, organization_id)
     validate_limits(config, errors)
     validate_triggers(config, errors)
     validate_schema(config, "input_schema", errors)

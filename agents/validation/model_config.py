@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from jsonschema import Draft202012Validator
 
 from agents.validation.base import Errors, as_decimal, int_in
@@ -72,18 +73,60 @@ PROVIDER_EXTRAS: dict[str, frozenset[str]] = {
 }
 
 
-def validate_model(config: dict, errors: Errors) -> None:
+def _model_known(provider: str, model: Any, organization_id: Any) -> bool:
+    """In the catalog, or served by one of the organization's (or the platform's) connections."""
+    if not isinstance(model, str):
+        return False
+    if is_known_model(provider, model):
+        return True
+    from agents.selectors import connection_models
+
+    return model in connection_models(organization_id=organization_id, provider=provider)
+
+
+def _check_connection(path: str, provider: Any, connection_id: Any, organization_id: Any, errors: Errors) -> None:
+    from django.db.models import Q
+
+    from agents.models import ProviderConnection
+
+    try:
+        found = ProviderConnection.objects.filter(
+            Q(organization_id=organization_id) | Q(organization__isnull=True),
+            pk=connection_id,
+            provider=provider,
+            is_active=True,
+        ).exists()
+    except (ValueError, TypeError, ValidationError):
+        found = False
+    if not found:
+        errors.add(path, f"No active {provider} connection {connection_id!r} in this organization.")
+
+
+def validate_model(config: dict, errors: Errors, organization_id: Any = None) -> None:
     mc = config.get("model_config")
     if not isinstance(mc, dict):
         errors.add("model_config", "Must be an object.")
         return
-    unknown = set(mc) - {"provider", "model", "temperature", "max_tokens", "top_p", "fallbacks", "extra"}
+    if mc.get("connection_id") is not None:
+        _check_connection(
+            "model_config.connection_id", mc.get("provider"), mc["connection_id"], organization_id, errors
+        )
+    unknown = set(mc) - {
+        "provider",
+        "model",
+        "temperature",
+        "max_tokens",
+        "top_p",
+        "fallbacks",
+        "extra",
+        "connection_id",
+    }
     for key in sorted(unknown):
         errors.add(f"model_config.{key}", "Unknown field; provider-specific parameters go in model_config.extra.")
     provider, model = mc.get("provider"), mc.get("model")
     if provider not in PROVIDERS:
         errors.add("model_config.provider", f"Unknown provider {provider!r}; use one of {list(PROVIDERS)}.")
-    elif not isinstance(model, str) or not is_known_model(provider, model):
+    elif not _model_known(provider, model, organization_id):
         known = sorted(MODELS.get(provider, {}))
         errors.add("model_config.model", f"Unknown model {model!r} for provider {provider!r}; known: {known}.")
 
@@ -112,12 +155,20 @@ def validate_model(config: dict, errors: Errors) -> None:
         seen = {(provider, model)}
         for index, item in enumerate(fallbacks):
             path = f"model_config.fallbacks.{index}"
-            if not isinstance(item, dict) or set(item) != {"provider", "model"}:
-                errors.add(path, "Must be an object with exactly provider and model.")
+            if not isinstance(item, dict) or not {"provider", "model"} <= set(item) <= {
+                "provider",
+                "model",
+                "connection_id",
+            }:
+                errors.add(path, "Must be an object with provider and model (and optionally connection_id).")
                 continue
+            if item.get("connection_id") is not None:
+                _check_connection(
+                    f"{path}.connection_id", item["provider"], item["connection_id"], organization_id, errors
+                )
             if item["provider"] not in PROVIDERS:
                 errors.add(f"{path}.provider", f"Unknown provider {item['provider']!r}.")
-            elif not isinstance(item["model"], str) or not is_known_model(item["provider"], item["model"]):
+            elif not _model_known(item["provider"], item["model"], organization_id):
                 errors.add(f"{path}.model", f"Unknown model {item['model']!r} for provider {item['provider']!r}.")
             pair = (item["provider"], item["model"])
             if pair in seen:

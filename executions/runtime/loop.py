@@ -40,7 +40,7 @@ from executions.models import (
     StepStatus,
     StepType,
 )
-from executions.providers import provider_configs
+from executions.providers import resolve_providers
 from executions.runtime import context as ctx
 from executions.runtime import finish
 from executions.runtime.tools_port import ToolContext, ToolOutcome, tool_port
@@ -128,6 +128,8 @@ class Runner:
 
         # Computed once per run or resume: memory retrieval costs an embedding call.
         self.prompt_sections = hooks.prompt_sections(execution=execution, config=self.config)
+        # Endpoints, keys and connection limits: resolved once per run (one query).
+        self.providers = resolve_providers(model_config=self.model_config, organization_id=execution.organization_id)
         self.history = hooks.conversation_history(execution=execution, config=self.config)
 
     # -- bookkeeping ------------------------------------------------------------------
@@ -328,11 +330,12 @@ class Runner:
                     "attempts": [a.config.label for a in getattr(error, "fallback_attempts", []) or []],
                 },
             ) from error
+        self.count_connection_tokens(response)
         self.complete_think(step, response)
         return response
 
     def call_model(self, messages: list, tools: list[ToolSpec], step: ExecutionStep) -> LLMResponse:
-        configs = provider_configs(model_config=self.model_config, organization_id=self.execution.organization_id)
+        configs = self.admitted_configs()
         kwargs: dict[str, Any] = {
             "tools": tools or None,
             "temperature": self.model_config.get("temperature"),
@@ -359,6 +362,48 @@ class Runner:
                 model=configs[0].model,
             )
         return final
+
+    def admitted_configs(self) -> list:
+        """The provider configs whose connection limits admit a request now, in order.
+
+        A connection over its requests- or tokens-per-minute limit is skipped in favour of the
+        next fallback; when none is free, wait for the next window (within the run's deadline).
+        """
+        from executions import ratelimit
+
+        while True:
+            admitted, waits = [], []
+            for config in self.providers.configs:
+                limit = self.providers.limits.get(config.label)
+                wait = ratelimit.try_acquire(limit[0], rpm=limit[1], tpm=limit[2]) if limit else 0.0
+                if wait == 0.0:
+                    admitted.append(config)
+                    break  # one request counted is enough; later fallbacks are tried unmetered
+                waits.append(wait)
+            if admitted:
+                index = self.providers.configs.index(admitted[0])
+                return self.providers.configs[index:]
+            wait = min(waits)
+            deadline = self.execution.deadline_at
+            if deadline is not None and timezone.now() + timedelta(seconds=wait) >= deadline:
+                raise finish.Stop(
+                    S.FAILED,
+                    "Every configured provider connection is at its per-minute limit.",
+                    "ResourceExhausted",
+                    {"retry_after_seconds": round(wait, 1)},
+                )
+            self.log("info", "Provider connection at its per-minute limit; waiting.", seconds=round(wait, 1))
+            time.sleep(wait)
+
+    def count_connection_tokens(self, response: LLMResponse) -> None:
+        from executions import ratelimit
+
+        for config in self.providers.configs:
+            if config.provider == response.provider and config.model == response.model:
+                limit = self.providers.limits.get(config.label)
+                if limit and limit[2]:
+                    ratelimit.add_tokens(limit[0], response.usage.total)
+                return
 
     def complete_think(self, step: ExecutionStep, response: LLMResponse) -> None:
         usage = response.usage

@@ -23,7 +23,7 @@ def test_create_read_patch_delete(alice, client_for, org):
     assert data["runtime_state"] == "offline" and data["has_unpublished_changes"] is True
     assert data["model_config"] == {
         "provider": "openai", "model": "gpt-4o-mini", "temperature": 0.3, "max_tokens": 4096, "top_p": None,
-        "fallbacks": [], "extra": {},
+        "fallbacks": [], "extra": {}, "connection_id": None,
     }  # fmt: skip
     assert data["limits"]["max_runs_per_day"] == 500 and data["warnings"] == []
     assert data["stats"]["total_runs"] == 0 and data["stats"]["total_cost"] == "0.000000"

@@ -32,9 +32,9 @@ def _fresh_prices():
 def test_the_reference_figures_per_million():
     # GPT-4 $0.03/$0.06 per 1K, Claude 3 Opus $0.015/$0.075, Llama 3 70B on Groq $0.0008/$0.0008.
     assert call_cost(provider="openai", model="gpt-4", input_tokens=1000, output_tokens=1000) == Decimal("0.090000")
-    assert call_cost(provider="anthropic", model="claude-3-opus-20240229", input_tokens=1000, output_tokens=1000) == Decimal(
-        "0.090000"
-    )
+    assert call_cost(
+        provider="anthropic", model="claude-3-opus-20240229", input_tokens=1000, output_tokens=1000
+    ) == Decimal("0.090000")
     assert call_cost(provider="groq", model="llama3-70b-8192", input_tokens=1000, output_tokens=1000) == Decimal(
         "0.001600"
     )

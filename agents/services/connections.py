@@ -1,0 +1,119 @@
+"""Provider connections: an organization's (or the platform's) endpoints and keys."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.db import transaction
+
+from agents.models import ProviderConnection
+from billing.access import Actor
+from billing.services import activity_record
+from config.api.errors import InvalidInput
+from executions.llm.catalog import PROVIDERS
+
+FIELDS = {
+    "provider", "name", "base_url", "api_key", "default_model", "available_models", "is_default", "is_active",
+    "requests_per_minute", "tokens_per_minute",
+}  # fmt: skip
+MAX_KEY_CHARS = 500
+
+
+def _clean(data: dict[str, Any], *, partial: bool, current: ProviderConnection | None = None) -> dict[str, Any]:
+    errors: dict[str, list[str]] = {}
+    for key in sorted(set(data) - FIELDS):
+        errors[key] = ["Unknown field."]
+    provider = data.get("provider", current.provider if current else None)
+    if "provider" in data or not partial:
+        if provider not in PROVIDERS:
+            errors["provider"] = [f"Unknown provider {provider!r}; use one of {list(PROVIDERS)}."]
+        elif current is not None and provider != current.provider:
+            errors["provider"] = ["A connection's provider cannot change; create another connection."]
+    if data.get("base_url"):
+        url = data["base_url"]
+        parts = urlsplit(url) if isinstance(url, str) else None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+            errors["base_url"] = ["Must be an http(s) URL."]
+    if provider == "openai_compatible" and not (data.get("base_url") or (current and current.base_url)):
+        errors["base_url"] = ["An OpenAI-compatible server needs its base URL."]
+    if "api_key" in data and (not isinstance(data["api_key"], str) or len(data["api_key"]) > MAX_KEY_CHARS):
+        errors["api_key"] = [f"A string of at most {MAX_KEY_CHARS} characters."]
+    models = data.get("available_models")
+    if models is not None and (not isinstance(models, list) or not all(isinstance(m, str) and m for m in models)):
+        errors["available_models"] = ["A list of model names."]
+    for key in ("name", "default_model"):
+        if key in data and not isinstance(data[key], str):
+            errors[key] = ["Must be a string."]
+    for key in ("is_default", "is_active"):
+        if key in data and not isinstance(data[key], bool):
+            errors[key] = ["Must be true or false."]
+    for key in ("requests_per_minute", "tokens_per_minute"):
+        value = data.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            errors[key] = ["A whole number of at least 1, or null."]
+    if errors:
+        raise InvalidInput(validation_errors=errors)
+    return data
+
+
+def _apply(connection: ProviderConnection, data: dict[str, Any]) -> None:
+    for key, value in data.items():
+        if key == "api_key":
+            connection.set_api_key(value)
+        else:
+            setattr(connection, key, value)
+
+
+def _log(connection: ProviderConnection, actor: Actor | None, action: str, summary: dict[str, Any]) -> None:
+    # Platform connections belong to no organization, so they have no activity log.
+    if connection.organization is not None:
+        activity_record(
+            organization=connection.organization, actor=actor, action=action, target=connection,
+            request_summary=summary,
+        )  # fmt: skip
+
+
+def _make_sole_default(connection: ProviderConnection) -> None:
+    if connection.is_default:
+        siblings = ProviderConnection.objects.select_for_update().filter(provider=connection.provider, is_default=True)
+        if connection.organization_id is None:
+            siblings = siblings.filter(organization__isnull=True)
+        else:
+            siblings = siblings.filter(organization_id=connection.organization_id)
+        siblings.exclude(pk=connection.pk).update(is_default=False)
+
+
+@transaction.atomic
+def provider_connection_create(
+    *, actor: Actor | None, data: dict[str, Any], platform: bool = False
+) -> ProviderConnection:
+    data = _clean(dict(data), partial=False)
+    connection = ProviderConnection(
+        organization=None if platform or actor is None else actor.organization,
+        created_by=actor.user if actor else None,  # type: ignore[misc]
+    )
+    _apply(connection, data)
+    _make_sole_default(connection)
+    connection.save()
+    _log(connection, actor, "provider_connection.created", {"provider": connection.provider, "name": connection.name})
+    return connection
+
+
+@transaction.atomic
+def provider_connection_update(
+    *, actor: Actor | None, connection: ProviderConnection, data: dict[str, Any]
+) -> ProviderConnection:
+    data = _clean(dict(data), partial=True, current=connection)
+    _apply(connection, data)
+    _make_sole_default(connection)
+    connection.save()
+    # Which fields changed, never their values (the key above all).
+    _log(connection, actor, "provider_connection.updated", {"changed": sorted(data)})
+    return connection
+
+
+@transaction.atomic
+def provider_connection_delete(*, actor: Actor | None, connection: ProviderConnection) -> None:
+    _log(connection, actor, "provider_connection.deleted", {"provider": connection.provider})
+    connection.delete()

@@ -1,0 +1,174 @@
+"""Provider connections: encrypted write-only keys, resolution order, model lists, per-minute limits."""
+
+from __future__ import annotations
+
+import pytest
+
+from agents.models import ProviderConnection
+from agents.services.connections import provider_connection_create
+from executions.models import Execution
+from executions.runtime.loop import run_execution
+from executions.services import execution_start
+from tests.conftest import assert_error
+from tests.fakes.script import text
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def make_agent(owner_actor):
+    """A published agent of ``org`` (tests/agents/conftest.py has a make_agent of another shape)."""
+    from agents.services.agents import agent_create
+    from agents.services.versions import agent_publish
+
+    def make(**fields):
+        data = {"name": fields.pop("name", "Runner"), "system_prompt": "You test connections.", **fields}
+        agent = agent_create(actor=owner_actor, data=data)
+        agent_publish(actor=owner_actor, agent=agent)
+        agent.refresh_from_db()
+        return agent
+
+    return make
+
+
+SECRET = "sk-org-secret-value-9876"
+
+
+def test_keys_are_write_only_and_encrypted(org, adam, vic, oscar, client_for):
+    api = client_for(adam)
+    response = api.post(
+        "/api/v1/provider-connections/",
+        {"provider": "openai", "name": "Main", "api_key": SECRET, "is_default": True, "requests_per_minute": 100},
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert SECRET not in response.content.decode() and body["key_last4"] == "9876" and body["has_key"]
+    row = ProviderConnection.objects.get(pk=body["id"])
+    assert SECRET not in row.api_key_encrypted and row.api_key == SECRET
+    listed = api.get("/api/v1/provider-connections/").content.decode()
+    assert SECRET not in listed and body["id"] in listed
+    # Rotating the key: the new one is stored, still never shown.
+    patched = api.patch(f"/api/v1/provider-connections/{body['id']}/", {"api_key": "sk-new-key-1111"}, format="json")
+    assert patched.json()["key_last4"] == "1111" and "sk-new-key-1111" not in patched.content.decode()
+    # Viewers cannot see connections; another organization cannot even find it.
+    assert_error(client_for(vic).get("/api/v1/provider-connections/"), 403, "InsufficientPermissions")
+    assert_error(client_for(oscar).get(f"/api/v1/provider-connections/{body['id']}/"), 404, "NotFound")
+    assert_error(client_for(oscar).delete(f"/api/v1/provider-connections/{body['id']}/"), 404, "NotFound")
+
+
+def test_bad_connection_input(org, adam, client_for):
+    api = client_for(adam)
+    url = "/api/v1/provider-connections/"
+    for body, field in (
+        ({"provider": "mystery"}, "provider"),
+        ({"provider": "openai", "base_url": "ftp://x"}, "base_url"),
+        ({"provider": "openai_compatible"}, "base_url"),
+        ({"provider": "openai", "requests_per_minute": -1}, "requests_per_minute"),
+        ({"provider": "openai", "available_models": "gpt"}, "available_models"),
+        ({"provider": "openai", "colour": "red"}, "colour"),
+    ):
+        error = assert_error(api.post(url, body, format="json"), 400, "InvalidInput")
+        assert field in error["details"]["validation_errors"], (body, error)
+    assert ProviderConnection.objects.count() == 0
+
+
+def test_platform_connections_are_read_only_to_organizations(org, adam, client_for):
+    platform = provider_connection_create(actor=None, data={"provider": "groq", "api_key": "gsk-x"}, platform=True)
+    api = client_for(adam)
+    listed = api.get("/api/v1/provider-connections/").json()["results"]
+    assert [c["is_platform"] for c in listed if c["id"] == str(platform.pk)] == [True]
+    assert_error(
+        api.patch(f"/api/v1/provider-connections/{platform.pk}/", {"name": "mine"}, format="json"), 404, "NotFound"
+    )
+
+
+def test_one_default_per_provider(org, owner_actor):
+    first = provider_connection_create(actor=owner_actor, data={"provider": "openai", "is_default": True})
+    second = provider_connection_create(actor=owner_actor, data={"provider": "openai", "is_default": True})
+    first.refresh_from_db()
+    assert not first.is_default and second.is_default
+
+
+def test_runs_use_the_organizations_connection(org, owner_actor, make_agent, settings, fake_llm):
+    # The environment points nowhere; only the organization's connection reaches the server.
+    settings.PROVIDER_ENV = {"openai": {"api_key": "sk-env", "base_url": "http://127.0.0.1:9/v1"}}
+    provider_connection_create(
+        actor=owner_actor,
+        data={"provider": "openai", "api_key": SECRET, "base_url": fake_llm.openai_base_url, "is_default": True},
+    )
+    agent = make_agent()
+    fake_llm.script(text("via the connection"))
+    execution, _ = execution_start(agent=agent, organization=org, task="hi")
+    run_execution(execution.pk)
+    execution.refresh_from_db()
+    assert execution.status == "completed", execution.error
+    assert fake_llm.chat_requests[0].has_auth
+
+
+def test_an_agent_may_name_a_connection_of_its_organization_only(org, other_org, owner_actor, make_agent):
+    from agents.services.agents import agent_create
+    from billing.access import Actor
+    from config.api.errors import ApiError
+
+    mine = provider_connection_create(actor=owner_actor, data={"provider": "openai", "api_key": "k"})
+    theirs = provider_connection_create(
+        actor=Actor(organization=other_org, user=None), data={"provider": "openai", "api_key": "k"}
+    )
+    agent = make_agent(model_config={"provider": "openai", "model": "gpt-4o", "connection_id": str(mine.pk)})
+    assert agent.current_version.config["model_config"]["connection_id"] == str(mine.pk)
+    with pytest.raises(ApiError) as excinfo:
+        agent_create(
+            actor=owner_actor,
+            data={
+                "name": "Thief",
+                "model_config": {"provider": "openai", "model": "gpt-4o", "connection_id": str(theirs.pk)},
+            },
+        )
+    assert "model_config.connection_id" in excinfo.value.details["validation_errors"]
+
+
+def test_available_models_extend_the_catalog(org, owner_actor):
+    from agents.services.agents import agent_create
+    from config.api.errors import ApiError
+
+    data = {"name": "New model", "model_config": {"provider": "groq", "model": "brand-new-70b"}}
+    with pytest.raises(ApiError):
+        agent_create(actor=owner_actor, data=dict(data))
+    provider_connection_create(actor=owner_actor, data={"provider": "groq", "available_models": ["brand-new-70b"]})
+    assert agent_create(actor=owner_actor, data=dict(data)).llm_model == "brand-new-70b"
+
+
+def test_a_connection_at_its_request_limit_yields_to_the_fallback(org, owner_actor, make_agent, providers_at_fake):
+    from django.core.cache import cache
+
+    cache.clear()
+    provider_connection_create(
+        actor=owner_actor,
+        data={"provider": "openai", "base_url": providers_at_fake.openai_base_url, "api_key": "sk-x",
+              "is_default": True, "requests_per_minute": 1},
+    )  # fmt: skip
+    agent = make_agent(
+        model_config={
+            "provider": "openai",
+            "model": "gpt-4o",
+            "fallbacks": [{"provider": "anthropic", "model": "claude-haiku-4-5"}],
+        },
+        limits={"max_runs_per_hour": 100},
+    )
+    providers_at_fake.script(text("first"), text("second"))
+    providers = []
+    for task in ("one", "two"):
+        execution, _ = execution_start(agent=agent, organization=org, task=task)
+        run_execution(execution.pk)
+        providers.append(Execution.objects.get(pk=execution.pk).steps.get(step_type="think").provider)
+    assert providers == ["openai", "anthropic"]
+
+
+def test_admin_never_shows_the_key(org, owner_actor, client, django_user_model):
+    connection = provider_connection_create(actor=owner_actor, data={"provider": "openai", "api_key": SECRET})
+    root = django_user_model.objects.create_superuser("root", "r@example.test", "pw")
+    client.force_login(root)
+    for url in ("/admin/agents/providerconnection/", f"/admin/agents/providerconnection/{connection.pk}/change/"):
+        page = client.get(url).content.decode()
+        assert SECRET not in page and connection.api_key_encrypted not in page and "9876" in page
