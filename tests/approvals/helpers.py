@@ -68,7 +68,7 @@ def pending_approvals(
                     tool_input=params,
                 ),
             )
-        ]  # fmt: skip
+        ]
     )
     held = [s for s in steps if s.step_type == StepType.ACT]
     return ApprovalRequest.objects.bulk_create(

@@ -25,7 +25,7 @@ def approval(agent, org) -> ApprovalRequest:
 
 
 def test_list_defaults_to_pending_with_filters(agent, org, vic, client_for):
-    first, second, third = pending_approvals(agent, org, 3)
+    _, second, third = pending_approvals(agent, org, 3)
     ApprovalRequest.objects.filter(pk=third.pk).update(status="denied")
     ApprovalRequest.objects.filter(pk=second.pk).update(risk_level="critical")
     client = client_for(vic)

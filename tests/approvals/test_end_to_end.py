@@ -1,0 +1,151 @@
+"""The approval flow end to end, across real processes: a Celery worker runs the agent until
+it waits, an approver uses the pages in headless Chromium (Debian's chromium and
+chromedriver, through Selenium), the worker resumes the run and the tool runs once.
+Deny and expiry go through the worker too. Screenshots land in tests/artifacts/.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.utils import timezone
+
+from approvals.models import ApprovalRequest
+from executions.models import Execution
+from executions.services import execution_start
+from tests.fakes.fixtures import FAKE_API_KEY
+from tests.fakes.script import text, tool_call
+from tests.processes import celery_worker, wait_for
+from tools.models import AgentCapabilityGrant, ToolCall
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+ASKED = {"to": ["everyone@example.test"], "subject": "Refund", "body": "Your refund is on its way."}
+PASSWORD = "pw-123456789"  # tests.factories.UserFactory
+
+
+@pytest.fixture
+def browser() -> Iterator:
+    """Headless Chromium at a phone's size. No browser is a failure, never a skip."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver_path = shutil.which("chromedriver")
+    if not chromium or not driver_path:
+        pytest.fail("Chromium and chromedriver are required: apt-get install -y chromium chromium-driver")
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        pytest.fail("selenium is required for the approver-page browser test: pip install selenium")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-dev-shm-usage", "--window-size=390,844"):  # fmt: skip
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()
+
+
+def _purge_broker() -> None:
+    # Messages left by in-process tests (whose rows are gone) would only slow the worker down.
+    from redis import Redis
+
+    Redis.from_url(settings.CELERY_BROKER_URL).delete("io", "default")
+
+
+@pytest.fixture
+def mailer(org, make_agent, providers_at_fake, synced_tools):
+    agent = make_agent(name="Mailer", allowed_tools=["email_send"])
+    AgentCapabilityGrant.objects.create(organization=org, agent=agent, capabilities=["send_emails"])
+    return agent
+
+
+@pytest.fixture
+def worker_env(providers_at_fake) -> dict[str, str]:
+    _purge_broker()
+    return {"OPENAI_BASE_URL": providers_at_fake.openai_base_url, "OPENAI_API_KEY": FAKE_API_KEY}
+
+
+def _held_run(org, agent) -> tuple[Execution, ApprovalRequest]:
+    execution, _ = execution_start(agent=agent, organization=org, task="Tell the customer about the refund")
+    wait_for(lambda: Execution.objects.get(pk=execution.pk).status == "waiting_approval", 30, message="the held call")
+    return execution, ApprovalRequest.objects.get(execution=execution)
+
+
+def test_request_page_approve_with_edits_resume_tool_runs_once(
+    org, adam, mailer, providers_at_fake, worker_env, live_server, browser
+):
+    from selenium.webdriver.common.by import By
+
+    providers_at_fake.script(tool_call("email_send", ASKED), text("Sent to the customer."))
+    with celery_worker(queues="default,io", concurrency=2, extra_env=worker_env):
+        execution, approval = _held_run(org, mailer)
+        assert ToolCall.objects.get(execution=execution).status == "pending"
+
+        browser.get(f"{live_server.url}/approvals/")
+        assert "/accounts/login/" in browser.current_url  # the pages need a login
+        browser.find_element(By.ID, "id_username").send_keys(adam.username)
+        browser.find_element(By.ID, "id_password").send_keys(PASSWORD)
+        browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        wait_for(lambda: browser.current_url.rstrip("/").endswith("/approvals"), 10, message="the list")
+        row = browser.find_element(By.LINK_TEXT, "Send an email to everyone@example.test: “Refund”")
+        assert browser.find_element(By.CSS_SELECTOR, ".risk-high").text == "high"
+        ARTIFACTS.mkdir(exist_ok=True)
+        browser.save_screenshot(str(ARTIFACTS / "approvals-list.png"))
+        row.click()
+
+        wait_for(lambda: f"/approvals/{approval.pk}/" in browser.current_url, 10, message="the detail page")
+        page = browser.page_source
+        assert "Tell the customer about the refund" in page and "awaiting_approval" in page
+        params = browser.find_element(By.ID, "params")
+        assert json.loads(params.get_attribute("value")) == ASKED
+        edited = {**ASKED, "to": ["customer@example.test"]}
+        params.clear()
+        params.send_keys(json.dumps(edited, indent=2))
+        browser.find_element(By.ID, "approve-note").send_keys("Only the customer, please")
+        browser.save_screenshot(str(ARTIFACTS / "approvals-detail.png"))
+        browser.find_element(By.ID, "approve").click()
+
+        wait_for(lambda: "Approved:" in browser.page_source, 10, message="the confirmation")
+        wait_for(lambda: Execution.objects.get(pk=execution.pk).status == "completed", 30, message="the resumed run")
+
+    assert (ARTIFACTS / "approvals-detail.png").stat().st_size > 1000
+    execution.refresh_from_db()
+    assert execution.output == {"text": "Sent to the customer."}
+    approval.refresh_from_db()
+    assert (approval.status, approval.resolved_by, approval.action_params) == ("approved", adam, edited)
+    assert approval.resolution_note == "Only the customer, please"
+    (call,) = ToolCall.objects.filter(execution=execution)  # executed exactly once
+    assert call.status == "completed" and call.input_params == edited
+    assert call.output_result == {"sent": True, "to": ["customer@example.test"], "subject": "Refund"}
+    assert len(providers_at_fake.chat_requests) == 2
+    assert execution.steps.filter(step_type="act", status="completed").count() == 1
+
+
+def test_deny_and_expiry_with_a_worker(org, alice, mailer, providers_at_fake, worker_env, client_for):
+    from config.celery import app
+
+    providers_at_fake.script(tool_call("email_send", ASKED), tool_call("email_send", ASKED), text("never"))
+    with celery_worker(queues="default,io", concurrency=2, extra_env=worker_env):
+        denied_run, to_deny = _held_run(org, mailer)
+        expired_run, to_expire = _held_run(org, mailer)
+        response = client_for(alice).post(f"/api/v1/approvals/{to_deny.pk}/deny/", {"note": "No."}, format="json")
+        assert response.status_code == 200 and response.json()["status"] == "denied"
+
+        ApprovalRequest.objects.filter(pk=to_expire.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+        app.send_task("approvals.expire", queue="default")  # what beat sends every minute
+        wait_for(lambda: ApprovalRequest.objects.get(pk=to_expire.pk).status == "expired", 20, message="expiry")
+
+    for run, code in ((denied_run, "ApprovalDenied"), (expired_run, "ApprovalExpired")):
+        run.refresh_from_db()
+        assert run.status == "cancelled" and run.error_code == code
+        assert ToolCall.objects.get(execution=run).status == "denied"
+    assert len(providers_at_fake.chat_requests) == 2  # neither run called the model again
