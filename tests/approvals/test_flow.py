@@ -86,7 +86,8 @@ def test_approve_with_edited_parameters_runs_the_call_once_and_resumes(held, org
     call = ToolCall.objects.get(execution=held)
     assert call.status == "completed" and call.input_params == edited
     # The model hears what really ran, since its own message still shows the first arguments.
-    told = providers_at_fake.chat_requests[-1].body["messages"][-1]["content"]
+    agent_calls = [r for r in providers_at_fake.chat_requests if "response_format" not in r.body]
+    told = agent_calls[-1].body["messages"][-1]["content"]
     assert "changing its arguments" in told and "customer@example.test" in told
 
     run_execution(held.pk)  # a duplicate delivery of the task changes nothing

@@ -111,7 +111,7 @@ def test_built_in_tools_cannot_be_changed_or_shadowed(adam, client_for, synced_t
         ({"url": "http://169.254.169.254/latest"}, "url"),
         ({"url": "http://10.0.0.8/internal"}, "url"),
         ({"headers": {"Host": "evil"}}, "headers"),
-        ({"requires_permissions": ["launch_missiles"]}, "requires_permissions.0"),
+        ({"requires_permissions": ["launch_missiles"]}, "requires_permissions"),
         ({"timeout_seconds": 0}, "timeout_seconds"),
         ({"surprise": 1}, "surprise"),
     ],

@@ -40,7 +40,9 @@ class ToolSerializer(serializers.ModelSerializer):
 
 
 _HEADERS = serializers.DictField(child=serializers.CharField(max_length=4000), required=False)
-_CAPABILITIES = serializers.ListField(child=serializers.ChoiceField(choices=Capability.choices), required=False)
+# Checked against Capability by the service (a second ChoiceField of the same choices would
+# give the OpenAPI schema two names for one enum).
+_CAPABILITIES = serializers.ListField(child=serializers.CharField(max_length=40), required=False)
 
 
 class HttpToolInputSerializer(StrictSerializer):
