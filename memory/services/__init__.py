@@ -36,12 +36,12 @@ from memory.services.memories import (
     memories_store,
     memory_access_record,
     memory_delete,
-    memory_embed_pending,
     memory_input_validate,
     memory_retrieve,
     memory_store,
     memory_update,
 )
+from memory.services.pending import memory_embed_pending
 
 __all__ = [
     "MemoryInput",
