@@ -11,9 +11,11 @@ from contextlib import contextmanager
 
 import django_filters
 from django.db.models import Count, Prefetch
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import generics, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.fields import IntegerField
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -341,19 +343,26 @@ class KnowledgeBaseViewSet(viewsets.GenericViewSet):
         )
         return Response(s.DocumentSerializer(document).data, status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(responses=s.DocumentSerializer)
+    @extend_schema(
+        responses=s.DocumentSerializer,
+        parameters=[OpenApiParameter("document_id", OpenApiTypes.UUID, OpenApiParameter.PATH)],
+    )
     @action(detail=True, methods=["get"], url_path=r"documents/(?P<document_id>[^/.]+)")
     def document(self, request: Request, pk: str | None = None, document_id: str | None = None) -> Response:
         found = selectors.document_get(knowledge_base=self.get_object(), document_id=document_id)
         return Response(s.DocumentSerializer(found).data)
 
+    # Every mapped method needs its own extend_schema (drf-spectacular#1373).
+    @extend_schema(
+        responses={204: None}, parameters=[OpenApiParameter("document_id", OpenApiTypes.UUID, OpenApiParameter.PATH)]
+    )
     @document.mapping.delete
     def document_delete(self, request: Request, pk: str | None = None, document_id: str | None = None) -> Response:
         found = selectors.document_get(knowledge_base=self.get_object(), document_id=document_id)
         services.document_delete(actor=request_actor(request), document=Document.objects.get(pk=found.pk))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(request=None, responses={202: None})
+    @extend_schema(request=None, responses={202: inline_serializer("Reindexed", {"documents": IntegerField()})})
     @action(detail=True, methods=["post"])
     def reindex(self, request: Request, pk: str | None = None) -> Response:
         count = services.knowledge_base_reindex(actor=request_actor(request), knowledge_base=self.get_object())

@@ -192,3 +192,19 @@ def test_conversations_and_episodes_endpoints(client_for, alice, vic, agent, org
     )
     assert client.delete(f"/api/v1/agents/{agent.pk}/conversations/{conversation.pk}/").status_code == 204
     assert not Conversation.objects.exists()
+
+
+def test_schema_documents_the_memory_endpoints(client):
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    paths = schema["paths"]
+    for path in (
+        "/api/v1/agents/{agent_id}/memories/",
+        "/api/v1/agents/{agent_id}/memories/search/",
+        "/api/v1/agents/{agent_id}/memories/{memory_id}/",
+        "/api/v1/knowledge-bases/{id}/documents/",
+        "/api/v1/knowledge-bases/{id}/documents/{document_id}/",
+        "/api/v1/knowledge-bases/{id}/search/",
+    ):
+        assert path in paths, path
+    search = paths["/api/v1/agents/{agent_id}/memories/search/"]["get"]
+    assert {p["name"] for p in search["parameters"]} >= {"q", "k", "memory_type", "subject", "min_confidence"}
