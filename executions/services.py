@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -180,7 +181,7 @@ def executions_due(*, limit: int = 500) -> list[Any]:
     now = timezone.now()
     stale = Q(status=S.RUNNING) & (Q(lease_expires_at__lt=now) | Q(lease_expires_at__isnull=True))
     due = Q(status=S.WAITING, wait_until__lte=now)
-    # A pending run queued more than a minute ago and never claimed (its message was lost
-    # with a broker restart) is queued again; claiming is idempotent.
-    lost = Q(status=S.PENDING, created_at__lt=now - timedelta(minutes=1))
+    # A pending run queued a while ago and never claimed (its message was lost with a broker
+    # restart) is queued again; claiming is idempotent.
+    lost = Q(status=S.PENDING, created_at__lt=now - timedelta(seconds=settings.EXECUTION_REQUEUE_PENDING_AFTER_SECONDS))
     return list(Execution.objects.filter(stale | due | lost).values_list("pk", flat=True)[:limit])

@@ -17,7 +17,11 @@ RUN_TASK = "executions.run"
 def run_execution_task(execution_id: str) -> None:
     from executions.runtime.loop import run_execution
 
-    run_execution(execution_id)
+    wait = run_execution(execution_id)
+    if wait is not None:
+        # Another worker holds the lease: it is advancing the run, or it died and the lease
+        # runs out. Look again then, instead of leaving a dead worker's run to the tick.
+        run_execution_task.apply_async(args=[execution_id], queue="io", countdown=wait)
 
 
 def enqueue_execution(execution_id: Any, *, countdown: float | None = None) -> None:

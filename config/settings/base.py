@@ -242,6 +242,11 @@ WORKER_HEARTBEAT_SECONDS = 5
 # How long a worker's claim on a run lasts without renewal (renewed at every step); a run
 # whose worker died is handed to another worker by the tick once this has passed.
 EXECUTION_LEASE_SECONDS = env_int("EXECUTION_LEASE_SECONDS", 90)
+# Fault injection for the reliability suite only (executions/runtime/chaos.py): "seed:p".
+AGENTRY_CHAOS = env_str("AGENTRY_CHAOS")
+AGENTRY_CHAOS_LOG = env_str("AGENTRY_CHAOS_LOG")
+# A pending run whose queue message was lost (a broker restart) is queued again after this.
+EXECUTION_REQUEUE_PENDING_AFTER_SECONDS = env_int("EXECUTION_REQUEUE_PENDING_AFTER_SECONDS", 60)
 
 # --- Runtime extension points (executions/hooks.py, executions/runtime/tools_port.py) ----
 AGENTRY_TOOL_PORT = env_str("AGENTRY_TOOL_PORT", "tools.gateway.DatabaseToolPort")

@@ -41,8 +41,8 @@ from executions.models import (
     StepType,
 )
 from executions.providers import resolve_providers
+from executions.runtime import chaos, finish
 from executions.runtime import context as ctx
-from executions.runtime import finish
 from executions.runtime.tools_port import ToolContext, ToolOutcome, tool_port
 
 logger = logging.getLogger(__name__)
@@ -269,7 +269,13 @@ class Runner:
                 finish.on_started(self)
             return
         last = self.steps[-1]
-        self.log("info", "Resuming from the last committed step.", step_number=last.step_number, status=last.status)
+        self.log(
+            "info",
+            "Resuming from the last committed step.",
+            step_number=last.step_number,
+            step_type=last.step_type,
+            status=last.status,
+        )
         if last.step_type == StepType.THINK and last.status == StepStatus.STARTED:
             # The model call was in flight; calling it again repeats nothing that completed.
             self.steps.pop()
@@ -306,6 +312,7 @@ class Runner:
         if problem is not None:
             # A limit crossed mid-run: no call after the cap.
             raise finish.Stop(S.FAILED, problem.message, "ResourceExhausted", problem.details)
+        chaos.boundary("before_think")
         tools = self.port.specs(context=self.tool_context(self.next_step_number))
         messages = ctx.conversation(
             config=self.config,
@@ -332,6 +339,7 @@ class Runner:
             ) from error
         self.count_connection_tokens(response)
         self.complete_think(step, response)
+        chaos.boundary("after_think")
         return response
 
     def call_model(self, messages: list, tools: list[ToolSpec], step: ExecutionStep) -> LLMResponse:
@@ -536,9 +544,11 @@ class Runner:
                 outcome = checked if checked is not None else self.run_tool(step, call["name"], arguments)
             if self.record_tool(step, outcome):
                 return True
+            chaos.boundary("after_tool")
         return False
 
     def run_tool(self, step: ExecutionStep, name: str, arguments: dict[str, Any]) -> ToolOutcome:
+        chaos.boundary("before_tool")
         try:
             return self.port.run(context=self.tool_context(step.step_number), name=name, arguments=arguments)
         except Exception as exc:  # a tool's own failure is told to the model, not fatal to the run
@@ -598,9 +608,19 @@ def _bounded(output: Any) -> Any:
     return {"truncated": True, "original_chars": len(text), "content": text[:MAX_TOOL_RESULT_CHARS]}
 
 
-def run_execution(execution_id: Any) -> None:
+def run_execution(execution_id: Any) -> float | None:
+    """Advance the run; returns the seconds until another worker's lease on it expires when
+    that is why it could not be claimed (the caller may try again then), else None."""
     owner = worker_identity()
     execution = claim(execution_id, owner)
     if execution is None:
-        return
+        row = (
+            Execution.objects.filter(pk=execution_id, status=S.RUNNING)
+            .values_list("lease_expires_at", flat=True)
+            .first()
+        )
+        if row is None:
+            return None
+        return max((row - timezone.now()).total_seconds(), 0.0) + 0.2
     Runner(execution, owner).run()
+    return None

@@ -85,7 +85,8 @@ def test_cancel_during_a_slow_model_call(org, make_agent, providers_at_fake, ech
     execution, _ = execution_start(agent=agent, organization=org, task="x")
     runner = threading.Thread(target=lambda: (run_execution(execution.pk), connection.close()))
     runner.start()
-    wait_for(lambda: Execution.objects.get(pk=execution.pk).status == "running", 5)
+    # Cancel while the model call is in flight (the fake holds it for 800 ms).
+    wait_for(lambda: len(providers_at_fake.chat_requests) == 1, 10, message="the model call")
     execution_cancel(execution=Execution.objects.get(pk=execution.pk))
     runner.join(20)
     execution.refresh_from_db()
