@@ -12,6 +12,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -43,10 +44,21 @@ class UsageQuery(serializers.Serializer):
         return attrs
 
 
+class CSVRenderer(BaseRenderer):
+    """Lets ``?format=csv`` (or ``Accept: text/csv``) reach the view, which writes the CSV."""
+
+    media_type = "text/csv"
+    format = "csv"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return data
+
+
 class UsageView(APIView):
     """Runs, LLM calls, tokens in/out and cost, grouped by day, agent, provider, model or user."""
 
     permission_classes = [AccessRules]
+    renderer_classes = [JSONRenderer, CSVRenderer]
     access_rules = {"get": USAGE}
 
     @extend_schema(
@@ -75,7 +87,8 @@ class UsageView(APIView):
         rows = selectors.usage_summary(
             actor=request_actor(request), start=data["start"], end=data["end"], group_by=data["group_by"]
         )
-        if data["format"] == "csv":
+        wants_csv = data["format"] == "csv" or getattr(request.accepted_renderer, "format", "") == "csv"
+        if wants_csv:
             return _csv(rows, data["group_by"], data["start"], data["end"])
         return Response({"from": data["start"], "to": data["end"], "group_by": data["group_by"], "results": rows})
 

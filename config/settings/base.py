@@ -192,8 +192,6 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "config.api.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
-    # ?format= belongs to the endpoints (usage CSV export), not to DRF's renderer switch.
-    "URL_FORMAT_OVERRIDE": None,
 }
 
 SPECTACULAR_SETTINGS = {
@@ -209,6 +207,18 @@ SPECTACULAR_SETTINGS = {
         "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "agt_…"}}
     },
     "SECURITY": [{"bearerAuth": []}],
+    # Several models have a "status" (or "source") with different choices: name each set.
+    "ENUM_NAME_OVERRIDES": {
+        "AgentStatusEnum": "agents.models.AgentStatus",
+        "ExecutionStatusEnum": "executions.models.ExecutionStatus",
+        "StepStatusEnum": "executions.models.StepStatus",
+        "ActivityStatusEnum": "billing.models.ActivityLog.Status",
+        "ApprovalStatusEnum": "approvals.models.ApprovalStatus",
+        "ToolCallStatusEnum": "tools.models.ToolCallStatus",
+        "TaskStatusEnum": "tools.models.TaskStatus",
+        "DocumentStatusEnum": "memory.models.DocumentStatus",
+        "MemorySourceEnum": "memory.models.MemorySource",
+    },
     # The docs and the schema are public: they describe the API, they hold no tenant data.
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
