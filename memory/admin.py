@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
 from django.db.models import QuerySet
@@ -35,8 +36,23 @@ class _SemanticChangeList(ChangeList):
         return super().get_ordering(request, queryset)
 
 
+class MemoryForm(forms.ModelForm):
+    class Meta:
+        model = Memory
+        exclude = ["embedding"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        agent, organization = data.get("agent"), data.get("organization")
+        # A memory belongs to its organization's agent, or to a platform agent used there.
+        if agent is not None and organization is not None and agent.organization_id not in (None, organization.pk):
+            self.add_error("agent", "This agent belongs to another organization.")
+        return data
+
+
 @admin.register(Memory)
 class MemoryAdmin(OrganizationScopedAdmin):
+    form = MemoryForm
     list_display = [
         "short_content",
         "memory_type",

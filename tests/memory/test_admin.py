@@ -85,3 +85,16 @@ def test_superuser_sees_all(store, other_org):
         "/admin/memory/knowledgechunk/",
     ):
         assert client.get(path).status_code == 200, path
+
+
+def test_a_memory_cannot_point_at_another_organizations_agent(staff_adam, org, other_org, owner_actor):
+    from agents.services.agents import agent_create
+
+    foreign = agent_create(actor=None, data={"name": "Foreign"}, organization=other_org)
+    response = staff_adam.post(
+        "/admin/memory/memory/add/",
+        {"organization": org.pk, "agent": foreign.pk, "memory_type": "fact", "content": "x", "confidence": "0.5",
+         "importance": "5", "tags": "", "subject_type": "", "subject_id": ""},
+    )
+    assert response.status_code == 200 and "belongs to another organization" in response.content.decode()
+    assert not Memory.objects.exists()

@@ -175,6 +175,8 @@ def test_knowledge_base_crud_permissions_and_tenancy(client_for, alice, vic, osc
     client = client_for(alice)
     kb = create_kb(client, agents=[agent])
     assert_error(client.post(KB, {"name": "Support"}, format="json"), 409, "Conflict")
+    renamed = client.patch(f"{KB}{kb['id']}/", {"description": "FAQ"}, format="json").json()
+    assert renamed["agent_ids"] == [str(agent.pk)] and renamed["description"] == "FAQ"  # links kept
     patched = client.patch(f"{KB}{kb['id']}/", {"name": "Help desk", "agent_ids": []}, format="json")
     assert patched.status_code == 200 and patched.json()["name"] == "Help desk" and patched.json()["agent_ids"] == []
     assert client_for(vic).get(KB).json()["total"] == 1
