@@ -39,7 +39,10 @@ class _SemanticChangeList(ChangeList):
 class MemoryForm(forms.ModelForm):
     class Meta:
         model = Memory
-        exclude = ["embedding"]
+        fields = [
+            "organization", "agent", "memory_type", "content", "subject_type", "subject_id", "confidence",
+            "importance", "tags", "expires_at",
+        ]  # fmt: skip
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

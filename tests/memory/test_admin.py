@@ -93,8 +93,17 @@ def test_a_memory_cannot_point_at_another_organizations_agent(staff_adam, org, o
     foreign = agent_create(actor=None, data={"name": "Foreign"}, organization=other_org)
     response = staff_adam.post(
         "/admin/memory/memory/add/",
-        {"organization": org.pk, "agent": foreign.pk, "memory_type": "fact", "content": "x", "confidence": "0.5",
-         "importance": "5", "tags": "", "subject_type": "", "subject_id": ""},
+        {
+            "organization": org.pk,
+            "agent": foreign.pk,
+            "memory_type": "fact",
+            "content": "x",
+            "confidence": "0.5",
+            "importance": "5",
+            "tags": "",
+            "subject_type": "",
+            "subject_id": "",
+        },
     )
     assert response.status_code == 200 and "belongs to another organization" in response.content.decode()
     assert not Memory.objects.exists()
