@@ -324,6 +324,10 @@ MEMORY_CHUNK_OVERLAP_TOKENS = env_int("MEMORY_CHUNK_OVERLAP_TOKENS", 40)
 # --- Activity log ---------------------------------------------------------------------
 ACTIVITY_LOG_RETENTION_DAYS = env_int("ACTIVITY_LOG_RETENTION_DAYS", 90)
 
+# --- Metrics (config/metrics.py) -------------------------------------------------------
+# A scraper's bearer token for /metrics (platform-wide); empty: admin tokens and staff only.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+
 # --- Logging: one JSON object per line, with the request id ------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 LOGGING = {
