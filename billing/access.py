@@ -14,6 +14,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
 from billing.models import ApiToken, Membership, Organization
+from config.logging import log_context_var
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -71,6 +72,8 @@ def resolve_actor(request: Request) -> Actor | None:
         return None
     actor = Actor(organization=membership.organization, user=user, membership=membership, token=token)
     request._agentry_actor = actor  # type: ignore[attr-defined]
+    # From here on (and in Django's 4xx/5xx line after the view) log lines name the tenant.
+    log_context_var.set({**log_context_var.get(), "organization_id": str(membership.organization_id)})
     return actor
 
 

@@ -27,6 +27,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from billing.pricing import call_cost
+from config.logging import log_context_var
 from executions import streaming
 from executions.llm.base import LLMResponse, ToolSpec
 from executions.llm.errors import LLMError
@@ -217,6 +218,15 @@ class Runner:
     # -- the loop -------------------------------------------------------------------
 
     def run(self) -> None:
+        # Every log line of this run names it (config.logging.ContextFilter); reset after, as
+        # a worker process runs many executions one after another.
+        log_token = log_context_var.set(
+            {
+                "organization_id": str(self.execution.organization_id),
+                "agent_id": str(self.execution.agent_id),
+                "execution_id": str(self.execution.pk),
+            }
+        )
         try:
             self.start_or_resume()
             while True:
@@ -242,6 +252,8 @@ class Runner:
             logger.warning("lost the lease of execution %s; stopping", self.execution.pk)
         except finish.Stop as stop:
             finish.end(self, stop)
+        finally:
+            log_context_var.reset(log_token)
 
     def start_or_resume(self) -> None:
         if not self.steps:
