@@ -1,0 +1,134 @@
+"""The benchmark's tenants, API tokens and agents, made through the platform's services.
+
+Each figure runs a fresh agent (the per-agent hourly and daily run limits count that agent's
+runs, so an agent reused across bench runs would make later runs check more rows), in an
+organization on the Business plan (no agent cap, overage counted, as a paying tenant).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.tooling import LOOKUP
+
+PLAN = "business"
+OWNER = "owner@bench.agentry.test"
+SYSTEM_PROMPT = "You are the benchmark agent. Use the lookup tool once, then answer briefly."
+# High enough never to refuse a benchmark run; within agents.validation's ranges.
+LIMITS = {
+    "max_runs_per_hour": 1_000_000,
+    "max_runs_per_day": 10_000_000,
+    "max_steps_per_run": 50,
+    "max_tool_calls_per_step": 3,
+    "timeout_seconds": 900,
+}
+
+
+@dataclass
+class Tenant:
+    organization: Any
+    user: Any
+    actor: Any
+    tokens: list[str] = field(default_factory=list)
+
+
+def tenant(slug: str, *, tokens: int = 0) -> Tenant:
+    """The organization ``slug`` with its owner (created once), and ``tokens`` fresh API tokens."""
+    from django.db import transaction
+
+    from billing.access import Actor
+    from billing.models import Membership, Organization, Plan
+    from billing.services import api_token_create, membership_set, organization_create, user_get_or_create
+
+    with transaction.atomic():
+        organization = Organization.objects.filter(slug=slug).first() or organization_create(
+            name=f"Bench {slug}", slug=slug
+        )
+        plan = Plan.objects.filter(slug=PLAN).first()
+        if plan is not None and organization.plan_id != plan.pk:
+            organization.plan = plan
+            organization.save(update_fields=["plan"])
+        user = user_get_or_create(email=OWNER)
+        membership = Membership.objects.filter(user=user, organization=organization).first() or membership_set(
+            organization=organization, user=user, role="owner"
+        )
+    actor = Actor(organization=organization, user=user, membership=membership)
+    raw = [
+        api_token_create(user=user, organization=organization, name=f"bench {i}", expires_in_days=1)[1]
+        for i in range(tokens)
+    ]
+    return Tenant(organization, user, actor, raw)
+
+
+def agent(owner: Tenant, label: str, **fields: Any) -> Any:
+    """A fresh published agent with the ``lookup`` tool (``fields`` as in the API body)."""
+    from agents.services.agents import agent_create
+    from agents.services.versions import agent_publish
+
+    data: dict[str, Any] = {
+        "name": f"{label} {uuid.uuid4().hex[:8]}",
+        "system_prompt": SYSTEM_PROMPT,
+        "allowed_tools": [LOOKUP],
+        "limits": dict(LIMITS),
+        "model_config": {"provider": "openai", "model": "gpt-4o"},
+    }
+    data.update(fields)
+    created = agent_create(actor=owner.actor, data=data)
+    agent_publish(actor=owner.actor, agent=created)
+    created.refresh_from_db()
+    return created
+
+
+@dataclass
+class Started:
+    ids: list[Any] = field(default_factory=list)
+    retries: int = 0  # deadlocks and other transient database errors, retried
+
+
+def start_runs(owner: Tenant, agent: Any, count: int, task: str, *, trigger_type: str = "manual") -> Started:
+    """``count`` executions through ``execution_start`` (queued after commit), retrying the
+    transient database errors a client of the API would retry (a deadlock answers 503)."""
+    from django.db import OperationalError
+
+    from executions.services import execution_start
+
+    started = Started()
+    for _ in range(count):
+        for attempt in range(5):
+            try:
+                execution, _ = execution_start(
+                    agent=agent,
+                    organization=owner.organization,
+                    task=task,
+                    actor=owner.actor,
+                    trigger_type=trigger_type,
+                )
+                started.ids.append(execution.pk)
+                break
+            except OperationalError:
+                started.retries += 1
+                if attempt == 4:
+                    raise
+    return started
+
+
+def wait_for_runs(agent_id: Any, expected: int, *, stall_seconds: float, timeout: float) -> dict[str, Any]:
+    """Wait until ``expected`` runs of the agent ended, or none ended for ``stall_seconds``."""
+    import time
+
+    from executions.models import TERMINAL_STATUSES, Execution
+
+    deadline = time.monotonic() + timeout
+    last_count, last_change = -1, time.monotonic()
+    while True:
+        count = Execution.objects.filter(agent_id=agent_id, status__in=TERMINAL_STATUSES).count()
+        now = time.monotonic()
+        if count != last_count:
+            last_count, last_change = count, now
+        if count >= expected:
+            return {"finished": count, "stalled": False, "timed_out": False}
+        if now - last_change > stall_seconds or now > deadline:
+            return {"finished": count, "stalled": now - last_change > stall_seconds, "timed_out": now > deadline}
+        time.sleep(0.2)
