@@ -16,6 +16,18 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Debian's Chromium and ChromeDriver drive the approver pages in the browser tests.
+BROWSER_STAMP := $(VENV)/.browser-installed
+$(BROWSER_STAMP): $(STAMP)
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	  else \
+	    echo "The browser tests need Debian's chromium and chromium-driver: sudo apt-get install chromium chromium-driver"; exit 1; \
+	  fi; \
+	fi
+	@touch $@
+
 run: install
 	$(PY) -m config.serve
 
@@ -30,7 +42,7 @@ fmt: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-pytest: install
+pytest: install $(BROWSER_STAMP)
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 test: lint pytest
