@@ -2,9 +2,9 @@
 
 Search plan (DESIGN.md §8, measured by ``bench/memory_search.py``): an HNSW scan filtered to
 one agent is slower than an exact scan of that agent's rows while the agent holds few rows,
-and the planner still picks HNSW. So while an agent holds at most
-MEMORY_EXACT_SEARCH_MAX_ROWS vectors of the model, the search orders by ``(distance) + 0``,
-which no index can serve, and PostgreSQL reads the agent's rows through the B-tree on
+and misses neighbours, yet the planner still picks HNSW. So while an agent holds at most
+MEMORY_EXACT_SEARCH_MAX_ROWS vectors of the model, the search orders by a distance no index
+can serve, and PostgreSQL reads the agent's rows through the B-tree on
 ``(agent, organization, embedding_model)``; above that, the HNSW index is used with
 ``hnsw.iterative_scan`` so a filter that drops candidates does not leave the result short.
 """
@@ -136,16 +136,19 @@ def memory_search_sql(
     """The search statement (shared with the benchmark, so it measures what runs).
 
     Parameters: q (vector text), agent, org, model, now, k; ``filters`` adds ``AND ...``.
-    ``+ 0`` on the exact path makes the ORDER BY an expression no index serves.
+    Exact path: the distance is computed once per row in a subquery that ``OFFSET 0`` keeps
+    the planner from flattening, so no index can serve the ORDER BY and PostgreSQL reads the
+    agent's rows through the B-tree and keeps the top k (a bounded heap sort).
     """
-    order = "(embedding <=> %(q)s::vector) + 0" if exact else "embedding <=> %(q)s::vector"
-    # Only the fixed fragments above are interpolated; every value is a parameter.
-    return (
-        f"SELECT {columns}, (embedding <=> %(q)s::vector) AS distance FROM {table}"  # noqa: S608
+    where = (
         " WHERE agent_id = %(agent)s AND organization_id = %(org)s AND embedding_model = %(model)s"
         " AND embedding IS NOT NULL AND (expires_at IS NULL OR expires_at > %(now)s)"
-        f"{filters} ORDER BY {order} LIMIT %(k)s"
+        f"{filters}"
     )
+    inner = f"SELECT {columns}, (embedding <=> %(q)s::vector) AS distance FROM {table}{where}"  # noqa: S608
+    if exact:
+        return f"SELECT * FROM ({inner} OFFSET 0) AS candidates ORDER BY distance LIMIT %(k)s"  # noqa: S608
+    return f"{inner} ORDER BY embedding <=> %(q)s::vector LIMIT %(k)s"
 
 
 def hnsw_session_settings(cursor: Any) -> None:
@@ -232,11 +235,13 @@ def memory_search(
         organization_id=organization_id, agent_id=agent_id, model=model, threshold=settings.MEMORY_EXACT_SEARCH_MAX_ROWS
     )
     sql = memory_search_sql(exact=exact, filters=filters)
-    with transaction.atomic():
-        if not exact:
+    if exact:
+        rows = list(Memory.objects.raw(sql, params))
+    else:
+        with transaction.atomic():  # the hnsw.* settings last until the end of the transaction
             with connection.cursor() as cursor:
                 hnsw_session_settings(cursor)
-        rows = list(Memory.objects.raw(sql, params))
+            rows = list(Memory.objects.raw(sql, params))
     # relaxed_order may return neighbours slightly out of order: sort them here.
     rows.sort(key=lambda m: m.distance)  # type: ignore[attr-defined]
     return [MemoryHit(memory=m, similarity=1.0 - float(m.distance)) for m in rows]  # type: ignore[attr-defined]
@@ -298,6 +303,7 @@ def chunk_search(
             [ids, model, settings.MEMORY_EXACT_SEARCH_MAX_ROWS + 1],
         )
         exact = cursor.fetchone()[0] <= settings.MEMORY_EXACT_SEARCH_MAX_ROWS
+    # "+ 0": an ORDER BY expression no index serves (the exact path; see memory_search_sql).
     order = "(c.embedding <=> %(q)s::vector) + 0" if exact else "c.embedding <=> %(q)s::vector"
     # ``order`` is one of two fixed strings; every value is a parameter.
     sql = (
@@ -310,11 +316,13 @@ def chunk_search(
         f" ORDER BY {order} LIMIT %(k)s"
     )
     params = {"q": vector_text(vector), "org": organization_id, "kbs": ids, "model": model, "k": k}
-    with transaction.atomic():
-        if not exact:
+    if exact:
+        rows = list(KnowledgeChunk.objects.raw(sql, params))
+    else:
+        with transaction.atomic():
             with connection.cursor() as cursor:
                 hnsw_session_settings(cursor)
-        rows = list(KnowledgeChunk.objects.raw(sql, params))
+            rows = list(KnowledgeChunk.objects.raw(sql, params))
     rows.sort(key=lambda c: c.distance)  # type: ignore[attr-defined]
     return [
         ChunkHit(chunk=c, similarity=1.0 - float(c.distance), document_title=c.document_title)  # type: ignore[attr-defined]

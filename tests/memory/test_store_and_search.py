@@ -129,7 +129,7 @@ def test_exact_and_hnsw_paths_agree(store, agent, org, embedder, settings):
         approximate = [h.memory.pk for h in search(agent, org, embedder, "Who approves invoices?", k=4)]
     assert approximate == exact
     sql = " ".join(q["sql"] for q in queries.captured_queries)
-    assert "hnsw.iterative_scan" in sql and "+ 0" not in sql
+    assert "hnsw.iterative_scan" in sql and "OFFSET 0" not in sql
 
 
 def test_exact_path_does_not_use_the_hnsw_index(agent, org, embedder):
@@ -148,7 +148,7 @@ def test_exact_path_does_not_use_the_hnsw_index(agent, org, embedder):
         cursor.execute("SET LOCAL enable_seqscan = off")
         cursor.execute("EXPLAIN " + sql, params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
-    assert "memory_embedding_hnsw" not in plan and "+ '0'" in plan
+    assert "memory_embedding_hnsw" not in plan and "Sort" in plan  # a top-k sort, not an index order
 
 
 def test_retrieval_weights_importance_and_counts_access_in_one_statement(store, agent, org, embedder):
