@@ -21,7 +21,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from approvals.models import ApprovalRequest, ApprovalStatus
@@ -102,8 +102,10 @@ def approval_open_for_step(*, execution: Execution, step: ExecutionStep, outcome
     from approvals.tasks import notify_approvers
 
     approval_id = str(approval.pk)
-    # Email goes out from a worker after commit: a slow mail server never holds up a run.
-    transaction.on_commit(lambda: notify_approvers.apply_async(args=[approval_id], queue="default"))
+    # Email goes out from a worker after commit: a slow mail server never holds up a run,
+    # and a broker hiccup (robust) costs the email, not the run; the page and the in-app
+    # notification still show the request.
+    transaction.on_commit(lambda: notify_approvers.apply_async(args=[approval_id], queue="default"), robust=True)
     return {
         "approval_id": approval_id,
         "risk_level": approval.risk_level,
@@ -351,11 +353,22 @@ def approvals_close_for_execution(execution_id: Any) -> int:
     """``after_execution_finished`` hook: a run that ended another way (cancelled on
     request, say) leaves no request pending and no step awaiting a decision."""
     from executions.models import TERMINAL_STATUSES
-    from tools.services import tool_call_deny_held
 
     pending = ApprovalRequest.objects.filter(
         execution_id=execution_id, status=ApprovalStatus.PENDING, execution__status__in=TERMINAL_STATUSES
     )
+    try:
+        return _close_pending(execution_id, list(pending))
+    except DatabaseError:
+        # Runs after the run's own commit: a database blip must not look like the run failed.
+        # A request left pending is closed by the expiry sweep (its run is no longer waiting).
+        logger.warning("could not close approval requests of execution %s", execution_id, exc_info=True)
+        return 0
+
+
+def _close_pending(execution_id: Any, pending: list[ApprovalRequest]) -> int:
+    from tools.services import tool_call_deny_held
+
     closed = 0
     for approval in pending:
         reason = "The run ended before anyone decided."

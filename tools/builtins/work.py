@@ -55,17 +55,47 @@ def trigger_workflow(call: Invocation) -> dict[str, Any]:
     """Start another agent of the organization (or a platform agent), or a chain.
 
     The child run is keyed on this call, so a call repeated after a crash finds the run it
-    already started instead of starting a second one.
+    already started instead of starting a second one. When the runtime offers
+    ``executions.workflows.workflow_trigger`` (delegation that waits a while for the
+    child's result), that does the work; otherwise the child is started and left to run.
     """
-    ref = str(call.arguments["workflow_id"]).strip()
+    from config.api.errors import ApiError
+
+    try:
+        from executions.workflows import workflow_trigger  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        workflow_trigger = None
     data = call.arguments.get("input_data") or {}
+    try:
+        if workflow_trigger is not None:
+            return dict(
+                workflow_trigger(
+                    execution=call.execution,
+                    workflow_id=call.arguments["workflow_id"],
+                    input_data=data,
+                    idempotency_key=call.idempotency_key,
+                    # Wait for the child within this call's own time, with room to answer.
+                    wait_seconds=max(0.0, call.remaining() - 2),
+                )
+            )
+        return _start_child(call, data)
+    except ApiError as exc:
+        raise ToolError(f"The workflow could not start: {exc.message}") from exc
+
+
+def _start_child(call: Invocation, data: dict[str, Any]) -> dict[str, Any]:
+    from executions.models import TriggerType
+    from executions.services import execution_start
+
+    ref = str(call.arguments["workflow_id"]).strip()
     kind, _, rest = ref.partition(":")
     if kind == "chain" and rest:
-        starter_path = getattr(settings, "AGENTRY_CHAIN_STARTER", "")
-        if not starter_path:
-            raise ToolError("Chains cannot be started on this platform yet.")
+        try:
+            starter = import_string(getattr(settings, "AGENTRY_CHAIN_STARTER", ""))
+        except ImportError:
+            raise ToolError("Chains cannot be started on this platform yet.") from None
         return dict(
-            import_string(starter_path)(
+            starter(
                 organization_id=call.organization_id,
                 chain_id=rest,
                 input_data=data,
@@ -73,31 +103,22 @@ def trigger_workflow(call: Invocation) -> dict[str, Any]:
                 idempotency_key=f"tool:{call.idempotency_key}",
             )
         )
-    if kind == "agent" and rest:
-        ref = rest
-    from config.api.errors import ApiError
-    from executions.models import TriggerType
-    from executions.services import execution_start
-
-    agent = _agent(call.organization_id, ref)
+    agent = _agent(call.organization_id, rest if kind == "agent" and rest else ref)
     task = data.get("task") if isinstance(data.get("task"), str) else None
     context = (
         data.get("context") if isinstance(data.get("context"), dict) else {k: v for k, v in data.items() if k != "task"}
     )
     execution = call.execution
-    try:
-        child, _created = execution_start(
-            agent=agent,
-            organization=execution.organization,
-            task=task or f"Triggered by agent run {execution.pk}.",
-            context=context,
-            trigger_type=TriggerType.DELEGATION,
-            trigger_data={"parent_execution_id": str(execution.pk), "workflow_id": call.arguments["workflow_id"]},
-            idempotency_key=f"tool:{call.idempotency_key}",
-            parent=execution,
-        )
-    except ApiError as exc:
-        raise ToolError(f"The run could not start: {exc.message}") from exc
+    child, _created = execution_start(
+        agent=agent,
+        organization=execution.organization,
+        task=task or f"Triggered by agent run {execution.pk}.",
+        context=context,
+        trigger_type=TriggerType.DELEGATION,
+        trigger_data={"parent_execution_id": str(execution.pk), "workflow_id": call.arguments["workflow_id"]},
+        idempotency_key=f"tool:{call.idempotency_key}",
+        parent=execution,
+    )
     return {"started": True, "execution_id": str(child.pk), "agent": agent.name, "status": child.status}
 
 
