@@ -61,8 +61,10 @@ def trigger_workflow(call: Invocation) -> dict[str, Any]:
     """
     from config.api.errors import ApiError
 
+    from importlib import import_module
+
     try:
-        from executions.workflows import workflow_trigger  # type: ignore[import-not-found,unused-ignore]
+        workflow_trigger = getattr(import_module("executions.workflows"), "workflow_trigger", None)
     except ImportError:
         workflow_trigger = None
     data = call.arguments.get("input_data") or {}
