@@ -59,9 +59,9 @@ def trigger_workflow(call: Invocation) -> dict[str, Any]:
     ``executions.workflows.workflow_trigger`` (delegation that waits a while for the
     child's result), that does the work; otherwise the child is started and left to run.
     """
-    from config.api.errors import ApiError
-
     from importlib import import_module
+
+    from config.api.errors import ApiError
 
     try:
         workflow_trigger = getattr(import_module("executions.workflows"), "workflow_trigger", None)
