@@ -1,4 +1,5 @@
-"""First run: an organization, an owner who can log in to the admin, and an API token."""
+"""First run: an organization, an owner who can log in to the admin, an API token, and demo
+agents (one per template; on the sandbox provider unless a provider key is configured)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
-from billing.models import Organization
+from billing.access import Actor
+from billing.models import Membership, Organization
 from billing.services import api_token_create, organization_bootstrap
 
 
@@ -33,6 +35,7 @@ class Command(BaseCommand):
         owner.is_staff = True
         owner.save(update_fields=["is_superuser", "is_staff"])
         _, raw = api_token_create(user=owner, organization=organization, name="first-run")
+        agents_lines = self._demo_agents(organization, owner, raw)
         self.stdout.write(
             "\n".join(
                 [
@@ -40,9 +43,28 @@ class Command(BaseCommand):
                     "=== Agentry first run ===",
                     f"Admin:     http://127.0.0.1:{settings.PORT}/admin/   user {email}   password {password}",
                     f"API token: {raw}",
-                    "Try:       curl -H 'Authorization: Bearer <token>' http://127.0.0.1:{settings.PORT}/api/v1/health/",
+                    f"Try:       curl -H 'Authorization: Bearer <token>' http://127.0.0.1:{settings.PORT}/api/v1/health/",
+                    *agents_lines,
                     "These are shown once; keep them.",
                     "",
                 ]
             )
         )
+
+    def _demo_agents(self, organization: Organization, owner, raw_token: str) -> list[str]:
+        from agents.models import AgentTemplate
+        from agents.services.demo import demo_agents_create, demo_model_config
+
+        if not AgentTemplate.objects.exists():
+            return ["Demo agents: none (no templates; run `manage.py sync_platform` first)."]
+        membership = Membership.objects.get(organization=organization, user=owner)
+        agents = demo_agents_create(actor=Actor(organization=organization, user=owner, membership=membership))
+        config = demo_model_config()
+        lines = [f"Demo agents ({config['provider']}/{config['model']}):"]
+        lines += [f"  {agent.pk}  {agent.name}" for agent in agents]
+        if agents:
+            lines.append(
+                f"Run one:   curl -X POST -H 'Authorization: Bearer {raw_token}' -H 'Content-Type: application/json' "
+                f'-d \'{{"task": "Say hello", "wait": 10}}\' http://127.0.0.1:{settings.PORT}/api/v1/agents/{agents[0].pk}/execute/'
+            )
+        return lines
