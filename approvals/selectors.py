@@ -24,8 +24,18 @@ def _uuid(value: Any) -> uuid.UUID | None:
 
 
 def approval_list(*, actor: Actor) -> QuerySet[ApprovalRequest]:
-    return ApprovalRequest.objects.filter(organization=actor.organization).select_related(
-        "agent", "resolved_by", "execution"
+    """The organization's requests for agents the actor may see (all of them for approvers,
+    who hold ``manage_all_agents`` by default; a private agent's runs stay private)."""
+    from django.db.models import Q
+
+    from agents.access import visible_agents_q
+    from agents.models import Agent
+
+    visible = Agent.objects.filter(visible_agents_q(actor)).values("pk")
+    return (
+        ApprovalRequest.objects.filter(organization=actor.organization)
+        .filter(Q(agent__in=visible) | Q(agent__organization__isnull=True))
+        .select_related("agent", "resolved_by", "execution")
     )
 
 

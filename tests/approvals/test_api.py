@@ -174,3 +174,11 @@ def test_risk_rules_are_edited_by_admins(org, adam, mia, oscar, client_for):
     assert_error(client_for(oscar).get(f"/api/v1/approval-rules/{rule_id}/"), 404, "NotFound")
     assert client.delete(f"/api/v1/approval-rules/{rule_id}/").status_code == 204
     assert not RiskRule.objects.exists()
+
+
+def test_a_private_agents_requests_stay_private(make_agent, org, alice, vic, client_for):
+    private = make_agent(name="Private mailer", visibility="private")  # alice's own
+    approval = pending_approvals(private, org)[0]
+    assert client_for(alice).get(f"/api/v1/approvals/{approval.pk}/").status_code == 200
+    assert client_for(vic).get("/api/v1/approvals/").json()["total"] == 0
+    assert_error(client_for(vic).get(f"/api/v1/approvals/{approval.pk}/"), 404, "NotFound")
