@@ -397,3 +397,19 @@ def test_an_organizations_http_tool(tool_env, http_fake, alice):
     assert "shop-secret" not in json.dumps(
         list(ToolCall.objects.values("input_params", "output_result", "error_message"))
     )
+
+
+def test_credentials_echoed_back_are_redacted(tool_env, http_fake):
+    def echo(request):
+        from tests.fakes.http_fakes import Route
+
+        return Route(json={"you_sent": request.headers.get("authorization")})
+
+    http_fake.route("POST", "/crm/getContact", handler=echo)
+    http_fake.route("POST", "/crm/addNote", status=401, text="bad token Bearer crm-key-4242", content_type="text/plain")
+    tool_env.grant("read_contacts", "write_contacts")
+    tool_env.module("crm", http_fake.url("/crm"), secret="Bearer crm-key-4242")
+    assert tool_env.call("crm_get_contact", {"contact_id": "c-1"}).output == {"you_sent": "[redacted]"}
+    failed = tool_env.call("crm_add_note", {"contact_id": "c-1", "content": "x"})
+    assert "crm-key" not in failed.error and "[redacted]" in failed.error
+    assert "crm-key" not in json.dumps(list(ToolCall.objects.values("output_result", "error_message")))

@@ -24,15 +24,29 @@ def _endpoint(organization_id: Any, module: str) -> Any:
     return endpoint
 
 
-def _answer(result: FetchResult, what: str) -> Any:
+def _scrub(value: Any, secrets: list[str]) -> Any:
+    """A service that echoes our credentials back must not hand them to the model or the log."""
+    secrets = [s for s in secrets if len(s) >= 6]
+    if not secrets:
+        return value
+    text = json.dumps(value, ensure_ascii=False)
+    if not any(s in text for s in secrets):
+        return value
+    for secret in secrets:
+        text = text.replace(json.dumps(secret, ensure_ascii=False)[1:-1], "[redacted]")
+    return json.loads(text)
+
+
+def _answer(result: FetchResult, what: str, secrets: list[str] | None = None) -> Any:
     if result.status_code >= 400:
-        raise ToolError(f"{what} answered HTTP {result.status_code}: {result.text[:500]}")
+        body = _scrub(result.text[:500], secrets or [])
+        raise ToolError(f"{what} answered HTTP {result.status_code}: {body}")
     if result.content_type.endswith("json") and result.content:
         try:
-            return result.json()
+            return _scrub(result.json(), secrets or [])
         except ValueError as exc:
             raise ToolError(f"{what} sent JSON that does not parse.") from exc
-    return {"status": result.status_code, "text": result.text}
+    return _scrub({"status": result.status_code, "text": result.text}, secrets or [])
 
 
 def module_request(
@@ -63,7 +77,7 @@ def module_request(
         # The module holds a secret of ours: never carry it wherever a redirect points.
         follow_redirects=False,
     )
-    return _answer(result, f"The {module} module")
+    return _answer(result, f"The {module} module", [endpoint.secret])
 
 
 def module_call(call: Invocation) -> Any:
@@ -149,4 +163,4 @@ def http_tool(call: Invocation) -> Any:
         max_bytes=int(config.get("max_response_bytes") or MODULE_MAX_BYTES),
         follow_redirects=not secrets,
     )
-    return _answer(result, call.tool.name)
+    return _answer(result, call.tool.name, list(secrets.values()))
