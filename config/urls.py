@@ -8,6 +8,7 @@ from billing.api.usage import AlertViewSet, QuotaView, UsageView
 from billing.api.views import ActivityLogViewSet, ApiTokenViewSet
 from config.api.errors import api_not_found
 from config.api.health import health
+from config.dashboard import dashboard
 from config.metrics import metrics_view
 
 router = DefaultRouter(trailing_slash=True)
@@ -31,6 +32,8 @@ api_v1: list = [
 urlpatterns = [
     path("metrics", metrics_view, name="metrics"),
     path("metrics/", metrics_view),
+    # Before admin.site.urls, whose catch-all would answer 404 for it.
+    path("admin/dashboard/", dashboard, name="admin-dashboard"),
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
