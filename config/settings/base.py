@@ -321,6 +321,19 @@ MEMORY_DOCUMENT_MAX_BYTES = env_int("MEMORY_DOCUMENT_MAX_BYTES", 10 * 1024 * 102
 MEMORY_CHUNK_TOKENS = env_int("MEMORY_CHUNK_TOKENS", 200)
 MEMORY_CHUNK_OVERLAP_TOKENS = env_int("MEMORY_CHUNK_OVERLAP_TOKENS", 40)
 
+# --- Tools and approvals (tools/, approvals/) --------------------------------------------
+# Hosts or networks the SSRF guard lets tools and webhooks reach although they are private
+# (an intranet CRM, say): comma-separated host names or CIDRs. Empty: none.
+AGENTRY_SSRF_ALLOW = env_list("AGENTRY_SSRF_ALLOW", [])
+# How long an approval request waits for a person before it expires (and cancels its run).
+AGENTRY_APPROVAL_TTL_SECONDS = env_int("AGENTRY_APPROVAL_TTL_SECONDS", 24 * 3600)
+# What a tool may hand back to the model, in characters of JSON.
+AGENTRY_TOOL_RESULT_MAX_CHARS = env_int("AGENTRY_TOOL_RESULT_MAX_CHARS", 12_000)
+# Tool calls one agent may make per minute, all tools together.
+AGENTRY_AGENT_TOOL_CALLS_PER_MINUTE = env_int("AGENTRY_AGENT_TOOL_CALLS_PER_MINUTE", 120)
+# The public address of this installation, for links in e-mails (approvals); relative if unset.
+AGENTRY_BASE_URL = env_str("AGENTRY_BASE_URL")
+
 # --- Activity log ---------------------------------------------------------------------
 ACTIVITY_LOG_RETENTION_DAYS = env_int("ACTIVITY_LOG_RETENTION_DAYS", 90)
 

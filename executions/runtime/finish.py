@@ -177,7 +177,12 @@ def start_waiting(runner: Runner, seconds: int) -> None:
     from executions.tasks import enqueue_execution
 
     until = timezone.now() + timedelta(seconds=seconds)
-    transition(runner.execution, S.WAITING, wait_until=until, lease_owner="", lease_expires_at=None)
+    # The timer is not work: the run's timeout_seconds bounds its active time, so the
+    # deadline moves by the time spent waiting (approvals do the same).
+    deadline = runner.execution.deadline_at + timedelta(seconds=seconds) if runner.execution.deadline_at else None
+    transition(
+        runner.execution, S.WAITING, wait_until=until, lease_owner="", lease_expires_at=None, deadline_at=deadline
+    )
     runner.events.add("status", {"status": S.WAITING, "wait_until": until.isoformat()})
     runner.events.flush()
     # Short timers are handed to the broker; every timer is also picked up by the beat tick.
