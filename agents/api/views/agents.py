@@ -29,6 +29,7 @@ from agents.api.serializers import (
 )
 from agents.api.views.base import READ, SEMVER_PATH, WRITE, valid_input
 from agents.models import Agent
+from agents.services.common import require
 from billing.access import AccessRules, request_actor
 from config.api.errors import ApiError, InvalidInput
 
@@ -175,7 +176,9 @@ class AgentViewSet(viewsets.GenericViewSet):
     @version_detail.mapping.patch
     @version_detail.mapping.delete
     def version_update(self, request: Request, pk: str | None = None, version: str = "") -> Response:
-        found = selectors.agent_version_get(agent=self.get_object(), version=version)
+        agent = self.get_object()
+        require(request_actor(request), agent, "write")  # a role that may not edit gets 403, not the 409
+        found = selectors.agent_version_get(agent=agent, version=version)
         raise ApiError(
             code="VersionConflict",
             message=f"Version {found.version} is published and immutable; edit the draft and publish a new version.",
