@@ -25,12 +25,14 @@ from agents.config import (
 from agents.goals import goal_status
 from agents.models import (
     Agent,
+    AgentChain,
     AgentConfiguration,
     AgentGoal,
     AgentStatus,
     AgentTemplate,
     AgentUserObjectPermission,
     AgentVersion,
+    ChainExecution,
     ProviderConnection,
     RuntimeState,
     Visibility,
@@ -368,3 +370,30 @@ def connection_models(*, organization_id: Any, provider: str) -> set[str]:
         if default:
             names.add(default)
     return names
+
+
+# --- Chains -------------------------------------------------------------------------------
+
+
+def chain_list(*, actor: Actor) -> QuerySet[AgentChain]:
+    return AgentChain.objects.filter(organization_id=actor.organization.pk)
+
+
+def chain_get(*, actor: Actor, chain_id: Any) -> AgentChain:
+    pk = _uuid(chain_id)
+    chain = chain_list(actor=actor).filter(pk=pk).first() if pk else None
+    if chain is None:
+        raise NotFound("Chain not found.", details={"chain_id": str(chain_id)})
+    return chain
+
+
+def chain_execution_list(*, actor: Actor) -> QuerySet[ChainExecution]:
+    return ChainExecution.objects.filter(organization_id=actor.organization.pk).select_related("chain")
+
+
+def chain_execution_get(*, actor: Actor, chain_execution_id: Any) -> ChainExecution:
+    pk = _uuid(chain_execution_id)
+    run = chain_execution_list(actor=actor).filter(pk=pk).first() if pk else None
+    if run is None:
+        raise NotFound("Chain execution not found.", details={"chain_execution_id": str(chain_execution_id)})
+    return run

@@ -57,6 +57,26 @@ def beat_schedule() -> dict:
             "schedule": 600.0,
             "options": {"expires": 600, "queue": "default"},
         },
+        # Every 30 s: webhook deliveries that are due and not queued (retries far out, lost
+        # messages, a worker that died mid-send).
+        "executions.webhooks-retry-due": {
+            "task": "executions.webhooks_retry_due",
+            "schedule": 30.0,
+            "options": {"expires": 30},
+        },
+        # Every 30 s: chain steps waiting past their timeout are cancelled; chains nobody
+        # advances (lost message, dead worker, retry due) are queued again.
+        "agents.chains-tick": {
+            "task": "agents.chains_tick",
+            "schedule": 30.0,
+            "options": {"expires": 30},
+        },
+        # Every 15 minutes: each schedule's beat entry matches it; entries of deleted ones go.
+        "executions.schedules-reconcile": {
+            "task": "executions.schedules_reconcile",
+            "schedule": 900.0,
+            "options": {"expires": 900},
+        },
         # 00:05 UTC daily: re-evaluate every agent's goals over their windows.
         "agents.evaluate-goals": {
             "task": "agents.tasks.evaluate_all_agent_goals",

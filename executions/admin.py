@@ -106,3 +106,15 @@ class PlatformEventAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+
+# --- Triggers and events out -----------------------------------------------------------------
+# Rows change through the same services as the API (executions.triggers, executions.webhooks),
+# so the admin cannot save a schedule beat would not run or a URL deliveries may not reach.
+
+from executions.admin_triggers import (  # noqa: E402, F401  (registers the ModelAdmins)
+    ScheduledExecutionAdmin,
+    TriggerAttemptAdmin,
+    WebhookDeliveryAdmin,
+    WebhookEndpointAdmin,
+)

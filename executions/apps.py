@@ -5,3 +5,9 @@ class ExecutionsConfig(AppConfig):
     name = "executions"
     verbose_name = "Executions"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Schedules follow agent changes (signals); trigger and webhook tasks register with
+        # Celery (autodiscovery only finds executions.tasks).
+        from executions.triggers import signals, tasks  # noqa: F401
+        from executions.webhooks import tasks as webhook_tasks  # noqa: F401

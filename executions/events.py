@@ -47,12 +47,16 @@ def event_emit(
     data = _jsonable(payload)
 
     def write() -> None:
-        PlatformEvent.objects.create(
+        event = PlatformEvent.objects.create(
             organization_id=organization_id,
             event_type=event_type,
             payload=data,
             agent_id=agent_id,
             execution_id=execution_id,
         )
+        # Organizations' webhook endpoints receive what the log receives.
+        from executions.webhooks.services import webhook_deliveries_for_event_safely
+
+        webhook_deliveries_for_event_safely(event)
 
     transaction.on_commit(write)

@@ -6,4 +6,4 @@ Platform agents (no organization) are visible and editable by superusers only: t
 of OrganizationScopedAdmin leaves them out of every organization admin's queryset.
 """
 
-from agents.admin import agent, connections, related  # noqa: F401  (registers the ModelAdmins)
+from agents.admin import agent, chains, connections, related  # noqa: F401  (registers the ModelAdmins)

@@ -448,3 +448,43 @@ class ProviderConnection(models.Model):
 
         self.api_key_encrypted = encrypt(raw) if raw else ""
         self.key_last4 = raw[-4:] if raw else ""
+
+
+# Chains live in their own module; importing them here keeps ``agents.models.X`` working.
+from agents.models.chains import (  # noqa: E402
+    CHAIN_TERMINAL,
+    STEP_SETTLED,
+    AgentChain,
+    ChainExecution,
+    ChainRunStatus,
+    ChainStatus,
+    ChainStepRun,
+    StepRunStatus,
+)
+
+__all__ = [
+    "CHAIN_TERMINAL",
+    "DEFAULT_LIMITS",
+    "DEFAULT_MAX_TOKENS",
+    "DEFAULT_TEMPERATURE",
+    "STEP_SETTLED",
+    "Agent",
+    "AgentChain",
+    "AgentConfiguration",
+    "AgentGoal",
+    "AgentStatus",
+    "AgentTemplate",
+    "AgentType",
+    "AgentUserObjectPermission",
+    "AgentVersion",
+    "ChainExecution",
+    "ChainRunStatus",
+    "ChainStatus",
+    "ChainStepRun",
+    "GoalComparison",
+    "GoalWindow",
+    "ProviderConnection",
+    "RuntimeState",
+    "StepRunStatus",
+    "Visibility",
+]

@@ -12,7 +12,6 @@ from config.api.errors import ApiError
 
 MAX_LIST_ITEMS = 200
 TOOL_PATTERN = re.compile(r"^[A-Za-z0-9_.\-*]{1,120}$")
-EVENT_PATTERN = re.compile(r"^(\*|[a-z0-9_\-]+|\*\*)(\.(\*|[a-z0-9_\-]+))*$")
 
 
 class Errors:

@@ -5,14 +5,12 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from croniter import croniter
 from django.utils.dateparse import parse_datetime
 from jsonschema import Draft202012Validator, SchemaError
 from jsonschema.validators import validator_for
 
 from agents.models import GoalComparison, GoalWindow
 from agents.validation.base import (
-    EVENT_PATTERN,
     TOOL_PATTERN,
     Errors,
     as_decimal,
@@ -146,25 +144,36 @@ def validate_examples(config: dict, errors: Errors) -> None:
 
 
 def validate_triggers(config: dict, errors: Errors) -> None:
-    str_list(config, "trigger_events", errors, pattern=EVENT_PATTERN, what="event pattern (such as crm.contact.*)")
+    """Cron, timezone, event patterns and conditions, with the same checks the trigger
+    services run (executions.triggers): what saves here can be scheduled and can match."""
+    from executions.triggers.conditions import trigger_conditions_problems
+    from executions.triggers.cron import cron_normalise, cron_problem
+    from executions.triggers.patterns import pattern_problem
+
+    raw_events = config.get("trigger_events")
+    str_list(config, "trigger_events", errors)
+    if isinstance(raw_events, list):
+        for index, pattern in enumerate(raw_events):
+            if isinstance(pattern, str) and pattern.strip() and (problem := pattern_problem(pattern.strip())):
+                errors.add(f"trigger_events.{index}", problem)
     schedule = config.get("trigger_schedule")
     if schedule is None:
         config["trigger_schedule"] = ""
     elif not isinstance(schedule, str):
         errors.add("trigger_schedule", "Must be a cron expression or empty.")
     elif schedule.strip():
-        schedule = " ".join(schedule.split())
         # Five fields, as django-celery-beat's crontab takes them (no seconds, no year).
-        if len(schedule.split(" ")) != 5 or not croniter.is_valid(schedule):
-            errors.add("trigger_schedule", f"{schedule!r} is not a valid 5-field cron expression.")
-        config["trigger_schedule"] = schedule
+        problem = cron_problem(schedule)
+        if problem:
+            errors.add("trigger_schedule", problem)
+        config["trigger_schedule"] = cron_normalise(schedule)
     else:
         config["trigger_schedule"] = ""
     timezone_name = config.get("trigger_timezone")
     if not isinstance(timezone_name, str) or timezone_name not in timezones():
         errors.add("trigger_timezone", f"Unknown timezone {timezone_name!r}; use an IANA name such as Europe/Paris.")
-    if not isinstance(config.get("trigger_conditions"), dict):
-        errors.add("trigger_conditions", "Must be an object.")
+    for key, problem in trigger_conditions_problems(config.get("trigger_conditions")).items():
+        errors.add(f"trigger_conditions.{key}" if key else "trigger_conditions", problem)
 
 
 def validate_schema(config: dict, key: str, errors: Errors) -> None:

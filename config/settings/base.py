@@ -218,6 +218,11 @@ SPECTACULAR_SETTINGS = {
         "TaskStatusEnum": "tools.models.TaskStatus",
         "DocumentStatusEnum": "memory.models.DocumentStatus",
         "MemorySourceEnum": "memory.models.MemorySource",
+        "ChainStatusEnum": "agents.models.chains.ChainStatus",
+        "ChainRunStatusEnum": "agents.models.chains.ChainRunStatus",
+        "StepRunStatusEnum": "agents.models.chains.StepRunStatus",
+        "DeliveryStatusEnum": "executions.models.webhooks.DeliveryStatus",
+        "ScheduleSourceEnum": "executions.models.triggers.ScheduleSource",
     },
     # The docs and the schema are public: they describe the API, they hold no tenant data.
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
@@ -264,11 +269,24 @@ AGENTRY_RUNTIME_HOOKS: dict[str, list[str]] = {
     "after_execution_finished": [
         "memory.hooks.after_execution_finished",
         "approvals.services.approvals_close_for_execution",
+        "executions.workflows.execution_rollup_to_parents",
+        "agents.services.chains.chain_on_execution_finished",
     ],
     "prompt_sections": ["memory.hooks.prompt_sections"],
     "conversation_history": ["memory.hooks.conversation_history"],
     "open_approval": ["approvals.services.approval_open_for_step"],
 }
+# The trigger_workflow tool starts chains through this (executions.workflows).
+AGENTRY_CHAIN_STARTER = "executions.workflows.workflow_chain_start"
+
+# --- Triggers and webhooks (executions/triggers, executions/webhooks) -------------------
+# Inbound hooks: how far a signed timestamp may be from now (signatures are remembered for
+# twice as long, so a replay inside the window is refused too).
+AGENTRY_HOOK_TOLERANCE_SECONDS = env_int("AGENTRY_HOOK_TOLERANCE_SECONDS", 300)
+# Outbound deliveries: seconds to wait after the 1st, 2nd, … failed attempt; then give up.
+AGENTRY_WEBHOOK_RETRY_DELAYS = [
+    float(s) for s in env_list("AGENTRY_WEBHOOK_RETRY_DELAYS", ["10", "60", "300", "1800", "7200"])
+]
 
 # --- Usage and quotas -------------------------------------------------------------------
 # USD per million tokens (input, output) for a model with no ModelPrice row; flagged in usage.

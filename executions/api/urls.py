@@ -1,14 +1,29 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
+from executions.api.triggers import (
+    EventView,
+    HookSecretView,
+    HookView,
+    ScheduleViewSet,
+    TriggerAttemptViewSet,
+)
 from executions.api.views import AgentExecutionsView, ExecuteAgentView, ExecutionViewSet
+from executions.api.webhooks import EventLogViewSet, WebhookEndpointViewSet
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
 router.register("executions", ExecutionViewSet, basename="execution")
+router.register("schedules", ScheduleViewSet, basename="schedule")
+router.register("trigger-attempts", TriggerAttemptViewSet, basename="trigger-attempt")
+router.register("webhooks", WebhookEndpointViewSet, basename="webhook")
+router.register("event-log", EventLogViewSet, basename="event-log")
 
 urlpatterns = [
     path("agents/<str:agent_id>/execute/", ExecuteAgentView.as_view(), name="agent-execute"),
     path("agents/<str:agent_id>/executions/", AgentExecutionsView.as_view(), name="agent-executions"),
+    path("agents/<str:agent_id>/hook-secret/", HookSecretView.as_view(), name="agent-hook-secret"),
+    path("events/", EventView.as_view(), name="events"),
+    path("hooks/<str:agent_id>/", HookView.as_view(), name="hook"),
     *router.urls,
 ]

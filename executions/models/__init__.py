@@ -247,3 +247,36 @@ class PlatformEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} @ {self.created_at:%Y-%m-%d %H:%M:%S}"
+
+
+# Triggers and events out live in their own modules; importing them here keeps every
+# ``executions.models.X`` import working.
+from executions.models.triggers import AgentHookSecret, ScheduledExecution, ScheduleSource, TriggerAttempt  # noqa: E402
+from executions.models.webhooks import (  # noqa: E402
+    OPEN_DELIVERY_STATUSES,
+    DeliveryStatus,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
+
+__all__ = [
+    "OPEN_DELIVERY_STATUSES",
+    "TERMINAL_STATUSES",
+    "AgentHookSecret",
+    "DeliveryStatus",
+    "Execution",
+    "ExecutionEvent",
+    "ExecutionLog",
+    "ExecutionStatus",
+    "ExecutionStep",
+    "LogLevel",
+    "PlatformEvent",
+    "ScheduleSource",
+    "ScheduledExecution",
+    "StepStatus",
+    "StepType",
+    "TriggerAttempt",
+    "TriggerType",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+]

@@ -1,0 +1,77 @@
+"""Reads for schedules, refused attempts, webhook endpoints, deliveries and the event log —
+always scoped to the actor's organization (another organization's ids are not found)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.db.models import Q, QuerySet
+
+from agents.access import visible_agents_q
+from agents.models import Agent
+from billing.access import Actor
+from config.api.errors import NotFound
+from executions.models import PlatformEvent, ScheduledExecution, TriggerAttempt, WebhookDelivery, WebhookEndpoint
+
+
+def _pk(value: Any) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+def _visible_agents(actor: Actor) -> Q:
+    # The actor's visible agents, and the platform agents the organization uses.
+    return Q(agent__in=Agent.objects.filter(visible_agents_q(actor)).values("pk")) | Q(agent__organization__isnull=True)
+
+
+def schedule_list(*, actor: Actor) -> QuerySet[ScheduledExecution]:
+    return (
+        ScheduledExecution.objects.filter(organization_id=actor.organization.pk)
+        .filter(_visible_agents(actor))
+        .select_related("agent", "periodic_task")
+    )
+
+
+def schedule_get(*, actor: Actor, schedule_id: Any) -> ScheduledExecution:
+    pk = _pk(schedule_id)
+    schedule = schedule_list(actor=actor).filter(pk=pk).first() if pk else None
+    if schedule is None:
+        raise NotFound("Schedule not found.", details={"schedule_id": str(schedule_id)})
+    return schedule
+
+
+def trigger_attempt_list(*, actor: Actor) -> QuerySet[TriggerAttempt]:
+    return TriggerAttempt.objects.filter(organization_id=actor.organization.pk).filter(
+        _visible_agents(actor) | Q(agent__isnull=True)
+    )
+
+
+def webhook_endpoint_list(*, actor: Actor) -> QuerySet[WebhookEndpoint]:
+    return WebhookEndpoint.objects.filter(organization_id=actor.organization.pk)
+
+
+def webhook_endpoint_get(*, actor: Actor, endpoint_id: Any) -> WebhookEndpoint:
+    pk = _pk(endpoint_id)
+    endpoint = webhook_endpoint_list(actor=actor).filter(pk=pk).first() if pk else None
+    if endpoint is None:
+        raise NotFound("Webhook endpoint not found.", details={"webhook_id": str(endpoint_id)})
+    return endpoint
+
+
+def webhook_delivery_list(*, endpoint: WebhookEndpoint) -> QuerySet[WebhookDelivery]:
+    return WebhookDelivery.objects.filter(endpoint=endpoint, organization_id=endpoint.organization_id)
+
+
+def platform_event_list(*, actor: Actor) -> QuerySet[PlatformEvent]:
+    return PlatformEvent.objects.filter(organization_id=actor.organization.pk)
+
+
+def platform_event_get(*, actor: Actor, event_id: Any) -> PlatformEvent:
+    pk = _pk(event_id)
+    event = platform_event_list(actor=actor).filter(pk=pk).first() if pk else None
+    if event is None:
+        raise NotFound("Event not found.", details={"event_id": str(event_id)})
+    return event

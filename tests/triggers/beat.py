@@ -1,0 +1,48 @@
+"""A real ``celery beat`` process with the database scheduler, for the trigger tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from tests.processes import ROOT, process_env
+
+
+@contextmanager
+def celery_beat(*, extra_env: dict | None = None) -> Iterator[subprocess.Popen]:
+    """Beat reading PeriodicTasks from the test database; stopped (TERM) afterwards unless the
+    test killed it. ``--max-interval 1`` makes it notice changes and due entries within a second."""
+    log = open(ROOT / ".data" / f"beat-{uuid.uuid4().hex[:8]}.log", "wb")  # noqa: SIM115
+    cmd = [sys.executable, "-m", "celery", "-A", "config", "beat", "-S", "django_celery_beat.schedulers:DatabaseScheduler",
+           "--loglevel", "INFO", "--pidfile=", "--max-interval", "1"]  # fmt: skip
+    proc = subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        env=process_env(**(extra_env or {})),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    proc.log_path = log.name  # type: ignore[attr-defined]
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        log.close()
+
+
+def kill_hard(proc: subprocess.Popen) -> None:
+    """SIGKILL: beat gets no chance to write down what it sent."""
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(10)
