@@ -42,6 +42,7 @@ def _body(request: Request) -> dict[str, Any]:
 
 
 class ScheduleSerializer(serializers.ModelSerializer):
+    agent = serializers.UUIDField(source="agent_id", read_only=True)
     agent_id = serializers.UUIDField(read_only=True)
     agent_name = serializers.CharField(source="agent.name", read_only=True)
     enabled = serializers.SerializerMethodField(help_text="Whether beat fires it now (active schedule and agent).")
@@ -50,7 +51,7 @@ class ScheduleSerializer(serializers.ModelSerializer):
     class Meta:
         model = ScheduledExecution
         fields = [
-            "id", "agent_id", "agent_name", "source", "cron_expression", "timezone", "description", "input",
+            "id", "agent", "agent_id", "agent_name", "source", "cron_expression", "timezone", "description", "input",
             "is_active", "enabled", "next_execution_at", "last_execution_at", "last_execution_id", "fire_count",
             "created_at", "updated_at",
         ]  # fmt: skip
@@ -60,12 +61,13 @@ class ScheduleSerializer(serializers.ModelSerializer):
         return bool(obj.periodic_task and obj.periodic_task.enabled)
 
     def get_description(self, obj: ScheduledExecution) -> str:
-        from cron_descriptor import get_description
-
         try:
+            # cron-descriptor comes with django-celery-beat; a description is a courtesy.
+            from cron_descriptor import get_description
+
             return f"{get_description(obj.cron_expression)} ({obj.timezone})"
-        except Exception:  # a description is a courtesy; the expression itself is valid
-            return obj.cron_expression
+        except Exception:
+            return f"{obj.cron_expression} ({obj.timezone})"
 
 
 class ScheduleFilter(django_filters.FilterSet):
