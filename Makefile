@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 APPS := config agents executions memory tools approvals billing
 
-.PHONY: install run test lint fmt pytest bench clean-data
+.PHONY: install run test test-faults lint fmt pytest bench clean-data
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -46,6 +46,10 @@ pytest: install $(BROWSER_STAMP)
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 test: lint pytest
+
+# The long fault-injection run (kill -9, Redis and PostgreSQL restarts); sizes via FAULT_* env.
+test-faults: install
+	$(VENV)/bin/pytest -m faults -s $(PYTEST_ARGS)
 
 bench: install
 	$(PY) -m bench $(BENCH_ARGS)
