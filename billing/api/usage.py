@@ -61,6 +61,13 @@ class UsageView(APIView):
     renderer_classes = [JSONRenderer, CSVRenderer]
     access_rules = {"get": USAGE}
 
+    def finalize_response(self, request: Request, response, *args, **kwargs):
+        # Errors are JSON in the error shape even when CSV was asked for.
+        renderer = getattr(request, "accepted_renderer", None)
+        if getattr(response, "status_code", 200) >= 400 and getattr(renderer, "format", "") == "csv":
+            request.accepted_renderer, request.accepted_media_type = JSONRenderer(), JSONRenderer.media_type
+        return super().finalize_response(request, response, *args, **kwargs)
+
     @extend_schema(
         parameters=[
             OpenApiParameter("from", OpenApiTypes.DATE),

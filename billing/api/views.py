@@ -15,6 +15,7 @@ from billing.api.serializers import (
     ApiTokenSerializer,
 )
 from billing.models import ActivityLog, ApiToken
+from config.api.filters import UtcIsoDateTimeFilter
 
 
 class ApiTokenViewSet(
@@ -50,8 +51,8 @@ class ApiTokenViewSet(
 
 
 class ActivityFilter(django_filters.FilterSet):
-    since = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    since = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    until = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = ActivityLog

@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from agents.selectors import agent_get, agent_get_for_execution
 from billing.access import AccessRules, request_actor
+from config.api.filters import UtcIsoDateTimeFilter
 from executions import selectors, services
 from executions.api.serializers import (
     ExecuteSerializer,
@@ -32,8 +33,8 @@ class ExecutionFilter(django_filters.FilterSet):
     status = django_filters.MultipleChoiceFilter(choices=ExecutionStatus.choices)
     trigger_type = django_filters.ChoiceFilter(choices=TriggerType.choices)
     # "from" is a Python keyword, hence the declared field names.
-    created_from = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte", label="from")
-    created_to = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt", label="to")
+    created_from = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="gte", label="from")
+    created_to = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="lt", label="to")
     sort_by = django_filters.OrderingFilter(
         fields=(
             ("created_at", "created_at"),
