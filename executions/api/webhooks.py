@@ -12,6 +12,7 @@ from rest_framework.response import Response
 
 from billing.access import AccessRules, request_actor
 from config.api.errors import InvalidInput
+from config.api.filters import UtcIsoDateTimeFilter
 from executions.events import EVENT_TYPES
 from executions.models import DeliveryStatus, PlatformEvent, WebhookDelivery, WebhookEndpoint
 from executions.triggers import selectors
@@ -151,8 +152,8 @@ class PlatformEventFilter(django_filters.FilterSet):
     type = django_filters.MultipleChoiceFilter(field_name="event_type", choices=[(t, t) for t in EVENT_TYPES])
     agent = django_filters.UUIDFilter(field_name="agent_id")
     execution = django_filters.UUIDFilter(field_name="execution_id")
-    created_from = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte", label="from")
-    created_to = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt", label="to")
+    created_from = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="gte", label="from")
+    created_to = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="lt", label="to")
 
     class Meta:
         model = PlatformEvent

@@ -26,7 +26,8 @@ OTHERS_AGENT_MATRIX = [
     ("post", "deactivate/", {}, {"alice": 200, "adam": 200, "mia": 403, "vic": 403, "gina": 200}),
     ("get", "versions/", None, {"alice": 200, "adam": 200, "mia": 200, "vic": 200, "gina": 200}),
     ("get", "versions/1.0.0/", None, {"alice": 200, "adam": 200, "mia": 200, "vic": 200, "gina": 200}),
-    ("patch", "versions/1.0.0/", {}, {"alice": 409, "adam": 409, "mia": 409, "vic": 409, "gina": 409}),
+    # Rights before state: who may not write gets 403; who may, learns a version is immutable.
+    ("patch", "versions/1.0.0/", {}, {"alice": 409, "adam": 409, "mia": 403, "vic": 403, "gina": 409}),
     ("post", "rollback/", {"version": "1.0.0"}, {"alice": 200, "adam": 200, "mia": 403, "vic": 403, "gina": 200}),
     (
         "get",
