@@ -6,7 +6,6 @@ import logging
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
 
 from executions.models import PlatformEvent
 
@@ -41,7 +40,14 @@ def event_emit(
     agent_id: Any = None,
     execution_id: Any = None,
 ) -> None:
-    """Record ``event_type`` once the current transaction commits (at once outside one)."""
+    """Record ``event_type`` in the current transaction (at once outside one).
+
+    A transactional outbox: the row commits or rolls back with the change that caused it,
+    so a rolled-back change leaves no event and a worker killed right after the commit
+    cannot lose one (an on_commit write could be lost that way — the fault suite saw it).
+    Webhook deliveries are rows of the same transaction; sending them is queued on commit
+    and ``webhooks_retry_due`` picks up any whose queue message was lost.
+    """
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown platform event {event_type!r}")
     data = _jsonable(payload)
@@ -59,4 +65,4 @@ def event_emit(
 
         webhook_deliveries_for_event_safely(event)
 
-    transaction.on_commit(write)
+    write()

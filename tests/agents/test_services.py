@@ -38,11 +38,16 @@ def test_create_applies_defaults_and_records_it(alice, org, django_capture_on_co
     assert ActivityLog.objects.filter(organization=org, action="agent.created", agent_id=agent.pk, user=alice).exists()
 
 
-def test_events_are_written_only_after_commit(alice, org, django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        services.agent_create(actor=actor_of(alice), data=body())
-    assert not _events(org)
-    assert len(callbacks) == 1
+def test_events_commit_or_roll_back_with_their_change(alice, org):
+    # The event log is a transactional outbox: the event row lives and dies with its change.
+    from django.db import transaction
+
+    services.agent_create(actor=actor_of(alice), data=body(name="Kept"))
+    assert [e.event_type for e in _events(org)] == ["ai.agent.created"]
+    with pytest.raises(RuntimeError), transaction.atomic():
+        services.agent_create(actor=actor_of(alice), data=body(name="Rolled back"))
+        raise RuntimeError("the surrounding change fails")
+    assert len(_events(org)) == 1
 
 
 def test_duplicate_names_are_refused_case_insensitively_per_organization(alice, oscar, org, other_org):
