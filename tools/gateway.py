@@ -118,7 +118,8 @@ class DatabaseToolPort:
 
         execution = context.execution
         memo = getattr(execution, "_agentry_tool_view", None)
-        if memo is not None and time.monotonic() - memo[0] < VIEW_SECONDS:
+        fresh_for = getattr(settings, "AGENTRY_TOOL_VIEW_SECONDS", VIEW_SECONDS)
+        if memo is not None and time.monotonic() - memo[0] < fresh_for:
             return memo[1]
         loaded = tool_view(organization_id=execution.organization_id, agent_id=execution.agent_id)
         catalog = {**_local_defs(), **loaded.catalog}
