@@ -229,6 +229,12 @@ class Runner:
         )
         try:
             self.start_or_resume()
+            answer = self.committed_answer()
+            if answer is not None and self.accept_answer(answer):
+                # The final answer was committed but the worker died before the run ended:
+                # finish with it rather than asking the model again.
+                finish.complete(self, answer)
+                return
             while True:
                 self.checkpoint()
                 think_steps = sum(
@@ -304,6 +310,17 @@ class Runner:
             if self.record_tool(last, outcome):
                 return
         self.answer_skipped_calls()
+
+    def committed_answer(self) -> Any:
+        """The model's final answer when it is the last committed step (a resume after it)."""
+        last = self.steps[-1] if self.steps else None
+        if last is None or last.step_type != StepType.THINK or last.status != StepStatus.COMPLETED:
+            return None
+        if last.llm_tool_calls:
+            return None
+        from types import SimpleNamespace
+
+        return SimpleNamespace(content=last.output_text, tool_calls=[])
 
     def answer_skipped_calls(self) -> None:
         """After a resume mid-step, run the calls of the last think step that have no act step yet."""

@@ -196,3 +196,21 @@ def test_killed_worker_runs_resume_elsewhere_exactly_once(org, make_agent, provi
         assert repeats <= interrupted
     finally:
         receiver.close()
+
+
+def test_a_committed_final_answer_is_not_asked_for_again(org, make_agent, providers_at_fake):
+    agent = make_agent()
+    providers_at_fake.script(text("the answer"), text("asked twice"))
+    execution, _ = execution_start(agent=agent, organization=org, task="x")
+    claim(execution.pk, "dead-worker")
+    from executions.runtime.loop import Runner
+
+    runner = Runner(Execution.objects.get(pk=execution.pk), "dead-worker")
+    runner.start_or_resume()
+    runner.think()  # the answer is committed; the worker dies before the run ends
+    Execution.objects.filter(pk=execution.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    run_execution(execution.pk)
+    execution.refresh_from_db()
+    assert execution.status == "completed" and execution.output == {"text": "the answer"}
+    assert len(providers_at_fake.chat_requests) == 1
+    assert execution.steps.filter(step_type="think").count() == 1
