@@ -444,6 +444,10 @@ def run(
     try:
         built = load(conn, layout, rebuild=rebuild, log=log)
         log(f"  build: {built}")
+        from django.conf import settings
+
+        # The spread and ladder agents are searched with the application's configured ef_search.
+        ef_default = settings.MEMORY_HNSW_EF_SEARCH
         results: list[Measure] = []
         spread = [s for s in layout.specs if s.key.startswith("spread-")]
         if spread:
@@ -451,15 +455,17 @@ def run(
             chosen = [spread[i] for i in rng.choice(len(spread), size=min(queries, len(spread)), replace=False)]
             items = workload(layout, chosen, queries)
             results.append(measure(conn, f"spread ({agents} agents)", items, exact=True))
-            results.append(measure(conn, f"spread ({agents} agents)", items, exact=False))
+            results.append(measure(conn, f"spread ({agents} agents)", items, exact=False, ef=ef_default))
         ladder_specs = [s for s in layout.specs if s.key.startswith("ladder-")]
         for spec in ladder_specs:
             items = workload(layout, [spec], max(50, queries // 4))
             results.append(measure(conn, f"agent of {spec.size:,}", items, exact=True))
-            results.append(measure(conn, f"agent of {spec.size:,}", items, exact=False))
+            results.append(measure(conn, f"agent of {spec.size:,}", items, exact=False, ef=ef_default))
         if ladder_specs:  # what iterative scan buys for a filtered HNSW search
             items = workload(layout, [ladder_specs[0]], 50)
-            results.append(measure(conn, f"agent of {ladder_specs[0].size:,}", items, exact=False, iterative="off"))
+            results.append(
+                measure(conn, f"agent of {ladder_specs[0].size:,}", items, exact=False, ef=ef_default, iterative="off")
+            )
         large = next((s for s in layout.specs if s.key == "single"), None)
         if large is not None:
             items = workload(layout, [large], queries)
@@ -467,7 +473,7 @@ def run(
                 results.append(measure(conn, f"one agent of {large.size:,}", items, exact=False, ef=ef))
             # The exact path on the large agent, for the record (slow: a few queries only).
             results.append(measure(conn, f"one agent of {large.size:,}", items[:5], exact=True))
-        summary = choose(results, ef_values)
+        summary = choose(results, ef_values, ef_default)
         if large is not None:
             # What the selector pays to pick the path (cached a minute per agent in Redis).
             threshold = max(summary["MEMORY_EXACT_SEARCH_MAX_ROWS"], 1)
@@ -501,7 +507,7 @@ def run(
         conn.close()
 
 
-def choose(results: list[Measure], ef_values: Sequence[int]) -> dict[str, Any]:
+def choose(results: list[Measure], ef_values: Sequence[int], ef_default: int = 100) -> dict[str, Any]:
     """The exact/HNSW threshold and the ef_search the numbers support.
 
     The exact path returns the true top-10, so it is kept while its p99 stays within half the
@@ -511,7 +517,7 @@ def choose(results: list[Measure], ef_values: Sequence[int]) -> dict[str, Any]:
     for m in results:
         if "iterative_scan=off" in m.settings:
             continue
-        if m.path == "exact" or "ef_search=100 " in m.settings:
+        if m.path == "exact" or f"ef_search={ef_default} " in m.settings:
             by_size.setdefault(m.agent_rows, {})[m.path] = m
     threshold = 0
     for size in sorted(by_size):
