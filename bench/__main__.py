@@ -44,18 +44,28 @@ SIZES: list[tuple[str, Any, Any, Any, str]] = [
     ("--p1-runs", int, 100, 10, "timed runs per number of rounds"),
     ("--p1-warmup", int, 5, 2, "untimed runs first"),
     ("--p1-rounds", _ints, "1,2,4", "1,3", "tool rounds per run (one think + one act step each)"),
-    ("--p2-runs", int, 2000, 60, "executions through the API"),
+    ("--p2-runs", int, 2000, 40, "executions through the API"),
+    ("--p2-seconds", float, 150.0, 30.0, "at most this long posting them"),
     ("--p2-clients", int, 16, 4, "concurrent API clients posting them"),
     ("--p2-concurrency", int, 8, 4, "worker threads (io queue)"),
     ("--p2-web-workers", int, 1, 1, "uvicorn worker processes"),
     ("--p2-noop", int, 5000, 300, "bare Celery no-op tasks (baseline)"),
+    (
+        "--web-db-pool",
+        int,
+        8,
+        4,
+        "DB_POOL_MAX_SIZE of each web process (P2, P5); 0 keeps the default persistent connections,\n"
+        "which leak one per request thread under ASGI",
+    ),
     ("--p2-sequential", int, 20, 3, "runs one at a time, for the end-to-end latency"),
-    ("--p3-runs", int, 3000, 150, "executions with the slow model"),
+    ("--p3-runs", int, 2000, 100, "executions with the slow model"),
     ("--p3-concurrency", int, 600, 60, "worker threads"),
     ("--p3-latency-ms", float, 1000.0, 1000.0, "model latency"),
     ("--p3-pool", int, 50, 20, "DB_POOL_MAX_SIZE of the worker (psycopg pool)"),
-    ("--p3-baseline-tasks", int, 3000, 150, "sleeping Celery tasks (baseline)"),
-    ("--p3-timeout", float, 600.0, 120.0, "longest wait for the runs to finish (s)"),
+    ("--p3-baseline-tasks", int, 3000, 100, "sleeping Celery tasks (baseline)"),
+    ("--p3-create-seconds", float, 120.0, 30.0, "at most this long starting them"),
+    ("--p3-timeout", float, 300.0, 120.0, "longest wait for the runs to finish (s)"),
     (
         "--p3-release-db",
         int,
@@ -215,6 +225,9 @@ def main(argv: list[str] | None = None) -> int:
         for key in args.figures:
             clock = report.Clock()
             print(f"\n== {key} ==", flush=True)
+            retired = env.retire_leftover_runs()
+            if retired:
+                print(f"[{key}] cancelled {retired} unfinished runs left by earlier figures", flush=True)
             try:
                 module = importlib.import_module(FIGURES[key])
                 figure = module.run(args)

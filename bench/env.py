@@ -158,6 +158,20 @@ def purge_queues() -> int:
     return dropped
 
 
+def retire_leftover_runs() -> int:
+    """Cancel the bench database's unfinished runs (from an earlier figure or an aborted bench):
+    a later figure's worker and beat tick would otherwise pick them up and share its CPU."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE executions_execution SET status = 'cancelled', error_code = 'BenchLeftover',"
+            " lease_owner = '', lease_expires_at = NULL, completed_at = now()"
+            " WHERE status IN ('pending', 'running', 'waiting', 'waiting_approval')"
+        )
+        return cursor.rowcount
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -300,7 +314,7 @@ class Processes(contextlib.AbstractContextManager):
 
         name = f"bench-{uuid.uuid4().hex[:8]}@localhost"
         cmd = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queues, "-P", pool,
-               "-c", str(concurrency), "-n", name, "--loglevel", "WARNING", "--without-gossip",
+               "-c", str(concurrency), "-n", name, "--loglevel", os.environ.get("BENCH_WORKER_LOGLEVEL", "WARNING"), "--without-gossip",
                "--without-mingle", "--without-heartbeat"]  # fmt: skip
         env = child_env(**provider_env(provider_url), **(extra_env or {}))
         return self.start(f"worker-{name.split('@')[0]}", cmd, env=env, ready=lambda: name in live_workers())

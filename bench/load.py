@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+IDLE_REOPEN_SECONDS = 4.0
 
 
 class HttpError(Exception):
@@ -49,6 +50,7 @@ class Connection:
         self.port = parts.port or 80
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
+        self.last_used = 0.0
 
     async def open(self) -> None:
         self.reader, self.writer = await asyncio.open_connection(self.host, self.port, limit=2**22)
@@ -66,6 +68,9 @@ class Connection:
     async def request(
         self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
     ) -> Response:
+        if self.writer is not None and time.monotonic() - self.last_used > IDLE_REOPEN_SECONDS:
+            # uvicorn closes keep-alive connections idle for 5 s; do not race it.
+            await self.close()
         if self.writer is None:
             await self.open()
         assert self.reader is not None and self.writer is not None
@@ -97,6 +102,7 @@ class Connection:
             return Response(status, data)
         if fields.get("connection", "").lower() == "close":
             await self.close()
+        self.last_used = time.monotonic()
         return Response(status, data)
 
     async def _chunked(self) -> bytes:

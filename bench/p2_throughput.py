@@ -4,7 +4,7 @@ The real processes: uvicorn serving ``config.asgi`` (``--p2-web-workers``), one 
 the platform on the io and default queues (threads pool, ``--p2-concurrency``), the fake
 provider at zero latency. ``--p2-clients`` keep-alive API clients POST
 ``/api/v1/agents/{id}/execute/`` (each with its own token) until ``--p2-runs`` runs are
-accepted; the figure is runs / (last run completed - first run created), from the rows'
+accepted or ``--p2-seconds`` passed; the figure is runs / (last run completed - first run created), from the rows'
 own timestamps. Each run is one tool call and two model calls.
 
 Baseline, same run, same broker, same worker (pool and concurrency): the bare Celery no-op
@@ -139,7 +139,9 @@ def run(args: Any) -> Figure:
     clients = args.p2_clients
     with Processes() as procs:
         provider = procs.fake_provider(latency_ms=0)
-        web = procs.web(provider_url=provider, workers=args.p2_web_workers)
+        web = procs.web(
+            provider_url=provider, workers=args.p2_web_workers, extra_env={"DB_POOL_MAX_SIZE": args.web_db_pool}
+        )
         procs.worker(queues="io,default", concurrency=args.p2_concurrency, provider_url=provider)
         owner = data.tenant("bench-runtime", tokens=clients)
         warm_agent = data.agent(owner, "P2 warm-up")
@@ -162,11 +164,20 @@ def run(args: Any) -> Figure:
 
         fake_before = httpx.get(provider.removesuffix("/v1") + "/_fake/stats", timeout=5).json()
         submit = load.run(
-            load.closed_loop(web, _execute_step(main_agent.pk, owner.tokens), clients=clients, total=args.p2_runs)
+            load.closed_loop(
+                web,
+                _execute_step(main_agent.pk, owner.tokens),
+                clients=clients,
+                total=args.p2_runs,
+                seconds=args.p2_seconds,
+            )
         )
         accepted = len(submit.ok)
         waited = data.wait_for_runs(
-            main_agent.pk, accepted, stall_seconds=STALL_SECONDS, timeout=max(120.0, args.p2_runs / 5)
+            main_agent.pk,
+            accepted,
+            stall_seconds=STALL_SECONDS / 2 if args.quick else STALL_SECONDS,
+            timeout=max(120.0, args.p2_runs / 5),
         )
         fake_after = httpx.get(provider.removesuffix("/v1") + "/_fake/stats", timeout=5).json()
         rows = _rows(main_agent.pk)
@@ -207,6 +218,7 @@ def run(args: Any) -> Figure:
         "fake_connections_opened": fake_after["connections"] - fake_before["connections"],
         "setup": {
             "web_workers": args.p2_web_workers,
+            "web_db_pool": args.web_db_pool,
             "worker_pool": f"threads x {args.p2_concurrency}",
             "api_clients": clients,
         },
@@ -227,14 +239,14 @@ def run(args: Any) -> Figure:
     if not_done or submit.errors or retries:
         figure.note(
             f"Problems: {not_done} runs did not complete ({figure.details['runs_not_completed']}"
-            + (f"; no run ended for {STALL_SECONDS:g} s, so the wait stopped" if waited["stalled"] else "")
+            + ("; no run ended for a while, so the wait stopped" if waited["stalled"] else "")
             + f"), {retries} API requests answered 503 and were retried, {submit.errors} failed for good. "
             "The worker and web logs (.data/bench/) say why; runs/s counts completed runs only."
         )
     figure.note(
         f"{accepted} runs posted by {clients} keep-alive API clients ({submit.rate:.0f} accepted/s, POST p50 "
         f"{fmt(percentile(post_latency, 50))}, p99 {fmt(percentile(post_latency, 99))}); web: uvicorn x "
-        f"{args.p2_web_workers}, worker: threads x {args.p2_concurrency} on io+default; runs/s = completed runs ÷ "
+        f"{args.p2_web_workers} (DB pool {args.web_db_pool or 'off'}), worker: threads x {args.p2_concurrency} on io+default; runs/s = completed runs ÷ "
         f"(last completed - first created) = {len(completed)} ÷ {span:.1f} s"
         + (f"; steady state (10th-90th percentile of completions) {steady:.1f} runs/s." if steady else ".")
     )

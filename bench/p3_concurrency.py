@@ -3,7 +3,8 @@
 One Celery worker of the platform (threads pool, ``--p3-concurrency`` threads, psycopg's
 connection pool of ``--p3-pool``), the fake provider answering after ``--p3-latency-ms``.
 ``--p3-runs`` runs of the bench agent are started through ``execution_start`` from this
-process (queued after commit, as the API does) as fast as it can; then:
+process (queued after commit, as the API does) as fast as it can, for at most
+``--p3-create-seconds``; then:
 
 - concurrency reached: the most runs in flight at once, from the rows' ``started_at`` and
   ``completed_at`` (a sweep over all runs), and sampled every 0.25 s while they run;
@@ -37,6 +38,7 @@ from bench.report import Figure, ratio
 TARGET_CONCURRENCY = 500
 TARGET_SHARE = 0.8
 STALL_SECONDS = 30.0
+QUICK_STALL_SECONDS = 10.0
 
 
 class Sampler:
@@ -164,10 +166,15 @@ def measure_runs(args: Any, *, release_db: bool, label: str) -> dict[str, Any]:
 
         began = time.time()
         with Sampler(sample, 0.25) as sampler:
-            started = data.start_runs(owner, agent, args.p3_runs, "Look the key up and answer.")
+            started = data.start_runs(
+                owner, agent, args.p3_runs, "Look the key up and answer.", seconds=args.p3_create_seconds
+            )
             created_s = time.time() - began
             waited = data.wait_for_runs(
-                agent.pk, len(started.ids), stall_seconds=STALL_SECONDS, timeout=args.p3_timeout
+                agent.pk,
+                len(started.ids),
+                stall_seconds=QUICK_STALL_SECONDS if args.quick else STALL_SECONDS,
+                timeout=args.p3_timeout,
             )
         rows = list(
             Execution.objects.filter(agent_id=agent.pk).values(
@@ -201,8 +208,10 @@ def measure_runs(args: Any, *, release_db: bool, label: str) -> dict[str, Any]:
     return {
         "label": label,
         "runs": len(rows),
+        "runs_asked": args.p3_runs,
         "created_in_s": round(created_s, 1),
         "start_retries": started.retries,
+        "start_failures": started.failed,
         "statuses": statuses,
         "error_codes": errors,
         "worker_task_failures": failures,
@@ -273,7 +282,7 @@ def run(args: Any) -> Figure:
     for result in results:
         figure.note(
             f"{result['label']}: {result['runs']} runs ({result['statuses']}), started in {result['created_in_s']} s "
-            f"from this process ({result['start_retries']} deadlock retries); {result['concurrency_reached']} in "
+            f"from this process ({result['start_retries']} retries after a deadlock, {result['start_failures']} given up); {result['concurrency_reached']} in "
             f"flight at most ({result['running_sampled_max']} sampled as running), a run took "
             f"{fmt_s(result['run_seconds_p50'])} (p50) against {2 * args.p3_latency_ms / 1000:g} s of model latency; "
             f"{fmt_rate(result['runs_per_s'])} against Little's law's {fmt_rate(result['littles_law_runs_per_s'])} "
@@ -286,7 +295,7 @@ def run(args: Any) -> Figure:
                 if result["worker_task_failures"]
                 else ""
             )
-            + (" The wait stopped: no run ended for 30 s." if result["wait"]["stalled"] else "")
+            + (" The wait stopped: no run ended for a while." if result["wait"]["stalled"] else "")
         )
     figure.note(
         f"Baseline: {baseline['tasks']} bench.sleep tasks of {baseline['sleep_s']:g} s on the same worker "

@@ -161,15 +161,17 @@ def _list_step(path: str, tokens: list[str]):
 
 
 def run(args: Any) -> Figure:
-    from bench.env import Processes
+    from bench.env import Processes, database_name, pg_connections
+    from bench.p3_concurrency import Sampler
 
     figure = Figure("P5", f"list endpoints, {args.p5_executions:,} executions and {args.p5_agents:,} agents")
     owner = data.tenant(f"bench-lists-{args.p5_agents}-{args.p5_executions}", tokens=args.p5_clients)
     seeded = seed(owner, agents=args.p5_agents, executions=args.p5_executions)
     queries = queries_per_request(owner.tokens[0])
     results: dict[str, Any] = {}
-    with Processes() as procs:
-        web = procs.web(workers=args.p5_web_workers)
+    database = database_name()
+    with Processes() as procs, Sampler(lambda: pg_connections(database), 0.5) as connections:
+        web = procs.web(workers=args.p5_web_workers, extra_env={"DB_POOL_MAX_SIZE": args.web_db_pool})
         for name, path in ENDPOINTS.items():
             step = _list_step(path, owner.tokens)
             alone = load.run(load.closed_loop(web, step, clients=1, seconds=max(2.0, args.p5_seconds / 4), warmup=5))
@@ -184,10 +186,17 @@ def run(args: Any) -> Figure:
                     "latency_ms": summary(loaded.latencies()),
                     "rps": round(loaded.rate, 1),
                     "errors": loaded.errors,
+                    "error_statuses": statuses(loaded),
                     "clients": args.p5_clients,
                 },
             }
-    figure.details = {"seeded": seeded, "queries_per_request": queries, "load": results}
+    most = max(connections.numbers(), default=0)
+    figure.details = {
+        "seeded": seeded,
+        "queries_per_request": queries,
+        "load": results,
+        "db_connections_max": most,
+    }
     for name in ENDPOINTS:
         loaded = results[name]["loaded"]
         alone = results[name]["alone"]
@@ -212,18 +221,28 @@ def run(args: Any) -> Figure:
         figure.note(
             f"{name}: {args.p5_clients} clients -> p50 {fmt(loaded['latency_ms']['p50'])}, p95 "
             f"{fmt(loaded['latency_ms']['p95'])}, p99 {fmt(p99)}, {loaded['rps']:.0f} req/s"
-            f" ({loaded['errors']} errors); one client alone -> p50 {fmt(alone['latency_ms']['p50'])}, "
+            f" ({loaded['errors']} errors {loaded['error_statuses'] or ''}); one client alone -> p50 {fmt(alone['latency_ms']['p50'])}, "
             f"{alone['rps']:.0f} req/s. Queries per request at limit {PAGE_SIZES}: {list(counts.values())}."
         )
     figure.note(
         f"Tenant: {seeded['agents']:,} agents, {seeded['executions']:,} executions (seeded in "
-        f"{seeded['seed_seconds']} s; reused by later runs). Web: uvicorn x {args.p5_web_workers}; "
+        f"{seeded['seed_seconds']} s; reused by later runs). Web: uvicorn x {args.p5_web_workers} (DB pool {args.web_db_pool or 'off'}); "
         f"{args.p5_seconds:g} s of load per endpoint; pages of 50 at offsets 0-450. With closed-loop clients, "
-        "latency = clients / throughput: p99 within 50 ms at 32 clients needs > 640 requests/s."
+        "latency = clients / throughput: p99 within 50 ms at 32 clients needs > 640 requests/s. "
+        f"At most {most} connections to the bench database were open (this process's included)."
     )
     if any(results[n]["loaded"]["errors"] or results[n]["alone"]["errors"] for n in ENDPOINTS):
         figure.status = "partial"
     return figure
+
+
+def statuses(result: load.LoadResult) -> dict[int, int]:
+    """Failed requests by HTTP status (0: the connection failed)."""
+    counts: dict[int, int] = {}
+    for sample in result.samples:
+        if not 200 <= sample.status < 300:
+            counts[sample.status] = counts.get(sample.status, 0) + 1
+    return counts
 
 
 def fmt(value: float | None) -> str:
