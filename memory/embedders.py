@@ -245,8 +245,3 @@ def get_embedder(spec: str | None = None, *, organization_id: Any = None) -> Emb
             )
         return OpenAIEmbedder(model, organization_id=organization_id)
     raise EmbedderUnavailable(f"Unknown embedder {spec!r}; expected 'local' or 'openai:<model>'.")
-
-
-def vector_list(vector: Any) -> list[float]:
-    """A plain list for SQL parameters (pgvector's adapter takes numpy arrays too)."""
-    return [float(x) for x in vector]
