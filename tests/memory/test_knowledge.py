@@ -231,3 +231,27 @@ def test_upload_is_indexed_by_a_real_worker(client_for, alice):
         wait_for(lambda: Document.objects.get(pk=doc["id"]).status == "ready", 60, message="document indexed")
     detail = client.get(f"{KB}{kb['id']}/documents/{doc['id']}/").json()
     assert detail["progress"] == 100 and detail["chunk_count"] == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_knowledge_search_tool_in_a_run(org, owner_actor, make_agent, providers_at_fake):
+    from executions.models import ExecutionStep
+    from executions.runtime.loop import run_execution
+    from executions.services import execution_start
+    from memory.services import document_upload, knowledge_base_create
+    from tests.fakes.script import text, tool_call
+    from tools.services import tools_sync
+
+    tools_sync()
+    agent = make_agent(name="Librarian", allowed_tools=["knowledge_search"])
+    kb = knowledge_base_create(actor=owner_actor, name="Policies", agent_ids=[agent.pk])
+    document_upload(actor=owner_actor, knowledge_base=kb, data=REFUNDS.encode(), fmt="markdown", title="Refunds")
+    index_all()
+    providers_at_fake.script(tool_call("knowledge_search", {"query": "how long do refunds take", "k": 2}), text("ok"))
+    execution, _ = execution_start(agent=agent, organization=org, task="When do I get my money back?")
+    run_execution(execution.pk)
+    act = ExecutionStep.objects.get(execution=execution, step_type="act")
+    assert act.status == "completed", act.tool_output
+    results = act.tool_output["results"]
+    assert results and "five business days" in " ".join(r["content"] for r in results)
+    assert "five business days" in providers_at_fake.chat_requests[1].body["messages"][-1]["content"]

@@ -21,6 +21,7 @@ HANDLERS: dict[str, Handler] = {
     "notify_user": communication.notify_user,
     "task_create": work.task_create,
     "wait": work.wait,
+    "knowledge_search": work.knowledge_search,
     "trigger_workflow": work.trigger_workflow,
     "data_query": data.data_query,
     "data_aggregate": data.data_aggregate,

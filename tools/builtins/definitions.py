@@ -379,6 +379,23 @@ BUILTIN_TOOLS: list[dict[str, Any]] = [
         requires_permissions=["trigger_workflows"],
         is_idempotent=True,
     ),
+    # --- Knowledge -------------------------------------------------------------------------
+    _tool(
+        "knowledge_search",
+        "Search Knowledge",
+        "Search the knowledge bases linked to this agent; returns the most relevant passages with their source.",
+        "knowledge",
+        _obj(
+            {
+                "query": {"type": "string", "minLength": 1, "maxLength": 2000},
+                "k": {"type": "integer", "minimum": 1, "maximum": 20},
+            },
+            ["query"],
+        ),
+        "internal",
+        {"handler": "knowledge_search"},
+        is_idempotent=True,
+    ),
 ]
 
 BUILTIN_NAMES = frozenset(t["name"] for t in BUILTIN_TOOLS)
