@@ -111,8 +111,11 @@ def platform_cron_available() -> bool:
 
 
 def platform_cron_schedule(owner: data.Tenant, agent: Any) -> Any:
+    from agents.services.agents import agent_activate
     from executions.triggers.schedules import schedule_create
 
+    # Triggers (cron among them) start only active agents.
+    agent = agent_activate(actor=owner.actor, agent=agent)
     return schedule_create(
         actor=owner.actor,
         agent=agent,
