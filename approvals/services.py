@@ -196,7 +196,7 @@ def approval_resolve(
                 "This request has expired; the run will be cancelled.",
                 details={"status": ApprovalStatus.EXPIRED, "expired_at": locked.expires_at.isoformat()},
             )
-        execution = Execution.objects.select_for_update().get(pk=locked.execution_id)
+        execution = Execution.objects.select_for_update(no_key=True).get(pk=locked.execution_id)
         if execution.status != S.WAITING_APPROVAL:
             raise Conflict(
                 f"The run is {execution.status} and no longer waits for this decision.",
@@ -329,7 +329,7 @@ def approvals_expire(*, now: Any = None, limit: int = 500) -> int:
             )
             if approval is None:
                 continue
-            execution = Execution.objects.select_for_update().get(pk=approval.execution_id)
+            execution = Execution.objects.select_for_update(no_key=True).get(pk=approval.execution_id)
             reason = "The approval request expired before anyone decided."
             _cancel_held_run(approval, execution, reason=reason, code="ApprovalExpired", note="")
             approval.status = ApprovalStatus.EXPIRED

@@ -67,12 +67,12 @@ SIZES: list[tuple[str, Any, Any, Any, str]] = [
     ("--p3-create-seconds", float, 120.0, 30.0, "at most this long starting them"),
     ("--p3-timeout", float, 300.0, 120.0, "longest wait for the runs to finish (s)"),
     (
-        "--p3-release-db",
+        "--p3-hold-db",
         int,
         1,
         0,
-        "1: also measure with the worker returning its DB connection to the pool during model calls\n"
-        "(an experiment patched into the bench's worker, not the shipped runtime); 0: do not",
+        "1: also measure with the worker holding its DB connection through model calls\n"
+        "(AGENTRY_RELEASE_DB_DURING_MODEL_CALL=0), to show what releasing it buys; 0: do not",
     ),
     ("--p4-memories", int, 100_000, 5_000, "memories spread over --p4-agents agents"),
     ("--p4-agents", int, 100, 10, "agents of the spread layout"),
@@ -221,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bench: database {meta['database']}, figures {args.figures}, quick={args.quick}", flush=True)
     started = time.perf_counter()
     done: dict[str, report.Figure] = {}
+    interrupted = False
     try:
         for key in args.figures:
             clock = report.Clock()
@@ -242,7 +243,8 @@ def main(argv: list[str] | None = None) -> int:
             for metric in figure.metrics:
                 print(report.metric_line(figure, metric), flush=True)
             print(f"[{key}] {figure.status} in {figure.seconds:.0f} s", flush=True)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit):  # Ctrl-C, or SIGTERM/SIGHUP (bench.env's handlers)
+        interrupted = True
         print("\ninterrupted: writing what was measured", flush=True)
     finally:
         env.stop_everything()
@@ -256,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     directory.mkdir(parents=True, exist_ok=True)
     md_path, json_path = report.write(figures, meta, directory)
     print(f"\nwrote {md_path} and {json_path} ({meta['duration_s'] / 60:.1f} min)", flush=True)
+    if interrupted:
+        return 130
     return 1 if any(f.status == "failed" for f in figures) or len(figures) < len(args.figures) else 0
 
 

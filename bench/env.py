@@ -187,6 +187,23 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str, interva
     raise RuntimeError(f"timed out after {timeout:g}s waiting for {what}")
 
 
+def wait_for_count(
+    read: Callable[[], int], target: int, *, stall: float, timeout: float, interval: float = 0.05
+) -> int:
+    """Poll ``read()`` until it reaches ``target``, stops moving for ``stall`` seconds, or
+    ``timeout`` passes; returns the last value (callers report a shortfall as lost work)."""
+    deadline = time.monotonic() + timeout
+    last, moved = -1, time.monotonic()
+    while True:
+        value = read()
+        now = time.monotonic()
+        if value != last:
+            last, moved = value, now
+        if value >= target or now - moved > stall or now > deadline:
+            return value
+        time.sleep(interval)
+
+
 def http_ok(url: str) -> bool:
     import httpx
 

@@ -24,7 +24,7 @@ import uuid
 from typing import Any
 
 from bench import data, load
-from bench.env import Processes, redis, wait_until
+from bench.env import Processes, redis, wait_for_count, wait_until
 from bench.report import Figure, percentile, ratio, summary
 
 TASK = "Look the key up and answer."
@@ -46,11 +46,12 @@ def noop_round_trips(count: int, *, queue: str = "io", timeout: float = 300.0) -
     for _ in range(count):
         noop.apply_async(args=[key], queue=queue)
     published = time.perf_counter() - started
-    wait_until(lambda: int(client.get(key) or 0) >= count, timeout, "no-op tasks", interval=0.01)
+    finished = wait_for_count(lambda: int(client.get(key) or 0), count, stall=20.0, timeout=timeout, interval=0.01)
     elapsed = time.perf_counter() - started
     return {
         "tasks": count,
-        "tasks_per_s": round(count / elapsed, 1),
+        "tasks_lost": count - finished,
+        "tasks_per_s": round(finished / elapsed, 1),
         "publish_per_s": round(count / published, 1),
         "seconds": round(elapsed, 2),
     }

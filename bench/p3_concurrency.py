@@ -3,11 +3,12 @@
 One Celery worker of the platform (threads pool, ``--p3-concurrency`` threads, psycopg's
 connection pool of ``--p3-pool``), the fake provider answering after ``--p3-latency-ms``.
 ``--p3-runs`` runs of the bench agent are started through ``execution_start`` from this
-process (queued after commit, as the API does) as fast as it can, for at most
-``--p3-create-seconds``; then:
+process (queued after commit, as the API does), for at most ``--p3-create-seconds``, before
+the worker starts - the figure is the worker host's, not this process's rate of starting
+runs; then, from the moment the worker is up:
 
-- concurrency reached: the most runs in flight at once, from the rows' ``started_at`` and
-  ``completed_at`` (a sweep over all runs), and sampled every 0.25 s while they run;
+- concurrency reached: the most runs in the running state at once, sampled every 0.25 s
+  (the overlap of the rows' ``started_at``/``completed_at`` is kept in the details);
 - throughput: completed runs per second between the 10th and 90th percentile of
   completions, against Little's law for the concurrency reached (L / W with W the two model
   calls' latency, the least a run can take);
@@ -18,10 +19,10 @@ Baseline, same run, same worker (pool and concurrency): ``bench.sleep`` tasks th
 as long as a run waits for its model (two calls x the latency), ``--p3-baseline-tasks`` of
 them; their tasks per second and the most in flight.
 
-With ``--p3-release-db`` the figure is measured a second time with the worker returning its
-database connection to the pool while it waits for the model (``bench.tasks`` patches the
-runtime in the worker process only when ``BENCH_RELEASE_DB_DURING_MODEL_CALL`` is set). That
-is an experiment of what such a change would buy, not the shipped runtime.
+The shipped runtime returns its database connection to the pool while a run waits for its
+model (``AGENTRY_RELEASE_DB_DURING_MODEL_CALL``, on by default with the pool). With
+``--p3-hold-db`` the figure is measured a second time with that turned off - a run holding
+its connection through the call, as the runtime did before - to show what the release buys.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import uuid
 from typing import Any
 
 from bench import data
-from bench.env import Processes, database_name, pg_connections, redis, task_failures, wait_until
+from bench.env import Processes, database_name, pg_connections, redis, task_failures, wait_for_count
 from bench.report import Figure, ratio
 
 TARGET_CONCURRENCY = 500
@@ -114,7 +115,7 @@ def sleeping_baseline(count: int, seconds: float, *, timeout: float) -> dict[str
     with Sampler(in_flight, 0.1) as sampler:
         for _ in range(count):
             sleep.apply_async(args=[key, seconds], queue="io")
-        wait_until(lambda: int(client.get(key) or 0) >= count, timeout, "sleeping tasks", interval=0.05)
+        finished = wait_for_count(lambda: int(client.get(key) or 0), count, stall=20.0, timeout=timeout)
     elapsed = time.perf_counter() - began
     done_series = [(t, v["done"]) for t, v in sampler.values if isinstance(v, dict)]
     # Steady rate: completions between 10 % and 90 % of the total, from the samples.
@@ -125,6 +126,7 @@ def sleeping_baseline(count: int, seconds: float, *, timeout: float) -> dict[str
         rate = count * 0.8 / (hi - lo)
     return {
         "tasks": count,
+        "tasks_lost": count - finished,  # raised in the worker, or never delivered
         "sleep_s": seconds,
         "tasks_per_s": round(rate if rate else count / elapsed, 1),
         "tasks_per_s_overall": round(count / elapsed, 1),
@@ -133,30 +135,26 @@ def sleeping_baseline(count: int, seconds: float, *, timeout: float) -> dict[str
     }
 
 
-def measure_runs(args: Any, *, release_db: bool, label: str) -> dict[str, Any]:
-    from executions.models import Execution
+def measure_runs(args: Any, *, hold_db: bool, label: str) -> dict[str, Any]:
+    from executions.models import Execution, ExecutionStep
 
     latency_s = args.p3_latency_ms / 1000
     extra = {"DB_POOL_MAX_SIZE": args.p3_pool}
-    if release_db:
-        extra["BENCH_RELEASE_DB_DURING_MODEL_CALL"] = "1"
+    if hold_db:
+        extra["AGENTRY_RELEASE_DB_DURING_MODEL_CALL"] = "0"
     database = database_name()
     with Processes() as procs:
         provider = procs.fake_provider(latency_ms=args.p3_latency_ms)
-        worker = procs.worker(
-            queues="io,default", concurrency=args.p3_concurrency, provider_url=provider, extra_env=extra
-        )
         owner = data.tenant("bench-runtime")
         agent = data.agent(owner, f"P3 {label}")
-        baseline = None
-        if not release_db:
-            baseline = sleeping_baseline(
-                args.p3_baseline_tasks, 2 * latency_s, timeout=args.p3_timeout + args.p3_baseline_tasks
-            )
-            print(
-                f"[P3] baseline: {baseline['tasks_per_s']:.0f} sleeping tasks/s, {baseline['max_in_flight']} in flight",
-                flush=True,
-            )
+        # The backlog first, with no worker running: the figure is what one worker host
+        # keeps in flight and completes, not how fast this process can start runs.
+        began = time.time()
+        started = data.start_runs(
+            owner, agent, args.p3_runs, "Look the key up and answer.", seconds=args.p3_create_seconds
+        )
+        created_s = time.time() - began
+        print(f"[P3] {label}: {len(started.ids)} runs queued in {created_s:.0f} s; starting the worker", flush=True)
 
         def sample() -> dict[str, int]:
             return {
@@ -164,12 +162,11 @@ def measure_runs(args: Any, *, release_db: bool, label: str) -> dict[str, Any]:
                 "connections": pg_connections(database),
             }
 
-        began = time.time()
+        worker = procs.worker(
+            queues="io,default", concurrency=args.p3_concurrency, provider_url=provider, extra_env=extra
+        )
+        worker_up = time.time()
         with Sampler(sample, 0.25) as sampler:
-            started = data.start_runs(
-                owner, agent, args.p3_runs, "Look the key up and answer.", seconds=args.p3_create_seconds
-            )
-            created_s = time.time() - began
             waited = data.wait_for_runs(
                 agent.pk,
                 len(started.ids),
@@ -182,6 +179,19 @@ def measure_runs(args: Any, *, release_db: bool, label: str) -> dict[str, Any]:
             )
         )
         failures = task_failures(worker)
+        tool_errors = list(
+            ExecutionStep.objects.filter(execution__agent_id=agent.pk, step_type="act", is_error=True).values_list(
+                "tool_output", flat=True
+            )
+        )
+        baseline = None
+        if not hold_db:
+            # Same worker, same pool and concurrency, once the runs are done.
+            baseline = sleeping_baseline(args.p3_baseline_tasks, 2 * latency_s, timeout=args.p3_timeout)
+            print(
+                f"[P3] baseline: {baseline['tasks_per_s']:.0f} sleeping tasks/s, {baseline['max_in_flight']} in flight",
+                flush=True,
+            )
     completed = [r for r in rows if r["status"] == "completed"]
     intervals = [
         (r["started_at"].timestamp(), r["completed_at"].timestamp())
@@ -191,12 +201,15 @@ def measure_runs(args: Any, *, release_db: bool, label: str) -> dict[str, Any]:
     # Runs still going when the wait ended are in flight until then.
     end = time.time()
     intervals += [(r["started_at"].timestamp(), end) for r in rows if r["started_at"] and not r["completed_at"]]
-    concurrency = max_overlap(intervals)
+    # Runs in the running state at one instant (claimed, lease held), sampled every 0.25 s;
+    # the overlap of [started_at, completed_at] counts a little more: started_at is taken
+    # before the claim waits for a database connection.
+    overlap = max_overlap(intervals)
+    concurrency = max(sampler.numbers("running"), default=0)
     durations = [e - s for s, e in intervals if e > s]
     ends = [r["completed_at"].timestamp() for r in completed]
     rate = steady_rate(ends)
-    first = min(r["created_at"].timestamp() for r in rows)
-    overall = len(completed) / (max(ends) - first) if ends else None
+    overall = len(completed) / (max(ends) - worker_up) if ends else None
     ideal = concurrency / (2 * latency_s) if concurrency else None
     statuses: dict[str, int] = {}
     for r in rows:
@@ -215,9 +228,11 @@ def measure_runs(args: Any, *, release_db: bool, label: str) -> dict[str, Any]:
         "statuses": statuses,
         "error_codes": errors,
         "worker_task_failures": failures,
+        "tool_steps_failed": len(tool_errors),
+        "tool_failure_samples": sorted({str((e or {}).get("error", e))[:160] for e in tool_errors})[:3],
         "wait": waited,
         "concurrency_reached": concurrency,
-        "running_sampled_max": max(sampler.numbers("running"), default=0),
+        "overlap_of_run_intervals": overlap,
         "runs_per_s": rate or overall,
         "runs_per_s_overall": overall,
         "run_seconds_p50": sorted(durations)[len(durations) // 2] if durations else None,
@@ -232,10 +247,10 @@ def measure_runs(args: Any, *, release_db: bool, label: str) -> dict[str, Any]:
 
 def run(args: Any) -> Figure:
     figure = Figure("P3", f"in-flight executions with {args.p3_latency_ms:g} ms model latency, one worker host")
-    main = measure_runs(args, release_db=False, label="as shipped")
+    main = measure_runs(args, hold_db=False, label="as shipped")
     results = [main]
-    if args.p3_release_db:
-        results.append(measure_runs(args, release_db=True, label="connection released during model calls"))
+    if args.p3_hold_db:
+        results.append(measure_runs(args, hold_db=True, label="connection held during model calls"))
     baseline = main["baseline_sleep"]
     figure.details = {"runs_per_s": main["runs_per_s"], "measurements": results}
     figure.add(
@@ -273,22 +288,27 @@ def run(args: Any) -> Figure:
     )
     for extra in results[1:]:
         figure.add(
-            "experiment: concurrency with the connection released",
+            "comparison: concurrency with the connection held",
             extra["concurrency_reached"],
             target=f">= {TARGET_CONCURRENCY}",
             met=extra["concurrency_reached"] >= TARGET_CONCURRENCY,
         )
-        figure.add("experiment: throughput with the connection released", extra["runs_per_s"], unit="runs/s")
+        figure.add("comparison: throughput with the connection held", extra["runs_per_s"], unit="runs/s")
     for result in results:
         figure.note(
-            f"{result['label']}: {result['runs']} runs ({result['statuses']}), started in {result['created_in_s']} s "
-            f"from this process ({result['start_retries']} retries after a deadlock, {result['start_failures']} given up); {result['concurrency_reached']} in "
-            f"flight at most ({result['running_sampled_max']} sampled as running), a run took "
+            f"{result['label']}: {result['runs']} runs ({result['statuses']}), queued in {result['created_in_s']} s "
+            f"before the worker started ({result['start_retries']} retries after a deadlock, {result['start_failures']} given up); {result['concurrency_reached']} running at "
+            f"once at most (sampled; {result['overlap_of_run_intervals']} by overlapping started/completed times), a run took "
             f"{fmt_s(result['run_seconds_p50'])} (p50) against {2 * args.p3_latency_ms / 1000:g} s of model latency; "
             f"{fmt_rate(result['runs_per_s'])} against Little's law's {fmt_rate(result['littles_law_runs_per_s'])} "
             f"for that concurrency; at most {result['db_connections_max']} connections to the bench database "
             f"(pool of {result['db_pool_max_size']} in the worker, {result['worker_threads']} threads)."
             + (f" Errors: {result['error_codes']}." if result["error_codes"] else "")
+            + (
+                f" {result['tool_steps_failed']} tool calls failed inside runs: {result['tool_failure_samples']}."
+                if result["tool_steps_failed"]
+                else ""
+            )
             + (
                 f" Worker tasks that raised: {result['worker_task_failures']} (their runs stay pending or running "
                 "until the beat tick hands them out again, which this figure does not run)."
@@ -298,7 +318,7 @@ def run(args: Any) -> Figure:
             + (" The wait stopped: no run ended for a while." if result["wait"]["stalled"] else "")
         )
     figure.note(
-        f"Baseline: {baseline['tasks']} bench.sleep tasks of {baseline['sleep_s']:g} s on the same worker "
+        f"Baseline: {baseline['tasks']} bench.sleep tasks ({baseline['tasks_lost']} lost) of {baseline['sleep_s']:g} s on the same worker "
         f"(threads x {args.p3_concurrency}): {baseline['tasks_per_s']:.0f}/s at steady state, "
         f"{baseline['max_in_flight']} in flight at most."
     )

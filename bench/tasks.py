@@ -8,21 +8,15 @@
 
 Counters live in the bench's Redis database under the key the driver passes.
 
-``BENCH_RELEASE_DB_DURING_MODEL_CALL=1`` (P3's ``--p3-release-db`` experiment only) makes the
-worker return its database connection to the pool before each model call, by wrapping
-``Runner.call_model`` in the worker process. It measures what such a change in the runtime
-would buy; the shipped runtime holds the connection through the call.
 """
 
 from __future__ import annotations
 
-import logging
 import time
 from functools import cache
 from typing import Any
 
 from celery import shared_task
-from celery.signals import worker_init
 
 
 @cache
@@ -30,7 +24,8 @@ def _redis() -> Any:
     from django.conf import settings
     from redis import Redis
 
-    return Redis.from_url(settings.REDIS_URL)
+    # redis-py 8 caps a pool at 100 connections by default; P3's worker runs 600 threads.
+    return Redis.from_url(settings.REDIS_URL, max_connections=4096)
 
 
 @shared_task(name="bench.noop", ignore_result=True)
@@ -62,24 +57,3 @@ def cron_probe(key: str, sample: int, agent_id: str) -> None:
         trigger_data={"bench_sample": sample},
     )
     _redis().hset(key, str(sample), f"{began}:{execution.pk}")
-
-
-@worker_init.connect
-def _release_db_during_model_calls(**kwargs: Any) -> None:
-    import os
-
-    if os.environ.get("BENCH_RELEASE_DB_DURING_MODEL_CALL") != "1":
-        return
-    from django.db import connection
-
-    from executions.runtime import loop
-
-    original = loop.Runner.call_model
-
-    def call_model(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if not connection.in_atomic_block:
-            connection.close()  # with DB_POOL_MAX_SIZE: back to the pool until the next query
-        return original(self, *args, **kwargs)
-
-    loop.Runner.call_model = call_model
-    logging.getLogger(__name__).warning("bench experiment: DB connection released during model calls")

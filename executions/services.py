@@ -106,7 +106,7 @@ def execution_start(
     _validate_input(task=task, context=context, schema=config.get("input_schema"))
     try:
         with transaction.atomic():
-            locked = Agent.objects.select_for_update().get(pk=agent.pk)
+            locked = Agent.objects.select_for_update(no_key=True).get(pk=agent.pk)
             _check_agent_rate(locked, config)
             quota_admit_run(organization=organization)
             execution = Execution.objects.create(
@@ -150,7 +150,7 @@ def execution_cancel(*, execution: Execution, actor: Actor | None = None) -> Exe
     from executions.runtime.loop import EventBuffer
 
     with transaction.atomic():
-        locked = Execution.objects.select_for_update().get(pk=execution.pk)
+        locked = Execution.objects.select_for_update(no_key=True).get(pk=execution.pk)
         if locked.is_terminal:
             raise Conflict(f"The execution is already {locked.status}.", details={"status": locked.status})
         activity_record(

@@ -102,7 +102,7 @@ def agent_create(
 
         # The plan's max_agents, exact under concurrency: creations in one organization queue
         # on its row.
-        Organization.objects.select_for_update().filter(pk=organization.pk).first()
+        Organization.objects.select_for_update(no_key=True).filter(pk=organization.pk).first()
         existing = Agent.objects.filter(organization=organization, deleted_at__isnull=True).count()
         problem = agent_limit_problem(organization=organization, agent_count=existing)
         if problem is not None:

@@ -33,7 +33,7 @@ def actor_user(actor: Actor | None, by_user: Any = None) -> Any:
 def agent_lock(agent: Agent) -> Agent:
     """The agent row again, locked for the rest of the transaction (two edits, publishes or
     rollbacks of one agent serialize here)."""
-    locked = Agent.objects.select_for_update().filter(pk=agent.pk, deleted_at__isnull=True).first()
+    locked = Agent.objects.select_for_update(no_key=True).filter(pk=agent.pk, deleted_at__isnull=True).first()
     if locked is None:
         raise agent_not_found(agent.pk)
     return locked

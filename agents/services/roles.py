@@ -51,7 +51,7 @@ def role_permissions_set(*, actor: Actor, mapping: dict[str, Any]) -> dict[str, 
         clean[role] = sorted(set(perms))
     if errors:
         raise InvalidInput(validation_errors=errors)
-    organization = Organization.objects.select_for_update().get(pk=actor.organization.pk)
+    organization = Organization.objects.select_for_update(no_key=True).get(pk=actor.organization.pk)
     organization.role_permissions = clean
     organization.save(update_fields=["role_permissions", "updated_at"])
     activity_record(organization=organization, action="roles.updated", actor=actor, request_summary=clean)

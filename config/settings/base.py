@@ -75,6 +75,9 @@ TEMPLATES = [
 # --- Database: one engine, PostgreSQL with pgvector -------------------------------------
 DATABASE_URL = env_str("DATABASE_URL")
 DB_POOL_MAX_SIZE = env_int("DB_POOL_MAX_SIZE", 0)
+# With the pool on, a run returns its connection to the pool while it waits for its model
+# (executions.runtime.loop.release_connection_during_wait); 0 holds it through the call.
+AGENTRY_RELEASE_DB_DURING_MODEL_CALL = env_bool("AGENTRY_RELEASE_DB_DURING_MODEL_CALL", True)
 
 
 def _database() -> dict[str, Any]:

@@ -112,6 +112,23 @@ class LeaseLost(Exception):
     pass
 
 
+def release_connection_during_wait() -> None:
+    """Hand this thread's database connection back to psycopg's pool before a model call.
+
+    A run spends almost all its life waiting for its model; holding a connection through
+    that wait caps the runs in flight on a worker host at the pool's size. With the pool on
+    (``DB_POOL_MAX_SIZE`` > 0) and outside a transaction, the connection goes back to the
+    pool and the next query takes one again (microseconds, no new session). Without the
+    pool a close would mean a new session per step, so nothing changes. Nothing the loop
+    keeps lives in the session: leases are row columns, locks are transaction-scoped.
+    """
+    if not settings.AGENTRY_RELEASE_DB_DURING_MODEL_CALL or settings.DB_POOL_MAX_SIZE <= 0:
+        return
+    if connection.in_atomic_block:
+        return
+    connection.close()
+
+
 class Runner:
     def __init__(self, execution: Execution, owner: str):
         self.execution = execution
@@ -373,6 +390,7 @@ class Runner:
 
     def call_model(self, messages: list, tools: list[ToolSpec], step: ExecutionStep) -> LLMResponse:
         configs = self.admitted_configs()
+        release_connection_during_wait()
         kwargs: dict[str, Any] = {
             "tools": tools or None,
             "temperature": self.model_config.get("temperature"),

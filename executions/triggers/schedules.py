@@ -277,7 +277,7 @@ def schedule_sync_agent(*, agent_id: Any) -> None:
     Called after every change of an agent or of an organization's configuration of it
     (executions.triggers.signals); idempotent, so calling it too often costs a few queries.
     """
-    agent = Agent.objects.select_for_update().filter(pk=agent_id).first()
+    agent = Agent.objects.select_for_update(no_key=True).filter(pk=agent_id).first()
     if agent is None:
         return
     agent = Agent.objects.select_related("current_version", "organization").get(pk=agent_id)
