@@ -17,6 +17,7 @@ from billing.services import activity_record
 from config.api.errors import ApiError, Conflict, InvalidInput
 from executions.models import Execution, ExecutionEvent, ExecutionStatus, TriggerType
 from executions.runtime.finish import Stop, finish_execution
+from executions.runtime.owners import owner_is_gone
 from executions.tasks import enqueue_execution
 
 S = ExecutionStatus
@@ -184,4 +185,9 @@ def executions_due(*, limit: int = 500) -> list[Any]:
     # A pending run queued a while ago and never claimed (its message was lost with a broker
     # restart) is queued again; claiming is idempotent.
     lost = Q(status=S.PENDING, created_at__lt=now - timedelta(seconds=settings.EXECUTION_REQUEUE_PENDING_AFTER_SECONDS))
-    return list(Execution.objects.filter(stale | due | lost).values_list("pk", flat=True)[:limit])
+    ids = list(Execution.objects.filter(stale | due | lost).values_list("pk", flat=True)[:limit])
+    # Live leases whose holder is a process of this machine that has exited (a killed
+    # worker): handed out now rather than when the lease runs out.
+    held = Execution.objects.filter(status=S.RUNNING, lease_expires_at__gte=now).exclude(lease_owner="")
+    ids += [pk for pk, owner in held.values_list("pk", "lease_owner")[:limit] if owner_is_gone(owner)]
+    return ids

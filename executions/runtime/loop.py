@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import resource
 import time
 from dataclasses import dataclass, field
@@ -42,8 +41,9 @@ from executions.models import (
     StepType,
 )
 from executions.providers import resolve_providers
-from executions.runtime import chaos, finish
+from executions.runtime import chaos, finish, shutdown
 from executions.runtime import context as ctx
+from executions.runtime.owners import owner_is_gone, worker_identity
 from executions.runtime.tools_port import ToolContext, ToolOutcome, tool_port
 
 logger = logging.getLogger(__name__)
@@ -53,15 +53,12 @@ MAX_TOOL_RESULT_CHARS = 16_000
 S = ExecutionStatus
 
 
-def worker_identity() -> str:
-    import socket
-    import threading
+def claim(execution_id: Any, owner: str, *, gone_owner: str | None = None) -> Execution | None:
+    """Take the lease of a runnable execution; None when it is not ours to run now.
 
-    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
-
-
-def claim(execution_id: Any, owner: str) -> Execution | None:
-    """Take the lease of a runnable execution; None when it is not ours to run now."""
+    ``gone_owner``: the holder of a live lease that ``owners.owner_is_gone`` proved dead; the
+    lease is taken over only if that holder still has it.
+    """
     now = timezone.now()
     with connection.cursor() as cursor:
         # pending: a fresh run; running with an expired (or released) lease: its worker died,
@@ -76,10 +73,11 @@ def claim(execution_id: Any, owner: str) -> Execution | None:
              WHERE id = %s
                AND (status = 'pending'
                     OR (status = 'running' AND (lease_expires_at IS NULL OR lease_expires_at < %s))
+                    OR (status = 'running' AND lease_owner = %s)
                     OR (status = 'waiting' AND wait_until <= %s))
             RETURNING id
             """,
-            [owner, now + timedelta(seconds=settings.EXECUTION_LEASE_SECONDS), now, execution_id, now, now],
+            [owner, now + timedelta(seconds=settings.EXECUTION_LEASE_SECONDS), now, execution_id, now, gone_owner, now],
         )
         if cursor.fetchone() is None:
             return None
@@ -110,6 +108,10 @@ class EventBuffer:
 
 class LeaseLost(Exception):
     pass
+
+
+class HandBack(Exception):
+    """The worker is shutting down: release the run for another worker (runtime/shutdown.py)."""
 
 
 def release_connection_during_wait() -> None:
@@ -254,6 +256,8 @@ class Runner:
                 return
             while True:
                 self.checkpoint()
+                if shutdown.handback_requested():
+                    raise HandBack
                 think_steps = sum(
                     1 for s in self.steps if s.step_type == StepType.THINK and s.status == StepStatus.COMPLETED
                 )
@@ -273,10 +277,25 @@ class Runner:
                     return  # waiting for a timer or a person; the task ends here
         except LeaseLost:
             logger.warning("lost the lease of execution %s; stopping", self.execution.pk)
+        except HandBack:
+            self.hand_back()
         except finish.Stop as stop:
             finish.end(self, stop)
         finally:
             log_context_var.reset(log_token)
+
+    def hand_back(self) -> None:
+        """Release the lease (claimable at once, no retry counted) and queue the run again."""
+        from executions.tasks import enqueue_execution
+
+        released = Execution.objects.filter(pk=self.execution.pk, lease_owner=self.owner, status=S.RUNNING).update(
+            lease_owner="", lease_expires_at=None
+        )
+        if not released:
+            return
+        self.log("info", "Handed back at worker shutdown; another worker resumes from here.")
+        enqueue_execution(self.execution.pk)
+        logger.info("handed execution %s back at worker shutdown", self.execution.pk)
 
     def start_or_resume(self) -> None:
         if not self.steps:
@@ -663,11 +682,19 @@ def run_execution(execution_id: Any) -> float | None:
     if execution is None:
         row = (
             Execution.objects.filter(pk=execution_id, status=S.RUNNING)
-            .values_list("lease_expires_at", flat=True)
+            .values_list("lease_expires_at", "lease_owner")
             .first()
         )
         if row is None:
             return None
-        return max((row - timezone.now()).total_seconds(), 0.0) + 0.2
+        expires_at, holder = row
+        if holder and owner_is_gone(holder):
+            # Its worker died on this machine: no need to wait out the lease.
+            execution = claim(execution_id, owner, gone_owner=holder)
+        if execution is None:
+            if expires_at is None:
+                return 0.2
+            return max((expires_at - timezone.now()).total_seconds(), 0.0) + 0.2
+        logger.info("took over execution %s from %s, a process that has exited", execution_id, holder)
     Runner(execution, owner).run()
     return None
