@@ -215,6 +215,12 @@ class Agent(models.Model):
         indexes = [
             models.Index(fields=["organization", "status"], name="agent_org_status"),
             models.Index(fields=["organization", "-updated_at"], name="agent_org_updated"),
+            # The API's list: live agents of one organization in their default order.
+            models.Index(
+                fields=["organization", "name", "id"],
+                name="agent_org_name_live",
+                condition=models.Q(deleted_at__isnull=True),
+            ),
             models.Index(
                 fields=["is_active"], name="agent_active", condition=models.Q(is_active=True, deleted_at__isnull=True)
             ),

@@ -194,3 +194,29 @@ def test_stream_replays_then_follows_live(org, alice, make_agent, client_for, pr
 
         denied = httpx.get(url, timeout=5)
         assert denied.status_code == 401 and denied.json()["error"]["code"] == "NotAuthenticated"
+
+
+def test_who_sees_which_runs_in_the_list(org, other_org, alice, mia, oscar, make_agent, client_for):
+    """Owners and admins see every run of their organization (deleted agents' included);
+    members see the runs of the agents they may see; nobody sees another organization's."""
+    from agents.services.agents import agent_delete
+    from executions.services import execution_start
+
+    shared = make_agent(name="Shared", visibility="organization")
+    private = make_agent(name="Private", visibility="private")
+    gone = make_agent(name="Gone", visibility="organization")
+    runs = {a.name: execution_start(agent=a, organization=org, task="t")[0] for a in (shared, private, gone)}
+    agent_delete(actor=None, agent=gone, by_user=alice)
+
+    def listed(user) -> set[str]:
+        body = client_for(user).get("/api/v1/executions/?limit=100").json()
+        assert body["total"] == len(body["results"])
+        return {r["id"] for r in body["results"]}
+
+    assert listed(alice) == {str(e.pk) for e in runs.values()}
+    assert listed(mia) == {str(runs["Shared"].pk)}
+    assert listed(oscar) == set()
+    # One run by id: the same rule.
+    assert client_for(alice).get(f"/api/v1/executions/{runs['Gone'].pk}/").status_code == 200
+    assert_error(client_for(mia).get(f"/api/v1/executions/{runs['Private'].pk}/"), 404, "NotFound")
+    assert_error(client_for(oscar).get(f"/api/v1/executions/{runs['Shared'].pk}/"), 404, "NotFound")
