@@ -35,6 +35,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy $(APPS)
+	$(VENV)/bin/mypy --config-file clients/python/pyproject.toml clients/python/agentry_client
 	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) manage.py check --fail-level WARNING
 	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) manage.py makemigrations --check --dry-run
 
@@ -47,9 +48,10 @@ pytest: install $(BROWSER_STAMP)
 
 test: lint pytest
 
-# The long fault-injection run (kill -9, Redis and PostgreSQL restarts); sizes via FAULT_* env.
+# The fault-injection run alone (kill -9, Redis and PostgreSQL restarts; about 4 minutes, also
+# part of `make test`); sizes via FAULT_RUNS, FAULT_P, FAULT_MIN, FAULT_SEED, FAULT_BUDGET_SECONDS.
 test-faults: install
-	$(VENV)/bin/pytest -m faults -s $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -m faults $(PYTEST_ARGS)
 
 bench: install
 	$(PY) -m bench $(BENCH_ARGS)

@@ -50,6 +50,20 @@ def _commands(port: int) -> dict[str, list[str]]:
     }  # fmt: skip
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: get SIGTERM when ``make run`` dies, even by SIGKILL, so a
+    crash leaves no web server holding the port and no worker holding runs (Linux only; the
+    worker's SIGTERM is Celery's warm shutdown, which hands its runs back)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
 def _stop(children: dict[str, subprocess.Popen]) -> None:
     for proc in children.values():
         if proc.poll() is None:
@@ -78,7 +92,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, on_signal)
     # Each child in its own session: Ctrl-C reaches only us, and we stop them in order.
     for name, cmd in _commands(port).items():
-        children[name] = subprocess.Popen(cmd, env=env, start_new_session=True)
+        children[name] = subprocess.Popen(cmd, env=env, start_new_session=True, preexec_fn=_die_with_parent)
     print(f"[agentry] web http://127.0.0.1:{port}/ (admin /admin/, docs /api/docs/); Ctrl-C stops", flush=True)
     exit_code = 0
     while not stopping:

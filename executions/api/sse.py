@@ -15,6 +15,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
+from rest_framework.renderers import BaseRenderer
 
 from executions.models import TERMINAL_STATUSES, Execution, ExecutionEvent
 from executions.streaming import channel
@@ -42,6 +43,22 @@ def _is_terminal(execution_id: Any) -> bool:
     return Execution.objects.filter(pk=execution_id).values_list("status", flat=True).first() in TERMINAL_STATUSES
 
 
+class EventStreamRenderer(BaseRenderer):
+    """Lets ``Accept: text/event-stream`` (what EventSource sends) through content negotiation.
+
+    The stream itself is a StreamingHttpResponse and never passes through a renderer; only an
+    error before it starts (401, 404, 429) does, and it is written as the usual error shape in
+    JSON.
+    """
+
+    media_type = "text/event-stream"
+    format = "event-stream"
+    charset = "utf-8"
+
+    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
+        return json.dumps(data, default=str).encode()
+
+
 async def event_stream(execution_id: Any, last_id: int = 0) -> AsyncIterator[str]:
     from redis.asyncio import Redis
 
@@ -56,6 +73,10 @@ async def event_stream(execution_id: Any, last_id: int = 0) -> AsyncIterator[str
             if event in FINAL_EVENTS:
                 return
         if await sync_to_async(_is_terminal)(execution_id):
+            # It may have ended between the two reads; its final events were stored in the
+            # transaction that ended it, so they are there now.
+            for seq, event, data in await sync_to_async(_persisted)(execution_id, last):
+                yield format_event(event, data, seq)
             return
         started = time.monotonic()
         idle = 0.0

@@ -8,6 +8,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -22,7 +23,7 @@ from executions.api.serializers import (
     ExecutionSerializer,
     ExecutionStepSerializer,
 )
-from executions.api.sse import event_stream
+from executions.api.sse import EventStreamRenderer, event_stream
 from executions.models import Execution, ExecutionStatus, TriggerType
 
 READ = ("agents:read", "executions.view_execution")
@@ -101,7 +102,7 @@ class ExecutionViewSet(viewsets.ReadOnlyModelViewSet):
         responses={(200, "text/event-stream"): OpenApiTypes.STR},
         parameters=[OpenApiParameter("Last-Event-ID", OpenApiTypes.INT, OpenApiParameter.HEADER, required=False)],
     )
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], renderer_classes=[JSONRenderer, EventStreamRenderer])
     def stream(self, request: Request, pk: str | None = None) -> StreamingHttpResponse:
         execution = self.get_object()
         raw = request.headers.get("Last-Event-ID") or request.query_params.get("last_event_id") or "0"

@@ -195,6 +195,16 @@ def test_stream_replays_then_follows_live(org, alice, make_agent, client_for, pr
         denied = httpx.get(url, timeout=5)
         assert denied.status_code == 401 and denied.json()["error"]["code"] == "NotAuthenticated"
 
+        # What a browser's EventSource sends: Accept: text/event-stream only.
+        sse_only = {**headers, "Accept": "text/event-stream"}
+        with httpx.stream("GET", url, headers=sse_only, timeout=20) as response:
+            assert response.status_code == 200
+            assert [e["id"] for e in _read_sse(response)] == ids
+        missing = httpx.get(
+            f"{base}/api/v1/executions/00000000-0000-0000-0000-000000000000/stream/", headers=sse_only, timeout=5
+        )
+        assert missing.status_code == 404 and missing.json()["error"]["code"] == "NotFound"
+
 
 def test_who_sees_which_runs_in_the_list(org, other_org, alice, mia, oscar, make_agent, client_for):
     """Owners and admins see every run of their organization (deleted agents' included);

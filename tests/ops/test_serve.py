@@ -1,0 +1,109 @@
+"""``make run`` (config.serve): killed outright, it leaves nothing running, and it starts
+again cleanly; Ctrl-C stops everything it started."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from django.conf import settings
+
+from config.embedded import redis_url_with_db
+from tests import processes
+from tests.processes import ROOT, process_env, wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/api/v1/health/", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _start(port: int, log: Path) -> subprocess.Popen:
+    redis = redis_url_with_db(settings.REDIS_URL, 13)
+    env = process_env(
+        DJANGO_SETTINGS_MODULE="config.settings.dev",
+        DATABASE_URL=processes.test_database_url(),
+        REDIS_URL=redis,
+        CELERY_BROKER_URL=redis,
+        PORT=str(port),
+        WORKER_CONCURRENCY="2",
+    )
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "config.serve"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+
+
+def test_a_killed_make_run_leaves_nothing_behind_and_starts_again(tmp_path):
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path / "serve.log"
+    first = _start(port, log)
+    children: set[int] = set()
+    try:
+        wait_for(lambda: _healthy(url) or first.poll() is not None, 120, message="make run up")
+        assert first.poll() is None, log.read_text()[-3000:]
+        children = _children(first.pid)
+        assert len(children) == 3, children  # web, worker, beat
+
+        os.kill(first.pid, signal.SIGKILL)  # the supervisor alone, no goodbye
+        first.wait()
+        wait_for(lambda: not any(_alive(pid) for pid in children), 60, message="children gone with their parent")
+        assert not _healthy(url)
+
+        second = _start(port, log)
+        try:
+            wait_for(lambda: _healthy(url) or second.poll() is not None, 120, message="make run up again")
+            assert second.poll() is None, log.read_text()[-3000:]
+            again = _children(second.pid)
+            children |= again
+            second.send_signal(signal.SIGINT)  # Ctrl-C
+            assert second.wait(60) == 0
+            assert not any(_alive(pid) for pid in again)
+            assert "[agentry] stopped" in log.read_text()
+        finally:
+            if second.poll() is None:
+                os.killpg(second.pid, signal.SIGKILL)
+    finally:
+        if first.poll() is None:
+            os.killpg(first.pid, signal.SIGKILL)
+        for pid in children:  # each child leads its own process group
+            if _alive(pid):
+                os.killpg(pid, signal.SIGKILL)
