@@ -18,6 +18,27 @@ from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
 from tests.fakes.fixtures import *  # noqa
 from tests.runtime_fixtures import *  # noqa
 
+REPORT_LINES = pytest.StashKey[list[str]]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[REPORT_LINES] = []
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    """Figures tests measured (faults injected, ...), printed whether they passed or not."""
+    lines = config.stash.get(REPORT_LINES, [])
+    if lines:
+        terminalreporter.section("measured by the suite")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
+@pytest.fixture
+def report_line(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """report_line("...") -> printed in the run's summary (see pytest_terminal_summary)."""
+    return request.config.stash[REPORT_LINES].append
+
 
 @pytest.fixture(autouse=True)
 def _clear_cache():
