@@ -1,0 +1,104 @@
+"""Migrations after the first release are expand-only, so they run while the previous
+release still serves (README: "Migrations ship without downtime when additive").
+
+- a new column is nullable or has a database default (the old code's INSERTs omit it);
+- an index on an existing table is built CONCURRENTLY (no write lock), in a non-atomic
+  migration;
+- nothing is removed or renamed in the same release as the code that stops using it (those
+  go in a later migration, listed in ALLOWED_CONTRACTIONS with the release that allowed it).
+
+The migrations of the first release (before ``agents.0005``) predate the rule.
+"""
+
+from __future__ import annotations
+
+from django.contrib.postgres.operations import AddIndexConcurrently
+from django.db import migrations
+from django.db.migrations.loader import MigrationLoader
+from django.db.models import NOT_PROVIDED
+
+OUR_APPS = {"agents", "executions", "memory", "tools", "approvals", "billing"}
+FIRST_RELEASE = {
+    ("agents", "0001_initial"),
+    ("agents", "0002_seed_templates"),
+    ("agents", "0003_provider_connections"),
+    ("agents", "0004_chains"),
+    ("executions", "0001_initial"),
+    ("executions", "0002_runtime"),
+    ("executions", "0003_triggers_webhooks"),
+    ("memory", "0001_initial"),
+    ("tools", "0001_initial"),
+    ("approvals", "0001_initial"),
+    ("billing", "0001_initial"),
+    ("billing", "0002_runtime"),
+    ("billing", "0003_runtime"),
+    ("billing", "0004_plans_prices_rollups"),
+}
+# (app, migration): why it may contract (empty so far).
+ALLOWED_CONTRACTIONS: dict[tuple[str, str], str] = {}
+CONTRACTING = (
+    migrations.RemoveField,
+    migrations.DeleteModel,
+    migrations.RenameField,
+    migrations.RenameModel,
+    migrations.RemoveIndex,
+    migrations.RemoveConstraint,
+    migrations.AlterField,
+)
+
+
+def _problems(key: tuple[str, str], migration: migrations.Migration) -> list[str]:
+    created = {op.name.lower() for op in migration.operations if isinstance(op, migrations.CreateModel)}
+    found = []
+    for op in migration.operations:
+        if isinstance(op, CONTRACTING) and key not in ALLOWED_CONTRACTIONS:
+            found.append(f"{type(op).__name__} contracts the schema the running release uses")
+        if isinstance(op, migrations.AddField):
+            field = op.field
+            if not (field.null or field.many_to_many or field.db_default is not NOT_PROVIDED):
+                found.append(f"AddField {op.model_name}.{op.name}: NOT NULL without a database default")
+        existing_table = op.model_name.lower() not in created if hasattr(op, "model_name") else False
+        locking = isinstance(op, migrations.AddIndex | migrations.AddConstraint) and not isinstance(
+            op, AddIndexConcurrently
+        )
+        if locking and existing_table:
+            found.append(f"{type(op).__name__} on existing table {op.model_name}: build it CONCURRENTLY")
+        if isinstance(op, AddIndexConcurrently) and migration.atomic:
+            found.append("AddIndexConcurrently needs `atomic = False`")
+    return found
+
+
+def test_migrations_after_the_first_release_are_expand_only():
+    loader = MigrationLoader(None, ignore_no_migrations=True)  # files only, no database
+    checked, problems = 0, {}
+    for key, migration in loader.disk_migrations.items():
+        if key[0] not in OUR_APPS or key in FIRST_RELEASE:
+            continue
+        checked += 1
+        if found := _problems(key, migration):
+            problems[key] = found
+    assert checked >= 1  # agents.0005 at least
+    assert problems == {}
+
+
+def test_the_rule_catches_what_it_should():
+    from django.db import models
+
+    bad = migrations.Migration("0099_bad", "agents")
+    bad.operations = [
+        migrations.AddField("agent", "flavour", models.CharField(max_length=10)),
+        migrations.AddIndex("agent", models.Index(fields=["name"], name="agent_name_x")),
+        migrations.RemoveField("agent", "description"),
+        AddIndexConcurrently("agent", models.Index(fields=["slug"], name="agent_slug_x")),
+    ]
+    found = _problems(("agents", "0099_bad"), bad)
+    assert len(found) == 4, found
+
+    good = migrations.Migration("0099_good", "agents")
+    good.atomic = False
+    good.operations = [
+        migrations.AddField("agent", "flavour", models.CharField(max_length=10, null=True)),
+        migrations.AddField("agent", "level", models.IntegerField(db_default=0)),
+        AddIndexConcurrently("agent", models.Index(fields=["slug"], name="agent_slug_x")),
+    ]
+    assert _problems(("agents", "0099_good"), good) == []
