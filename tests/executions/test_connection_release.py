@@ -15,7 +15,7 @@ import pytest
 
 from executions.models import Execution
 from executions.services import execution_start
-from tests.fakes.fixtures import FAKE_API_KEY
+from tests.fakes.fixtures import worker_env_for
 from tests.processes import celery_worker, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -27,11 +27,7 @@ LATENCY_MS = 5000
 def test_runs_in_flight_exceed_the_pool_size(org, make_agent, providers_at_fake):
     fake = providers_at_fake
     fake.latency_ms = LATENCY_MS
-    env = {
-        "OPENAI_BASE_URL": fake.openai_base_url,
-        "OPENAI_API_KEY": FAKE_API_KEY,
-        "DB_POOL_MAX_SIZE": "2",
-    }
+    env = worker_env_for(fake, DB_POOL_MAX_SIZE="2")
     agent = make_agent(limits={"max_runs_per_hour": 1000})
     executions = [execution_start(agent=agent, organization=org, task=f"job {i}")[0] for i in range(RUNS)]
     with celery_worker(queues="io", concurrency=RUNS, extra_env=env):

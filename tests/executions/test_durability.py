@@ -17,7 +17,7 @@ from executions.runtime.loop import claim, run_execution
 from executions.runtime.tools_port import LocalTool, ToolOutcome, register_local_tool, unregister_local_tool
 from executions.services import execution_cancel, execution_start, executions_due
 from executions.tasks import tick
-from tests.fakes.fixtures import FAKE_API_KEY
+from tests.fakes.fixtures import worker_env_for
 from tests.fakes.script import text, tool_call
 from tests.processes import celery_worker, wait_for
 from tests.tooling import NoteReceiver
@@ -147,13 +147,9 @@ def test_killed_worker_runs_resume_elsewhere_exactly_once(org, make_agent, provi
     fake = providers_at_fake
     fake.latency_ms = 250
     receiver = NoteReceiver()
-    env = {
-        "OPENAI_BASE_URL": fake.openai_base_url,
-        "OPENAI_API_KEY": FAKE_API_KEY,
-        "AGENTRY_TOOL_PORT": "tests.tooling.NoteToolPort",
-        "NOTE_TOOL_URL": receiver.url,
-        "EXECUTION_LEASE_SECONDS": "2",
-    }
+    env = worker_env_for(
+        fake, AGENTRY_TOOL_PORT="tests.tooling.NoteToolPort", NOTE_TOOL_URL=receiver.url, EXECUTION_LEASE_SECONDS="2"
+    )
     try:
         agent = make_agent(allowed_tools=["note"], limits={"max_runs_per_hour": 1000})
         executions = [execution_start(agent=agent, organization=org, task=f"job {i}")[0] for i in range(10)]

@@ -10,7 +10,7 @@ import pytest
 
 from executions.models import Execution, ExecutionLog
 from executions.services import execution_start
-from tests.fakes.fixtures import FAKE_API_KEY
+from tests.fakes.fixtures import worker_env_for
 from tests.processes import celery_worker, wait_for
 from tests.tooling import NoteReceiver
 
@@ -24,12 +24,7 @@ def test_sigterm_hands_runs_back_and_another_worker_finishes_them(org, make_agen
     fake = providers_at_fake
     fake.latency_ms = LATENCY_MS
     receiver = NoteReceiver()
-    env = {
-        "OPENAI_BASE_URL": fake.openai_base_url,
-        "OPENAI_API_KEY": FAKE_API_KEY,
-        "AGENTRY_TOOL_PORT": "tests.tooling.NoteToolPort",
-        "NOTE_TOOL_URL": receiver.url,
-    }
+    env = worker_env_for(fake, AGENTRY_TOOL_PORT="tests.tooling.NoteToolPort", NOTE_TOOL_URL=receiver.url)
     try:
         agent = make_agent(allowed_tools=["note"], limits={"max_runs_per_hour": 1000})
         executions = [execution_start(agent=agent, organization=org, task=f"job {i}")[0] for i in range(RUNS)]

@@ -17,7 +17,7 @@ import pytest
 from .llm_server import FakeLLMServer
 from .script import auto_responder
 
-__all__ = ["FAKE_API_KEY", "fake_llm", "fake_llm_server", "fake_provider_config"]
+__all__ = ["FAKE_API_KEY", "fake_llm", "fake_llm_server", "fake_provider_config", "worker_env_for"]
 
 
 @pytest.fixture(scope="session")
@@ -40,6 +40,11 @@ def fake_llm(fake_llm_server: FakeLLMServer) -> Iterator[FakeLLMServer]:
 
 
 FAKE_API_KEY = "sk-fake-test-key-0123456789"
+
+
+def worker_env_for(fake: FakeLLMServer, **extra: str) -> dict[str, str]:
+    """Environment for a real worker process whose OpenAI SDK talks to ``fake``."""
+    return {"OPENAI_BASE_URL": fake.openai_base_url, "OPENAI_API_KEY": FAKE_API_KEY, **extra}
 
 
 @pytest.fixture
