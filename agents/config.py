@@ -105,44 +105,48 @@ def _number(value: Decimal | None) -> float | None:
 
 def agent_draft_config(agent: Agent) -> dict[str, Any]:
     """The agent row's (draft) configuration in the API shape, live fields included."""
-    return copy.deepcopy(
-        {
-            "name": agent.name,
-            "slug": agent.slug,
-            "description": agent.description,
-            "avatar_url": agent.avatar_url,
-            "visibility": agent.visibility,
-            "metadata": agent.metadata,
-            "agent_type": agent.agent_type,
-            "domain": agent.domain,
-            "capabilities": list(agent.capabilities),
-            "personality": agent.personality,
-            "system_prompt": agent.system_prompt,
-            "instructions": agent.instructions,
-            "goals": agent.goals,
-            "constraints": agent.constraints,
-            "examples": agent.examples,
-            "model_config": {
-                "provider": agent.llm_provider,
-                "model": agent.llm_model,
-                "temperature": _number(agent.temperature),
-                "max_tokens": agent.max_tokens,
-                "top_p": _number(agent.top_p),
-                "fallbacks": agent.llm_fallbacks,
-                "extra": agent.llm_extra,
-                "connection_id": str(agent.llm_connection_id) if agent.llm_connection_id else None,
-            },
-            "limits": {name: getattr(agent, name) for name in LIMIT_FIELDS},
-            "allowed_tools": list(agent.allowed_tools),
-            "denied_tools": list(agent.denied_tools),
-            "trigger_events": list(agent.trigger_events),
-            "trigger_schedule": agent.trigger_schedule,
-            "trigger_timezone": agent.trigger_timezone,
-            "trigger_conditions": agent.trigger_conditions,
-            "input_schema": agent.input_schema,
-            "output_schema": agent.output_schema,
-        }
-    )
+    return copy.deepcopy(agent_draft_view(agent))
+
+
+def agent_draft_view(agent: Agent) -> dict[str, Any]:
+    """``agent_draft_config`` without the copy: its lists and dicts are the row's own, so
+    read it (compare, serialize), never change it."""
+    return {
+        "name": agent.name,
+        "slug": agent.slug,
+        "description": agent.description,
+        "avatar_url": agent.avatar_url,
+        "visibility": agent.visibility,
+        "metadata": agent.metadata,
+        "agent_type": agent.agent_type,
+        "domain": agent.domain,
+        "capabilities": list(agent.capabilities),
+        "personality": agent.personality,
+        "system_prompt": agent.system_prompt,
+        "instructions": agent.instructions,
+        "goals": agent.goals,
+        "constraints": agent.constraints,
+        "examples": agent.examples,
+        "model_config": {
+            "provider": agent.llm_provider,
+            "model": agent.llm_model,
+            "temperature": _number(agent.temperature),
+            "max_tokens": agent.max_tokens,
+            "top_p": _number(agent.top_p),
+            "fallbacks": agent.llm_fallbacks,
+            "extra": agent.llm_extra,
+            "connection_id": str(agent.llm_connection_id) if agent.llm_connection_id else None,
+        },
+        "limits": {name: getattr(agent, name) for name in LIMIT_FIELDS},
+        "allowed_tools": list(agent.allowed_tools),
+        "denied_tools": list(agent.denied_tools),
+        "trigger_events": list(agent.trigger_events),
+        "trigger_schedule": agent.trigger_schedule,
+        "trigger_timezone": agent.trigger_timezone,
+        "trigger_conditions": agent.trigger_conditions,
+        "input_schema": agent.input_schema,
+        "output_schema": agent.output_schema,
+    }
 
 
 def snapshot(config: dict[str, Any]) -> dict[str, Any]:
@@ -189,13 +193,17 @@ def agent_version_config(version: AgentVersion) -> dict[str, Any]:
     Versions published before a field existed get that field's default, so the runtime
     never has to guess.
     """
+    return copy.deepcopy(agent_version_view(version))
+
+
+def agent_version_view(version: AgentVersion) -> dict[str, Any]:
+    """``agent_version_config`` without the copy (read it, never change it)."""
     config = default_config()
-    stored = copy.deepcopy(version.config)
-    for key in ("model_config", "limits"):
-        config[key].update(stored.pop(key, {}) or {})
-    config.update(stored)
-    for key in ("slug", "avatar_url", "visibility", "metadata"):
-        config.pop(key, None)
+    for key, value in version.config.items():
+        if key in ("model_config", "limits"):
+            config[key].update(value or {})
+        elif key not in ("slug", "avatar_url", "visibility", "metadata"):
+            config[key] = value
     return config
 
 

@@ -16,7 +16,9 @@ from django.utils import timezone
 from agents.access import CODENAME_GRANTS, agent_rights, visible_agents_q
 from agents.config import (
     agent_draft_config,
+    agent_draft_view,
     agent_version_config,
+    agent_version_view,
     apply_overrides,
     config_diff,
     snapshot,
@@ -110,7 +112,7 @@ def agent_is_runnable(agent: Agent) -> bool:
 def agent_has_unpublished_changes(agent: Agent) -> bool:
     if agent.current_version is None:
         return True
-    return versioned_part(agent_draft_config(agent)) != versioned_part(agent_version_config(agent.current_version))
+    return versioned_part(agent_draft_view(agent)) != versioned_part(agent_version_view(agent.current_version))
 
 
 def agent_warnings(agent: Agent) -> list[str]:

@@ -10,7 +10,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from agents.access import GRANT_CODENAMES
-from agents.config import LIMIT_FIELDS, agent_draft_config, agent_version_config
+from agents.config import LIMIT_FIELDS, agent_draft_view, agent_version_config
 from agents.models import Agent, AgentTemplate, AgentVersion
 from agents.selectors import agent_has_unpublished_changes, agent_runtime_state, agent_stats
 from agents.services.versions import BUMPS
@@ -171,7 +171,7 @@ class AgentSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_model_config(self, agent: Agent) -> dict[str, Any]:
-        return agent_draft_config(agent)["model_config"]
+        return agent_draft_view(agent)["model_config"]
 
     def get_limits(self, agent: Agent) -> dict[str, Any]:
         return {name: getattr(agent, name) for name in LIMIT_FIELDS}
