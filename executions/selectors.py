@@ -23,7 +23,13 @@ def execution_list(*, actor: Actor) -> QuerySet[Execution]:
     runs of the agents they may see and of platform agents, through one subquery on agents
     (no join: the page is read off the same index).
     """
-    runs = Execution.objects.filter(organization=actor.organization).select_related("agent_version")
+    runs = (
+        Execution.objects.filter(organization=actor.organization)
+        .select_related("agent_version")
+        # The configuration snapshots (the run's and its version's) are the largest JSON of a
+        # row and no list or detail shows them: decoding them was most of a page's time.
+        .defer("config", "agent_version__config", "agent_version__changelog")
+    )
     if actor.has_perm("agents.view_agent") and actor.has_perm("agents.manage_all_agents"):
         return runs
     agents = Agent.objects.filter(visible_agents_q(actor) | Q(organization__isnull=True)).values("pk")

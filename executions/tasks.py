@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -13,11 +14,27 @@ logger = logging.getLogger(__name__)
 RUN_TASK = "executions.run"
 
 
+# The database unreachable or its pool exhausted (a restart, a worker host saturated): the
+# run keeps its committed steps and is tried again shortly; the retry takes it over at once
+# (owners.owner_is_gone: no thread of this process runs it any more).
+DATABASE_RETRY_SECONDS = 2.0
+
+
 @shared_task(name=RUN_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def run_execution_task(execution_id: str) -> None:
+    from django.db import OperationalError, connection
+
     from executions.runtime.loop import run_execution
 
-    wait = run_execution(execution_id)
+    try:
+        wait = run_execution(execution_id)
+    except OperationalError as error:
+        logger.warning("execution %s: database unavailable (%s); trying again shortly", execution_id, error)
+        if not connection.in_atomic_block:  # a broken connection is not reused
+            with contextlib.suppress(Exception):
+                connection.close()
+        run_execution_task.apply_async(args=[execution_id], queue="io", countdown=DATABASE_RETRY_SECONDS)
+        return
     if wait is not None:
         # Another worker holds the lease: it is advancing the run, or it died and the lease
         # runs out. Look again then, instead of leaving a dead worker's run to the tick.

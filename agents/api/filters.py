@@ -44,6 +44,9 @@ class AgentFilter(django_filters.FilterSet):
         qs = super().filter_queryset(queryset)
         field = self.form.cleaned_data.get("sort_by") or "created_at"
         descending = (self.form.cleaned_data.get("sort_order") or ("asc" if field == "name" else "desc")) == "desc"
-        expression = F(field).desc(nulls_last=True) if descending else F(field).asc(nulls_last=True)
+        # Nullable columns (last_run_at) sort their NULLs last; NOT NULL ones use plain
+        # ASC/DESC, the order the list indexes are built in (NULLS LAST would defeat them).
+        nulls_last = True if Agent._meta.get_field(field).null else None
+        expression = F(field).desc(nulls_last=nulls_last) if descending else F(field).asc(nulls_last=nulls_last)
         # id breaks ties so pages never overlap or skip rows.
         return qs.order_by(expression, "-id" if descending else "id")

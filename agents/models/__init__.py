@@ -222,6 +222,11 @@ class Agent(models.Model):
                 condition=models.Q(deleted_at__isnull=True),
             ),
             models.Index(
+                fields=["organization", "-created_at", "-id"],
+                name="agent_org_created_live",
+                condition=models.Q(deleted_at__isnull=True),
+            ),
+            models.Index(
                 fields=["is_active"], name="agent_active", condition=models.Q(is_active=True, deleted_at__isnull=True)
             ),
         ]

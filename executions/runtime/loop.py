@@ -41,7 +41,7 @@ from executions.models import (
     StepType,
 )
 from executions.providers import resolve_providers
-from executions.runtime import chaos, finish, shutdown
+from executions.runtime import chaos, finish, owners, shutdown
 from executions.runtime import context as ctx
 from executions.runtime.owners import owner_is_gone, worker_identity
 from executions.runtime.tools_port import ToolContext, ToolOutcome, tool_port
@@ -678,23 +678,27 @@ def run_execution(execution_id: Any) -> float | None:
     """Advance the run; returns the seconds until another worker's lease on it expires when
     that is why it could not be claimed (the caller may try again then), else None."""
     owner = worker_identity()
-    execution = claim(execution_id, owner)
-    if execution is None:
-        row = (
-            Execution.objects.filter(pk=execution_id, status=S.RUNNING)
-            .values_list("lease_expires_at", "lease_owner")
-            .first()
-        )
-        if row is None:
-            return None
-        expires_at, holder = row
-        if holder and owner_is_gone(holder):
-            # Its worker died on this machine: no need to wait out the lease.
-            execution = claim(execution_id, owner, gone_owner=holder)
+    # Registered before the claim: another thread of this process checking whether the
+    # lease's holder still runs it (owners.owner_is_gone) must see this one.
+    with owners.running(execution_id):
+        execution = claim(execution_id, owner)
         if execution is None:
-            if expires_at is None:
-                return 0.2
-            return max((expires_at - timezone.now()).total_seconds(), 0.0) + 0.2
-        logger.info("took over execution %s from %s, a process that has exited", execution_id, holder)
-    Runner(execution, owner).run()
+            row = (
+                Execution.objects.filter(pk=execution_id, status=S.RUNNING)
+                .values_list("lease_expires_at", "lease_owner")
+                .first()
+            )
+            if row is None:
+                return None
+            expires_at, holder = row
+            if holder and owner_is_gone(holder, execution_id):
+                # Its worker died on this machine, or a thread of this one gave it up: no
+                # need to wait out the lease.
+                execution = claim(execution_id, owner, gone_owner=holder)
+            if execution is None:
+                if expires_at is None:
+                    return 0.2
+                return max((expires_at - timezone.now()).total_seconds(), 0.0) + 0.2
+            logger.info("took over execution %s from %s, which no longer runs it", execution_id, holder)
+        Runner(execution, owner).run()
     return None

@@ -6,6 +6,10 @@ whose lease is held by a process of the same machine that no longer exists (or i
 waiting to be reaped) can be taken over at once instead of after the lease expires: a
 SIGKILLed worker or prefork child then costs its runs milliseconds, not ``EXECUTION_LEASE_SECONDS``.
 
+The same holds inside one process: a run whose lease names this very process but that no
+thread of it is running (``running`` registers each one) was abandoned by a thread that
+raised - the database pool timed out under load, say - and is taken over at once too.
+
 Only proof of death counts. Another host, another container (another PID namespace), an
 owner written before this format, a process we may not signal, a pid reused by a new
 process: all read as alive, and the lease's expiry stays the rule.
@@ -17,6 +21,8 @@ import hashlib
 import os
 import socket
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
@@ -38,20 +44,48 @@ def worker_identity() -> str:
     return f"{host}:{os.getpid()}:{threading.get_ident()}:{machine_token()}"
 
 
-def owner_is_gone(owner: str) -> bool:
-    """True only when ``owner`` was a process of this machine that has exited."""
+_running: dict[str, set[int]] = {}
+_running_lock = threading.Lock()
+
+
+@contextmanager
+def running(execution_id: object) -> Iterator[None]:
+    """Marks this thread as advancing a run (from before its claim until it lets go)."""
+    key, thread = str(execution_id), threading.get_ident()
+    with _running_lock:
+        _running.setdefault(key, set()).add(thread)
+    try:
+        yield
+    finally:
+        with _running_lock:
+            threads = _running.get(key, set())
+            threads.discard(thread)
+            if not threads:
+                _running.pop(key, None)
+
+
+def owner_is_gone(owner: str, execution_id: object = None) -> bool:
+    """True only when ``owner`` was a process of this machine that has exited, or a thread
+    of this process that no longer runs ``execution_id``."""
     parts = owner.rsplit(":", 3)
     if len(parts) != 4:
         return False
-    host, pid_text, _thread, token = parts
+    host, pid_text, thread_text, token = parts
     if not token or token != machine_token() or host != socket.gethostname()[:64]:
         return False
     try:
-        pid = int(pid_text)
+        pid, thread = int(pid_text), int(thread_text)
     except ValueError:
         return False
-    if pid <= 0 or pid == os.getpid():
+    if pid <= 0:
         return False
+    if pid == os.getpid():
+        if execution_id is None:
+            return False
+        if thread == threading.get_ident():
+            return True  # this thread, before it claims: an earlier attempt of ours that ended
+        with _running_lock:
+            return thread not in _running.get(str(execution_id), set())
     return not _process_alive(pid)
 
 

@@ -98,3 +98,67 @@ def test_a_live_holders_run_is_left_alone(org, make_agent, providers_at_fake):
     execution.refresh_from_db()
     assert (execution.status, execution.retry_count, execution.lease_owner) == ("running", 0, _identity(os.getppid()))
     assert providers_at_fake.chat_requests == []
+
+
+def _this_process(thread: int) -> str:
+    return f"{socket.gethostname()[:64]}:{os.getpid()}:{thread}:{machine_token()}"
+
+
+def test_within_this_process_only_a_thread_still_running_the_run_holds_it():
+    import threading
+
+    from executions.runtime import owners
+
+    other = threading.Thread(target=lambda: None)
+    other.start()
+    other.join()
+    holder = _this_process(other.ident)
+    assert owner_is_gone(holder, "run-1")  # no thread of ours runs it: abandoned
+    assert not owner_is_gone(holder)  # without the run's id nothing is concluded
+
+    inside, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with owners.running("run-1"):
+            inside.set()
+            release.wait(5)
+
+    runner = threading.Thread(target=hold)
+    runner.start()
+    inside.wait(5)
+    try:
+        assert not owner_is_gone(_this_process(runner.ident), "run-1")  # it is running it
+        assert owner_is_gone(_this_process(runner.ident), "run-2")
+    finally:
+        release.set()
+        runner.join()
+    assert owner_is_gone(_this_process(runner.ident), "run-1")  # it let go
+    assert owner_is_gone(_this_process(threading.get_ident()), "run-1")  # our own earlier attempt
+
+
+def test_a_run_abandoned_by_a_database_error_is_retried_and_taken_over(
+    org, make_agent, providers_at_fake, monkeypatch
+):
+    from django.db import OperationalError
+
+    from executions import tasks
+    from executions.runtime import loop
+
+    execution, _ = execution_start(agent=make_agent(), organization=org, task="Say hi")
+    queued: list[dict] = []
+    monkeypatch.setattr(tasks.run_execution_task, "apply_async", lambda **kwargs: queued.append(kwargs))
+    original = loop.Runner.run
+
+    def pool_timeout(self) -> None:  # claimed, then the pool gives no connection in time
+        raise OperationalError("couldn't get a connection after 10.00 sec")
+
+    monkeypatch.setattr(loop.Runner, "run", pool_timeout)
+    tasks.run_execution_task(str(execution.pk))
+    assert queued == [{"args": [str(execution.pk)], "queue": "io", "countdown": tasks.DATABASE_RETRY_SECONDS}]
+    execution.refresh_from_db()
+    assert execution.status == "running" and execution.lease_owner  # the lease still names the failed thread
+
+    monkeypatch.setattr(loop.Runner, "run", original)
+    assert run_execution(execution.pk) is None  # the retry: taken over at once
+    execution.refresh_from_db()
+    assert (execution.status, execution.retry_count) == ("completed", 1)
