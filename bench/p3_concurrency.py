@@ -310,8 +310,8 @@ def run(args: Any) -> Figure:
                 else ""
             )
             + (
-                f" Worker tasks that raised: {result['worker_task_failures']} (their runs stay pending or running "
-                "until the beat tick hands them out again, which this figure does not run)."
+                f" Worker tasks that raised: {result['worker_task_failures']} (a run's own task retries itself "
+                "2 s after a database error; other tasks are listed here)."
                 if result["worker_task_failures"]
                 else ""
             )

@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from celery import shared_task
-from django.db import transaction
+from django.db import OperationalError, transaction
 
 from memory.embedders import EmbedderUnavailable
 
@@ -15,7 +15,17 @@ logger = logging.getLogger(__name__)
 QUEUE = "default"
 
 
-@shared_task(name="memory.after_execution", acks_late=True, ignore_result=True)
+# The database unreachable or its pool exhausted: tried again with backoff (the service is
+# safe to call twice: one Episode per execution).
+@shared_task(
+    name="memory.after_execution",
+    acks_late=True,
+    ignore_result=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=2,
+    retry_backoff_max=120,
+    max_retries=8,
+)
 def after_execution(execution_id: str) -> None:
     """Extraction, memories and the Episode of a finished run; its conversation turn."""
     from executions.models import Execution

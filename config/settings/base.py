@@ -96,7 +96,9 @@ def _database() -> dict[str, Any]:
     options = dict(config.get("OPTIONS", {}))
     if DB_POOL_MAX_SIZE > 0:
         # psycopg's pool (Django >= 5.1); persistent connections must be off with it.
-        options["pool"] = {"min_size": 1, "max_size": DB_POOL_MAX_SIZE, "timeout": 10}
+        # timeout: how long a thread waits for a free connection before the query fails (a
+        # run then retries in 2 s: executions.tasks.run_execution_task).
+        options["pool"] = {"min_size": 1, "max_size": DB_POOL_MAX_SIZE, "timeout": env_int("DB_POOL_TIMEOUT", 10)}
         config["CONN_MAX_AGE"] = 0
     else:
         config["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", 60)

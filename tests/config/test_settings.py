@@ -61,3 +61,13 @@ def test_invalid_environment_fails_with_the_variable_name():
     result = _manage("check", DJANGO_SETTINGS_MODULE="config.settings.dev", DEBUG="perhaps")
     assert result.returncode != 0
     assert "DEBUG must be a boolean" in result.stderr
+
+
+def test_the_connection_pool_is_sized_from_the_environment():
+    script = "from django.conf import settings; print(settings.DATABASES['default']['OPTIONS'].get('pool'))"
+    pooled = _manage("shell", "-c", script, DJANGO_SETTINGS_MODULE="config.settings.dev", DB_POOL_MAX_SIZE="7",
+                     DB_POOL_TIMEOUT="30")  # fmt: skip
+    assert pooled.returncode == 0, pooled.stderr
+    assert pooled.stdout.strip().splitlines()[-1] == "{'min_size': 1, 'max_size': 7, 'timeout': 30}"
+    plain = _manage("shell", "-c", script, DJANGO_SETTINGS_MODULE="config.settings.dev", DB_POOL_MAX_SIZE="0")
+    assert plain.stdout.strip().splitlines()[-1] == "None"

@@ -294,3 +294,26 @@ def test_no_embedding_call_for_an_agent_without_memories(org, agent, settings, p
     execution = run(agent, org, "Hello.", providers_at_fake)
     assert providers_at_fake.requests_to("/embeddings") == []
     assert not ExecutionLog.objects.filter(execution=execution, message__contains="Memory retrieval").exists()
+
+
+def test_the_after_run_task_retries_after_a_database_error(org, agent, providers_at_fake, monkeypatch, settings):
+    """A pool timeout in the after-run task (a saturated worker) must not lose the Episode."""
+    from django.db import OperationalError
+
+    from memory import services
+
+    settings.MEMORY_EXTRACTION_ENABLED = False
+    execution = run(agent, org, "Remember this run.", providers_at_fake)
+    Episode.objects.filter(execution_id=execution.pk).delete()
+    real, calls = services.execution_memory_process, []
+
+    def flaky(**kwargs):
+        calls.append(kwargs)
+        if len(calls) == 1:
+            raise OperationalError("couldn't get a connection after 10.00 sec")
+        return real(**kwargs)
+
+    monkeypatch.setattr(services, "execution_memory_process", flaky)
+    after_execution.apply(args=[str(execution.pk)])  # eager: a retry runs at once
+    assert len(calls) == 2
+    assert Episode.objects.filter(execution_id=execution.pk).count() == 1
