@@ -136,9 +136,7 @@ def test_within_this_process_only_a_thread_still_running_the_run_holds_it():
     assert owner_is_gone(_this_process(threading.get_ident()), "run-1")  # our own earlier attempt
 
 
-def test_a_run_abandoned_by_a_database_error_is_retried_and_taken_over(
-    org, make_agent, providers_at_fake, monkeypatch
-):
+def test_a_run_abandoned_by_a_database_error_is_retried_and_taken_over(org, make_agent, providers_at_fake, monkeypatch):
     from django.db import OperationalError
 
     from executions import tasks
