@@ -7,11 +7,13 @@ process exits, the server stops (unless something else still holds it).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
 
@@ -64,6 +66,44 @@ def _die_with_parent() -> None:
         pass
 
 
+def _pidfile(port: int) -> Path:
+    return Path(__file__).resolve().parent.parent / ".data" / f"make-run-{port}.pids"
+
+
+def _ours(pid: int) -> bool:
+    """Still one of the children this command starts (not a pid reused since)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+    except OSError:
+        return False
+    return any(marker in cmdline for marker in (b"uvicorn config.asgi", b"celery -A config"))
+
+
+def _stop_leftovers(port: int) -> None:
+    """The children of an earlier ``make run`` on this port that was killed before it could
+    stop them (SIGKILL, OOM) and that outlived it: stopped before anything starts again.
+
+    Children also get SIGTERM from the kernel when this process dies (``_die_with_parent``),
+    but a child still starting up may miss it (Celery installs its handlers late)."""
+    path = _pidfile(port)
+    if not path.exists():
+        return
+    pids = [int(word) for word in path.read_text().split() if word.isdigit()]
+    alive = [pid for pid in pids if _ours(pid)]
+    for pid in alive:
+        print(f"[agentry] stopping {pid}, left running by an earlier make run", flush=True)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.2)
+        alive = [pid for pid in alive if _ours(pid)]
+    for pid in alive:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+    path.unlink(missing_ok=True)
+
+
 def _stop(children: dict[str, subprocess.Popen]) -> None:
     for proc in children.values():
         if proc.poll() is None:
@@ -79,8 +119,9 @@ def _stop(children: dict[str, subprocess.Popen]) -> None:
 
 
 def main() -> int:
-    env = _prepare()
     port = int(os.environ.get("PORT", "8000"))
+    _stop_leftovers(port)
+    env = _prepare()
     children: dict[str, subprocess.Popen] = {}
     stopping = False
 
@@ -93,6 +134,9 @@ def main() -> int:
     # Each child in its own session: Ctrl-C reaches only us, and we stop them in order.
     for name, cmd in _commands(port).items():
         children[name] = subprocess.Popen(cmd, env=env, start_new_session=True, preexec_fn=_die_with_parent)
+    pidfile = _pidfile(port)
+    pidfile.parent.mkdir(parents=True, exist_ok=True)
+    pidfile.write_text(" ".join(str(proc.pid) for proc in children.values()) + "\n")
     print(f"[agentry] web http://127.0.0.1:{port}/ (admin /admin/, docs /api/docs/); Ctrl-C stops", flush=True)
     exit_code = 0
     while not stopping:
@@ -104,6 +148,7 @@ def main() -> int:
         time.sleep(0.5)
     print("[agentry] stopping…", flush=True)
     _stop(children)
+    pidfile.unlink(missing_ok=True)
     print("[agentry] stopped", flush=True)
     return exit_code
 

@@ -14,6 +14,7 @@ import httpx
 import pytest
 from django.conf import settings
 
+from config import serve
 from config.embedded import redis_url_with_db
 from tests import processes
 from tests.processes import ROOT, process_env, wait_for
@@ -85,19 +86,21 @@ def test_a_killed_make_run_leaves_nothing_behind_and_starts_again(tmp_path):
 
         os.kill(first.pid, signal.SIGKILL)  # the supervisor alone, no goodbye
         first.wait()
-        wait_for(lambda: not any(_alive(pid) for pid in children), 60, message="children gone with their parent")
-        assert not _healthy(url)
-
+        # The kernel sends each child SIGTERM (a child still starting up may miss it); the
+        # next make run stops whatever is left before it starts.
         second = _start(port, log)
         try:
+            wait_for(lambda: not any(_alive(pid) for pid in children), 60, message="the first one's children gone")
             wait_for(lambda: _healthy(url) or second.poll() is not None, 120, message="make run up again")
             assert second.poll() is None, log.read_text()[-3000:]
+            assert len(_children(second.pid)) == 3
             again = _children(second.pid)
             children |= again
             second.send_signal(signal.SIGINT)  # Ctrl-C
             assert second.wait(60) == 0
             assert not any(_alive(pid) for pid in again)
             assert "[agentry] stopped" in log.read_text()
+            assert not serve._pidfile(port).exists()
         finally:
             if second.poll() is None:
                 os.killpg(second.pid, signal.SIGKILL)
@@ -107,3 +110,25 @@ def test_a_killed_make_run_leaves_nothing_behind_and_starts_again(tmp_path):
         for pid in children:  # each child leads its own process group
             if _alive(pid):
                 os.killpg(pid, signal.SIGKILL)
+
+
+def test_children_left_by_a_killed_make_run_are_stopped_before_it_starts_again(tmp_path):
+    port = _free_port()
+    # Looks like a worker of ours (its command line), in its own session like make run's.
+    leftover = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(120)", "celery -A config worker"], start_new_session=True
+    )
+    stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"], start_new_session=True)
+    pidfile = serve._pidfile(port)
+    pidfile.parent.mkdir(parents=True, exist_ok=True)
+    pidfile.write_text(f"{leftover.pid} {stranger.pid}\n")  # a pid reused by something else is left alone
+    try:
+        serve._stop_leftovers(port)
+        assert leftover.wait(5) is not None
+        assert stranger.poll() is None
+        assert not pidfile.exists()
+    finally:
+        for proc in (leftover, stranger):
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
