@@ -21,6 +21,7 @@ from billing import selectors
 from billing.access import AccessRules, request_actor
 from billing.models import Alert
 from config.api.errors import InvalidInput
+from config.api.negotiation import ErrorsAsJson
 
 USAGE = ("usage:read", "billing.view_usage")
 
@@ -54,19 +55,12 @@ class CSVRenderer(BaseRenderer):
         return data
 
 
-class UsageView(APIView):
+class UsageView(ErrorsAsJson, APIView):
     """Runs, LLM calls, tokens in/out and cost, grouped by day, agent, provider, model or user."""
 
     permission_classes = [AccessRules]
     renderer_classes = [JSONRenderer, CSVRenderer]
     access_rules = {"get": USAGE}
-
-    def finalize_response(self, request: Request, response, *args, **kwargs):
-        # Errors are JSON in the error shape even when CSV was asked for.
-        renderer = getattr(request, "accepted_renderer", None)
-        if getattr(response, "status_code", 200) >= 400 and getattr(renderer, "format", "") == "csv":
-            request.accepted_renderer, request.accepted_media_type = JSONRenderer(), JSONRenderer.media_type
-        return super().finalize_response(request, response, *args, **kwargs)
 
     @extend_schema(
         parameters=[

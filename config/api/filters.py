@@ -25,3 +25,16 @@ class UtcIsoDateTimeField(IsoDateTimeField):
 
 class UtcIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
     field_class = UtcIsoDateTimeField
+
+
+class FromToFilterSet(django_filters.FilterSet):
+    """Takes the API's ``from`` and ``to`` query parameters (Python keywords, so not filter
+    names) for the ``created_from`` / ``created_to`` filters a subclass declares."""
+
+    def __init__(self, data=None, *args, **kwargs):
+        if data is not None:
+            data = data.copy()
+            for public, field in (("from", "created_from"), ("to", "created_to")):
+                if public in data:
+                    data[field] = data.pop(public)[-1] if hasattr(data, "getlist") else data.pop(public)
+        super().__init__(data, *args, **kwargs)

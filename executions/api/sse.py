@@ -46,9 +46,9 @@ def _is_terminal(execution_id: Any) -> bool:
 class EventStreamRenderer(BaseRenderer):
     """Lets ``Accept: text/event-stream`` (what EventSource sends) through content negotiation.
 
-    The stream itself is a StreamingHttpResponse and never passes through a renderer; only an
-    error before it starts (401, 404, 429) does, and it is written as the usual error shape in
-    JSON.
+    The stream itself is a StreamingHttpResponse and never passes through a renderer, and an
+    error before it starts (401, 404, 429) is rendered as JSON (``ErrorsAsJson`` on the view);
+    ``render`` writes JSON should anything else reach it.
     """
 
     media_type = "text/event-stream"

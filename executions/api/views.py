@@ -15,7 +15,8 @@ from rest_framework.views import APIView
 
 from agents.selectors import agent_get, agent_get_for_execution
 from billing.access import AccessRules, request_actor
-from config.api.filters import UtcIsoDateTimeFilter
+from config.api.filters import FromToFilterSet, UtcIsoDateTimeFilter
+from config.api.negotiation import ErrorsAsJson
 from executions import selectors, services
 from executions.api.serializers import (
     ExecuteSerializer,
@@ -29,7 +30,7 @@ from executions.models import Execution, ExecutionStatus, TriggerType
 READ = ("agents:read", "executions.view_execution")
 
 
-class ExecutionFilter(django_filters.FilterSet):
+class ExecutionFilter(FromToFilterSet):
     agent = django_filters.UUIDFilter(field_name="agent_id")
     status = django_filters.MultipleChoiceFilter(choices=ExecutionStatus.choices)
     trigger_type = django_filters.ChoiceFilter(choices=TriggerType.choices)
@@ -49,16 +50,8 @@ class ExecutionFilter(django_filters.FilterSet):
         model = Execution
         fields = ["agent", "status", "trigger_type"]
 
-    def __init__(self, data=None, *args, **kwargs):
-        if data is not None:
-            data = data.copy()
-            for public, field in (("from", "created_from"), ("to", "created_to")):
-                if public in data:
-                    data[field] = data.pop(public)[-1] if hasattr(data, "getlist") else data.pop(public)
-        super().__init__(data, *args, **kwargs)
 
-
-class ExecutionViewSet(viewsets.ReadOnlyModelViewSet):
+class ExecutionViewSet(ErrorsAsJson, viewsets.ReadOnlyModelViewSet):
     serializer_class = ExecutionSerializer
     permission_classes = [AccessRules]
     access_rules = {

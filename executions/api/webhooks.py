@@ -12,7 +12,7 @@ from rest_framework.response import Response
 
 from billing.access import AccessRules, request_actor
 from config.api.errors import InvalidInput
-from config.api.filters import UtcIsoDateTimeFilter
+from config.api.filters import FromToFilterSet, UtcIsoDateTimeFilter
 from executions.events import EVENT_TYPES
 from executions.models import DeliveryStatus, PlatformEvent, WebhookDelivery, WebhookEndpoint
 from executions.triggers import selectors
@@ -148,7 +148,7 @@ class PlatformEventSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class PlatformEventFilter(django_filters.FilterSet):
+class PlatformEventFilter(FromToFilterSet):
     type = django_filters.MultipleChoiceFilter(field_name="event_type", choices=[(t, t) for t in EVENT_TYPES])
     agent = django_filters.UUIDFilter(field_name="agent_id")
     execution = django_filters.UUIDFilter(field_name="execution_id")
@@ -158,14 +158,6 @@ class PlatformEventFilter(django_filters.FilterSet):
     class Meta:
         model = PlatformEvent
         fields = ["type", "agent", "execution"]
-
-    def __init__(self, data=None, *args, **kwargs):
-        if data is not None:
-            data = data.copy()
-            for public, field in (("from", "created_from"), ("to", "created_to")):
-                if public in data:
-                    data[field] = data.pop(public)[-1] if hasattr(data, "getlist") else data.pop(public)
-        super().__init__(data, *args, **kwargs)
 
 
 class EventLogViewSet(viewsets.ReadOnlyModelViewSet):

@@ -204,6 +204,7 @@ def test_stream_replays_then_follows_live(org, alice, make_agent, client_for, pr
             f"{base}/api/v1/executions/00000000-0000-0000-0000-000000000000/stream/", headers=sse_only, timeout=5
         )
         assert missing.status_code == 404 and missing.json()["error"]["code"] == "NotFound"
+        assert missing.headers["content-type"].startswith("application/json")
 
 
 def test_who_sees_which_runs_in_the_list(org, other_org, alice, mia, oscar, make_agent, client_for):
