@@ -55,6 +55,31 @@ def wait_for(predicate, timeout: float = 20.0, interval: float = 0.05, message: 
     raise AssertionError(f"timed out after {timeout}s waiting for {message}")
 
 
+def spawn(cmd: list[str], log, extra_env: dict | None = None) -> subprocess.Popen:
+    """A process of the platform against the test database, in its own session (so its whole
+    group can be signalled), its output in ``log``."""
+    return subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        env=process_env(**(extra_env or {})),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def stop_group(proc: subprocess.Popen, grace: float) -> None:
+    """SIGTERM to the process group, SIGKILL if it is not gone within ``grace`` seconds."""
+    if proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
 @contextmanager
 def celery_worker(
     *, queues: str = "default,io", pool: str = "threads", concurrency: int = 4, extra_env: dict | None = None
@@ -66,14 +91,7 @@ def celery_worker(
     log = open(ROOT / ".data" / f"worker-{name.split('@')[0]}.log", "wb")  # noqa: SIM115
     cmd = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queues, "-P", pool,
            "-c", str(concurrency), "-n", name, "--loglevel", "INFO", "--without-gossip", "--without-mingle"]  # fmt: skip
-    proc = subprocess.Popen(
-        cmd,
-        cwd=ROOT,
-        env=process_env(**(extra_env or {})),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    proc = spawn(cmd, log, extra_env)
     try:
         wait_for(lambda: name in live_workers() or proc.poll() is not None, 60, message="worker heartbeat")
         if proc.poll() is not None:
@@ -81,13 +99,7 @@ def celery_worker(
         proc.worker_name = name  # type: ignore[attr-defined]
         yield proc
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop_group(proc, 20)
         log.close()
 
 
@@ -104,14 +116,7 @@ def asgi_server(extra_env: dict | None = None) -> Iterator[str]:
     log = open(ROOT / ".data" / f"asgi-{port}.log", "wb")  # noqa: SIM115
     cmd = [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(port),
            "--no-access-log"]  # fmt: skip
-    proc = subprocess.Popen(
-        cmd,
-        cwd=ROOT,
-        env=process_env(**(extra_env or {})),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    proc = spawn(cmd, log, extra_env)
     url = f"http://127.0.0.1:{port}"
 
     def up() -> bool:
@@ -126,9 +131,5 @@ def asgi_server(extra_env: dict | None = None) -> Iterator[str]:
         wait_for(up, 30, message="ASGI server")
         yield url
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop_group(proc, 10)
         log.close()

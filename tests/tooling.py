@@ -77,3 +77,18 @@ class NoteReceiver:
 
     def close(self) -> None:
         self.server.shutdown()
+
+
+def model_calls_by_task(fake: Any) -> dict[str, list[int]]:
+    """Each run's model calls seen by the fake provider, keyed by the run's task (its user
+    message): per call, how many tool results the conversation carried (0 for the first
+    call, 1 after one tool round). A request a kill cut off mid-body never reached a model
+    and is not counted."""
+    per_run: dict[str, list[int]] = {}
+    for request in fake.chat_requests:
+        if request.body is None:
+            continue
+        messages = request.body["messages"]
+        job = next(m["content"] for m in messages if m["role"] == "user")
+        per_run.setdefault(job, []).append(sum(1 for m in messages if m["role"] == "tool"))
+    return per_run

@@ -86,10 +86,12 @@ def owner_is_gone(owner: str, execution_id: object = None) -> bool:
             return True  # this thread, before it claims: an earlier attempt of ours that ended
         with _running_lock:
             return thread not in _running.get(str(execution_id), set())
-    return not _process_alive(pid)
+    return not process_alive(pid)
 
 
-def _process_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether ``pid`` is a live process of this machine (Linux ``/proc``); a zombie, exited
+    but not yet reaped, is not."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except FileNotFoundError:

@@ -20,7 +20,7 @@ from executions.tasks import tick
 from tests.fakes.fixtures import worker_env_for
 from tests.fakes.script import text, tool_call
 from tests.processes import celery_worker, wait_for
-from tests.tooling import NoteReceiver
+from tests.tooling import NoteReceiver, model_calls_by_task
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -181,13 +181,7 @@ def test_killed_worker_runs_resume_elsewhere_exactly_once(org, make_agent, provi
         assert len(keys) == len(executions)
         assert sum(count - 1 for count in keys.values()) <= interrupted
         # The model: per run, two distinct conversations; a repeat only for the call in flight.
-        per_run: dict[str, list[int]] = {}
-        for request in fake.chat_requests:
-            if request.body is None:  # a request the kill cut off mid-body: it never reached a model
-                continue
-            messages = request.body["messages"]
-            job = next(m["content"] for m in messages if m["role"] == "user")
-            per_run.setdefault(job, []).append(sum(1 for m in messages if m["role"] == "tool"))
+        per_run = model_calls_by_task(fake)
         assert len(per_run) == len(executions)
         repeats = sum(len(calls) - len(set(calls)) for calls in per_run.values())
         assert all(set(calls) == {0, 1} for calls in per_run.values())

@@ -19,8 +19,8 @@ from executions.services import execution_start, executions_due
 pytestmark = pytest.mark.django_db
 
 
-def _identity(pid: int, token: str | None = None) -> str:
-    return f"{socket.gethostname()[:64]}:{pid}:140000000000:{machine_token() if token is None else token}"
+def _identity(pid: int, token: str | None = None, thread: int = 140000000000) -> str:
+    return f"{socket.gethostname()[:64]}:{pid}:{thread}:{machine_token() if token is None else token}"
 
 
 @pytest.fixture
@@ -100,10 +100,6 @@ def test_a_live_holders_run_is_left_alone(org, make_agent, providers_at_fake):
     assert providers_at_fake.chat_requests == []
 
 
-def _this_process(thread: int) -> str:
-    return f"{socket.gethostname()[:64]}:{os.getpid()}:{thread}:{machine_token()}"
-
-
 def test_within_this_process_only_a_thread_still_running_the_run_holds_it():
     import threading
 
@@ -112,7 +108,7 @@ def test_within_this_process_only_a_thread_still_running_the_run_holds_it():
     other = threading.Thread(target=lambda: None)
     other.start()
     other.join()
-    holder = _this_process(other.ident)
+    holder = _identity(os.getpid(), thread=other.ident)
     assert owner_is_gone(holder, "run-1")  # no thread of ours runs it: abandoned
     assert not owner_is_gone(holder)  # without the run's id nothing is concluded
 
@@ -127,13 +123,13 @@ def test_within_this_process_only_a_thread_still_running_the_run_holds_it():
     runner.start()
     inside.wait(5)
     try:
-        assert not owner_is_gone(_this_process(runner.ident), "run-1")  # it is running it
-        assert owner_is_gone(_this_process(runner.ident), "run-2")
+        assert not owner_is_gone(_identity(os.getpid(), thread=runner.ident), "run-1")  # it is running it
+        assert owner_is_gone(_identity(os.getpid(), thread=runner.ident), "run-2")
     finally:
         release.set()
         runner.join()
-    assert owner_is_gone(_this_process(runner.ident), "run-1")  # it let go
-    assert owner_is_gone(_this_process(threading.get_ident()), "run-1")  # our own earlier attempt
+    assert owner_is_gone(_identity(os.getpid(), thread=runner.ident), "run-1")  # it let go
+    assert owner_is_gone(_identity(os.getpid(), thread=threading.get_ident()), "run-1")  # our own earlier attempt
 
 
 def test_a_run_abandoned_by_a_database_error_is_retried_and_taken_over(org, make_agent, providers_at_fake, monkeypatch):

@@ -16,8 +16,8 @@ from django.conf import settings
 
 from config import serve
 from config.embedded import redis_url_with_db
-from tests import processes
-from tests.processes import ROOT, process_env, wait_for
+from executions.runtime.owners import process_alive
+from tests.processes import spawn, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -40,14 +40,6 @@ def _children(pid: int) -> set[int]:
     return found
 
 
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state not in ("Z", "X")
-
-
 def _healthy(url: str) -> bool:
     try:
         return httpx.get(f"{url}/api/v1/health/", timeout=2).status_code == 200
@@ -57,19 +49,15 @@ def _healthy(url: str) -> bool:
 
 def _start(port: int, log: Path) -> subprocess.Popen:
     redis = redis_url_with_db(settings.REDIS_URL, 13)
-    env = process_env(
-        DJANGO_SETTINGS_MODULE="config.settings.dev",
-        DATABASE_URL=processes.test_database_url(),
-        REDIS_URL=redis,
-        CELERY_BROKER_URL=redis,
-        PORT=str(port),
-        WORKER_CONCURRENCY="2",
-    )
+    env = {
+        "DJANGO_SETTINGS_MODULE": "config.settings.dev",
+        "REDIS_URL": redis,
+        "CELERY_BROKER_URL": redis,
+        "PORT": str(port),
+        "WORKER_CONCURRENCY": "2",
+    }
     with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "config.serve"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
+        return spawn([sys.executable, "-m", "config.serve"], out, env)
 
 
 def test_a_killed_make_run_leaves_nothing_behind_and_starts_again(tmp_path):
@@ -90,7 +78,9 @@ def test_a_killed_make_run_leaves_nothing_behind_and_starts_again(tmp_path):
         # next make run stops whatever is left before it starts.
         second = _start(port, log)
         try:
-            wait_for(lambda: not any(_alive(pid) for pid in children), 60, message="the first one's children gone")
+            wait_for(
+                lambda: not any(process_alive(pid) for pid in children), 60, message="the first one's children gone"
+            )
             wait_for(lambda: _healthy(url) or second.poll() is not None, 120, message="make run up again")
             assert second.poll() is None, log.read_text()[-3000:]
             assert len(_children(second.pid)) == 3
@@ -98,7 +88,7 @@ def test_a_killed_make_run_leaves_nothing_behind_and_starts_again(tmp_path):
             children |= again
             second.send_signal(signal.SIGINT)  # Ctrl-C
             assert second.wait(60) == 0
-            assert not any(_alive(pid) for pid in again)
+            assert not any(process_alive(pid) for pid in again)
             assert "[agentry] stopped" in log.read_text()
             assert not serve._pidfile(port).exists()
         finally:
@@ -108,7 +98,7 @@ def test_a_killed_make_run_leaves_nothing_behind_and_starts_again(tmp_path):
         if first.poll() is None:
             os.killpg(first.pid, signal.SIGKILL)
         for pid in children:  # each child leads its own process group
-            if _alive(pid):
+            if process_alive(pid):
                 os.killpg(pid, signal.SIGKILL)
 
 

@@ -21,7 +21,7 @@ import pytest
 from tests.fakes.llm_server import FakeLLMServer
 from tests.processes import ROOT
 from tests.reliability.infra import DedicatedPostgres, DedicatedRedis, Processes, free_port, run_django
-from tests.tooling import NoteReceiver
+from tests.tooling import NoteReceiver, model_calls_by_task
 
 RUNS = int(os.environ.get("FAULT_RUNS", "140"))
 MIN_FAULTS = int(os.environ.get("FAULT_MIN", "400"))
@@ -197,13 +197,7 @@ def test_every_run_ends_exactly_once_under_hundreds_of_faults(request: pytest.Fi
     repeated_tool_calls = sum(n - 1 for n in keys.values())
     assert repeated_tool_calls <= in_flight["act"], (repeated_tool_calls, in_flight)
     # The model: two distinct calls per run; a repeat only for a call cut off in flight.
-    per_run: dict[str, list[int]] = {}
-    for request in fake.chat_requests:
-        if request.body is None:  # a request the kill cut off mid-body: it never reached a model
-            continue
-        messages = request.body["messages"]
-        job = next(m["content"] for m in messages if m["role"] == "user")
-        per_run.setdefault(job, []).append(sum(1 for m in messages if m["role"] == "tool"))
+    per_run = model_calls_by_task(fake)
     assert len(per_run) == RUNS and all(set(calls) == {0, 1} for calls in per_run.values())
     repeated_model_calls = sum(len(calls) - 2 for calls in per_run.values())
     assert repeated_model_calls <= in_flight["think"], (repeated_model_calls, in_flight)

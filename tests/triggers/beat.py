@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from tests.processes import ROOT, process_env
+from tests.processes import ROOT, spawn, stop_group
 
 
 @contextmanager
@@ -20,25 +20,12 @@ def celery_beat(*, extra_env: dict | None = None) -> Iterator[subprocess.Popen]:
     log = open(ROOT / ".data" / f"beat-{uuid.uuid4().hex[:8]}.log", "wb")  # noqa: SIM115
     cmd = [sys.executable, "-m", "celery", "-A", "config", "beat", "-S", "django_celery_beat.schedulers:DatabaseScheduler",
            "--loglevel", "INFO", "--pidfile=", "--max-interval", "1"]  # fmt: skip
-    proc = subprocess.Popen(
-        cmd,
-        cwd=ROOT,
-        env=process_env(**(extra_env or {})),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    proc = spawn(cmd, log, extra_env)
     proc.log_path = log.name  # type: ignore[attr-defined]
     try:
         yield proc
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop_group(proc, 15)
         log.close()
 
 
