@@ -16,6 +16,7 @@ from billing.models import Organization
 from billing.services import api_token_create
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
 from tests.fakes.fixtures import *  # noqa
+from tests.fakes.schema_canary import *  # noqa
 from tests.runtime_fixtures import *  # noqa
 
 REPORT_LINES = pytest.StashKey[list[str]]()
