@@ -15,6 +15,7 @@ from billing.access import Actor
 from billing.quotas import quota_admit_run
 from billing.services import activity_record
 from config.api.errors import ApiError, Conflict, InvalidInput
+from config.json_schema import error_line, schema_errors
 from executions.models import Execution, ExecutionEvent, ExecutionStatus, TriggerType
 from executions.runtime.finish import Stop, finish_execution
 from executions.runtime.owners import owner_is_gone
@@ -33,14 +34,8 @@ def _validate_input(*, task: Any, context: Any, schema: dict | None) -> None:
         errors["task"] = [f"At most {MAX_TASK_CHARS} characters."]
     if not isinstance(context, dict):
         errors["context"] = ["Must be a JSON object."]
-    elif schema:
-        from jsonschema import Draft202012Validator
-
-        problems = sorted(Draft202012Validator(schema).iter_errors(context), key=str)
-        if problems:
-            errors["context"] = [
-                f"{'/'.join(map(str, p.absolute_path)) or '(root)'}: {p.message}" for p in problems[:10]
-            ]
+    elif schema and (problems := schema_errors(schema, context)):
+        errors["context"] = [error_line(p) for p in problems]
     if errors:
         raise ApiError(
             code="InvalidInput",

@@ -8,6 +8,7 @@ from django.contrib import admin
 
 from billing.admin_scoping import OrganizationScopedAdmin, ReadOnlyAdminMixin
 from config.crypto import mask
+from config.json_schema import schema_problems
 from tools.models import AgentCapabilityGrant, EmailDraft, ModuleEndpoint, Notification, Task, Tool, ToolCall
 
 
@@ -26,6 +27,19 @@ class ToolForm(forms.ModelForm):
             "handler_type", "handler_config", "requires_permissions", "requires_modules", "rate_limit_per_minute",
             "rate_limit_per_hour", "timeout_seconds", "is_idempotent", "is_dangerous", "is_system", "is_active",
         ]  # fmt: skip
+
+    # The same checks as the API: no remote $ref, patterns RE2 can run, no endless loops.
+    def clean_parameters_schema(self) -> Any:
+        return self._checked_schema("parameters_schema")
+
+    def clean_returns_schema(self) -> Any:
+        return self._checked_schema("returns_schema")
+
+    def _checked_schema(self, field: str) -> Any:
+        schema = self.cleaned_data.get(field)
+        if schema is not None and (problems := schema_problems(schema)):
+            raise forms.ValidationError(problems)
+        return schema
 
     def save(self, commit: bool = True) -> Tool:
         tool = super().save(commit=False)

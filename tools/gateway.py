@@ -32,8 +32,8 @@ from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
-from jsonschema import Draft202012Validator, FormatChecker
 
+from config.json_schema import error_line, schema_errors
 from executions.llm.base import ToolSpec
 from executions.runtime import tools_port
 from executions.runtime.tools_port import ToolContext, ToolOutcome, tool_allowed
@@ -85,9 +85,7 @@ def bound_output(output: Any, limit: int) -> Any:
 
 
 def validation_errors(schema: dict[str, Any], arguments: Any) -> list[str]:
-    validator = Draft202012Validator(schema, format_checker=FormatChecker())
-    errors = sorted(validator.iter_errors(arguments), key=lambda e: list(e.absolute_path))
-    return [f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}" for e in errors[:10]]
+    return [error_line(e) for e in schema_errors(schema, arguments, formats=True)]
 
 
 def tool_schema(*, organization_id: Any, name: str) -> dict[str, Any] | None:

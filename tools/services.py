@@ -13,6 +13,7 @@ from django.utils import timezone
 from billing.access import Actor
 from billing.services import activity_record
 from config.api.errors import ApiError, InvalidInput
+from config.json_schema import schema_problems
 from tools.builtins.definitions import BUILTIN_NAMES, BUILTIN_TOOLS
 from tools.models import (
     AgentCapabilityGrant,
@@ -83,18 +84,18 @@ def tools_sync() -> str:
 # --- Organizations' HTTP tools ---------------------------------------------------------
 
 
-def _check_schema(schema: Any) -> None:
-    from jsonschema import Draft202012Validator
-    from jsonschema.exceptions import SchemaError
-
-    if not isinstance(schema, dict) or schema.get("type") != "object":
-        raise InvalidInput(validation_errors={"parameters_schema": ['Must be a JSON Schema with "type": "object".']})
-    try:
-        Draft202012Validator.check_schema(schema)
-    except SchemaError as exc:
-        raise InvalidInput(
-            validation_errors={"parameters_schema": [f"Not a valid JSON Schema: {exc.message}"]}
-        ) from None
+def _check_schemas(values: dict[str, Any]) -> None:
+    problems: dict[str, list[str]] = {}
+    if "parameters_schema" in values:
+        schema = values["parameters_schema"]
+        if not isinstance(schema, dict) or schema.get("type") != "object":
+            problems["parameters_schema"] = ['Must be a JSON Schema with "type": "object".']
+        elif found := schema_problems(schema):
+            problems["parameters_schema"] = found
+    if values.get("returns_schema") is not None and (found := schema_problems(values["returns_schema"])):
+        problems["returns_schema"] = found
+    if problems:
+        raise InvalidInput(validation_errors=problems)
 
 
 def _check_url(url: str, field: str = "url") -> None:
@@ -119,8 +120,7 @@ def _http_values(data: dict[str, Any], *, current: Tool | None = None) -> dict[s
     ):  # fmt: skip
         if field in data:
             values[field] = data[field]
-    if "parameters_schema" in values:
-        _check_schema(values["parameters_schema"])
+    _check_schemas(values)
     unknown = set(values.get("requires_permissions", [])) - set(Capability.values)
     if unknown:
         raise InvalidInput(validation_errors={"requires_permissions": [f"Unknown: {', '.join(sorted(unknown))}."]})

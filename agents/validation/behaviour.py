@@ -6,8 +6,6 @@ from decimal import Decimal
 from typing import Any
 
 from django.utils.dateparse import parse_datetime
-from jsonschema import Draft202012Validator, SchemaError
-from jsonschema.validators import validator_for
 
 from agents.models import GoalComparison, GoalWindow
 from agents.validation.base import (
@@ -19,6 +17,7 @@ from agents.validation.base import (
     str_list,
     timezones,
 )
+from config.json_schema import schema_problems
 
 PERSONALITY_KEYS = frozenset({"traits", "tone", "behavior", "language_style", "description"})
 GOAL_KEYS = frozenset(
@@ -183,8 +182,5 @@ def validate_schema(config: dict, key: str, errors: Errors) -> None:
     if not isinstance(schema, dict):
         errors.add(key, "Must be a JSON Schema object or null.")
         return
-    try:
-        validator_for(schema, default=Draft202012Validator).check_schema(schema)
-    except SchemaError as exc:
-        where = "/".join(str(p) for p in exc.path)
-        errors.add(key, f"Not a valid JSON Schema: {exc.message}" + (f" (at {where})" if where else ""))
+    for problem in schema_problems(schema):
+        errors.add(key, problem)

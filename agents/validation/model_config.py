@@ -7,9 +7,9 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from jsonschema import Draft202012Validator
 
 from agents.validation.base import Errors, as_decimal, int_in
+from config.json_schema import schema_errors
 from executions.llm.catalog import MODELS, PROVIDERS, is_known_model
 
 MAX_FALLBACKS = 5
@@ -185,7 +185,7 @@ def validate_model(config: dict, errors: Errors, organization_id: Any = None) ->
             if key not in allowed:
                 errors.add(path, f"Not a parameter Agentry passes to {provider}; allowed: {sorted(allowed)}.")
                 continue
-            problems = sorted(Draft202012Validator(EXTRA_PARAMETERS[key]).iter_errors(value), key=str)
+            problems = schema_errors(EXTRA_PARAMETERS[key], value)
             if problems:
                 errors.add(path, problems[0].message)
 

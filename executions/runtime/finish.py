@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import transaction
 from django.utils import timezone
 
+from config.json_schema import error_line, schema_errors
 from executions.events import event_emit
 from executions.models import Execution, ExecutionStatus, StepStatus
 from executions.state import TransitionRefused, transition
@@ -38,16 +39,12 @@ def parse_answer(content: str) -> Any:
 
 
 def output_problem(content: str, schema: dict) -> str | None:
-    from jsonschema import Draft202012Validator
-
     try:
         value = parse_answer(content)
     except ValueError as exc:
         return f"not valid JSON: {exc}"
-    errors = sorted(Draft202012Validator(schema).iter_errors(value), key=str)
-    if errors:
-        return "; ".join(f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}" for e in errors[:5])
-    return None
+    errors = schema_errors(schema, value, limit=5)
+    return "; ".join(error_line(e) for e in errors) if errors else None
 
 
 def complete(runner: Runner, response: LLMResponse) -> None:

@@ -19,6 +19,7 @@ from typing import Any, Literal, Protocol
 from django.conf import settings
 from django.utils.module_loading import import_string
 
+from config.json_schema import schema_errors
 from executions.llm.base import ToolSpec
 
 OutcomeStatus = Literal["completed", "failed", "denied", "needs_approval", "wait"]
@@ -95,9 +96,7 @@ class LocalToolPort:
     def check(self, *, context: ToolContext, name: str, arguments: dict[str, Any]) -> ToolOutcome | None:
         if name not in {t.name for t in self._visible(context)}:
             return ToolOutcome("denied", error=f"Tool {name!r} is not available to this agent.")
-        from jsonschema import Draft202012Validator
-
-        errors = sorted(Draft202012Validator(_LOCAL_TOOLS[name].parameters).iter_errors(arguments), key=str)
+        errors = schema_errors(_LOCAL_TOOLS[name].parameters, arguments, limit=5)
         if errors:
             return ToolOutcome("failed", error="Invalid arguments: " + "; ".join(e.message for e in errors[:5]))
         return None

@@ -27,6 +27,7 @@ from agents.models import Agent, AgentConfiguration
 from billing.access import Actor
 from billing.services import activity_record
 from config.api.errors import Conflict, InvalidInput
+from config.json_schema import error_line, schema_errors
 from executions.models import Execution, ScheduledExecution, ScheduleSource, TriggerType
 from executions.triggers.common import trigger_start
 from executions.triggers.cron import (
@@ -166,12 +167,8 @@ def _validated(data: dict[str, Any], *, agent: Agent, organization: Any, partial
                     schema = agent_effective_config(version=agent.current_version, organization=organization).get(
                         "input_schema"
                     )
-                if schema:
-                    from jsonschema import Draft202012Validator
-
-                    problems = sorted(Draft202012Validator(schema).iter_errors(context), key=str)
-                    if problems:
-                        errors["input.context"] = [p.message for p in problems[:10]]
+                if schema and (problems := schema_errors(schema, context)):
+                    errors["input.context"] = [error_line(p) for p in problems]
                 clean["input"] = {"task": task, "context": context}
     if errors:
         raise InvalidInput("The schedule is invalid.", validation_errors=errors)

@@ -22,6 +22,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
+from config.json_schema import schema_errors
 from memory.embedders import Embedder, EmbedderUnavailable, get_embedder
 from memory.models import Episode, EpisodeOutcome, MemorySource, MemoryType
 from memory.services.common import run_subject
@@ -117,18 +118,15 @@ def extraction_prompt(execution: Any) -> str:
 def extraction_parse(content: str) -> Extraction:
     """Parse and validate the model's answer. A malformed answer gives no memories; a
     malformed item is dropped (and named in ``problems``), the valid ones are kept."""
-    from jsonschema import Draft202012Validator
-
     text = content.strip()
     match = _FENCE.match(text)
     try:
         data = json.loads(match.group(1) if match else text)
     except ValueError as exc:
         return Extraction(problems=[f"the answer is not JSON: {exc}"])
-    validator = Draft202012Validator(EXTRACTION_SCHEMA)
     bad_items: set[int] = set()
     problems: list[str] = []
-    for error in validator.iter_errors(data):
+    for error in schema_errors(EXTRACTION_SCHEMA, data, limit=None):
         path = list(error.absolute_path)
         if len(path) >= 2 and path[0] == "memories" and isinstance(path[1], int):
             bad_items.add(path[1])

@@ -11,6 +11,7 @@ from config.api.errors import ApiError
 from executions.models import PlatformEvent
 from tests.agents.conftest import body
 from tests.conftest import assert_error
+from tests.fakes.schema_canary import SCHEMA_SECRET
 
 BAD_CONFIGS = [
     ({"model_config": {"provider": "skynet"}}, "model_config.provider"),
@@ -39,6 +40,22 @@ BAD_CONFIGS = [
     ({"input_schema": {"type": "nothing-like-this"}}, "input_schema"),
     ({"output_schema": {"properties": 5}}, "output_schema"),
     ({"input_schema": ["not", "an", "object"]}, "input_schema"),
+    # Tenants' schemas never resolve remote references, loop forever or backtrack.
+    ({"input_schema": {"$ref": "http://127.0.0.1:9/schema"}}, "input_schema"),
+    (
+        {"output_schema": {"type": "object", "properties": {"a": {"$ref": "https://example.test/a.json"}}}},
+        "output_schema",
+    ),
+    ({"input_schema": {"$ref": "#"}}, "input_schema"),
+    (
+        {"output_schema": {"$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"$ref": "#/$defs/a"}}, "$ref": "#/$defs/a"}},
+        "output_schema",
+    ),
+    (
+        {"input_schema": {"type": "object", "properties": {"q": {"type": "string", "pattern": "(?=x)y"}}}},
+        "input_schema",
+    ),
+    ({"input_schema": {"$schema": 5}}, "input_schema"),
     ({"personality": 42}, "personality"),
     ({"personality": {"mood": "grumpy"}}, "personality.mood"),
     ({"personality": {"traits": "kind"}}, "personality.traits"),
@@ -193,3 +210,12 @@ def _full(**overrides):
     from agents.config import default_config, merge_config
 
     return merge_config(default_config(), {"name": "Valid", **overrides})
+
+
+def test_a_remote_reference_is_refused_without_being_fetched(alice, org, client_for, schema_document):
+    url = schema_document.url("/secret")
+    response = client_for(alice).post("/api/v1/agents/", body(input_schema={"$ref": url}), format="json")
+    error = assert_error(response, 400, "InvalidAgentConfig")
+    assert "outside this schema" in error["details"]["validation_errors"]["input_schema"][0]
+    assert schema_document.requests == [] and SCHEMA_SECRET not in response.content.decode()
+    _nothing_written(org)

@@ -12,6 +12,7 @@ from django.db import connection
 from executions.models import Execution
 from executions.runtime.loop import run_execution
 from tests.conftest import assert_error
+from tests.fakes.schema_canary import SCHEMA_SECRET
 from tests.fakes.script import text, tool_call
 from tests.processes import asgi_server, wait_for
 
@@ -231,3 +232,52 @@ def test_who_sees_which_runs_in_the_list(org, other_org, alice, mia, oscar, make
     assert client_for(alice).get(f"/api/v1/executions/{runs['Gone'].pk}/").status_code == 200
     assert_error(client_for(mia).get(f"/api/v1/executions/{runs['Private'].pk}/"), 404, "NotFound")
     assert_error(client_for(oscar).get(f"/api/v1/executions/{runs['Shared'].pk}/"), 404, "NotFound")
+
+
+def _stored_input_schema(agent, schema) -> None:
+    """An input schema saved before schemas were checked (the version's snapshot, as stored)."""
+    from agents.models import AgentVersion
+
+    version = AgentVersion.objects.get(pk=agent.current_version_id)
+    AgentVersion.objects.filter(pk=version.pk).update(config={**version.config, "input_schema": schema})
+
+
+def test_a_stored_remote_reference_is_never_fetched_on_execute(org, alice, make_agent, client_for, schema_document):
+    # H1: the web process fetched the URL and echoed the document in the 400.
+    agent = make_agent()
+    _stored_input_schema(agent, {"type": "object", "properties": {"n": {"$ref": schema_document.url("/secret")}}})
+    response = client_for(alice).post(
+        f"/api/v1/agents/{agent.id}/execute/", {"task": "x", "context": {"n": 1}}, format="json"
+    )
+    error = assert_error(response, 400, "InvalidInput")
+    assert "only references within the schema" in error["details"]["validation_errors"]["context"][0]
+    assert schema_document.requests == [] and SCHEMA_SECRET not in response.content.decode()
+    assert Execution.objects.count() == 0
+
+
+def test_a_stored_self_reference_is_a_400_not_a_500(org, alice, make_agent, client_for):
+    agent = make_agent()
+    _stored_input_schema(agent, {"$ref": "#"})
+    response = client_for(alice).post(
+        f"/api/v1/agents/{agent.id}/execute/", {"task": "x", "context": {"a": 1}}, format="json"
+    )
+    error = assert_error(response, 400, "InvalidInput")
+    assert "refers to itself" in error["details"]["validation_errors"]["context"][0]
+    assert Execution.objects.count() == 0
+
+
+def test_a_backtracking_pattern_gets_the_right_verdict(org, alice, make_agent, client_for):
+    # H3: 30 characters took 26 s in the web process with Python's re, holding everyone up;
+    # 60 would take longer than the universe. RE2 answers in linear time (see
+    # tests/config/test_json_schema.py for the engine).
+    agent = make_agent(
+        input_schema={"type": "object", "properties": {"code": {"type": "string", "pattern": "^(a+)+$"}}}
+    )
+    url = f"/api/v1/agents/{agent.id}/execute/"
+    api = client_for(alice)
+    error = assert_error(
+        api.post(url, {"task": "x", "context": {"code": "a" * 60 + "!"}}, format="json"), 400, "InvalidInput"
+    )
+    assert "does not match" in error["details"]["validation_errors"]["context"][0]
+    assert Execution.objects.count() == 0
+    assert api.post(url, {"task": "x", "context": {"code": "a" * 60}}, format="json").status_code == 202

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
 
@@ -292,3 +293,22 @@ def test_admin_shows_the_trace(org, make_agent, providers_at_fake, echo_tool, cl
     assert listing.status_code == 200 and str(execution.pk) in listing.content.decode()
     page = client.get(f"/admin/executions/execution/{execution.pk}/change/").content.decode()
     assert "trace me" in page and "echo" in page and "think" in page
+
+
+def test_output_schemas_and_local_tools_never_fetch_remote_references(schema_document):
+    # H1 on the worker: an output_schema or a tool schema saved before schemas were checked.
+    from executions.runtime.finish import output_problem
+    from executions.runtime.tools_port import LocalTool, LocalToolPort, register_local_tool, unregister_local_tool
+    from tests.fakes.schema_canary import SCHEMA_SECRET
+
+    remote = {"type": "object", "properties": {"n": {"$ref": schema_document.url("/secret")}}}
+    problem = output_problem('{"n": 1}', remote)
+    assert problem is not None and "only references within the schema" in problem
+    register_local_tool(LocalTool(name="remote_ref", handler=lambda **_: {}, description="d", parameters=remote))
+    try:
+        context = SimpleNamespace(config={"allowed_tools": ["remote_ref"], "denied_tools": []})
+        outcome = LocalToolPort().check(context=context, name="remote_ref", arguments={"n": 1})
+    finally:
+        unregister_local_tool("remote_ref")
+    assert outcome is not None and outcome.status == "failed" and "only references" in outcome.error
+    assert schema_document.requests == [] and SCHEMA_SECRET not in problem + outcome.error

@@ -107,6 +107,14 @@ def test_built_in_tools_cannot_be_changed_or_shadowed(adam, client_for, synced_t
         ({"name": "Bad Name"}, "name"),
         ({"parameters_schema": {"type": "string"}}, "parameters_schema"),
         ({"parameters_schema": {"type": "object", "properties": {"a": {"type": "nonsense"}}}}, "parameters_schema"),
+        # Never fetched, never backtracking, never looping: refused at save.
+        (
+            {"parameters_schema": {"type": "object", "properties": {"a": {"$ref": "http://127.0.0.1:9/s"}}}},
+            "parameters_schema",
+        ),
+        ({"returns_schema": {"$ref": "https://example.test/returns.json"}}, "returns_schema"),
+        ({"parameters_schema": {"type": "object", "properties": {"a": {"pattern": "(a)\\1"}}}}, "parameters_schema"),
+        ({"parameters_schema": {"type": "object", "allOf": [{"$ref": "#"}]}}, "parameters_schema"),
         ({"url": "ftp://example.com/x"}, "url"),
         ({"url": "http://169.254.169.254/latest"}, "url"),
         ({"url": "http://10.0.0.8/internal"}, "url"),

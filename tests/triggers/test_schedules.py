@@ -121,6 +121,22 @@ def test_bad_schedules_are_refused_and_nothing_is_saved(alice, active_agent, cli
     )
 
 
+def test_a_stored_remote_reference_is_never_fetched_for_a_schedules_input(
+    alice, active_agent, client_for, schema_document
+):
+    from agents.models import AgentVersion
+
+    agent = active_agent()
+    version = AgentVersion.objects.get(pk=agent.current_version_id)
+    schema = {"type": "object", "properties": {"n": {"$ref": schema_document.url("/secret")}}}
+    AgentVersion.objects.filter(pk=version.pk).update(config={**version.config, "input_schema": schema})
+    data = {"agent_id": str(agent.pk), "cron_expression": "0 9 * * *", "input": {"task": "x", "context": {"n": 1}}}
+    response = client_for(alice).post("/api/v1/schedules/", data, format="json")
+    error = assert_error(response, 400, "InvalidInput")
+    assert "only references within the schema" in error["details"]["validation_errors"]["input.context"][0]
+    assert schema_document.requests == [] and not ScheduledExecution.objects.exists()
+
+
 def test_tenancy_and_roles(org, alice, mia, vic, oscar, owner_actor, active_agent, client_for):
     agent = active_agent()
     private = active_agent(name="Private", visibility="private")
