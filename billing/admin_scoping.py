@@ -10,11 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from billing.models import Membership
 from billing.roles import Role
+from config.forms import BoundedJSONField
 
 ADMIN_ROLES = (Role.OWNER, Role.ADMIN)
 
@@ -35,6 +37,8 @@ class OrganizationScopedAdmin(admin.ModelAdmin):
     """Rows reach the organization through ``organization_path`` (a lookup path)."""
 
     organization_path = "organization"
+    # JSON typed by a tenant's admins: the API parser's bounds (depth, no NUL), not a 500.
+    formfield_overrides = {models.JSONField: {"form_class": BoundedJSONField}}
 
     def _is_platform(self, request: HttpRequest) -> bool:
         return bool(request.user.is_active and request.user.is_superuser)

@@ -8,13 +8,14 @@ from django.contrib import admin
 
 from billing.admin_scoping import OrganizationScopedAdmin, ReadOnlyAdminMixin
 from config.crypto import mask
+from config.forms import BoundedJSONField
 from config.json_schema import schema_problems
 from tools.models import AgentCapabilityGrant, EmailDraft, ModuleEndpoint, Notification, Task, Tool, ToolCall
 
 
 class ToolForm(forms.ModelForm):
     # Secrets are write-only here: the stored value is never put back into the page.
-    new_secret_headers = forms.JSONField(
+    new_secret_headers = BoundedJSONField(
         required=False,
         help_text='Replace the secret headers: {"Authorization": "Bearer …"}. Leave empty to keep them; {} clears.',
         widget=forms.Textarea(attrs={"rows": 2}),

@@ -19,6 +19,7 @@ from agents.services.common import ensure_name_free
 from agents.services.platform import agent_configuration_validate
 from agents.validation import agent_config_validate
 from config.api.errors import ApiError
+from config.api.parsers import json_loads_bounded
 
 _FIELD_FOR = {f"model_config.{key}": column for key, column in MODEL_CONFIG_COLUMNS.items()}
 
@@ -59,8 +60,8 @@ class PersonalityField(forms.CharField):
         text = (super().to_python(value) or "").strip()
         if text.startswith("{"):
             try:
-                return json.loads(text)
-            except ValueError as exc:
+                return json_loads_bounded(text)
+            except ValueError as exc:  # JsonInputError too: too deep, or a NUL character
                 raise forms.ValidationError(f"Looks like JSON but is not valid: {exc}") from exc
         return text
 

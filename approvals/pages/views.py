@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 from approvals import selectors, services
 from approvals.models import ApprovalStatus
 from config.api.errors import ApiError, NotFound
+from config.api.parsers import JsonInputError, json_loads_bounded
 
 PAGE_SIZE = 100
 
@@ -83,7 +84,10 @@ def approval_decide(request: HttpRequest, approval_id: Any, decision: str) -> Ht
     if decision == "approve" and "params" in request.POST:
         raw = request.POST["params"]
         try:
-            params = json.loads(raw)
+            params = json_loads_bounded(raw)
+        except JsonInputError as exc:
+            context = _detail_context(approval, params_json=raw, error=f"The parameters cannot be used: {exc}")
+            return render(request, "approvals/detail.html", context, status=400)
         except ValueError as exc:
             context = _detail_context(approval, params_json=raw, error=f"The parameters are not valid JSON: {exc}")
             return render(request, "approvals/detail.html", context, status=400)

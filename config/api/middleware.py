@@ -1,4 +1,5 @@
-"""Request id on every request, response and log line; body size limit before any parsing."""
+"""Request id on every request, response and log line; body size limit and NUL characters
+refused before any parsing."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 
 from config.api.errors import error_response
+from config.api.parsers import NUL_MESSAGE
 from config.logging import log_context_var, request_id_var
 
 _VALID_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -47,21 +49,49 @@ class RequestIdMiddleware:
 
 
 class BodySizeLimitMiddleware:
-    """Refuses bodies over API_MAX_BODY_BYTES with 413 before anything reads them."""
+    """Refuses, before anything reads the request: bodies over API_MAX_BODY_BYTES (413), and NUL
+    characters in the path, the query string or a page's form fields (400). PostgreSQL cannot
+    store NUL, so wherever one reached a query it was a 500. (JSON bodies are checked by the
+    parser, which can say where in the body.)"""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         limit = settings.API_MAX_BODY_BYTES
+        is_api = request.path.startswith("/api/")
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             return error_response("MalformedRequest", "Content-Length is not a number.")
-        if length > limit and request.path.startswith("/api/"):
+        if length > limit and is_api:
             return error_response(
                 "PayloadTooLarge",
                 f"The request body is {length} bytes; the limit is {limit}.",
                 {"limit_bytes": limit},
             )
+        where = _nul_in(request, forms=not is_api)
+        if where is not None:
+            if is_api:
+                return error_response(
+                    "InvalidInput", f"{where}: {NUL_MESSAGE}", {"validation_errors": {where: [NUL_MESSAGE]}}
+                )
+            return HttpResponseBadRequest(f"{where}: {NUL_MESSAGE}", content_type="text/plain; charset=utf-8")
         return self.get_response(request)
+
+
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def _nul_in(request: HttpRequest, *, forms: bool) -> str | None:
+    """Where a NUL character is: "path", or the name of the query parameter or form field."""
+    if "\x00" in request.path_info:
+        return "path"
+    sources = [request.GET]
+    if forms and request.method == "POST" and request.content_type in _FORM_TYPES:
+        sources.append(request.POST)
+    for source in sources:
+        for name, values in source.lists():
+            if "\x00" in name or any("\x00" in value for value in values):
+                return name.replace("\x00", "\\u0000") or "(unnamed)"
+    return None

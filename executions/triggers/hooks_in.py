@@ -14,7 +14,6 @@ else the whole body is the context. The agent's trigger_conditions apply to it a
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 import uuid
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from agents.models import Agent
 from billing.access import Actor
 from billing.services import activity_record
 from config.api.errors import ApiError, Conflict, ResourceExhausted
+from config.api.parsers import JsonInputError, invalid_json_input, json_loads_bounded
 from executions.models import AgentHookSecret, Execution, TriggerAttempt, TriggerType
 from executions.triggers.common import trigger_agents, trigger_start
 from executions.triggers.conditions import ConditionError, trigger_conditions_hold
@@ -99,7 +99,9 @@ def hook_receive(*, agent_id: str, body: bytes, signature: str | None, timestamp
     if not cache.add(f"agentry:hook-seen:{pk}:{digest}", 1, timeout=2 * tolerance):
         raise Conflict("This request was already received (replayed signature).")
     try:
-        body_json = json.loads(body or b"{}")
+        body_json = json_loads_bounded(body or b"{}")
+    except JsonInputError as refused:
+        raise invalid_json_input(refused) from None
     except ValueError:
         body_json = None
     if not isinstance(body_json, dict):

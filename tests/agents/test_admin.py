@@ -143,6 +143,12 @@ def test_superuser_makes_platform_agents(superuser):
         ("trigger_timezone", "Moon/Base"),
         ("input_schema", json.dumps({"type": "wrong"})),
         ("max_steps_per_run", "0"),
+        # A remote reference is never fetched: refused, as in the API.
+        ("input_schema", json.dumps({"$ref": "http://127.0.0.1:9/schema"})),
+        # What jsonb cannot store, and what Django's JSON form field recursed on: errors, not 500s.
+        ("metadata", json.dumps({"note": "x\u0000"})),
+        ("goals", "[" * 1000 + "]" * 1000),
+        ("personality", '{"tone": "calm\\u0000"}'),
     ],
 )
 def test_admin_form_refuses_what_the_api_refuses(field, value, staff_adam, org):

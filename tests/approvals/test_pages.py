@@ -6,6 +6,7 @@ import json
 
 import pytest
 from django.test import Client
+from django.utils.html import escape
 
 from approvals.models import ApprovalRequest
 from executions.models import Execution
@@ -112,7 +113,13 @@ def test_unchanged_json_approves_as_asked(approval, adam):
 
 @pytest.mark.parametrize(
     ("params", "message"),
-    [("{not json", "not valid JSON"), (json.dumps({"to": "x", "subject": "s", "body": "b"}), "do not match")],
+    [
+        ("{not json", "not valid JSON"),
+        (json.dumps({"to": "x", "subject": "s", "body": "b"}), "do not match"),
+        # What PostgreSQL cannot store, and what Python's json decoder recurses on: 400s, not 500s.
+        (json.dumps({**EMAIL, "body": "hello\u0000"}), "NUL characters"),
+        ('{"to": ' + "[" * 1000 + "]" * 1000 + "}", "deeper than 64 levels"),
+    ],
 )
 def test_bad_json_is_shown_back_and_nothing_is_approved(approval, adam, params, message):
     client = logged_in(adam)
@@ -120,7 +127,7 @@ def test_bad_json_is_shown_back_and_nothing_is_approved(approval, adam, params, 
     response = client.post(f"/approvals/{approval.pk}/approve/", {"csrfmiddlewaretoken": token, "params": params})
     page = response.content.decode()
     assert response.status_code == 400 and message in page
-    assert "{not json" in page or "&quot;to&quot;: &quot;x&quot;" in page  # what they typed, to fix
+    assert escape(params) in page  # what they typed, to fix
     approval.refresh_from_db()
     assert approval.status == "pending"
 
@@ -134,3 +141,12 @@ def test_deny_with_a_note(approval, alice):
     assert execution.status == "cancelled" and "wrong customer" in execution.error
     page = client.get(f"/approvals/{approval.pk}/").content.decode()
     assert "denied" in page and "wrong customer" in page and 'id="approve"' not in page
+
+
+def test_a_nul_character_in_a_form_field_is_a_400_and_nothing_is_decided(approval, alice):
+    client = logged_in(alice)
+    token = csrf(client, f"/approvals/{approval.pk}/")
+    response = client.post(f"/approvals/{approval.pk}/deny/", {"csrfmiddlewaretoken": token, "note": "no\x00pe"})
+    assert response.status_code == 400 and "note" in response.content.decode()
+    approval.refresh_from_db()
+    assert approval.status == "pending" and Execution.objects.get(pk=approval.execution_id).status != "cancelled"

@@ -92,6 +92,20 @@ def test_oversized_body_is_413_before_parsing(client, db):
     assert small.status_code == 200 and small.json() == {"received": {"x": 1}}
 
 
+def test_nul_in_the_path_or_a_query_parameter_is_400_in_shape(alice, make_agent, client_for):
+    # These reached a query and PostgreSQL refused the NUL: 500s.
+    agent = make_agent()
+    api = client_for(alice)
+    for url, field in (
+        ("/api/v1/tools/%00/", "path"),
+        (f"/api/v1/agents/{agent.pk}/versions/compare/?from=%00&to=1.0.0", "from"),
+        (f"/api/v1/agents/{agent.pk}/versions/compare/?from=1.0.0&to=1.0.0%00", "to"),
+        ("/api/v1/agents/?search=abc%00", "search"),
+    ):
+        error = assert_error(api.get(url), 400, "InvalidInput")
+        assert list(error["details"]["validation_errors"]) == [field], (url, error)
+
+
 def test_parser_never_reads_past_the_limit(settings):
     # Bodies whose length is not declared up front are still cut off at the limit.
     from io import BytesIO

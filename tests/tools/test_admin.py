@@ -70,3 +70,28 @@ def test_approval_requests_are_read_only_in_the_admin(client, staff_adam, make_a
     assert str(approval.action_type) in client.get("/admin/approvals/approvalrequest/").content.decode()
     page = client.get(f"/admin/approvals/approvalrequest/{approval.pk}/change/").content.decode()
     assert 'name="_save"' not in page  # no way to resolve here without resuming or cancelling the run
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("parameters_schema", json.dumps({"type": "object", "properties": {"q": {"$ref": "http://127.0.0.1:9/s"}}}),
+         "outside this schema"),
+        ("returns_schema", json.dumps({"type": "object", "patternProperties": {"(?=x)": {}}}), "RE2"),
+        ("parameters_schema", json.dumps({"type": "object", "description": "x\u0000"}), "NUL"),
+        ("handler_config", "[" * 1000 + "]" * 1000, "deeper than 64"),
+    ],
+)  # fmt: skip
+def test_the_tool_form_refuses_what_the_api_refuses(client, staff_adam, own_tool, org, field, value, message):
+    client.force_login(staff_adam)
+    form = {
+        "organization": str(org.pk), "name": "order_status", "display_name": "Order status", "description": "d",
+        "category": "custom", "parameters_schema": json.dumps({"type": "object"}), "returns_schema": "null",
+        "handler_type": "http", "handler_config": json.dumps({"url": "https://shop.example.com/o"}),
+        "requires_permissions": "[]", "requires_modules": "[]", "timeout_seconds": "30", "is_active": "on",
+        "new_secret_headers": "", field: value,
+    }  # fmt: skip
+    response = client.post(f"/admin/tools/tool/{own_tool.pk}/change/", form)
+    assert response.status_code == 200 and message in response.content.decode(), response.content.decode()[:3000]
+    own_tool.refresh_from_db()
+    assert own_tool.parameters_schema == {} and own_tool.handler_config == {"url": "https://shop.example.com/o"}

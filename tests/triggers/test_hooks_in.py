@@ -137,6 +137,21 @@ def test_inactive_agents_bad_bodies_and_conditions(owner_actor, hooked):
     assert not Execution.objects.exists()
 
 
+def test_nul_characters_and_deep_nesting_in_a_hook_body_are_400s(hooked):
+    # The hook reads its raw body itself (the signature covers the bytes): the parser's bounds
+    # apply here too. Both were 500s (PostgreSQL refusing NUL, Python's decoder recursing).
+    agent, secret = hooked()
+    for raw, field in (
+        (json.dumps({"task": "Go", "context": {"note": "a\u0000b"}}).encode(), "context.note"),
+        (json.dumps({"order\u0000": 1}).encode(), "order\\u0000"),
+        (b'{"deep": ' + b"[" * 1000 + b"]" * 1000 + b"}", "body"),
+    ):
+        body, headers = signed(raw, secret)
+        error = assert_error(_hook(agent.pk, body, headers), 400, "InvalidInput")
+        assert list(error["details"]["validation_errors"]) == [field], error
+    assert not Execution.objects.exists() and not TriggerAttempt.objects.exists()
+
+
 def test_over_the_limit_the_hook_answers_429_and_records_the_attempt(hooked):
     agent, secret = hooked(limits={"max_runs_per_day": 1})
     body, headers = signed({"n": 1}, secret)

@@ -1,0 +1,34 @@
+"""Form fields with the API's input bounds, for the admin and the pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.forms.fields import InvalidJSONInput
+
+from config.api.parsers import JsonInputError, json_loads_bounded
+
+
+class BoundedJSONField(forms.JSONField):
+    """``forms.JSONField`` that refuses what the API's parser refuses: nesting deeper than
+    MAX_JSON_DEPTH (Django's parses it recursively: a RecursionError, a 500) and NUL
+    characters (jsonb cannot store them: a database error, a 500)."""
+
+    def to_python(self, value: Any) -> Any:
+        if isinstance(value, str) and value not in self.empty_values and not self.disabled:
+            try:
+                json_loads_bounded(value)
+            except JsonInputError as problem:
+                raise forms.ValidationError(f"{problem.field}: {problem.message}", code="invalid") from None
+            except ValueError:
+                raise forms.ValidationError(
+                    self.error_messages["invalid"], code="invalid", params={"value": value}
+                ) from None
+        return super().to_python(value)
+
+    def bound_data(self, data: Any, initial: Any) -> Any:
+        try:
+            return super().bound_data(data, initial)
+        except RecursionError:
+            return InvalidJSONInput(data)
