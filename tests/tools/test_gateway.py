@@ -249,3 +249,72 @@ def test_a_registry_tool_costs_one_statement_per_call(
     queries("echo", 1)  # warm the per-process caches
     # task_create's own work: a lookup and an insert in a savepoint (4 statements).
     assert per_round("task_create") - per_round("echo") == 1 + 4
+
+
+def test_a_stored_remote_reference_in_a_tool_schema_is_never_fetched(tool_env, schema_document):
+    # H1 on the worker: a tool saved before schemas were checked.
+    from tests.fakes.schema_canary import SCHEMA_SECRET
+
+    Tool.objects.create(
+        organization=tool_env.org, name="lookup", display_name="Lookup", description="d", category="custom",
+        handler_type="http", handler_config={"url": "https://shop.example.test/x"},
+        parameters_schema={"type": "object", "properties": {"id": {"$ref": schema_document.url("/secret")}}},
+    )  # fmt: skip
+    tool_env.refresh()
+    outcome = tool_env.call("lookup", {"id": 1})
+    assert outcome.status == "failed" and "only references within the schema" in outcome.error
+    assert schema_document.requests == [] and SCHEMA_SECRET not in outcome.error
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        {"to": ["a@example.test\r\nBcc: everyone@example.test"], "subject": "s", "body": "b"},
+        {"to": ["a@example.test\n"], "subject": "s", "body": "b"},
+        {"to": ["a@example.test\u0085"], "subject": "s", "body": "b"},
+        {"to": ["a@example.test"], "subject": "Hello\r\nBcc: everyone@example.test", "body": "b"},
+    ],
+)
+def test_header_injection_is_refused_before_an_approval_is_asked(tool_env, arguments):
+    from approvals.models import ApprovalRequest
+
+    tool_env.grant("send_emails")
+    outcome = tool_env.call("email_send", arguments)
+    assert outcome.status == "failed" and outcome.error.startswith("Invalid arguments"), outcome
+    assert not ApprovalRequest.objects.exists()
+    assert ToolCall.objects.get(tool_name="email_send").status == "failed"
+    # The same call with a clean address is held for a person, as email_send always is.
+    assert tool_env.call("email_send", {"to": ["a@example.test"], "subject": "s", "body": "b"}).status == (
+        "needs_approval"
+    )
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments"),
+    [
+        ("email_draft", {"to": ["a@example.test\r\nBcc: b@example.test"], "subject": "s", "body": "b"}),
+        ("crm_get_contact", {"email": "a@example.test\r\nX: y"}),
+        ("crm_create_contact", {"email": "a@example.test\r\n"}),
+        ("calendar_create_event", {"title": "t", "start_time": "2030-01-01T10:00:00Z",
+                                   "end_time": "2030-01-01T11:00:00Z", "attendees": ["a@example.test\r\nX: y"]}),
+        ("notify_user", {"message": "m", "user_id": "alice\r\nBcc: x@example.test"}),
+        ("task_create", {"title": "t", "assigned_to": "alice\u0000"}),
+        ("email_send", {"to": ["a\u0000@example.test"], "subject": "s", "body": "b"}),
+    ],
+)  # fmt: skip
+def test_every_built_in_address_field_refuses_control_characters(tool_env, tool, arguments):
+    from tools.builtins.definitions import BUILTIN_TOOLS
+    from tools.gateway import validation_errors
+
+    schema = next(t["parameters_schema"] for t in BUILTIN_TOOLS if t["name"] == tool)
+    assert validation_errors(schema, arguments), (tool, arguments)
+
+
+def test_the_built_in_schemas_pass_the_checks_tenants_schemas_do():
+    from config.json_schema import schema_problems
+    from tools.builtins.definitions import BUILTIN_TOOLS
+
+    for tool in BUILTIN_TOOLS:
+        assert schema_problems(tool["parameters_schema"]) == [], tool["name"]
+        if tool["returns_schema"] is not None:
+            assert schema_problems(tool["returns_schema"]) == [], tool["name"]

@@ -7,6 +7,10 @@ Departures from the reference, and why:
   (high and critical), so they exist to be held back.
 - Schemas forbid unknown arguments (``additionalProperties: false``): a model's invented
   argument is an error it is told about, not something silently passed on.
+- Addresses are ``format: email`` (which refuses CR, LF, NUL and other control characters) and
+  subjects and member references are one line: what goes into a mail header cannot start
+  another header. The arguments are checked before the approval policy, so such a call is
+  refused before anyone is asked to approve it.
 """
 
 from __future__ import annotations
@@ -15,6 +19,14 @@ from typing import Any
 
 _STR: dict[str, Any] = {"type": "string"}
 _DATETIME: dict[str, Any] = {"type": "string", "format": "date-time"}
+_EMAIL: dict[str, Any] = {"type": "string", "format": "email"}
+_ONE_LINE = r"^[^\x00-\x1f\x7f]*$"  # no control characters: no CR/LF to start a new header line
+_MEMBER: dict[str, Any] = {
+    "type": "string",
+    "pattern": _ONE_LINE,
+    "description": "A member's user id, username or email",
+}
+_SUBJECT: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 500, "pattern": _ONE_LINE}
 
 
 def _obj(properties: dict[str, Any], required: list[str] | None = None, **extra: Any) -> dict[str, Any]:
@@ -65,7 +77,7 @@ BUILTIN_TOOLS: list[dict[str, Any]] = [
         "Retrieve a contact by ID or email address.",
         "crm",
         _obj(
-            {"contact_id": {"type": "string", "description": "Contact ID"}, "email": {"type": "string"}},
+            {"contact_id": {"type": "string", "description": "Contact ID"}, "email": _EMAIL},
             oneOf=[{"required": ["contact_id"]}, {"required": ["email"]}],
         ),
         "module",
@@ -101,7 +113,7 @@ BUILTIN_TOOLS: list[dict[str, Any]] = [
         "crm",
         _obj(
             {
-                "email": {"type": "string", "format": "email"},
+                "email": _EMAIL,
                 "first_name": _STR,
                 "last_name": _STR,
                 "company": _STR,
@@ -165,8 +177,8 @@ BUILTIN_TOOLS: list[dict[str, Any]] = [
         "communication",
         _obj(
             {
-                "to": {"type": "array", "items": {"type": "string", "format": "email"}, "minItems": 1, "maxItems": 50},
-                "subject": {"type": "string", "minLength": 1, "maxLength": 500},
+                "to": {"type": "array", "items": _EMAIL, "minItems": 1, "maxItems": 50},
+                "subject": _SUBJECT,
                 "body": {"type": "string", "minLength": 1, "maxLength": 100_000},
                 "template_id": _STR,
             },
@@ -185,8 +197,8 @@ BUILTIN_TOOLS: list[dict[str, Any]] = [
         "communication",
         _obj(
             {
-                "to": {"type": "array", "items": {"type": "string", "format": "email"}, "minItems": 1, "maxItems": 50},
-                "subject": {"type": "string", "minLength": 1, "maxLength": 500},
+                "to": {"type": "array", "items": _EMAIL, "minItems": 1, "maxItems": 50},
+                "subject": _SUBJECT,
                 "body": {"type": "string", "minLength": 1, "maxLength": 100_000},
             },
             ["to", "subject", "body"],
@@ -206,7 +218,7 @@ BUILTIN_TOOLS: list[dict[str, Any]] = [
                 "title": _STR,
                 "start_time": _DATETIME,
                 "end_time": _DATETIME,
-                "attendees": {"type": "array", "items": _STR},
+                "attendees": {"type": "array", "items": _EMAIL},
                 "description": _STR,
             },
             ["title", "start_time", "end_time"],
@@ -239,7 +251,7 @@ BUILTIN_TOOLS: list[dict[str, Any]] = [
                 "description": _STR,
                 "due_date": _DATETIME,
                 "priority": {"type": "string", "enum": ["low", "medium", "high"]},
-                "assigned_to": {"type": "string", "description": "A member's user id, username or email"},
+                "assigned_to": _MEMBER,
             },
             ["title"],
         ),
@@ -357,7 +369,7 @@ BUILTIN_TOOLS: list[dict[str, Any]] = [
         "system",
         _obj(
             {
-                "user_id": {"type": "string", "description": "A member's user id, username or email"},
+                "user_id": _MEMBER,
                 "message": {"type": "string", "minLength": 1, "maxLength": 2000},
                 "channel": {"type": "string", "enum": ["in_app", "email", "sms"], "default": "in_app"},
                 "phone": {"type": "string", "pattern": r"^\+[1-9][0-9]{6,14}$", "description": "E.164, for sms"},
