@@ -3,11 +3,12 @@ that could backtrack or run away replaced, a budget, and a registry that never f
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -33,6 +34,7 @@ _REFERENCE_COST = 10
 _FRAME_HEADROOM = 250
 # Errors collected before sorting, when the caller shows only the first few.
 _MAX_COLLECTED = 100
+_CACHED_VALIDATORS = 256
 
 
 class _OverBudget(Exception):
@@ -190,6 +192,22 @@ FORMATS = _format_checker()
 # --- Evaluating ----------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=_CACHED_VALIDATORS)
+def _prepared(text: str, formats: bool) -> Any:
+    """The validator for a schema's JSON text, or why it cannot be evaluated. Cached by the
+    text: the gateway validates every tool call against one of a few schemas. The validator
+    holds its own copy of the schema, so a caller changing its dict later changes nothing."""
+    schema = json.loads(text)
+    refusals = scan(schema)[2]
+    if refusals:
+        return f"The schema cannot be evaluated: {refusals[0]}"
+    base = dialect(schema) or DEFAULT_DIALECT
+    if isinstance(schema, dict) and "$schema" in schema:
+        # Chosen above; left in, a "$ref": "#" would make jsonschema pick its own class again.
+        schema = {key: value for key, value in schema.items() if key != "$schema"}
+    return _safe_class(base)(schema, registry=NO_FETCH, format_checker=FORMATS if formats else None)
+
+
 def schema_errors(
     schema: Any, instance: Any, *, formats: bool = False, limit: int | None = 10
 ) -> list[ValidationError]:
@@ -201,14 +219,13 @@ def schema_errors(
     """
     if not isinstance(schema, (dict, bool)):
         return [ValidationError("The schema is not a JSON Schema object.")]
-    base = dialect(schema) or DEFAULT_DIALECT
-    refusals = scan(schema)[2]
-    if refusals:
-        return [ValidationError(f"The schema cannot be evaluated: {refusals[0]}")]
-    if isinstance(schema, dict) and "$schema" in schema:
-        # Chosen above; left in, a "$ref": "#" would make jsonschema pick its own class again.
-        schema = {key: value for key, value in schema.items() if key != "$schema"}
-    validator = _safe_class(base)(schema, registry=NO_FETCH, format_checker=FORMATS if formats else None)
+    try:
+        text = json.dumps(schema)
+    except (TypeError, ValueError, RecursionError):
+        return [ValidationError("The schema cannot be evaluated: it is not JSON.")]
+    validator = _prepared(text, formats)
+    if isinstance(validator, str):
+        return [ValidationError(validator)]
     errors: list[ValidationError] = []
     token = _BUDGET.set([MAX_EVALUATIONS])
     try:
