@@ -281,3 +281,32 @@ def test_a_backtracking_pattern_gets_the_right_verdict(org, alice, make_agent, c
     assert "does not match" in error["details"]["validation_errors"]["context"][0]
     assert Execution.objects.count() == 0
     assert api.post(url, {"task": "x", "context": {"code": "a" * 60}}, format="json").status_code == 202
+
+
+@pytest.mark.slow
+def test_the_asgi_server_answers_hostile_schemas_and_bodies_with_400s(
+    org, alice, make_agent, client_for, schema_document
+):
+    # The web process is uvicorn; these are the requests of H1, H3 and M5 as they arrive there.
+    pattern = make_agent(
+        name="Pattern",
+        input_schema={"type": "object", "properties": {"code": {"type": "string", "pattern": "^(a+)+$"}}},
+    )
+    remote = make_agent(name="Remote")
+    _stored_input_schema(remote, {"$ref": schema_document.url("/secret")})
+    headers = {"Authorization": f"Bearer {client_for(alice).raw_token}"}
+    with asgi_server() as base:
+        evil = {"task": "x", "context": {"code": "a" * 60 + "!"}}
+        answer = httpx.post(f"{base}/api/v1/agents/{pattern.id}/execute/", json=evil, headers=headers, timeout=20)
+        assert answer.status_code == 400 and "does not match" in answer.text
+        answer = httpx.post(
+            f"{base}/api/v1/agents/{remote.id}/execute/", json={"task": "x"}, headers=headers, timeout=20
+        )
+        assert answer.status_code == 400 and answer.json()["error"]["code"] == "InvalidInput"
+        deep = "[" * 1000 + "]" * 1000
+        answer = httpx.post(
+            f"{base}/api/v1/agents/", content=deep, headers={**headers, "Content-Type": "application/json"}, timeout=20
+        )
+        assert answer.status_code == 400 and answer.json()["error"]["code"] == "InvalidInput"
+    assert schema_document.requests == [] and SCHEMA_SECRET not in answer.text
+    assert Execution.objects.count() == 0
