@@ -6,6 +6,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 from billing.roles import Role, permissions_for
@@ -110,9 +111,16 @@ class ApiToken(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # The token that minted this one through the API (null: made in a session, the admin or a
+    # command). A child never outlives its parent and is revoked with it.
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children", db_index=False
+    )
 
     class Meta:
         ordering = ["-created_at"]
+        # Built CONCURRENTLY (billing.0005): revoking a token finds its children through it.
+        indexes = [models.Index(fields=["parent"], name="apitoken_parent", condition=Q(parent__isnull=False))]
 
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.user})"

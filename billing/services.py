@@ -1,4 +1,7 @@
-"""Writes for tenancy: organizations, memberships, API tokens, the activity log."""
+"""Writes for tenancy: organizations, memberships, API tokens, the activity log.
+
+Every write takes the ``actor`` it acts for (None: the platform, i.e. a superuser in the
+admin, a command or the system; then ``by_user`` names the person for the log)."""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ from django.utils.text import slugify
 from billing.models import ActivityLog, ApiToken, Membership, Organization, Scope
 from billing.roles import Role
 from billing.tokens import display_prefix, generate_token, hash_token
-from config.api.errors import InvalidInput, NotFound
+from config.api.errors import ApiError, Conflict, InsufficientPermissions, InvalidInput, NotFound
 from config.logging import request_id_var
 
 if TYPE_CHECKING:
@@ -83,20 +86,48 @@ def api_token_create(
     expires_in_days: int | None = None,
     actor: Actor | None = None,
 ) -> tuple[ApiToken, str]:
-    """Create a token; returns (row, raw value). The raw value is never stored or shown again."""
+    """Create a token; returns (row, raw value). The raw value is never stored or shown again.
+
+    A token minting a token becomes its parent: the child holds no scope the parent lacks,
+    expires no later than it (by default exactly when it does), and is revoked with it.
+    """
     if not Membership.objects.filter(user=user, organization=organization).exists():
         raise NotFound("The user is not a member of this organization.")
     scopes = _validate_scopes(scopes if scopes is not None else list(Scope.values))
-    if actor is not None and actor.token is not None and not actor.token.has_scope(Scope.ADMIN):
+    parent = None
+    if actor is not None and actor.token is not None:
+        # Locked, so a revocation of the parent either sees this child or is seen here.
+        parent = ApiToken.objects.select_for_update().get(pk=actor.token.pk)
+        if parent.is_revoked or parent.is_expired:
+            raise ApiError(code="TokenRevoked" if parent.is_revoked else "TokenExpired")
+    if parent is not None and not parent.has_scope(Scope.ADMIN):
         # A token cannot mint a token with more power than itself.
-        excess = sorted(set(scopes) - set(actor.token.scopes))
+        excess = sorted(set(scopes) - set(parent.scopes))
         if excess:
             raise InvalidInput(validation_errors={"scopes": [f"Your token does not hold {excess}."]})
+    now = timezone.now()
     expires_at = None
     if expires_in_days is not None:
         if not 1 <= expires_in_days <= MAX_TOKEN_DAYS:
             raise InvalidInput(validation_errors={"expires_in_days": [f"Must be between 1 and {MAX_TOKEN_DAYS}."]})
-        expires_at = timezone.now() + timedelta(days=expires_in_days)
+        expires_at = now + timedelta(days=expires_in_days)
+    if parent is not None and parent.expires_at is not None:
+        if expires_at is None:
+            expires_at = parent.expires_at
+        elif expires_at > parent.expires_at:
+            # Refused rather than capped: a caller asking for 90 days should not silently get 1.
+            days_left = (parent.expires_at - now).days
+            raise InvalidInput(
+                f"A token cannot outlive the token that mints it, which expires at {parent.expires_at.isoformat()}.",
+                validation_errors={
+                    "expires_in_days": [
+                        f"At most {days_left} for the token you are using."
+                        if days_left >= 1
+                        else "Leave it out: the new token then expires with the one you are using."
+                    ]
+                },
+                details={"parent_expires_at": parent.expires_at.isoformat()},
+            )
     raw = generate_token()
     token = ApiToken.objects.create(
         user=user,
@@ -106,6 +137,7 @@ def api_token_create(
         token_hash=hash_token(raw),
         scopes=scopes,
         expires_at=expires_at,
+        parent=parent,
     )
     activity_record(
         organization=organization,
@@ -113,17 +145,245 @@ def api_token_create(
         user=user,
         action="token.created",
         target=token,
-        request_summary={"name": name, "scopes": scopes, "expires_at": expires_at.isoformat() if expires_at else None},
+        request_summary={
+            "name": name,
+            "scopes": scopes,
+            "expires_at": expires_at.isoformat() if expires_at else None,
+            "parent": parent.prefix if parent else None,
+        },
     )
     return token, raw
 
 
-def api_token_revoke(*, token: ApiToken, actor: Actor | None = None) -> ApiToken:
-    if token.revoked_at is None:
-        token.revoked_at = timezone.now()
-        token.save(update_fields=["revoked_at"])
-        activity_record(organization=token.organization, actor=actor, action="token.revoked", target=token)
-    return token
+@transaction.atomic
+def api_token_revoke(*, token: ApiToken, actor: Actor | None = None, by_user=None) -> ApiToken:
+    """Revoke the token and every token it minted, their children included. Idempotent."""
+    _check_may_manage_token(actor, token)
+    now = timezone.now()
+    locked = ApiToken.objects.select_for_update().get(pk=token.pk)
+    if locked.revoked_at is None:
+        locked.revoked_at = now
+        locked.save(update_fields=["revoked_at"])
+        activity_record(
+            organization=locked.organization, actor=actor, user=by_user, action="token.revoked", target=locked
+        )
+    # Level by level down the tree; the lock on each parent means a child minted
+    # concurrently either committed before (and is found here) or sees its parent revoked.
+    seen, frontier = {locked.pk}, [locked.pk]
+    while frontier:
+        children = list(ApiToken.objects.select_for_update().filter(parent_id__in=frontier).exclude(pk__in=seen))
+        for child in children:
+            if child.revoked_at is None:
+                child.revoked_at = now
+                child.save(update_fields=["revoked_at"])
+                activity_record(
+                    organization=child.organization,
+                    actor=actor,
+                    user=by_user,
+                    action="token.revoked",
+                    target=child,
+                    request_summary={"with_parent": str(child.parent_id)},
+                )
+        seen.update(child.pk for child in children)
+        frontier = [child.pk for child in children]
+    token.revoked_at = locked.revoked_at
+    return locked
+
+
+_UNSET: Any = object()
+
+
+@transaction.atomic
+def api_token_update(
+    *, token: ApiToken, actor: Actor | None = None, by_user=None, name: Any = _UNSET, expires_at: Any = _UNSET
+) -> ApiToken:
+    """Rename a token or bring its expiry forward; a revoked token no longer changes and an
+    expiry is never pushed back (revoke and mint a new token instead)."""
+    _check_may_manage_token(actor, token)
+    locked = ApiToken.objects.select_for_update().get(pk=token.pk)
+    if locked.is_revoked:
+        raise Conflict(
+            "A revoked token stays revoked and no longer changes.", details={"revoked_at": str(locked.revoked_at)}
+        )
+    changes: dict[str, Any] = {}
+    if name is not _UNSET and name != locked.name:
+        if not isinstance(name, str) or len(name) > 100:
+            raise InvalidInput(validation_errors={"name": ["At most 100 characters."]})
+        changes["name"] = name
+    if expires_at is not _UNSET and expires_at != locked.expires_at:
+        if locked.expires_at is not None and (expires_at is None or expires_at > locked.expires_at):
+            raise InvalidInput(
+                validation_errors={
+                    "expires_at": [
+                        f"Can only be brought forward from {locked.expires_at.isoformat()}; "
+                        "mint a new token for longer access."
+                    ]
+                }
+            )
+        changes["expires_at"] = expires_at
+    if changes:
+        for field, value in changes.items():
+            setattr(locked, field, value)
+        locked.save(update_fields=list(changes))
+        activity_record(
+            organization=locked.organization,
+            actor=actor,
+            user=by_user,
+            action="token.updated",
+            target=locked,
+            request_summary={k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in changes.items()},
+        )
+    return locked
+
+
+def _check_may_manage_token(actor: Actor | None, token: ApiToken) -> None:
+    """Everyone manages their own tokens; others' need billing.manage_members, and an owner's
+    tokens only another owner (no actor: the platform)."""
+    if actor is None or (token.user_id == actor.user_id and token.organization_id == actor.organization.pk):
+        return
+    if token.organization_id != actor.organization.pk:
+        raise NotFound("No such token.")
+    if not actor.has_perm("billing.manage_members"):
+        raise InsufficientPermissions("Only members who manage members change other people's tokens.")
+    holder_role = (
+        Membership.objects.filter(user_id=token.user_id, organization_id=token.organization_id)
+        .values_list("role", flat=True)
+        .first()
+    )
+    if holder_role == Role.OWNER and actor.role != Role.OWNER:
+        raise InsufficientPermissions("Only an owner changes an owner's tokens.")
+
+
+# --- Members and the organization --------------------------------------------------------
+
+
+def _check_member_change(
+    *, actor: Actor | None, organization: Organization, before: str | None, after: str | None
+) -> None:
+    """The rules of who may change whom (no actor: the platform, bound only by the last one):
+
+    - changing memberships needs ``billing.manage_members`` in that organization;
+    - only an owner makes an owner, or changes or removes one;
+    - an organization keeps at least one owner.
+    """
+    if after is not None and after not in Role.values:
+        raise InvalidInput(validation_errors={"role": [f"Unknown role {after!r}; use one of {Role.values}."]})
+    if actor is not None:
+        if actor.organization.pk != organization.pk:
+            raise NotFound("No such membership.")
+        if not actor.has_perm("billing.manage_members"):
+            raise InsufficientPermissions(
+                "Your role does not allow managing members.", details={"required_permission": "billing.manage_members"}
+            )
+        if Role.OWNER in (before, after) and actor.role != Role.OWNER:
+            raise InsufficientPermissions("Only an owner can make, change or remove an owner.")
+    if before == Role.OWNER and after != Role.OWNER:
+        # Locked: two owners demoting each other at once cannot leave none.
+        owners = list(
+            Membership.objects.select_for_update()
+            .filter(organization=organization, role=Role.OWNER)
+            .values_list("pk", flat=True)
+        )
+        if len(owners) <= 1:
+            raise Conflict("An organization keeps at least one owner; make someone else owner first.")
+
+
+@transaction.atomic
+def membership_add(
+    *, organization: Organization, user, role: str, actor: Actor | None = None, by_user=None
+) -> Membership:
+    _check_member_change(actor=actor, organization=organization, before=None, after=role)
+    if Membership.objects.filter(organization=organization, user=user).exists():
+        raise Conflict("This person is already a member; change their role instead.")
+    membership = Membership.objects.create(organization=organization, user=user, role=role)
+    activity_record(
+        organization=organization, actor=actor, user=by_user, action="member.added", target=membership,
+        request_summary={"user": str(user), "role": role},
+    )  # fmt: skip
+    return membership
+
+
+@transaction.atomic
+def membership_role_change(
+    *, membership: Membership, role: str, actor: Actor | None = None, by_user=None
+) -> Membership:
+    locked = Membership.objects.select_for_update().select_related("organization").get(pk=membership.pk)
+    if locked.role == role:
+        return locked
+    _check_member_change(actor=actor, organization=locked.organization, before=locked.role, after=role)
+    before, locked.role = locked.role, role
+    locked.save(update_fields=["role"])
+    activity_record(
+        organization=locked.organization, actor=actor, user=by_user, action="member.role_changed", target=locked,
+        request_summary={"user": str(locked.user), "before": before, "after": role},
+    )  # fmt: skip
+    return locked
+
+
+@transaction.atomic
+def membership_remove(*, membership: Membership, actor: Actor | None = None, by_user=None) -> None:
+    locked = Membership.objects.select_for_update().select_related("organization", "user").get(pk=membership.pk)
+    _check_member_change(actor=actor, organization=locked.organization, before=locked.role, after=None)
+    activity_record(
+        organization=locked.organization, actor=actor, user=by_user, action="member.removed", target=locked,
+        request_summary={"user": str(locked.user), "role": locked.role},
+    )  # fmt: skip
+    locked.delete()
+
+
+# What an organization's owners and admins may change about it; the rest is the platform's.
+ORGANIZATION_FIELDS = ("name", "daily_budget_usd", "monthly_budget_usd")
+PLATFORM_ORGANIZATION_FIELDS = ("slug", "is_active", "plan")
+
+
+@transaction.atomic
+def organization_update(
+    *, organization: Organization, data: dict[str, Any], actor: Actor | None = None, by_user=None
+) -> Organization:
+    """Rename the organization or set its budget caps (owners and admins); slug, plan and
+    is_active are the platform's (no actor). ``role_permissions`` changes through
+    ``role_permissions_set``, for owners."""
+    allowed = ORGANIZATION_FIELDS if actor is not None else (*ORGANIZATION_FIELDS, *PLATFORM_ORGANIZATION_FIELDS)
+    refused = sorted(set(data) - set(allowed))
+    if refused:
+        raise InsufficientPermissions(f"{', '.join(refused)}: set by the platform only.", details={"fields": refused})
+    if actor is not None and (actor.organization.pk != organization.pk or actor.role not in (Role.OWNER, Role.ADMIN)):
+        raise InsufficientPermissions("Only the organization's owners and admins change it.")
+    errors: dict[str, list[str]] = {}
+    if "name" in data and not (isinstance(data["name"], str) and 0 < len(data["name"].strip()) <= 200):
+        errors["name"] = ["1 to 200 characters."]
+    for cap in ("daily_budget_usd", "monthly_budget_usd"):
+        if cap in data and data[cap] is not None and not (isinstance(data[cap], Decimal) and data[cap] >= 0):
+            errors[cap] = ["A non-negative amount in USD, or empty for no cap."]
+    if "slug" in data:
+        slug = slugify(data["slug"] or "")
+        if not slug:
+            errors["slug"] = ["A slug needs letters or digits."]
+        elif Organization.objects.filter(slug=slug).exclude(pk=organization.pk).exists():
+            errors["slug"] = [f"An organization {slug!r} already exists."]
+        data = {**data, "slug": slug}
+    if errors:
+        raise InvalidInput(validation_errors=errors)
+    locked = Organization.objects.select_for_update(no_key=True).get(pk=organization.pk)
+    changes = {field: value for field, value in data.items() if getattr(locked, field) != value}
+    if not changes:
+        return locked
+    summary = {field: [_plain(getattr(locked, field)), _plain(value)] for field, value in changes.items()}
+    for field, value in changes.items():
+        setattr(locked, field, value)
+    locked.save(update_fields=[*changes, "updated_at"])
+    activity_record(
+        organization=locked, actor=actor, user=by_user, action="organization.updated", target=locked,
+        request_summary={"changes": summary},
+    )  # fmt: skip
+    return locked
+
+
+def _plain(value: Any) -> Any:
+    """A value for the activity log's JSON (plans by slug, money as text)."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    return getattr(value, "slug", None) or str(value)
 
 
 def activity_record(

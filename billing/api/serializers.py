@@ -9,12 +9,18 @@ from billing.services import MAX_TOKEN_DAYS
 class ApiTokenSerializer(serializers.ModelSerializer):
     is_expired = serializers.BooleanField(read_only=True)
     is_revoked = serializers.BooleanField(read_only=True)
+    parent_id = serializers.UUIDField(
+        read_only=True,
+        allow_null=True,
+        help_text="The token that minted this one (null: made in a session or by an operator). "
+        "It expires no later than its parent and is revoked with it.",
+    )
 
     class Meta:
         model = ApiToken
         fields = [
             "id", "name", "prefix", "scopes", "expires_at", "revoked_at", "last_used_at",
-            "created_at", "is_expired", "is_revoked",
+            "created_at", "is_expired", "is_revoked", "parent_id",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -24,7 +30,13 @@ class ApiTokenCreateSerializer(serializers.Serializer):
     scopes = serializers.ListField(
         child=serializers.ChoiceField(choices=Scope.values), required=False, allow_empty=False
     )
-    expires_in_days = serializers.IntegerField(min_value=1, max_value=MAX_TOKEN_DAYS, required=False)
+    expires_in_days = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_TOKEN_DAYS,
+        required=False,
+        help_text="Left out: never, or when the token making this request expires (a token cannot mint one "
+        "that outlives it; a later expiry is refused with 400).",
+    )
 
     def validate(self, attrs: dict) -> dict:
         unknown = set(self.initial_data) - set(self.fields)

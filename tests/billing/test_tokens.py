@@ -5,8 +5,9 @@ from datetime import timedelta
 import pytest
 from django.core.management import call_command
 from django.utils import timezone
+from rest_framework.test import APIClient
 
-from billing.models import ApiToken
+from billing.models import ActivityLog, ApiToken
 from billing.services import api_token_create, api_token_revoke
 from billing.tokens import hash_token
 from config.api.errors import ApiError
@@ -115,3 +116,112 @@ def test_management_commands_print_the_value_last(db, capsys):
     token = ApiToken.objects.get(token_hash=hash_token(raw))
     assert str(token.organization_id) == org_id
     assert token.scopes == ["agents:read"]
+
+
+# --- Tokens minted by tokens (security issue #14, M2) -------------------------------------
+
+
+def _bearer(raw: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    return client
+
+
+def _mint(client: APIClient, **body) -> dict:
+    response = client.post("/api/v1/tokens/", body, format="json")
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+def test_a_token_cannot_mint_one_that_outlives_it(alice, org):
+    parent, raw = api_token_create(user=alice, organization=org, expires_in_days=10)
+    client = _bearer(raw)
+    before = ApiToken.objects.count()
+    error = assert_error(
+        client.post("/api/v1/tokens/", {"name": "forever?", "expires_in_days": 3650}, format="json"),
+        400,
+        "InvalidInput",
+    )
+    assert "outlive" in error["message"] and error["details"]["parent_expires_at"] == parent.expires_at.isoformat()
+    assert error["details"]["validation_errors"]["expires_in_days"] == ["At most 9 for the token you are using."]
+    assert ApiToken.objects.count() == before  # nothing half-written
+
+    # Left out, the expiry is the parent's (never "never"); a shorter one is kept.
+    child = _mint(client, name="inherits")
+    assert child["expires_at"] == client.get(f"/api/v1/tokens/{parent.pk}/").json()["expires_at"]
+    assert child["parent_id"] == str(parent.pk)
+    shorter = _mint(client, name="shorter", expires_in_days=2)
+    assert ApiToken.objects.get(pk=shorter["id"]).expires_at < parent.expires_at
+
+
+def test_a_token_expiring_tomorrow_mints_only_what_expires_with_it(alice, org):
+    parent, raw = api_token_create(user=alice, organization=org, expires_in_days=1)
+    client = _bearer(raw)
+    error = assert_error(client.post("/api/v1/tokens/", {"expires_in_days": 1}, format="json"), 400, "InvalidInput")
+    assert error["details"]["validation_errors"]["expires_in_days"] == [
+        "Leave it out: the new token then expires with the one you are using."
+    ]
+    child = ApiToken.objects.get(pk=_mint(client)["id"])
+    assert child.expires_at == parent.expires_at and child.parent_id == parent.pk
+
+
+def test_revoking_a_token_revokes_what_it_minted_down_the_tree(alice, org):
+    root, raw = api_token_create(user=alice, organization=org)
+    child = _mint(_bearer(raw), name="child")
+    grandchild = _mint(_bearer(child["token"]), name="grandchild")
+    sibling, sibling_raw = api_token_create(user=alice, organization=org, name="unrelated")
+    assert _bearer(grandchild["token"]).get("/api/v1/tokens/").status_code == 200
+
+    assert _bearer(raw).delete(f"/api/v1/tokens/{root.pk}/").status_code == 204
+
+    for value in (raw, child["token"], grandchild["token"]):
+        assert_error(_bearer(value).get("/api/v1/tokens/"), 401, "TokenRevoked")
+    assert _bearer(sibling_raw).get("/api/v1/tokens/").status_code == 200
+    revoked = set(
+        ActivityLog.objects.filter(action="token.revoked").values_list("target_id", flat=True)
+    )
+    assert revoked == {str(root.pk), child["id"], grandchild["id"]}
+
+
+def test_revoking_a_child_leaves_its_parent_working(alice, org):
+    root, raw = api_token_create(user=alice, organization=org)
+    child = _mint(_bearer(raw), name="child")
+    assert _bearer(raw).delete(f"/api/v1/tokens/{child['id']}/").status_code == 204
+    assert _bearer(raw).get("/api/v1/tokens/").status_code == 200
+    assert_error(_bearer(child["token"]).get("/api/v1/tokens/"), 401, "TokenRevoked")
+
+
+def test_tokens_minted_in_a_session_have_no_parent_and_keep_their_expiry(alice, org):
+    session = APIClient()
+    session.force_login(alice)
+    made = _mint(session, name="from the browser", expires_in_days=3650)
+    token = ApiToken.objects.get(pk=made["id"])
+    assert token.parent_id is None and made["parent_id"] is None
+    assert token.expires_at > timezone.now() + timedelta(days=3000)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_child_minted_while_its_parent_is_revoked_never_survives(alice, org):
+    """Mint and revoke race on the parent's row lock: either the child is refused, or it
+    exists when the revocation walks the tree and is revoked with its parent."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    def closing(work):
+        def run():
+            try:
+                return work()
+            finally:
+                connection.close()
+
+        return run
+
+    for _ in range(8):
+        parent, raw = api_token_create(user=alice, organization=org)
+        with ThreadPoolExecutor(2) as pool:
+            minted = pool.submit(closing(lambda: _bearer(raw).post("/api/v1/tokens/", {}, format="json")))
+            revoked = pool.submit(closing(lambda: api_token_revoke(token=parent)))
+            response, _ = minted.result(), revoked.result()
+        assert response.status_code in (201, 401), response.content
+        assert not ApiToken.objects.filter(parent=parent, revoked_at__isnull=True).exists()
