@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
@@ -47,6 +48,7 @@ class LogInline(admin.TabularInline):
 
 @admin.register(Execution)
 class ExecutionAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
+    api_permissions = {"view": "executions.view_execution", "cancel": "executions.cancel_execution"}
     list_display = [
         "id", "agent", "version_label", "status_badge", "trigger_type", "tokens_total", "cost", "duration_ms",
         "created_at",
@@ -88,10 +90,13 @@ class ExecutionAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
         done = 0
         for execution in queryset:
             try:
-                execution_cancel(execution=execution)
+                execution_cancel(
+                    execution=execution, actor=self.actor_for(request, execution.organization_id, "cancel")
+                )
                 done += 1
-            except ApiError:
-                continue
+            except (ApiError, PermissionDenied) as refused:
+                message = getattr(refused, "message", refused)
+                self.message_user(request, f"{execution.pk}: not cancelled: {message}", messages.ERROR)
         self.message_user(request, f"Cancelled {done} execution(s).", messages.SUCCESS)
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
@@ -100,6 +105,7 @@ class ExecutionAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
 
 @admin.register(PlatformEvent)
 class PlatformEventAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
+    api_permissions = {"view": "executions.view_execution"}
     list_display = ["created_at", "organization", "event_type", "agent_id", "execution_id"]
     list_filter = ["event_type"]
     date_hierarchy = "created_at"

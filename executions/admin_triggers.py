@@ -6,9 +6,12 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from agents.services.common import require
+from billing.access import Actor
 from billing.admin_scoping import OrganizationScopedAdmin, ReadOnlyAdminMixin, managed_organization_ids
 from config.api.errors import ApiError
 from executions.models import ScheduledExecution, ScheduleSource, TriggerAttempt, WebhookDelivery, WebhookEndpoint
@@ -17,6 +20,8 @@ from executions.triggers.patterns import pattern_problem
 from executions.triggers.schedules import schedule_create, schedule_delete, schedule_update
 from executions.webhooks.delivery import url_problem, webhook_delivery_retry_now
 from executions.webhooks.services import webhook_endpoint_create, webhook_endpoint_delete, webhook_endpoint_update
+
+WEBHOOKS = "billing.manage_webhooks"
 
 
 def _api_errors(form: forms.ModelForm, error: ApiError) -> None:
@@ -49,6 +54,13 @@ class ScheduledExecutionAdmin(OrganizationScopedAdmin):
     """``source: agent`` rows mirror agents' trigger_schedule: read-only here."""
 
     form = ScheduleForm
+    api_permissions = {
+        "view": "agents.view_agent",
+        "add": "agents.execute_agent",
+        "change": "agents.execute_agent",
+        "delete": "agents.execute_agent",
+    }
+    platform_uses_services = True
     list_display = [
         "agent", "source", "cron_expression", "timezone", "is_active", "enabled", "next_execution_at",
         "last_execution_at", "fire_count",
@@ -80,40 +92,42 @@ class ScheduledExecutionAdmin(OrganizationScopedAdmin):
     def enabled(self, schedule: ScheduledExecution) -> bool:
         return bool(schedule.periodic_task and schedule.periodic_task.enabled)
 
-    def save_model(self, request: HttpRequest, obj: ScheduledExecution, form: Any, change: bool) -> None:
+    def service_save(self, request: HttpRequest, actor: Actor | None, form: Any, change: bool) -> ScheduledExecution:
         data = {
             key: form.cleaned_data[key]
             for key in ("cron_expression", "timezone", "input", "is_active")
             if key in form.cleaned_data
         }
-        try:
-            if change:
-                saved = schedule_update(actor=None, schedule=obj, data=data, by_user=request.user)
-            else:
-                saved = schedule_create(
-                    actor=None, agent=obj.agent, data=data, organization=obj.organization, by_user=request.user
-                )
-        except ApiError as error:
-            self.message_user(request, f"Not saved: {error.message} {error.details}", messages.ERROR)
-            return
-        obj.pk = saved.pk
+        if change:
+            schedule = ScheduledExecution.objects.get(pk=form.instance.pk)
+            return schedule_update(actor=actor, schedule=schedule, data=data, by_user=request.user)
+        agent = form.cleaned_data["agent"]
+        require(actor, agent, "execute")  # as the API: only an agent the person may run
+        return schedule_create(
+            actor=actor, agent=agent, data=data, organization=form.cleaned_data["organization"], by_user=request.user
+        )
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         if obj is not None and obj.source == ScheduleSource.AGENT:
             return False  # cleared on the agent instead
         return super().has_delete_permission(request, obj)
 
-    def delete_model(self, request: HttpRequest, obj: ScheduledExecution) -> None:
-        schedule_delete(actor=None, schedule=obj, by_user=request.user)
+    def service_delete(self, request: HttpRequest, actor: Actor | None, obj: ScheduledExecution) -> None:
+        schedule_delete(actor=actor, schedule=obj, by_user=request.user)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ScheduledExecution]) -> None:
-        for schedule in queryset.filter(source=ScheduleSource.API):
-            schedule_delete(actor=None, schedule=schedule, by_user=request.user)
+        super().delete_queryset(request, queryset.filter(source=ScheduleSource.API))
 
     def _switch(self, request: HttpRequest, queryset: QuerySet[ScheduledExecution], active: bool) -> None:
         done = 0
         for schedule in queryset.filter(source=ScheduleSource.API):
-            schedule_update(actor=None, schedule=schedule, data={"is_active": active}, by_user=request.user)
+            try:
+                actor = self.actor_for(request, schedule.organization_id, "change")
+                schedule_update(actor=actor, schedule=schedule, data={"is_active": active}, by_user=request.user)
+            except (ApiError, PermissionDenied) as refused:
+                message = getattr(refused, "message", refused)
+                self.message_user(request, f"{schedule}: not changed: {message}", messages.ERROR)
+                continue
             done += 1
         self.message_user(request, f"{'Resumed' if active else 'Paused'} {done} schedule(s).", messages.SUCCESS)
 
@@ -128,6 +142,7 @@ class ScheduledExecutionAdmin(OrganizationScopedAdmin):
 
 @admin.register(TriggerAttempt)
 class TriggerAttemptAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
+    api_permissions = {"view": "agents.view_agent"}
     list_display = ["created_at", "agent", "trigger_type", "code", "message"]
     list_filter = ["trigger_type", "code"]
     list_select_related = ["agent"]
@@ -161,6 +176,8 @@ class WebhookEndpointAdmin(OrganizationScopedAdmin):
     """The secret is shown once, in the message after adding; only its last four after."""
 
     form = WebhookEndpointForm
+    api_permissions = {"view": WEBHOOKS, "add": WEBHOOKS, "change": WEBHOOKS, "delete": WEBHOOKS}
+    platform_uses_services = True
     list_display = [
         "url",
         "organization",
@@ -174,27 +191,24 @@ class WebhookEndpointAdmin(OrganizationScopedAdmin):
     search_fields = ["url", "description"]
     readonly_fields = ["secret_last4", "last_success_at", "last_failure_at", "consecutive_failures"]
 
-    def save_model(self, request: HttpRequest, obj: WebhookEndpoint, form: Any, change: bool) -> None:
+    def service_save(self, request: HttpRequest, actor: Actor | None, form: Any, change: bool) -> WebhookEndpoint:
         data = {key: form.cleaned_data[key] for key in ("url", "description", "events", "is_active")}
-        try:
-            if change:
-                saved = webhook_endpoint_update(actor=None, endpoint=obj, data=data, by_user=request.user)
-            else:
-                saved, secret = webhook_endpoint_create(
-                    actor=None, data=data, organization=obj.organization, by_user=request.user
-                )
-                self.message_user(request, f"Signing secret (shown once): {secret}", messages.WARNING)
-        except ApiError as error:
-            self.message_user(request, f"Not saved: {error.message} {error.details}", messages.ERROR)
-            return
-        obj.pk = saved.pk
+        if change:
+            endpoint = WebhookEndpoint.objects.get(pk=form.instance.pk)
+            return webhook_endpoint_update(actor=actor, endpoint=endpoint, data=data, by_user=request.user)
+        saved, secret = webhook_endpoint_create(
+            actor=actor, data=data, organization=form.cleaned_data["organization"], by_user=request.user
+        )
+        self.message_user(request, f"Signing secret (shown once): {secret}", messages.WARNING)
+        return saved
 
-    def delete_model(self, request: HttpRequest, obj: WebhookEndpoint) -> None:
-        webhook_endpoint_delete(actor=None, endpoint=obj, by_user=request.user)
+    def service_delete(self, request: HttpRequest, actor: Actor | None, obj: WebhookEndpoint) -> None:
+        webhook_endpoint_delete(actor=actor, endpoint=obj, by_user=request.user)
 
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
+    api_permissions = {"view": WEBHOOKS, "retry": WEBHOOKS}
     list_display = [
         "created_at", "endpoint", "event_type", "status", "attempts", "response_status", "next_attempt_at",
         "delivered_at",
@@ -209,5 +223,12 @@ class WebhookDeliveryAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
 
     @admin.action(description="Send the selected deliveries again now")
     def retry_selected(self, request: HttpRequest, queryset: QuerySet[WebhookDelivery]) -> None:
-        done = sum(webhook_delivery_retry_now(delivery=delivery) for delivery in queryset)
+        done = 0
+        for delivery in queryset:
+            try:
+                self.actor_for(request, delivery.organization_id, "retry")
+            except PermissionDenied as refused:
+                self.message_user(request, f"{delivery.pk}: not sent again: {refused}", messages.ERROR)
+                continue
+            done += webhook_delivery_retry_now(delivery=delivery)
         self.message_user(request, f"Queued {done} delivery(ies) again.", messages.SUCCESS)

@@ -14,14 +14,17 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from billing.access import Actor
 from billing.admin_scoping import OrganizationScopedAdmin, ReadOnlyAdminMixin
 from memory import services
 from memory.embedders import EmbedderUnavailable, get_embedder
 from memory.models import Conversation, Document, Episode, KnowledgeBase, KnowledgeChunk, Memory, MemorySource
 from memory.selectors import vector_text
+from memory.services.memories import Embedded
 
 SEMANTIC_PREFIX = "~"
 SEMANTIC_LIMIT = 100
@@ -53,9 +56,19 @@ class MemoryForm(forms.ModelForm):
         return data
 
 
+MEMORY_READ = "memory.view_memory"
+MEMORY_WRITE = "memory.change_memory"
+# What the API lets change on a stored memory (the rest needs a new memory: a new vector).
+MEMORY_MUTABLE = ("confidence", "importance", "tags", "expires_at")
+
+
 @admin.register(Memory)
 class MemoryAdmin(OrganizationScopedAdmin):
+    """Organization admins add memories as the API does (merging near-duplicates) and change
+    what the API lets change; the platform edits anything."""
+
     form = MemoryForm
+    api_permissions = {"view": MEMORY_READ, "add": MEMORY_WRITE, "change": MEMORY_WRITE, "delete": MEMORY_WRITE}
     list_display = [
         "short_content",
         "memory_type",
@@ -89,6 +102,38 @@ class MemoryAdmin(OrganizationScopedAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).defer("embedding")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        fields = list(self.readonly_fields)
+        if obj is not None and not self._is_platform(request):
+            fields += [name for name in MemoryForm.Meta.fields if name not in MEMORY_MUTABLE]
+        return fields
+
+    def service_save(self, request: HttpRequest, actor: Actor | None, form: Any, change: bool) -> Memory:
+        assert actor is not None  # superusers save the row themselves
+        if change:
+            data = {name: form.cleaned_data[name] for name in MEMORY_MUTABLE if name in form.changed_data}
+            return services.memory_update(memory=Memory.objects.get(pk=form.instance.pk), data=data, actor=actor)
+        item = services.memory_input_validate(
+            {
+                name: form.cleaned_data.get(name)
+                for name in MemoryForm.Meta.fields
+                if name not in ("organization", "agent")
+            }
+        )
+        stored = services.memories_store(
+            organization=actor.organization,
+            agent=form.cleaned_data["agent"],
+            items=[item],
+            source=MemorySource.ADMIN,
+            actor=actor,
+            # No model call inside the admin's transaction: embedded after commit.
+            embedded=Embedded(vectors=[None], model=""),
+        )
+        return stored[0].memory
+
+    def service_delete(self, request: HttpRequest, actor: Actor | None, obj: Memory) -> None:
+        services.memory_delete(memory=obj, actor=actor)
 
     @admin.display(description="content")
     def short_content(self, obj: Memory) -> str:
@@ -126,6 +171,9 @@ class MemoryAdmin(OrganizationScopedAdmin):
         return _SemanticChangeList
 
     def save_model(self, request: HttpRequest, obj: Memory, form: Any, change: bool) -> None:
+        if getattr(form, "saved_by_service", None) is not None:
+            super().save_model(request, obj, form, change)  # stored (and queued for embedding) by the service
+            return
         if not change:
             obj.source = MemorySource.ADMIN
         if not change or "content" in form.changed_data:
@@ -140,6 +188,7 @@ class MemoryAdmin(OrganizationScopedAdmin):
 
 @admin.register(Conversation)
 class ConversationAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
+    api_permissions = {"view": MEMORY_READ, "delete": MEMORY_WRITE}
     list_display = [
         "id",
         "agent",
@@ -154,9 +203,16 @@ class ConversationAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
     search_fields = ["id", "context_id"]
     list_select_related = ["agent"]
 
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.role_allows(request, "delete", obj)  # forgotten as through the API
+
+    def service_delete(self, request: HttpRequest, actor: Actor | None, obj: Conversation) -> None:
+        services.conversation_delete(conversation=obj, actor=actor)
+
 
 @admin.register(Episode)
 class EpisodeAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
+    api_permissions = {"view": MEMORY_READ}
     list_display = [
         "created_at",
         "agent",
@@ -185,28 +241,50 @@ class DocumentInline(admin.TabularInline):
 
 @admin.register(KnowledgeBase)
 class KnowledgeBaseAdmin(OrganizationScopedAdmin):
+    api_permissions = {"view": MEMORY_READ, "add": MEMORY_WRITE, "change": MEMORY_WRITE, "delete": MEMORY_WRITE}
     list_display = ["name", "organization", "created_at"]
     search_fields = ["name", "description"]
     filter_horizontal = ["agents"]
     inlines = [DocumentInline]
     actions = ["reindex"]
 
-    def formfield_for_manytomany(self, db_field, request: HttpRequest, **kwargs: Any):
-        if db_field.name == "agents" and not self._is_platform(request):
-            from agents.models import Agent
-            from billing.admin_scoping import managed_organization_ids
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return ["organization"] if obj is not None else []
 
-            kwargs["queryset"] = Agent.objects.filter(organization_id__in=managed_organization_ids(request))
-        return super().formfield_for_manytomany(db_field, request, **kwargs)
+    def service_save(self, request: HttpRequest, actor: Actor | None, form: Any, change: bool) -> KnowledgeBase:
+        assert actor is not None  # superusers save the row themselves
+        agent_ids = [agent.pk for agent in form.cleaned_data.get("agents", [])]
+        if change:
+            data: dict[str, Any] = {name: form.cleaned_data[name] for name in ("name", "description")}
+            data["agent_ids"] = agent_ids
+            knowledge_base = KnowledgeBase.objects.get(pk=form.instance.pk)
+            return services.knowledge_base_update(actor=actor, knowledge_base=knowledge_base, data=data)
+        return services.knowledge_base_create(
+            actor=actor,
+            name=form.cleaned_data["name"],
+            description=form.cleaned_data.get("description", ""),
+            agent_ids=agent_ids,
+        )
+
+    def service_delete(self, request: HttpRequest, actor: Actor | None, obj: KnowledgeBase) -> None:
+        services.knowledge_base_delete(actor=actor, knowledge_base=obj)
 
     @admin.action(description="Re-index the documents of the selected knowledge bases")
     def reindex(self, request: HttpRequest, queryset: QuerySet) -> None:
-        total = sum(services.knowledge_base_reindex(actor=None, knowledge_base=kb) for kb in queryset)
+        total = 0
+        for knowledge_base in queryset:
+            try:
+                actor = self.actor_for(request, knowledge_base.organization_id, "change")
+            except PermissionDenied as refused:
+                messages.error(request, f"{knowledge_base}: not re-indexed: {refused}")
+                continue
+            total += services.knowledge_base_reindex(actor=actor, knowledge_base=knowledge_base)
         messages.success(request, f"{total} document(s) queued for indexing.")
 
 
 @admin.register(Document)
 class DocumentAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
+    api_permissions = {"view": MEMORY_READ, "delete": MEMORY_WRITE}
     list_display = ["title", "knowledge_base", "format", "status", "progress", "chunk_count", "created_at"]
     list_filter = ["status", "format"]
     search_fields = ["title", "filename"]
@@ -216,9 +294,16 @@ class DocumentAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).defer("raw", "text")
 
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.role_allows(request, "delete", obj)  # removed as through the API
+
+    def service_delete(self, request: HttpRequest, actor: Actor | None, obj: Document) -> None:
+        services.document_delete(actor=actor, document=obj)
+
 
 @admin.register(KnowledgeChunk)
 class KnowledgeChunkAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
+    api_permissions = {"view": MEMORY_READ}
     list_display = ["document", "position", "heading", "token_count", "embedding_model"]
     search_fields = ["content", "heading"]
     exclude = ["embedding"]

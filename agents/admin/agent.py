@@ -5,12 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
 from agents import selectors, services
+from agents.access import visible_agents_q
 from agents.admin.forms import AgentAdminForm
 from agents.config import LIVE_FIELDS, VERSIONED_FIELDS
 from agents.models import (
@@ -19,7 +22,8 @@ from agents.models import (
     AgentUserObjectPermission,
     AgentVersion,
 )
-from billing.admin_scoping import OrganizationScopedAdmin
+from billing.access import Actor
+from billing.admin_scoping import OrganizationScopedAdmin, admin_actor, admin_memberships
 from config.api.errors import ApiError
 
 VERSION_COLUMNS = ("version", "is_current", "published_at", "created_by", "deprecated_at", "changelog", "diff")
@@ -101,6 +105,13 @@ class PlatformFilter(admin.SimpleListFilter):
 @admin.register(Agent)
 class AgentAdmin(OrganizationScopedAdmin):
     form = AgentAdminForm
+    api_permissions = {
+        "view": "agents.view_agent",
+        "add": "agents.add_agent",
+        "change": "agents.change_agent",
+        "delete": "agents.delete_agent",
+    }
+    platform_uses_services = True
     list_display = [
         "name", "owner", "agent_type", "status", "version", "is_active", "runtime_state", "total_runs",
         "success_rate", "avg_cost", "last_run_at",
@@ -213,24 +224,28 @@ class AgentAdmin(OrganizationScopedAdmin):
             form.base_fields["organization"].required = not self._is_platform(request)
         return form
 
-    # --- saving through the services ---------------------------------------------------
+    # --- saving through the services (as the organization admin, with their role's rights) ---
 
-    def save_model(self, request: HttpRequest, obj: Agent, form: Any, change: bool) -> None:
+    def service_save(self, request: HttpRequest, actor: Actor | None, form: Any, change: bool) -> Agent:
         data = {key: value for key, value in form.agent_config.items() if key in (*LIVE_FIELDS, *VERSIONED_FIELDS)}
         if change:
-            original = Agent.objects.get(pk=obj.pk)
-            saved = services.agent_update(actor=None, agent=original, data=data, by_user=request.user)
-        else:
-            saved = services.agent_create(actor=None, data=data, organization=obj.organization, by_user=request.user)
-        # The admin goes on with ``obj`` (messages, the log, inlines): make it the saved row.
-        obj.__dict__.update(saved.__dict__)
+            original = Agent.objects.get(pk=form.instance.pk)
+            return services.agent_update(actor=actor, agent=original, data=data, by_user=request.user)
+        organization = form.cleaned_data.get("organization")
+        return services.agent_create(actor=actor, data=data, organization=organization, by_user=request.user)
 
-    def delete_model(self, request: HttpRequest, obj: Agent) -> None:
-        services.agent_delete(actor=None, agent=obj, by_user=request.user)
+    def service_delete(self, request: HttpRequest, actor: Actor | None, obj: Agent) -> None:
+        services.agent_delete(actor=actor, agent=obj, by_user=request.user)
 
-    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
-        for agent in queryset:
-            services.agent_delete(actor=None, agent=agent, by_user=request.user)
+    def scope(self, queryset: Any, request: HttpRequest) -> Any:
+        """An organization admin sees the agents their role sees through the API (with the
+        default roles: all of their organizations' agents)."""
+        if self._is_platform(request):
+            return queryset
+        visible = Q(pk__in=[])
+        for organization_id in admin_memberships(request):
+            visible |= visible_agents_q(admin_actor(request, organization_id))
+        return queryset.filter(visible)
 
     def get_queryset(self, request: HttpRequest):
         return selectors.with_runtime_state(super().get_queryset(request).filter(deleted_at__isnull=True))
@@ -271,10 +286,10 @@ class AgentAdmin(OrganizationScopedAdmin):
             if not self._may_touch(request, agent):
                 continue
             try:
-                run(agent)
+                run(agent, self.actor_for(request, agent.organization_id, "change"))
                 done += 1
-            except ApiError as exc:
-                self.message_user(request, f"{agent.name}: {exc.message}", messages.ERROR)
+            except (ApiError, PermissionDenied) as exc:
+                self.message_user(request, f"{agent.name}: {getattr(exc, 'message', exc)}", messages.ERROR)
         if done:
             self.message_user(request, f"{verb} {done} agent(s).", messages.SUCCESS)
 
@@ -284,15 +299,18 @@ class AgentAdmin(OrganizationScopedAdmin):
             request,
             queryset,
             "Published",
-            lambda a: services.agent_publish(
-                actor=None, agent=a, changelog="Published from the admin.", by_user=request.user
+            lambda a, actor: services.agent_publish(
+                actor=actor, agent=a, changelog="Published from the admin.", by_user=request.user
             ),
         )
 
     @admin.action(description="Activate the selected agents (triggers on)")
     def activate_selected(self, request: HttpRequest, queryset: Any) -> None:
         self._each(
-            request, queryset, "Activated", lambda a: services.agent_activate(actor=None, agent=a, by_user=request.user)
+            request,
+            queryset,
+            "Activated",
+            lambda a, actor: services.agent_activate(actor=actor, agent=a, by_user=request.user),
         )
 
     @admin.action(description="Deactivate the selected agents (triggers off)")
@@ -301,7 +319,7 @@ class AgentAdmin(OrganizationScopedAdmin):
             request,
             queryset,
             "Deactivated",
-            lambda a: services.agent_deactivate(actor=None, agent=a, by_user=request.user),
+            lambda a, actor: services.agent_deactivate(actor=actor, agent=a, by_user=request.user),
         )
 
     # --- diff view ----------------------------------------------------------------------

@@ -7,12 +7,14 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from agents.models import AgentChain, ChainExecution, ChainStepRun
 from agents.services.chains import chain_create, chain_delete, chain_execution_cancel, chain_update
 from agents.validation.chains import chain_definition_validate
+from billing.access import Actor
 from billing.admin_scoping import OrganizationScopedAdmin, ReadOnlyAdminMixin
 from config.api.errors import ApiError
 
@@ -41,6 +43,13 @@ class ChainForm(forms.ModelForm):
 @admin.register(AgentChain)
 class AgentChainAdmin(OrganizationScopedAdmin):
     form = ChainForm
+    api_permissions = {
+        "view": "agents.view_agent",
+        "add": "agents.change_agent",
+        "change": "agents.change_agent",
+        "delete": "agents.change_agent",
+    }
+    platform_uses_services = True
     list_display = ["name", "organization", "status", "step_count", "timeout_seconds", "updated_at"]
     list_filter = ["status"]
     search_fields = ["name", "description"]
@@ -52,20 +61,16 @@ class AgentChainAdmin(OrganizationScopedAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return ["organization"] if obj is not None else []
 
-    def save_model(self, request: HttpRequest, obj: AgentChain, form: Any, change: bool) -> None:
+    def service_save(self, request: HttpRequest, actor: Actor | None, form: Any, change: bool) -> AgentChain:
         data = {key: form.cleaned_data[key] for key in FIELDS if key in form.cleaned_data}
-        try:
-            if change:
-                saved = chain_update(actor=None, chain=obj, data=data, by_user=request.user)
-            else:
-                saved = chain_create(actor=None, data=data, organization=obj.organization, by_user=request.user)
-        except ApiError as error:
-            self.message_user(request, f"Not saved: {error.message} {error.details}", messages.ERROR)
-            return
-        obj.pk = saved.pk
+        if change:
+            chain = AgentChain.objects.get(pk=form.instance.pk)
+            return chain_update(actor=actor, chain=chain, data=data, by_user=request.user)
+        organization = form.cleaned_data["organization"]
+        return chain_create(actor=actor, data=data, organization=organization, by_user=request.user)
 
-    def delete_model(self, request: HttpRequest, obj: AgentChain) -> None:
-        chain_delete(actor=None, chain=obj, by_user=request.user)
+    def service_delete(self, request: HttpRequest, actor: Actor | None, obj: AgentChain) -> None:
+        chain_delete(actor=actor, chain=obj, by_user=request.user)
 
 
 class StepRunInline(admin.TabularInline):
@@ -84,6 +89,7 @@ class StepRunInline(admin.TabularInline):
 
 @admin.register(ChainExecution)
 class ChainExecutionAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
+    api_permissions = {"view": "executions.view_execution", "cancel": "executions.cancel_execution"}
     list_display = ["id", "chain", "status", "failed_step", "tokens_total", "cost", "created_at", "duration_ms"]
     list_filter = ["status"]
     list_select_related = ["chain"]
@@ -104,8 +110,12 @@ class ChainExecutionAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
         done = 0
         for run in queryset:
             try:
-                chain_execution_cancel(chain_execution=run)
+                chain_execution_cancel(
+                    chain_execution=run, actor=self.actor_for(request, run.organization_id, "cancel")
+                )
                 done += 1
-            except ApiError:
-                continue
+            except (ApiError, PermissionDenied) as refused:
+                self.message_user(
+                    request, f"{run.pk}: not cancelled: {getattr(refused, 'message', refused)}", messages.ERROR
+                )
         self.message_user(request, f"Cancelled {done} chain execution(s).", messages.SUCCESS)

@@ -10,6 +10,12 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 
 from agents.models import ProviderConnection
+from agents.services.connections import (
+    provider_connection_create,
+    provider_connection_delete,
+    provider_connection_update,
+)
+from billing.access import Actor
 from billing.admin_scoping import OrganizationScopedAdmin, managed_organization_ids
 
 
@@ -36,9 +42,16 @@ class ProviderConnectionForm(forms.ModelForm):
         return connection
 
 
+MANAGE = "billing.manage_provider_connections"
+
+
 @admin.register(ProviderConnection)
 class ProviderConnectionAdmin(OrganizationScopedAdmin):
+    """Organization admins change their connections through the API's services (validated,
+    logged); the platform's connections are read-only to them."""
+
     form = ProviderConnectionForm
+    api_permissions = {"view": MANAGE, "add": MANAGE, "change": MANAGE, "delete": MANAGE}
     list_display = ["provider", "name", "organization", "masked_key", "default_model", "is_default", "is_active"]
     list_filter = ["provider", "is_default", "is_active"]
     search_fields = ["name", "provider", "default_model"]
@@ -55,6 +68,11 @@ class ProviderConnectionAdmin(OrganizationScopedAdmin):
         # Organization admins see their own connections and, read-only, the platform's.
         return qs.filter(Q(organization_id__in=managed_organization_ids(request)) | Q(organization__isnull=True))
 
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is not None and obj.organization_id is None:
+            return self.role_allows(request, "view")  # the platform's, shown to every organization
+        return super().has_view_permission(request, obj)
+
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         if obj is not None and obj.organization_id is None:
             return self._is_platform(request)
@@ -64,3 +82,16 @@ class ProviderConnectionAdmin(OrganizationScopedAdmin):
         if obj is not None and obj.organization_id is None:
             return self._is_platform(request)
         return super().has_delete_permission(request, obj)
+
+    def service_save(self, request: HttpRequest, actor: Actor | None, form: Any, change: bool) -> ProviderConnection:
+        names = form.changed_data if change else ProviderConnectionForm.Meta.fields
+        data = {name: form.cleaned_data[name] for name in names if name in form.cleaned_data and name != "organization"}
+        if not form.cleaned_data.get("api_key"):
+            data.pop("api_key", None)  # empty: keep the current key
+        if change:
+            current = ProviderConnection.objects.get(pk=form.instance.pk)
+            return provider_connection_update(actor=actor, connection=current, data=data)
+        return provider_connection_create(actor=actor, data=data)
+
+    def service_delete(self, request: HttpRequest, actor: Actor | None, obj: ProviderConnection) -> None:
+        provider_connection_delete(actor=actor, connection=obj)

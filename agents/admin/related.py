@@ -16,6 +16,7 @@ from agents.models import (
     AgentTemplate,
     AgentVersion,
 )
+from billing.access import Actor
 from billing.admin_scoping import OrganizationScopedAdmin, ReadOnlyAdminMixin
 
 
@@ -24,6 +25,7 @@ class AgentVersionAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
     """Published versions never change: read-only here, as everywhere."""
 
     organization_path = "agent__organization"
+    api_permissions = {"view": "agents.view_agent"}
     list_display = ["agent", "version", "is_current", "published_at", "created_by", "deprecated_at"]
     list_filter = ["is_current"]
     list_select_related = ["agent", "created_by"]
@@ -38,6 +40,7 @@ class AgentVersionAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
 @admin.register(AgentGoal)
 class AgentGoalAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
     organization_path = "agent__organization"
+    api_permissions = {"view": "agents.view_agent"}
     list_display = [
         "name", "agent", "success_metric", "comparison", "target_value", "current_value", "is_achieved",
         "achieved_at", "deadline", "evaluated_at",
@@ -57,16 +60,39 @@ class AgentGoalAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
 
 @admin.register(AgentConfiguration)
 class AgentConfigurationAdmin(OrganizationScopedAdmin):
+    """An organization's overrides of a platform agent: set and removed as through
+    ``platform-agents/{id}/configuration/`` (managers of all agents)."""
+
     form = AgentConfigurationForm
+    api_permissions = {
+        "view": "agents.view_agent",
+        "add": "agents.manage_all_agents",
+        "change": "agents.manage_all_agents",
+        "delete": "agents.manage_all_agents",
+    }
     list_display = ["agent", "organization", "is_active", "updated_at"]
     list_filter = ["is_active"]
     list_select_related = ["agent", "organization"]
     search_fields = ["agent__name", "organization__name"]
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return ["organization", "agent"] if obj is not None else []
+
     def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs: Any):
         if db_field.name == "agent":
             kwargs["queryset"] = Agent.objects.filter(organization__isnull=True, deleted_at__isnull=True)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def service_save(self, request: HttpRequest, actor: Actor | None, form: Any, change: bool) -> AgentConfiguration:
+        assert actor is not None  # superusers save the row themselves
+        agent = form.instance.agent if change else form.cleaned_data["agent"]
+        return services.agent_configuration_set(
+            actor=actor, agent=agent, overrides=form.cleaned_data["overrides"], is_active=form.cleaned_data["is_active"]
+        )
+
+    def service_delete(self, request: HttpRequest, actor: Actor | None, obj: AgentConfiguration) -> None:
+        assert actor is not None
+        services.agent_configuration_delete(actor=actor, agent=obj.agent)
 
 
 @admin.register(AgentTemplate)

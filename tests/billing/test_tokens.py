@@ -169,7 +169,7 @@ def test_revoking_a_token_revokes_what_it_minted_down_the_tree(alice, org):
     root, raw = api_token_create(user=alice, organization=org)
     child = _mint(_bearer(raw), name="child")
     grandchild = _mint(_bearer(child["token"]), name="grandchild")
-    sibling, sibling_raw = api_token_create(user=alice, organization=org, name="unrelated")
+    _, sibling_raw = api_token_create(user=alice, organization=org, name="unrelated")
     assert _bearer(grandchild["token"]).get("/api/v1/tokens/").status_code == 200
 
     assert _bearer(raw).delete(f"/api/v1/tokens/{root.pk}/").status_code == 204
@@ -177,14 +177,12 @@ def test_revoking_a_token_revokes_what_it_minted_down_the_tree(alice, org):
     for value in (raw, child["token"], grandchild["token"]):
         assert_error(_bearer(value).get("/api/v1/tokens/"), 401, "TokenRevoked")
     assert _bearer(sibling_raw).get("/api/v1/tokens/").status_code == 200
-    revoked = set(
-        ActivityLog.objects.filter(action="token.revoked").values_list("target_id", flat=True)
-    )
+    revoked = set(ActivityLog.objects.filter(action="token.revoked").values_list("target_id", flat=True))
     assert revoked == {str(root.pk), child["id"], grandchild["id"]}
 
 
 def test_revoking_a_child_leaves_its_parent_working(alice, org):
-    root, raw = api_token_create(user=alice, organization=org)
+    _, raw = api_token_create(user=alice, organization=org)
     child = _mint(_bearer(raw), name="child")
     assert _bearer(raw).delete(f"/api/v1/tokens/{child['id']}/").status_code == 204
     assert _bearer(raw).get("/api/v1/tokens/").status_code == 200
@@ -208,20 +206,20 @@ def test_a_child_minted_while_its_parent_is_revoked_never_survives(alice, org):
 
     from django.db import connection
 
-    def closing(work):
-        def run():
-            try:
-                return work()
-            finally:
-                connection.close()
+    def closing(work, *args, **kwargs):
+        try:
+            return work(*args, **kwargs)
+        finally:
+            connection.close()
 
-        return run
+    def mint(raw: str):
+        return _bearer(raw).post("/api/v1/tokens/", {}, format="json")
 
     for _ in range(8):
         parent, raw = api_token_create(user=alice, organization=org)
         with ThreadPoolExecutor(2) as pool:
-            minted = pool.submit(closing(lambda: _bearer(raw).post("/api/v1/tokens/", {}, format="json")))
-            revoked = pool.submit(closing(lambda: api_token_revoke(token=parent)))
+            minted = pool.submit(closing, mint, raw)
+            revoked = pool.submit(closing, api_token_revoke, token=parent)
             response, _ = minted.result(), revoked.result()
         assert response.status_code in (201, 401), response.content
         assert not ApiToken.objects.filter(parent=parent, revoked_at__isnull=True).exists()
