@@ -244,12 +244,19 @@ class KnowledgeBaseAdmin(OrganizationScopedAdmin):
     api_permissions = {"view": MEMORY_READ, "add": MEMORY_WRITE, "change": MEMORY_WRITE, "delete": MEMORY_WRITE}
     list_display = ["name", "organization", "created_at"]
     search_fields = ["name", "description"]
+    fields = ["organization", "name", "description", "agents", "created_by", "created_at"]
+    readonly_fields = ["created_by", "created_at"]
     filter_horizontal = ["agents"]
     inlines = [DocumentInline]
     actions = ["reindex"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return ["organization"] if obj is not None else []
+        return ["organization", *self.readonly_fields] if obj is not None else list(self.readonly_fields)
+
+    def save_model(self, request: HttpRequest, obj: KnowledgeBase, form: Any, change: bool) -> None:
+        if not change and obj.created_by_id is None:
+            obj.created_by = request.user  # type: ignore[assignment]
+        super().save_model(request, obj, form, change)
 
     def service_save(self, request: HttpRequest, actor: Actor | None, form: Any, change: bool) -> KnowledgeBase:
         assert actor is not None  # superusers save the row themselves
