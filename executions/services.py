@@ -16,6 +16,7 @@ from billing.quotas import quota_admit_run
 from billing.services import activity_record
 from config.api.errors import ApiError, Conflict, InvalidInput
 from config.json_schema import error_line, schema_errors
+from executions.idempotency import check_same_request, idempotency_caller, request_fingerprint, same_caller_q
 from executions.models import Execution, ExecutionEvent, ExecutionStatus, TriggerType
 from executions.runtime.finish import Stop, finish_execution
 from executions.runtime.owners import owner_is_gone
@@ -80,17 +81,23 @@ def execution_start(
 ) -> tuple[Execution, bool]:
     """Create a pending execution and queue it after commit. Returns (execution, created).
 
-    The same ``idempotency_key`` in the organization returns the first execution instead.
+    The same caller's same ``idempotency_key`` on the same agent returns the first execution
+    instead, if the request is the same (executions.idempotency).
     """
     from agents.selectors import agent_run_config
 
     context = {} if context is None else context
+    caller = idempotency_caller(actor)
+    fingerprint = None
     if idempotency_key:
         if len(idempotency_key) > 200:
             raise InvalidInput(validation_errors={"Idempotency-Key": ["At most 200 characters."]})
-        existing = Execution.objects.filter(organization=organization, idempotency_key=idempotency_key).first()
+        fingerprint = request_fingerprint(
+            task=task, context=context, max_tokens=max_tokens, conversation_id=conversation_id
+        )
+        existing = _first_with_key(organization, agent, actor, caller, idempotency_key)
         if existing is not None:
-            return existing, False
+            return check_same_request(existing, fingerprint), False
     if max_tokens is not None and (not isinstance(max_tokens, int) or not 1 <= max_tokens <= 200_000):
         raise InvalidInput(validation_errors={"max_tokens": ["A whole number from 1 to 200000."]})
     depth = (parent.depth + 1) if parent else 0
@@ -118,6 +125,8 @@ def execution_start(
                 parent=parent,
                 depth=depth,
                 idempotency_key=idempotency_key or None,
+                idempotency_caller=caller if idempotency_key else None,
+                request_fingerprint=fingerprint,
                 input={"task": task, "context": context},
                 conversation_id=conversation_id,
                 max_tokens=max_tokens,
@@ -133,11 +142,20 @@ def execution_start(
             enqueue_execution(execution.pk)
     except IntegrityError:
         # Two requests with one Idempotency-Key: the first one's row wins.
-        existing = Execution.objects.filter(organization=organization, idempotency_key=idempotency_key).first()
+        existing = _first_with_key(organization, agent, actor, caller, idempotency_key) if fingerprint else None
         if existing is None:
             raise
-        return existing, False
+        return check_same_request(existing, fingerprint), False
     return execution, True
+
+
+def _first_with_key(organization: Any, agent: Agent, actor: Actor | None, caller: str, key: str) -> Execution | None:
+    return (
+        Execution.objects.filter(same_caller_q(caller=caller, actor=actor))
+        .filter(organization=organization, idempotency_key=key, agent=agent)
+        .order_by("created_at")
+        .first()
+    )
 
 
 def execution_cancel(*, execution: Execution, actor: Actor | None = None) -> Execution:

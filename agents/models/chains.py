@@ -95,6 +95,9 @@ class ChainExecution(models.Model):
         "executions.Execution", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     idempotency_key = models.CharField(max_length=200, null=True, blank=True)
+    # Whose key it is and the digest of the request it came with (executions.idempotency).
+    idempotency_caller = models.CharField(max_length=64, null=True, blank=True)
+    request_fingerprint = models.CharField(max_length=64, null=True, blank=True)
     triggered_by_user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -115,10 +118,11 @@ class ChainExecution(models.Model):
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["organization", "-created_at"], name="chainexec_org_created")]
         constraints = [
+            # A key is the caller's, per chain (built CONCURRENTLY: agents.0007).
             models.UniqueConstraint(
-                fields=["organization", "idempotency_key"],
+                fields=["organization", "idempotency_key", "chain", "idempotency_caller"],
                 condition=Q(idempotency_key__isnull=False),
-                name="chainexec_idempotency_key",
+                name="chainexec_idempotency_caller",
             )
         ]
 

@@ -29,6 +29,7 @@ from agents.models import (
 from agents.validation.chains import chain_definition_validate
 from billing.services import activity_record
 from config.api.errors import ApiError, Conflict, InsufficientPermissions, InvalidInput, NotFound
+from executions.idempotency import check_same_request, idempotency_caller, request_fingerprint, same_caller_q
 
 logger = logging.getLogger(__name__)
 
@@ -145,8 +146,8 @@ def chain_execution_start(
     parent_execution: Any = None,
     idempotency_key: str | None = None,
 ) -> ChainExecution:
-    """Create a pending chain execution and queue it after commit; the same key returns the
-    first one."""
+    """Create a pending chain execution and queue it after commit; the same caller's same key
+    on the same chain returns the first one, if the input is the same (executions.idempotency)."""
     from executions.services import MAX_DEPTH
 
     input = {} if input is None else input
@@ -154,12 +155,12 @@ def chain_execution_start(
         raise InvalidInput(validation_errors={"input": ["Must be a JSON object."]})
     if idempotency_key is not None and not (0 < len(idempotency_key) <= MAX_KEY_CHARS):
         raise InvalidInput(validation_errors={"Idempotency-Key": [f"1 to {MAX_KEY_CHARS} characters."]})
+    caller = idempotency_caller(actor)
+    fingerprint = request_fingerprint(input=input) if idempotency_key else None
     if idempotency_key:
-        existing = ChainExecution.objects.filter(
-            organization_id=chain.organization_id, idempotency_key=idempotency_key
-        ).first()
+        existing = _first_with_key(chain, actor, caller, idempotency_key)
         if existing is not None:
-            return existing
+            return check_same_request(existing, fingerprint)
     if chain.status != ChainStatus.ACTIVE:
         raise Conflict(f"The chain is {chain.status}; activate it to run it.", details={"status": chain.status})
     if parent_execution is not None and parent_execution.depth + 1 > MAX_DEPTH:
@@ -182,6 +183,8 @@ def chain_execution_start(
                 input=input,
                 parent_execution=parent_execution,
                 idempotency_key=idempotency_key or None,
+                idempotency_caller=caller if idempotency_key else None,
+                request_fingerprint=fingerprint,
                 triggered_by_user=actor.user if actor is not None else None,
                 deadline_at=now + timedelta(seconds=chain.timeout_seconds),
             )
@@ -197,13 +200,20 @@ def chain_execution_start(
             )
             chain_enqueue(run.pk)
     except IntegrityError:
-        existing = ChainExecution.objects.filter(
-            organization_id=chain.organization_id, idempotency_key=idempotency_key
-        ).first()
+        existing = _first_with_key(chain, actor, caller, idempotency_key) if fingerprint else None
         if existing is None:
             raise
-        return existing
+        return check_same_request(existing, fingerprint)
     return run
+
+
+def _first_with_key(chain: AgentChain, actor: Any, caller: str, key: str) -> ChainExecution | None:
+    return (
+        ChainExecution.objects.filter(same_caller_q(caller=caller, actor=actor))
+        .filter(organization_id=chain.organization_id, idempotency_key=key, chain=chain)
+        .order_by("created_at")
+        .first()
+    )
 
 
 def chain_enqueue(chain_execution_id: Any, *, countdown: float | None = None) -> None:

@@ -46,6 +46,8 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     # Generic codes.
     "NotFound": (404, "Not found."),
     "Conflict": (409, "The resource changed or was already resolved."),
+    "IdempotencyKeyMismatch": (422, "This Idempotency-Key was already used with a different request."),
+    "PreconditionFailed": (412, "The resource changed since you read it (If-Match)."),
     "NotAuthenticated": (401, "Authentication credentials were not provided."),
     "InvalidToken": (401, "The token is not valid."),
     "TokenExpired": (401, "The token has expired."),

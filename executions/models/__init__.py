@@ -53,6 +53,10 @@ class Execution(models.Model):
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
     depth = models.PositiveSmallIntegerField(default=0)
     idempotency_key = models.CharField(max_length=200, null=True, blank=True)
+    # Whose key it is ("user:<id>", "platform") and the digest of the request it came with
+    # (executions.idempotency); null on runs from before keys had a caller.
+    idempotency_caller = models.CharField(max_length=64, null=True, blank=True)
+    request_fingerprint = models.CharField(max_length=64, null=True, blank=True)
     # Input and result
     input = models.JSONField(default=dict)  # {"task": str, "context": {...}}
     # The effective configuration this run uses (the version's, with an organization's
@@ -104,10 +108,12 @@ class Execution(models.Model):
             models.Index(fields=["wait_until"], name="exec_waiting_until", condition=Q(status="waiting")),
         ]
         constraints = [
+            # A key is the caller's, per agent (built CONCURRENTLY: executions.0004). The key
+            # leads so a lookup of the key alone, for a run from before callers, uses it too.
             models.UniqueConstraint(
-                fields=["organization", "idempotency_key"],
+                fields=["organization", "idempotency_key", "agent", "idempotency_caller"],
                 condition=Q(idempotency_key__isnull=False),
-                name="exec_idempotency_key",
+                name="exec_idempotency_caller",
             )
         ]
         permissions = [("cancel_execution", "Can cancel an execution")]

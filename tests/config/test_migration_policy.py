@@ -34,8 +34,17 @@ FIRST_RELEASE = {
     ("billing", "0003_runtime"),
     ("billing", "0004_plans_prices_rollups"),
 }
-# (app, migration): why it may contract (empty so far).
-ALLOWED_CONTRACTIONS: dict[tuple[str, str], str] = {}
+# (app, migration): why it may contract.
+ALLOWED_CONTRACTIONS: dict[tuple[str, str], str] = {
+    ("executions", "0005_drop_org_wide_idempotency_key"): (
+        "Dec 2026, security issue #14 (M1): the organization-wide unique Idempotency-Key index answered one "
+        "person's key with another's run. Dropping it only relaxes a rule the previous release relies on for "
+        "the race between two simultaneous requests with one key; its lookup still finds a repeated key."
+    ),
+    ("agents", "0008_drop_org_wide_chain_idempotency_key"): (
+        "Dec 2026, security issue #14 (M1): the same for chain executions' Idempotency-Key."
+    ),
+}
 CONTRACTING = (
     migrations.RemoveField,
     migrations.DeleteModel,
@@ -47,10 +56,26 @@ CONTRACTING = (
 )
 
 
+def _schema_operations(operations: list) -> list[tuple[object, str | None]]:
+    """Each operation with the raw SQL that makes it in the database, if any: inside
+    SeparateDatabaseAndState the state operations say what the RunSQL beside them does (an
+    index Django cannot build concurrently, a constraint dropped concurrently)."""
+    found: list[tuple[object, str | None]] = []
+    for op in operations:
+        if isinstance(op, migrations.SeparateDatabaseAndState):
+            sql = " ".join(str(o.sql) for o in op.database_operations if isinstance(o, migrations.RunSQL))
+            found += [(state_op, sql) for state_op in op.state_operations]
+            found += _schema_operations([o for o in op.database_operations if not isinstance(o, migrations.RunSQL)])
+        else:
+            found.append((op, None))
+    return found
+
+
 def _problems(key: tuple[str, str], migration: migrations.Migration) -> list[str]:
     created = {op.name.lower() for op in migration.operations if isinstance(op, migrations.CreateModel)}
     found = []
-    for op in migration.operations:
+    for op, sql in _schema_operations(migration.operations):
+        concurrently = isinstance(op, AddIndexConcurrently) or (sql is not None and "CONCURRENTLY" in sql.upper())
         if isinstance(op, CONTRACTING) and key not in ALLOWED_CONTRACTIONS:
             found.append(f"{type(op).__name__} contracts the schema the running release uses")
         if isinstance(op, migrations.AddField):
@@ -58,13 +83,11 @@ def _problems(key: tuple[str, str], migration: migrations.Migration) -> list[str
             if not (field.null or field.many_to_many or field.db_default is not NOT_PROVIDED):
                 found.append(f"AddField {op.model_name}.{op.name}: NOT NULL without a database default")
         existing_table = op.model_name.lower() not in created if hasattr(op, "model_name") else False
-        locking = isinstance(op, migrations.AddIndex | migrations.AddConstraint) and not isinstance(
-            op, AddIndexConcurrently
-        )
+        locking = isinstance(op, migrations.AddIndex | migrations.AddConstraint) and not concurrently
         if locking and existing_table:
             found.append(f"{type(op).__name__} on existing table {op.model_name}: build it CONCURRENTLY")
-        if isinstance(op, AddIndexConcurrently) and migration.atomic:
-            found.append("AddIndexConcurrently needs `atomic = False`")
+        if concurrently and migration.atomic:
+            found.append(f"{type(op).__name__} built CONCURRENTLY needs `atomic = False`")
     return found
 
 
@@ -102,3 +125,35 @@ def test_the_rule_catches_what_it_should():
         AddIndexConcurrently("agent", models.Index(fields=["slug"], name="agent_slug_x")),
     ]
     assert _problems(("agents", "0099_good"), good) == []
+
+
+def test_the_rule_sees_through_separate_database_and_state():
+    from django.db import models
+
+    unique = models.UniqueConstraint(fields=["slug"], name="agent_slug_u")
+    hidden = migrations.Migration("0098_hidden", "agents")
+    hidden.operations = [
+        migrations.SeparateDatabaseAndState(
+            database_operations=[migrations.RunSQL('DROP INDEX "x"')],
+            state_operations=[migrations.RemoveConstraint("agent", "x")],
+        ),
+        migrations.SeparateDatabaseAndState(
+            database_operations=[migrations.RunSQL('CREATE UNIQUE INDEX "agent_slug_u" ON agents_agent (slug)')],
+            state_operations=[migrations.AddConstraint("agent", unique)],
+        ),
+    ]
+    found = _problems(("agents", "0098_hidden"), hidden)
+    assert len(found) == 2, found
+
+    concurrent = migrations.Migration("0098_concurrent", "agents")
+    concurrent.operations = [
+        migrations.SeparateDatabaseAndState(
+            database_operations=[migrations.RunSQL('CREATE UNIQUE INDEX CONCURRENTLY "agent_slug_u" ON x (slug)')],
+            state_operations=[migrations.AddConstraint("agent", unique)],
+        )
+    ]
+    assert _problems(("agents", "0098_concurrent"), concurrent) == [
+        "AddConstraint built CONCURRENTLY needs `atomic = False`"
+    ]
+    concurrent.atomic = False
+    assert _problems(("agents", "0098_concurrent"), concurrent) == []

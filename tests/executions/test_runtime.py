@@ -9,6 +9,7 @@ import pytest
 
 from agents.models import Agent
 from billing.models import ActivityLog, UsageRecord
+from config.api.errors import ApiError
 from executions.models import Execution, ExecutionEvent, ExecutionStep, PlatformEvent
 from executions.runtime.loop import run_execution
 from executions.services import execution_start
@@ -215,8 +216,11 @@ def test_draft_and_archived_agents_do_not_run(org, owner_actor):
 def test_idempotency_key_returns_the_same_execution(org, make_agent):
     agent = make_agent()
     first, created = execution_start(agent=agent, organization=org, task="x", idempotency_key="k-1")
-    again, created_again = execution_start(agent=agent, organization=org, task="other", idempotency_key="k-1")
+    again, created_again = execution_start(agent=agent, organization=org, task="x", idempotency_key="k-1")
     assert created and not created_again and again.pk == first.pk
+    with pytest.raises(ApiError) as excinfo:  # the same key for another request (tests/executions/test_idempotency.py)
+        execution_start(agent=agent, organization=org, task="other", idempotency_key="k-1")
+    assert excinfo.value.code == "IdempotencyKeyMismatch"
     assert Execution.objects.count() == 1
 
 

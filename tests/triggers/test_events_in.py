@@ -113,6 +113,20 @@ def test_idempotency_key_makes_a_repeat_harmless(org, alice, active_agent, clien
     assert Execution.objects.count() == 2
 
 
+def test_an_event_key_is_the_callers_and_answers_only_the_same_payload(org, alice, adam, active_agent, client_for):
+    agent = active_agent(name="One", trigger_events=["crm.**"])
+    first = _post(client_for(alice), EVENT, HTTP_IDEMPOTENCY_KEY="evt-9").json()
+    # Another person's event with the same key is their own event (security issue #14, M1).
+    theirs = _post(client_for(adam), EVENT, HTTP_IDEMPOTENCY_KEY="evt-9").json()
+    assert theirs["started"] == 1 and theirs["executions"][0]["id"] != first["executions"][0]["id"]
+    # The same key with another payload is refused, and says so.
+    changed = {**EVENT, "payload": {**EVENT["payload"], "extra": True}}
+    refused = _post(client_for(alice), changed, HTTP_IDEMPOTENCY_KEY="evt-9").json()
+    assert refused["started"] == 0 and refused["refused"][0]["code"] == "IdempotencyKeyMismatch"
+    assert TriggerAttempt.objects.get(agent=agent).code == "IdempotencyKeyMismatch"
+    assert Execution.objects.count() == 2
+
+
 def test_private_agents_stay_private_in_the_answer(org, mia, active_agent, client_for):
     active_agent(name="Secret", visibility="private", trigger_events=["crm.**"])
     public = active_agent(name="Open", trigger_events=["crm.**"])
