@@ -41,6 +41,7 @@ from agents.models import (
 )
 from agents.tooling import available_tool_names
 from agents.validation import tool_pattern_warnings
+from config.api.conditional import strong_etag
 from config.api.errors import ApiError, NotFound
 
 if TYPE_CHECKING:
@@ -102,6 +103,11 @@ def agent_get(*, actor: Actor, agent_id: Any) -> Agent:
     if agent is None:
         raise agent_not_found(agent_id)
     return agent
+
+
+def agent_etag(agent: Agent) -> str:
+    """The draft's ETag: changes whenever a PATCH (or a lifecycle move) changes what it edits."""
+    return strong_etag({"status": agent.status, "draft": agent_draft_view(agent)})
 
 
 def agent_is_runnable(agent: Agent) -> bool:

@@ -19,7 +19,7 @@ from agents.config import (
     merge_config,
 )
 from agents.models import Agent, AgentStatus, AgentTemplate, AgentVersion
-from agents.selectors import agent_is_runnable
+from agents.selectors import agent_etag, agent_is_runnable
 from agents.services.common import (
     actor_user,
     agent_lock,
@@ -31,6 +31,7 @@ from agents.services.common import (
 )
 from agents.services.goals import agent_goals_sync
 from agents.validation import agent_config_validate, invalid_config
+from config.api.conditional import require_if_match
 from config.api.errors import ApiError, InsufficientPermissions, InvalidInput
 
 if TYPE_CHECKING:
@@ -131,11 +132,18 @@ def agent_create(
 
 
 @transaction.atomic
-def agent_update(*, actor: Actor | None, agent: Agent, data: dict[str, Any], by_user: Any = None) -> Agent:
-    """Edit the draft (and the live identity fields). Published versions never change."""
+def agent_update(
+    *, actor: Actor | None, agent: Agent, data: dict[str, Any], by_user: Any = None, if_match: str | None = None
+) -> Agent:
+    """Edit the draft (and the live identity fields). Published versions never change.
+
+    With ``if_match`` (the ``If-Match`` header) the edit applies only to the draft the caller
+    read: checked under the row lock, so of two edits made from one read the second gets 412.
+    """
     _check_keys(data)
     agent = agent_lock(agent)
     require(actor, agent, "write")
+    require_if_match(if_match, agent_etag(agent), what="agent")
     if agent.status == AgentStatus.ARCHIVED:
         raise ApiError(code="VersionConflict", message="An archived agent cannot be changed.")
     versioned = sorted(set(data) & set(VERSIONED_FIELDS))

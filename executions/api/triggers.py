@@ -21,6 +21,7 @@ from agents.models import Agent
 from agents.selectors import agent_get, agent_get_for_execution
 from billing.access import AccessRules, request_actor
 from config.api.errors import ApiError, InsufficientPermissions, InvalidInput
+from config.api.openapi import IDEMPOTENCY_KEY
 from executions.api.serializers import ExecutionSerializer
 from executions.models import AgentHookSecret, ScheduledExecution, TriggerAttempt, TriggerType
 from executions.triggers import selectors
@@ -142,7 +143,7 @@ class EventView(APIView):
     @extend_schema(
         request=EventSerializer,
         responses={202: OpenApiTypes.OBJECT},
-        parameters=[OpenApiParameter("Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False)],
+        parameters=[IDEMPOTENCY_KEY],
     )
     def post(self, request: Request) -> Response:
         actor = request_actor(request)

@@ -17,6 +17,7 @@ from agents.selectors import agent_get, agent_get_for_execution
 from billing.access import AccessRules, request_actor
 from config.api.filters import FromToFilterSet, UtcIsoDateTimeFilter
 from config.api.negotiation import ErrorsAsJson
+from config.api.openapi import IDEMPOTENCY_KEY, error_responses
 from executions import selectors, services
 from executions.api.serializers import (
     ExecuteSerializer,
@@ -124,8 +125,8 @@ class ExecuteAgentView(APIView):
 
     @extend_schema(
         request=ExecuteSerializer,
-        responses={202: ExecutionSerializer, 200: ExecutionSerializer},
-        parameters=[OpenApiParameter("Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False)],
+        responses={202: ExecutionSerializer, 200: ExecutionSerializer, **error_responses("IdempotencyKeyMismatch")},
+        parameters=[IDEMPOTENCY_KEY],
     )
     def post(self, request: Request, agent_id: str) -> Response:
         actor = request_actor(request)

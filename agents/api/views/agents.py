@@ -32,6 +32,7 @@ from agents.models import Agent
 from agents.services.common import require
 from billing.access import AccessRules, request_actor
 from config.api.errors import ApiError, InvalidInput
+from config.api.openapi import ETAG, IF_MATCH, error_responses
 
 
 class AgentViewSet(viewsets.GenericViewSet):
@@ -76,7 +77,8 @@ class AgentViewSet(viewsets.GenericViewSet):
         actor = request_actor(self.request)
         agent = selectors.agent_get(actor=actor, agent_id=agent.pk)
         context = {"rights": agent_rights(actor, agent), "warnings": selectors.agent_warnings(agent)}
-        return Response(AgentDetailSerializer(agent, context=context).data, status=status_code)
+        data = AgentDetailSerializer(agent, context=context).data
+        return Response(data, status=status_code, headers={"ETag": selectors.agent_etag(agent)})
 
     @extend_schema(
         parameters=[
@@ -93,14 +95,23 @@ class AgentViewSet(viewsets.GenericViewSet):
         agent = services.agent_create(actor=request_actor(request), data=valid_input(AgentInputSerializer, request))
         return self._detail(agent, status.HTTP_201_CREATED)
 
-    @extend_schema(responses=AgentDetailSerializer)
+    @extend_schema(responses=AgentDetailSerializer, parameters=[ETAG])
     def retrieve(self, request: Request, pk: str | None = None) -> Response:
         return self._detail(self.get_object())
 
-    @extend_schema(request=AgentInputSerializer, responses=AgentDetailSerializer)
+    @extend_schema(
+        request=AgentInputSerializer,
+        responses={200: AgentDetailSerializer, **error_responses("PreconditionFailed")},
+        parameters=[IF_MATCH, ETAG],
+    )
     def partial_update(self, request: Request, pk: str | None = None) -> Response:
         data = valid_input(AgentInputSerializer, request, partial=True)
-        agent = services.agent_update(actor=request_actor(request), agent=self.get_object(), data=data)
+        agent = services.agent_update(
+            actor=request_actor(request),
+            agent=self.get_object(),
+            data=data,
+            if_match=request.headers.get("If-Match"),
+        )
         return self._detail(agent)
 
     @extend_schema(responses={204: None})

@@ -6,7 +6,7 @@ import time
 
 import django_filters
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -23,6 +23,7 @@ from agents.services.chains import (
 )
 from billing.access import AccessRules, request_actor
 from config.api.errors import InvalidInput
+from config.api.openapi import IDEMPOTENCY_KEY, error_responses
 
 UUID_PATH = "[0-9a-fA-F-]{36}"
 
@@ -135,8 +136,12 @@ class ChainViewSet(viewsets.GenericViewSet):
 
     @extend_schema(
         request=ExecuteChainSerializer,
-        responses={202: ChainExecutionDetailSerializer, 200: ChainExecutionDetailSerializer},
-        parameters=[OpenApiParameter("Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False)],
+        responses={
+            202: ChainExecutionDetailSerializer,
+            200: ChainExecutionDetailSerializer,
+            **error_responses("IdempotencyKeyMismatch"),
+        },
+        parameters=[IDEMPOTENCY_KEY],
     )
     @action(detail=True, methods=["post"])
     def execute(self, request: Request, pk: str) -> Response:
