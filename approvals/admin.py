@@ -13,6 +13,10 @@ from billing.admin_scoping import OrganizationScopedAdmin, ReadOnlyAdminMixin, a
 
 RULES_READ = "approvals.view_approvalrequest"
 RULES_WRITE = "approvals.change_riskrule"
+RULE_FIELDS = (
+    "organization", "pattern", "risk_level", "count_field", "count_threshold", "threshold_risk_level",
+    "description", "position", "is_active",
+)  # fmt: skip
 
 
 @admin.register(ApprovalRequest)
@@ -34,10 +38,7 @@ class RiskRuleAdmin(OrganizationScopedAdmin):
     """Changed as through ``approval-rules/``: the same checks, logged."""
 
     api_permissions = {"view": RULES_READ, "add": RULES_WRITE, "change": RULES_WRITE, "delete": RULES_WRITE}
-    fields = [
-        "organization", "pattern", "risk_level", "count_field", "count_threshold", "threshold_risk_level",
-        "description", "position", "is_active",
-    ]  # fmt: skip
+    fields = RULE_FIELDS
     list_display = [
         "pattern",
         "risk_level",
@@ -56,7 +57,7 @@ class RiskRuleAdmin(OrganizationScopedAdmin):
     def service_save(self, request: HttpRequest, actor: Actor | None, form: Any, change: bool) -> RiskRule:
         assert actor is not None  # superusers save the row themselves
         rule = RiskRule.objects.get(pk=form.instance.pk) if change else None
-        names = [name for name in self.fields if name != "organization"]
+        names = [name for name in RULE_FIELDS if name != "organization"]
         data = {name: form.cleaned_data[name] for name in names if name in form.cleaned_data}
         valid = api_validated(RiskRuleSerializer, data, partial=change, instance=rule)
         return risk_rule_save(actor=actor, data=valid, rule=rule)

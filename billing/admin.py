@@ -49,7 +49,7 @@ class MembershipInline(admin.TabularInline):
     model = Membership
     extra = 0
     can_delete = False
-    fields = ["user", "role", "created_at"]
+    fields = ("user", "role", "created_at")
     readonly_fields = fields
     show_change_link = True
 
@@ -199,6 +199,12 @@ class ApiTokenForm(forms.ModelForm):
         help_texts = {"expires_at": "Can only be brought forward; mint a new token for longer access."}
 
 
+TOKEN_FIELDS = (
+    "prefix", "name", "user", "organization", "scopes", "parent", "expires_at", "revoke", "revoked_at",
+    "last_used_at", "created_at",
+)  # fmt: skip
+
+
 @admin.register(ApiToken)
 class ApiTokenAdmin(OrganizationScopedAdmin):
     """Only the prefix is ever shown; the hash is not a field here and the value is never stored.
@@ -215,22 +221,19 @@ class ApiTokenAdmin(OrganizationScopedAdmin):
     list_filter = ["organization"]
     list_select_related = ["user", "organization"]
     search_fields = ["prefix", "name", "user__username"]
-    fields = [
-        "prefix", "name", "user", "organization", "scopes", "parent", "expires_at", "revoke", "revoked_at",
-        "last_used_at", "created_at",
-    ]  # fmt: skip
+    fields = TOKEN_FIELDS
     readonly_fields = ["prefix", "user", "organization", "scopes", "parent", "revoked_at", "last_used_at", "created_at"]
     actions = ["revoke"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         if obj is not None and obj.is_revoked:
-            return [name for name in self.fields if name != "revoke"]
+            return [name for name in TOKEN_FIELDS if name != "revoke"]
         return list(self.readonly_fields)
 
-    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:  # type: ignore[override]
         if obj is not None and obj.is_revoked:
-            return [name for name in self.fields if name != "revoke"]
-        return list(self.fields)
+            return [name for name in TOKEN_FIELDS if name != "revoke"]
+        return list(TOKEN_FIELDS)
 
     def has_add_permission(self, request) -> bool:
         return False  # tokens are created through the API or `create_api_token`, shown once

@@ -39,7 +39,7 @@ def same_caller_q(*, caller: str, actor: Any) -> Q:
     return Q(idempotency_caller=caller) | Q(idempotency_caller__isnull=True, triggered_by_user_id=legacy_user)
 
 
-def check_same_request(row: Any, fingerprint: str) -> Any:
+def check_same_request(row: Any, fingerprint: str | None) -> Any:
     """``row`` when it was made by this same request, else IdempotencyKeyMismatch."""
     if row.request_fingerprint is not None and row.request_fingerprint != fingerprint:
         raise ApiError(

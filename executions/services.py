@@ -142,14 +142,18 @@ def execution_start(
             enqueue_execution(execution.pk)
     except IntegrityError:
         # Two requests with one Idempotency-Key: the first one's row wins.
-        existing = _first_with_key(organization, agent, actor, caller, idempotency_key) if fingerprint else None
+        existing = _first_with_key(organization, agent, actor, caller, idempotency_key)
         if existing is None:
             raise
         return check_same_request(existing, fingerprint), False
     return execution, True
 
 
-def _first_with_key(organization: Any, agent: Agent, actor: Actor | None, caller: str, key: str) -> Execution | None:
+def _first_with_key(
+    organization: Any, agent: Agent, actor: Actor | None, caller: str, key: str | None
+) -> Execution | None:
+    if not key:
+        return None
     return (
         Execution.objects.filter(same_caller_q(caller=caller, actor=actor))
         .filter(organization=organization, idempotency_key=key, agent=agent)

@@ -274,6 +274,7 @@ class KnowledgeBaseAdmin(OrganizationScopedAdmin):
         )
 
     def service_delete(self, request: HttpRequest, actor: Actor | None, obj: KnowledgeBase) -> None:
+        assert actor is not None  # superusers delete the row themselves
         services.knowledge_base_delete(actor=actor, knowledge_base=obj)
 
     @admin.action(description="Re-index the documents of the selected knowledge bases")
@@ -305,6 +306,7 @@ class DocumentAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
         return self.role_allows(request, "delete", obj)  # removed as through the API
 
     def service_delete(self, request: HttpRequest, actor: Actor | None, obj: Document) -> None:
+        assert actor is not None  # superusers delete the row themselves
         services.document_delete(actor=actor, document=obj)
 
 

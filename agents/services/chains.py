@@ -200,14 +200,16 @@ def chain_execution_start(
             )
             chain_enqueue(run.pk)
     except IntegrityError:
-        existing = _first_with_key(chain, actor, caller, idempotency_key) if fingerprint else None
+        existing = _first_with_key(chain, actor, caller, idempotency_key)
         if existing is None:
             raise
         return check_same_request(existing, fingerprint)
     return run
 
 
-def _first_with_key(chain: AgentChain, actor: Any, caller: str, key: str) -> ChainExecution | None:
+def _first_with_key(chain: AgentChain, actor: Any, caller: str, key: str | None) -> ChainExecution | None:
+    if not key:
+        return None
     return (
         ChainExecution.objects.filter(same_caller_q(caller=caller, actor=actor))
         .filter(organization_id=chain.organization_id, idempotency_key=key, chain=chain)

@@ -42,7 +42,7 @@ def test_a_stale_if_match_is_refused_and_changes_nothing(alice, client_for):
 @pytest.mark.django_db
 def test_without_if_match_the_last_write_wins_and_star_or_a_list_matches(alice, client_for):
     client = client_for(alice)
-    url, etag = _create(client)
+    url, _ = _create(client)
     assert client.patch(url, {"description": "One."}, format="json").status_code == 200
     assert client.patch(url, {"description": "Two."}, format="json").status_code == 200
     assert client.patch(url, {"description": "Three."}, format="json", HTTP_IF_MATCH="*").status_code == 200
