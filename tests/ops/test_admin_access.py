@@ -244,3 +244,15 @@ def test_every_admin_that_lets_organization_admins_write_does_it_through_a_servi
             assert cls.service_save is not OrganizationScopedAdmin.service_save, model
         if "delete" in model_admin.api_permissions:
             assert cls.service_delete is not OrganizationScopedAdmin.service_delete, model
+
+
+def test_cancelling_runs_in_the_admin_is_the_services_with_the_persons_name(tenants, org, adam):
+    waiting = tenants[0].approval.execution
+    client = _staff(adam)
+    response = client.post(
+        "/admin/executions/execution/", {"action": "cancel_selected", "_selected_action": [str(waiting.pk)]}
+    )
+    assert response.status_code == 302
+    waiting.refresh_from_db()
+    assert waiting.status == "cancelled"
+    assert ActivityLog.objects.filter(action="execution.cancel", user=adam, target_id=str(waiting.pk)).exists()
