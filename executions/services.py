@@ -154,12 +154,12 @@ def _first_with_key(
 ) -> Execution | None:
     if not key:
         return None
-    return (
-        Execution.objects.filter(same_caller_q(caller=caller, actor=actor))
-        .filter(organization=organization, idempotency_key=key, agent=agent)
-        .order_by("created_at")
-        .first()
+    rows = Execution.objects.filter(same_caller_q(caller=caller, actor=actor)).filter(
+        organization=organization, idempotency_key=key, agent=agent
     )
+    # Unordered, so the unique index (organization, key, agent, caller) answers rather than
+    # an index the planner would pick for an order (exec_agent_created: all the agent's runs).
+    return next(iter(rows.order_by()[:1]), None)
 
 
 def execution_cancel(*, execution: Execution, actor: Actor | None = None) -> Execution:

@@ -210,12 +210,10 @@ def chain_execution_start(
 def _first_with_key(chain: AgentChain, actor: Any, caller: str, key: str | None) -> ChainExecution | None:
     if not key:
         return None
-    return (
-        ChainExecution.objects.filter(same_caller_q(caller=caller, actor=actor))
-        .filter(organization_id=chain.organization_id, idempotency_key=key, chain=chain)
-        .order_by("created_at")
-        .first()
+    rows = ChainExecution.objects.filter(same_caller_q(caller=caller, actor=actor)).filter(
+        organization_id=chain.organization_id, idempotency_key=key, chain=chain
     )
+    return next(iter(rows.order_by()[:1]), None)  # unordered: the unique index answers
 
 
 def chain_enqueue(chain_execution_id: Any, *, countdown: float | None = None) -> None:
