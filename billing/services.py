@@ -5,6 +5,7 @@ admin, a command or the system; then ``by_user`` names the person for the log)."
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -167,27 +168,32 @@ def api_token_revoke(*, token: ApiToken, actor: Actor | None = None, by_user=Non
         activity_record(
             organization=locked.organization, actor=actor, user=by_user, action="token.revoked", target=locked
         )
-    # Level by level down the tree; the lock on each parent means a child minted
-    # concurrently either committed before (and is found here) or sees its parent revoked.
-    seen, frontier = {locked.pk}, [locked.pk]
-    while frontier:
-        children = list(ApiToken.objects.select_for_update().filter(parent_id__in=frontier).exclude(pk__in=seen))
-        for child in children:
-            if child.revoked_at is None:
-                child.revoked_at = now
-                child.save(update_fields=["revoked_at"])
-                activity_record(
-                    organization=child.organization,
-                    actor=actor,
-                    user=by_user,
-                    action="token.revoked",
-                    target=child,
-                    request_summary={"with_parent": str(child.parent_id)},
-                )
-        seen.update(child.pk for child in children)
-        frontier = [child.pk for child in children]
+    for child in _descendants(locked):
+        if child.revoked_at is None:
+            child.revoked_at = now
+            child.save(update_fields=["revoked_at"])
+            activity_record(
+                organization=child.organization,
+                actor=actor,
+                user=by_user,
+                action="token.revoked",
+                target=child,
+                request_summary={"with_parent": str(child.parent_id)},
+            )
     token.revoked_at = locked.revoked_at
     return locked
+
+
+def _descendants(token: ApiToken) -> Iterator[ApiToken]:
+    """Every token ``token`` minted, their children included, locked, level by level. With
+    the parent's row lock held, a child minted concurrently either committed before (and is
+    found here) or waits for this transaction and then sees its parent's new state."""
+    seen, frontier = {token.pk}, [token.pk]
+    while frontier:
+        children = list(ApiToken.objects.select_for_update().filter(parent_id__in=frontier).exclude(pk__in=seen))
+        yield from children
+        seen.update(child.pk for child in children)
+        frontier = [child.pk for child in children]
 
 
 _UNSET: Any = object()
@@ -233,6 +239,20 @@ def api_token_update(
             target=locked,
             request_summary={k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in changes.items()},
         )
+    if "expires_at" in changes:
+        # What it minted never outlives it: brought forward with it.
+        for child in _descendants(locked):
+            if child.revoked_at is None and (child.expires_at is None or child.expires_at > locked.expires_at):
+                child.expires_at = locked.expires_at
+                child.save(update_fields=["expires_at"])
+                activity_record(
+                    organization=child.organization,
+                    actor=actor,
+                    user=by_user,
+                    action="token.updated",
+                    target=child,
+                    request_summary={"expires_at": locked.expires_at.isoformat(), "with_parent": str(child.parent_id)},
+                )
     return locked
 
 

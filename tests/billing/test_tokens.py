@@ -8,7 +8,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from billing.models import ActivityLog, ApiToken
-from billing.services import api_token_create, api_token_revoke
+from billing.services import api_token_create, api_token_revoke, api_token_update
 from billing.tokens import hash_token
 from config.api.errors import ApiError
 from tests.conftest import assert_error
@@ -223,3 +223,18 @@ def test_a_child_minted_while_its_parent_is_revoked_never_survives(alice, org):
             response, _ = minted.result(), revoked.result()
         assert response.status_code in (201, 401), response.content
         assert not ApiToken.objects.filter(parent=parent, revoked_at__isnull=True).exists()
+
+
+def test_bringing_a_tokens_expiry_forward_brings_its_childrens_with_it(alice, org):
+    root, raw = api_token_create(user=alice, organization=org)  # never expires
+    child = _mint(_bearer(raw), name="child")
+    grandchild = _mint(_bearer(child["token"]), name="grandchild", expires_in_days=1)
+    assert child["expires_at"] is None
+    soon = timezone.now() + timedelta(days=2)
+    api_token_update(token=root, expires_at=soon)
+    assert ApiToken.objects.get(pk=child["id"]).expires_at == soon
+    assert ApiToken.objects.get(pk=grandchild["id"]).expires_at < soon  # already sooner: kept
+    later = timezone.now() + timedelta(days=30)
+    with pytest.raises(ApiError) as refused:
+        api_token_update(token=root, expires_at=later)
+    assert refused.value.code == "InvalidInput" and ApiToken.objects.get(pk=root.pk).expires_at == soon

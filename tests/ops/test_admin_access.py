@@ -256,3 +256,17 @@ def test_cancelling_runs_in_the_admin_is_the_services_with_the_persons_name(tena
     waiting.refresh_from_db()
     assert waiting.status == "cancelled"
     assert ActivityLog.objects.filter(action="execution.cancel", user=adam, target_id=str(waiting.pk)).exists()
+
+
+def test_the_platforms_own_admins_are_closed_to_organization_admins(org, adam):
+    """Users, groups, beat's tasks, plans, prices, templates: no organization's business."""
+    client = _staff(adam)
+    closed = [
+        model
+        for model, model_admin in admin.site._registry.items()
+        if not isinstance(model_admin, OrganizationScopedAdmin)
+    ]
+    assert {m.__name__ for m in closed} >= {"User", "Group", "PeriodicTask", "Plan", "ModelPrice", "AgentTemplate"}
+    for model in closed:
+        for page in ("changelist", "add"):
+            assert client.get(_url(model, page)).status_code == 403, (model, page)
