@@ -239,11 +239,12 @@ def api_token_update(
             target=locked,
             request_summary={k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in changes.items()},
         )
-    if "expires_at" in changes:
+    deadline = locked.expires_at
+    if "expires_at" in changes and deadline is not None:
         # What it minted never outlives it: brought forward with it.
         for child in _descendants(locked):
-            if child.revoked_at is None and (child.expires_at is None or child.expires_at > locked.expires_at):
-                child.expires_at = locked.expires_at
+            if child.revoked_at is None and (child.expires_at is None or child.expires_at > deadline):
+                child.expires_at = deadline
                 child.save(update_fields=["expires_at"])
                 activity_record(
                     organization=child.organization,
@@ -251,7 +252,7 @@ def api_token_update(
                     user=by_user,
                     action="token.updated",
                     target=child,
-                    request_summary={"expires_at": locked.expires_at.isoformat(), "with_parent": str(child.parent_id)},
+                    request_summary={"expires_at": deadline.isoformat(), "with_parent": str(child.parent_id)},
                 )
     return locked
 
