@@ -269,6 +269,15 @@ class OrganizationScopedAdmin(admin.ModelAdmin):
             # Django's delete page has no place for an error: refuse it with the reason.
             raise PermissionDenied(error.message) from error
 
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        if not self._is_platform(request):
+            # The API's service decides what goes with the row (an agent is only marked
+            # deleted, a knowledge base takes its documents): the records it takes along are
+            # not the organization admin's to delete one by one, and need not be.
+            perms_needed = set()
+        return deleted, counts, perms_needed, protected
+
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
         if not self._through_services(request):
             super().delete_queryset(request, queryset)
@@ -298,7 +307,8 @@ def tenant_choices(model: type[models.Model], request: HttpRequest) -> QuerySet:
 
 
 class ReadOnlyAdminMixin:
-    """Records (logs, usage, runs, results): looked at, never edited or deleted here."""
+    """Records (logs, usage, runs, results): looked at, never edited here; deleted by nobody
+    but the platform (an organization does not erase its own audit trail or usage)."""
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -307,4 +317,4 @@ class ReadOnlyAdminMixin:
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+        return bool(request.user.is_active and request.user.is_superuser)

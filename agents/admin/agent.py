@@ -237,6 +237,12 @@ class AgentAdmin(OrganizationScopedAdmin):
     def service_delete(self, request: HttpRequest, actor: Actor | None, obj: Agent) -> None:
         services.agent_delete(actor=actor, agent=obj, by_user=request.user)
 
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
+        # agent_delete only marks the agent deleted: its versions, runs and history stay, so
+        # nothing else is listed, and the runs' hold on its versions does not stop it.
+        names = [str(agent) for agent in objs]
+        return names, {self.model._meta.verbose_name_plural: len(names)}, set(), []
+
     def scope(self, queryset: Any, request: HttpRequest) -> Any:
         """An organization admin sees the agents their role sees through the API (with the
         default roles: all of their organizations' agents)."""

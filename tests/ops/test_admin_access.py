@@ -270,3 +270,16 @@ def test_the_platforms_own_admins_are_closed_to_organization_admins(org, adam):
     for model in closed:
         for page in ("changelist", "add"):
             assert client.get(_url(model, page)).status_code == 403, (model, page)
+
+
+def test_deleting_an_agent_with_runs_is_the_apis_soft_delete(tenants, org, adam):
+    from agents.models import Agent
+
+    agent = tenants[0].agent  # it has runs, which outlive it
+    runs = agent.executions.count()
+    client = _staff(adam)
+    response = client.post(_url(Agent, "delete", agent.pk), {"post": "yes"})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    agent.refresh_from_db()
+    assert agent.deleted_at is not None and runs > 0 and agent.executions.count() == runs
+    assert ActivityLog.objects.filter(action="agent.deleted", user=adam, agent_id=agent.pk).exists()
