@@ -79,7 +79,8 @@ def test_approval_requests_are_read_only_in_the_admin(client, staff_adam, make_a
          "outside this schema"),
         ("returns_schema", json.dumps({"type": "object", "patternProperties": {"(?=x)": {}}}), "RE2"),
         ("parameters_schema", json.dumps({"type": "object", "description": "x\u0000"}), "NUL"),
-        ("handler_config", "[" * 1000 + "]" * 1000, "deeper than 64"),
+        # An organization admin's HTTP tool form takes the API's url/method/headers (H4).
+        ("headers", "[" * 1000 + "]" * 1000, "deeper than 64"),
     ],
 )  # fmt: skip
 def test_the_tool_form_refuses_what_the_api_refuses(client, staff_adam, own_tool, org, field, value, message):
@@ -89,7 +90,7 @@ def test_the_tool_form_refuses_what_the_api_refuses(client, staff_adam, own_tool
         "category": "custom", "parameters_schema": json.dumps({"type": "object"}), "returns_schema": "null",
         "handler_type": "http", "handler_config": json.dumps({"url": "https://shop.example.com/o"}),
         "requires_permissions": "[]", "requires_modules": "[]", "timeout_seconds": "30", "is_active": "on",
-        "new_secret_headers": "", field: value,
+        "url": "https://shop.example.com/o", "method": "POST", "headers": "{}", "new_secret_headers": "", field: value,
     }  # fmt: skip
     response = client.post(f"/admin/tools/tool/{own_tool.pk}/change/", form)
     assert response.status_code == 200 and message in response.content.decode(), response.content.decode()[:3000]
