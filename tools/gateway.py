@@ -292,12 +292,9 @@ class DatabaseToolPort:
             budget = min(budget, max(1.0, (deadline_at - timezone.now()).total_seconds()))
         return budget
 
-    def is_idempotent(self, name: str) -> bool:
-        from tools.models import Tool
-
-        flags = list(Tool.objects.filter(name=name).values_list("is_idempotent", flat=True))
-        if flags:
-            # Conservative when organizations' tools share a name: all of them must be.
-            return all(flags)
-        local = tools_port._LOCAL_TOOLS.get(name)
-        return bool(local and local.idempotent)
+    def is_idempotent(self, *, context: ToolContext, name: str) -> bool:
+        # The tool ``run`` would call: the platform's or this organization's own, by name
+        # within what the organization sees (another organization's tool of the same name
+        # must not change how this run recovers from a crash).
+        tool = self._view(context).catalog.get(name)
+        return bool(tool and tool.is_idempotent)

@@ -335,7 +335,9 @@ class Runner:
             self.steps.pop()
             last.delete()
         elif last.step_type == StepType.ACT and last.status in (StepStatus.STARTED, StepStatus.APPROVED):
-            if last.status == StepStatus.STARTED and not self.port.is_idempotent(last.tool_name):
+            if last.status == StepStatus.STARTED and not self.port.is_idempotent(
+                context=self.tool_context(last.step_number), name=last.tool_name
+            ):
                 raise finish.Stop(
                     S.FAILED,
                     f"The call to {last.tool_name!r} was interrupted and the tool is not idempotent, so it was not retried.",

@@ -52,7 +52,9 @@ class ToolPort(Protocol):
 
     def run(self, *, context: ToolContext, name: str, arguments: dict[str, Any]) -> ToolOutcome: ...
 
-    def is_idempotent(self, name: str) -> bool: ...
+    def is_idempotent(self, *, context: ToolContext, name: str) -> bool:
+        """Whether a call of ``name`` cut off by a crash may run again: the flag of the tool
+        this run would call (its organization's, or the platform's), never another's."""
 
 
 def tool_allowed(name: str, *, allowed: list[str], denied: list[str]) -> bool:
@@ -105,7 +107,7 @@ class LocalToolPort:
         result = _LOCAL_TOOLS[name].handler(context=context, **arguments)
         return result if isinstance(result, ToolOutcome) else ToolOutcome("completed", output=result)
 
-    def is_idempotent(self, name: str) -> bool:
+    def is_idempotent(self, *, context: ToolContext, name: str) -> bool:
         tool = _LOCAL_TOOLS.get(name)
         return bool(tool and tool.idempotent)
 

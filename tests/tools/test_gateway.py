@@ -9,8 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from executions.runtime.loop import run_execution
+from executions.runtime.tools_port import ToolContext
 from executions.services import execution_start
 from tests.fakes.script import text, tool_call
+from tools.gateway import DatabaseToolPort
 from tools.models import Tool, ToolCall
 
 pytestmark = pytest.mark.django_db
@@ -155,9 +157,11 @@ def test_a_tool_error_is_told_without_leaking_internals(tool_env, monkeypatch):
 
 
 def test_idempotency_flags(tool_env):
-    port = tool_env.port
-    assert port.is_idempotent("web_scrape") and port.is_idempotent("task_create")
-    assert not port.is_idempotent("email_send") and not port.is_idempotent("no_such_tool")
+    def idempotent(name: str) -> bool:
+        return tool_env.port.is_idempotent(context=tool_env.context(), name=name)
+
+    assert idempotent("web_scrape") and idempotent("task_create")
+    assert not idempotent("email_send") and not idempotent("no_such_tool")
 
 
 def test_system_names_are_available_to_the_agents_app(org, synced_tools):
@@ -318,3 +322,57 @@ def test_the_built_in_schemas_pass_the_checks_tenants_schemas_do():
         assert schema_problems(tool["parameters_schema"]) == [], tool["name"]
         if tool["returns_schema"] is not None:
             assert schema_problems(tool["returns_schema"]) == [], tool["name"]
+
+
+def _http_tool(organization, name: str, url: str, *, idempotent: bool) -> Tool:
+    return Tool.objects.create(
+        organization=organization,
+        name=name,
+        display_name=name,
+        description="Sync the orders.",
+        category="custom",
+        parameters_schema={"type": "object", "properties": {}},
+        handler_type="http",
+        handler_config={"url": url, "method": "POST"},
+        is_idempotent=idempotent,
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_idempotency_is_read_from_the_organizations_own_tool(
+    org, other_org, make_agent, providers_at_fake, synced_tools, http_fake
+):
+    """A crash mid-call is retried according to *this* organization's tool: another
+    organization's tool of the same name changes nothing here (and is never looked at)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from executions.models import Execution, ExecutionStep
+    from executions.runtime.loop import Runner, claim
+
+    http_fake.route("POST", "/sync", json={"synced": 3})
+    _http_tool(org, "sync_orders", http_fake.url("/sync"), idempotent=True)
+    _http_tool(other_org, "sync_orders", http_fake.url("/elsewhere"), idempotent=False)
+    _http_tool(other_org, "only_theirs", http_fake.url("/elsewhere"), idempotent=True)
+    agent = make_agent(allowed_tools=["sync_orders", "only_theirs"])
+    providers_at_fake.script(tool_call("sync_orders", {}), text("Synced."))
+    execution, _ = execution_start(agent=agent, organization=org, task="Sync")
+    claim(execution.pk, "dead-worker")
+    runner = Runner(Execution.objects.get(pk=execution.pk), "dead-worker")
+    runner.start_or_resume()
+    asked = runner.think().tool_calls[0]
+    # The dead worker committed the act step and was killed while the call was in flight.
+    ExecutionStep.objects.create(
+        execution=execution, step_number=3, step_type="act", tool_name="sync_orders", tool_call_id=asked.id
+    )
+    Execution.objects.filter(pk=execution.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    run_execution(execution.pk)
+    execution.refresh_from_db()
+    assert execution.status == "completed", (execution.error_code, execution.error)
+    assert len(http_fake.requests_to("/sync")) == 1 and http_fake.requests_to("/elsewhere") == []
+    # Seen from a run of this organization, the other organization's tools do not exist.
+    port = DatabaseToolPort()
+    context = ToolContext(execution=execution, config={}, step_number=9, idempotency_key=f"{execution.pk}:9")
+    assert port.is_idempotent(context=context, name="sync_orders")
+    assert not port.is_idempotent(context=context, name="only_theirs")
