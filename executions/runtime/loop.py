@@ -344,7 +344,15 @@ class Runner:
                     "ToolInterrupted",
                     {"step_number": last.step_number, "tool": last.tool_name},
                 )
-            outcome = self.run_tool(last, last.tool_name, last.tool_input or {})
+            outcome = None
+            if last.status == StepStatus.STARTED:
+                # The dead worker may have died before the gateway's decision was recorded (a
+                # refusal, or a hold for a person): "started" is not "allowed", so decide again.
+                outcome = self.port.check(
+                    context=self.tool_context(last.step_number), name=last.tool_name, arguments=last.tool_input or {}
+                )
+            if outcome is None:
+                outcome = self.run_tool(last, last.tool_name, last.tool_input or {})
             if self.record_tool(last, outcome):
                 return
         self.answer_skipped_calls()
