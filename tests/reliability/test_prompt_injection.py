@@ -84,7 +84,9 @@ def test_tools_outside_allowed_tools_are_never_called_whatever_the_model_says(
 
     assert Task.objects.count() == 0 and mail.outbox == []
     assert http_fake.requests_to("/crm/deleteContact") == []
-    calls = list(ToolCall.objects.filter(execution=execution).order_by("step_number").values_list("tool_name", "status"))
+    calls = list(
+        ToolCall.objects.filter(execution=execution).order_by("step_number").values_list("tool_name", "status")
+    )
     assert calls == [
         ("web_scrape", "completed"),
         ("task_create", "denied"),
