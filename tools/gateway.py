@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import traceback
 from typing import Any
 
 from django.conf import settings
@@ -241,12 +242,18 @@ class DatabaseToolPort:
         except ToolError as exc:
             outcome = ToolOutcome("failed", error=str(exc))
         except Exception as exc:
-            logger.exception("tool %s raised", name)
+            # Formatted here so the traceback's text (an HTTP library's message may quote a
+            # header) is redacted like everything else the call produced.
+            trace = "".join(traceback.format_exception(exc))
+            logger.error("tool %s raised: %s", name, invocation.redacted(trace))
             outcome = ToolOutcome("failed", error=f"The tool failed: {type(exc).__name__}.")
         else:
             outcome = result if isinstance(result, ToolOutcome) else ToolOutcome("completed", output=result)
             limit = int(getattr(settings, "AGENTRY_TOOL_RESULT_MAX_CHARS", DEFAULT_RESULT_MAX_CHARS))
-            outcome.output = bound_output(outcome.output, limit)
+            # Redacted before it is bounded (a cut must not leave half a secret behind) and
+            # before anything else sees it: the model, the step, the call log, the events.
+            outcome.output = bound_output(invocation.redacted(outcome.output), limit)
+        outcome.error = invocation.redacted(outcome.error)
         if tool.tool_id is None:
             return outcome  # a local tool: its act step is the record
         ok = outcome.status in ("completed", "wait")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from executions.runtime.tools_port import ToolContext
+from tools.redaction import Redactor
 
 
 class ToolError(Exception):
@@ -74,6 +75,18 @@ class Invocation:
     context: ToolContext
     capabilities: frozenset[str]
     deadline: float  # time.monotonic() value
+    # Credentials the handler put in its requests (``carry``): the gateway redacts them, in
+    # every form, from whatever the call gives back.
+    secrets: set[str] = field(default_factory=set)
+
+    def carry(self, *secrets: str) -> None:
+        """Name the credentials this call sends, before sending them."""
+        self.secrets.update(s for s in secrets if s)
+
+    def redacted(self, value: Any) -> Any:
+        """``value`` without the credentials carried so far (for a handler that must cut a
+        text short: redact first, so the cut cannot leave part of a secret behind)."""
+        return Redactor(self.secrets).value(value)
 
     @property
     def execution(self) -> Any:

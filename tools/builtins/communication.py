@@ -64,9 +64,7 @@ def notify_user(call: Invocation) -> dict[str, Any]:
         if not phone:
             raise ToolError("An SMS needs a phone number in E.164 form (phone: +15551234567).")
         user = member(organization_id=call.organization_id, ref=args["user_id"]) if args.get("user_id") else None
-        gateway_answer = sms_send(
-            organization_id=call.organization_id, to=phone, message=args["message"], deadline=call.deadline
-        )
+        gateway_answer = sms_send(call=call, to=phone, message=args["message"])
         notification_create(
             organization_id=call.organization_id,
             user=user,

@@ -24,46 +24,36 @@ def _endpoint(organization_id: Any, module: str) -> Any:
     return endpoint
 
 
-def _scrub(value: Any, secrets: list[str]) -> Any:
-    """A service that echoes our credentials back must not hand them to the model or the log."""
-    secrets = [s for s in secrets if len(s) >= 6]
-    if not secrets:
-        return value
-    text = json.dumps(value, ensure_ascii=False)
-    if not any(s in text for s in secrets):
-        return value
-    for secret in secrets:
-        text = text.replace(json.dumps(secret, ensure_ascii=False)[1:-1], "[redacted]")
-    return json.loads(text)
-
-
-def _answer(result: FetchResult, what: str, secrets: list[str] | None = None) -> Any:
+def _answer(result: FetchResult, what: str, call: Invocation) -> Any:
+    # The gateway redacts what the call carried from the answer; an error body is cut
+    # here, so it is redacted before the cut (a cut secret would be harder to recognise).
     if result.status_code >= 400:
-        body = _scrub(result.text[:500], secrets or [])
+        body = call.redacted(result.text)[:500]
         raise ToolError(f"{what} answered HTTP {result.status_code}: {body}")
     if result.content_type.endswith("json") and result.content:
         try:
-            return _scrub(result.json(), secrets or [])
+            return result.json()
         except ValueError as exc:
             raise ToolError(f"{what} sent JSON that does not parse.") from exc
-    return _scrub({"status": result.status_code, "text": result.text}, secrets or [])
+    return {"status": result.status_code, "text": result.text}
 
 
 def module_request(
     *,
-    organization_id: Any,
+    call: Invocation,
     module: str,
     action: str,
     payload: dict[str, Any],
-    deadline: float,
     context: dict[str, str] | None = None,
     idempotency_key: str | None = None,
 ) -> Any:
     """POST ``{base_url}/{action}`` with ``payload`` as JSON; the parsed answer."""
+    organization_id = call.organization_id
     endpoint = _endpoint(organization_id, module)
     url = endpoint.base_url.rstrip("/") + (f"/{action}" if action else "")
     headers = {"Accept": "application/json", "X-Agentry-Organization": str(organization_id), **(context or {})}
     if endpoint.secret:
+        call.carry(endpoint.secret)
         headers[endpoint.auth_header or "Authorization"] = endpoint.secret
     if idempotency_key:
         headers["Idempotency-Key"] = idempotency_key
@@ -72,45 +62,43 @@ def module_request(
         url,
         json=payload,
         headers=headers,
-        deadline=deadline,
+        deadline=call.deadline,
         max_bytes=MODULE_MAX_BYTES,
         # The module holds a secret of ours: never carry it wherever a redirect points.
         follow_redirects=False,
     )
-    return _answer(result, f"The {module} module", [endpoint.secret])
+    return _answer(result, f"The {module} module", call)
 
 
 def module_call(call: Invocation) -> Any:
     """CRM and calendar tools: ``handler_config`` = {"module", "action"}."""
     config = call.tool.handler_config
     return module_request(
-        organization_id=call.organization_id,
+        call=call,
         module=str(config["module"]),
         action=str(config["action"]),
         payload=call.arguments,
-        deadline=call.deadline,
         context={"X-Agentry-Agent": str(call.agent_id), "X-Agentry-Execution": str(call.execution.pk)},
         idempotency_key=call.idempotency_key,
     )
 
 
-def sms_send(*, organization_id: Any, to: str, message: str, deadline: float) -> Any:
-    endpoint = _endpoint(organization_id, "sms")
+def sms_send(*, call: Invocation, to: str, message: str) -> Any:
+    endpoint = _endpoint(call.organization_id, "sms")
     payload: dict[str, Any] = {"to": to, "message": message}
     if endpoint.config.get("from"):
         payload["from"] = endpoint.config["from"]
-    return module_request(organization_id=organization_id, module="sms", action="", payload=payload, deadline=deadline)
+    return module_request(call=call, module="sms", action="", payload=payload)
 
 
 def web_search(call: Invocation) -> dict[str, Any]:
     """The organization's search API (Serper-style ``{"q", "num"}``; results normalized)."""
     num = max(1, min(int(call.arguments.get("num_results") or 5), 20))
     answer = module_request(
-        organization_id=call.organization_id,
+        call=call,
         module="search",
         action="",
         payload={"q": call.arguments["query"], "num": num},
-        deadline=call.deadline,
     )
     if not isinstance(answer, dict):
         raise ToolError("The search API did not answer with a JSON object.")
@@ -151,6 +139,7 @@ def http_tool(call: Invocation) -> Any:
     url = _PLACEHOLDER.sub(fill, str(config["url"]))
     rest = {k: v for k, v in arguments.items() if k not in used}
     secrets = tool_secret_headers(tool_id=call.tool.tool_id)
+    call.carry(*secrets.values())
     headers = {"Accept": "application/json", **(config.get("headers") or {}), **secrets}
     in_query = method in ("GET", "DELETE", "HEAD")
     result = fetch(
@@ -163,4 +152,4 @@ def http_tool(call: Invocation) -> Any:
         max_bytes=int(config.get("max_response_bytes") or MODULE_MAX_BYTES),
         follow_redirects=not secrets,
     )
-    return _answer(result, call.tool.name, list(secrets.values()))
+    return _answer(result, call.tool.name, call)
