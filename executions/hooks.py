@@ -8,6 +8,7 @@ call. A hook that is not registered does nothing, and says so in the log.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
@@ -30,19 +31,35 @@ def after_execution_finished(execution_id: Any) -> None:
         transaction.on_commit(partial(hook, execution_id))
 
 
-def prompt_sections(*, execution: Any, config: dict[str, Any]) -> list[str]:
-    """Extra system-prompt sections (relevant long-term memories, knowledge-base chunks).
+@dataclass(frozen=True)
+class RetrievedData:
+    """One item of reference data for the prompt (a memory, a document excerpt).
+
+    The runtime puts every item in the fenced data block at the end of the system message,
+    escaped, never among the instructions (``executions.runtime.context``). ``attributes``
+    describe it to the model (type, trust, source).
+    """
+
+    kind: str
+    content: str
+    attributes: dict[str, str] = field(default_factory=dict)
+
+
+def prompt_sections(*, execution: Any, config: dict[str, Any]) -> list[RetrievedData]:
+    """Reference data for the prompt (relevant long-term memories, knowledge-base chunks).
 
     Called once per run, when the run starts or resumes; a failing hook is logged and skipped
-    so an unavailable embedder never stops a run.
+    so an unavailable embedder never stops a run. Whatever a hook returns is data: a plain
+    string becomes a data item too, so no hook can add to the instructions.
     """
-    sections: list[str] = []
+    items: list[RetrievedData] = []
     for hook in _hooks("prompt_sections"):
         try:
-            sections.extend(s for s in hook(execution=execution, config=config) if s)
+            found = hook(execution=execution, config=config)
+            items.extend(i if isinstance(i, RetrievedData) else RetrievedData("data", str(i)) for i in found if i)
         except Exception:
             logger.warning("prompt section hook %s failed; the run goes on without it", hook, exc_info=True)
-    return sections
+    return items
 
 
 def conversation_history(*, execution: Any, config: dict[str, Any]) -> list[dict[str, Any]]:

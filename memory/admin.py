@@ -22,7 +22,16 @@ from billing.access import Actor
 from billing.admin_scoping import OrganizationScopedAdmin, ReadOnlyAdminMixin
 from memory import services
 from memory.embedders import EmbedderUnavailable, get_embedder
-from memory.models import Conversation, Document, Episode, KnowledgeBase, KnowledgeChunk, Memory, MemorySource
+from memory.models import (
+    Conversation,
+    Document,
+    Episode,
+    KnowledgeBase,
+    KnowledgeChunk,
+    Memory,
+    MemorySource,
+    SourceTrust,
+)
 from memory.selectors import vector_text
 from memory.services.memories import Embedded
 
@@ -44,8 +53,19 @@ class MemoryForm(forms.ModelForm):
         model = Memory
         fields = [
             "organization", "agent", "memory_type", "content", "subject_type", "subject_id", "confidence",
-            "importance", "tags", "expires_at",
+            "importance", "tags", "expires_at", "source_trust",
         ]  # fmt: skip
+        help_texts = {
+            "source_trust": "Untrusted: learned in a run that read outside content (a web page, a third-party API);"
+            " shown to the agent as an unverified claim. Mark it trusted once a person has checked it.",
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["source_trust"].required = False  # a memory a person adds here is trusted
+
+    def clean_source_trust(self) -> str:
+        return self.cleaned_data.get("source_trust") or SourceTrust.TRUSTED
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -75,20 +95,21 @@ class MemoryAdmin(OrganizationScopedAdmin):
         "agent",
         "subject",
         "confidence",
+        "source_trust",
         "importance",
         "access_count",
         "embedded",
         "created_at",
     ]
-    list_filter = ["memory_type", "source", "embedding_model"]
+    list_filter = ["memory_type", "source", "source_trust", "embedding_model"]
     search_fields = ["content", "tags"]
     search_help_text = "Words in the content or tags; start with ~ for a semantic search (most similar first)."
     list_select_related = ["agent"]
     raw_id_fields = ["agent"]
     fields = [
         "organization", "agent", "memory_type", "content", "subject_type", "subject_id", "confidence", "importance",
-        "tags", "expires_at", "source", "source_execution_id", "embedding_model", "access_count", "last_accessed_at",
-        "created_at", "updated_at",
+        "tags", "expires_at", "source", "source_execution_id", "source_trust", "embedding_model", "access_count",
+        "last_accessed_at", "created_at", "updated_at",
     ]  # fmt: skip
     readonly_fields = [
         "source",

@@ -94,12 +94,22 @@ class MemorySource(models.TextChoices):
     CONSOLIDATION = "consolidation", "Merged by consolidation"
 
 
+class SourceTrust(models.TextChoices):
+    TRUSTED = "trusted", "Trusted"
+    # Learned in a run that read outside content (a web page, a third-party API): the text may
+    # be what that content wanted the agent to remember.
+    UNTRUSTED = "untrusted", "Learned from outside content"
+
+
 class Memory(models.Model):
     """Long-term memory of one agent in one organization, optionally about one subject.
 
     A memory with a subject (``subject_type``/``subject_id``, e.g. ``user``/``42``) is only
     ever retrieved for that subject; one without is shared by all runs of the agent.
     ``embedding`` is NULL until embedded (rows added in the admin are embedded by a task).
+    ``source_trust`` is ``untrusted`` for what was extracted from a run that called a tool
+    with outside content (``Tool.untrusted_output``): its confidence is lowered and capped,
+    and the prompt shows it as an unverified claim.
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -118,6 +128,9 @@ class Memory(models.Model):
     source = models.CharField(max_length=16, choices=MemorySource.choices, default=MemorySource.API)
     # The run it was learned from (a loose reference: the memory outlives the execution).
     source_execution_id = models.UUIDField(null=True, blank=True)
+    source_trust = models.CharField(
+        max_length=10, choices=SourceTrust.choices, default=SourceTrust.TRUSTED, db_default=SourceTrust.TRUSTED
+    )
     tags = _tags()
     access_count = models.PositiveIntegerField(default=0)
     last_accessed_at = models.DateTimeField(null=True, blank=True)

@@ -125,8 +125,8 @@ def vector_text(vector: Any) -> str:
 
 MEMORY_COLUMNS = (
     "id, organization_id, agent_id, memory_type, subject_type, subject_id, content, embedding_model, "
-    "confidence, importance, source, source_execution_id, tags, access_count, last_accessed_at, expires_at, "
-    "created_at, updated_at"
+    "confidence, importance, source, source_execution_id, source_trust, tags, access_count, last_accessed_at, "
+    "expires_at, created_at, updated_at"
 )
 
 

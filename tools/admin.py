@@ -38,7 +38,8 @@ class ToolForm(forms.ModelForm):
         fields = [
             "organization", "name", "display_name", "description", "category", "parameters_schema", "returns_schema",
             "handler_type", "handler_config", "requires_permissions", "requires_modules", "rate_limit_per_minute",
-            "rate_limit_per_hour", "timeout_seconds", "is_idempotent", "is_dangerous", "is_system", "is_active",
+            "rate_limit_per_hour", "timeout_seconds", "is_idempotent", "is_dangerous", "untrusted_output", "is_system",
+            "is_active",
         ]  # fmt: skip
 
     # The same checks as the API: no remote $ref, patterns RE2 can run, no endless loops.

@@ -75,6 +75,9 @@ class Tool(models.Model):
     # Safe to call again after a crash mid-call (reads, or writes deduplicated by the call's key).
     is_idempotent = models.BooleanField(default=False)
     is_dangerous = models.BooleanField(default=False)  # always waits for a person
+    # Its answers carry content from outside the platform and the organization (web pages,
+    # third-party APIs): what a run learns after calling it is trusted less (memory).
+    untrusted_output = models.BooleanField(default=False, db_default=False)
     is_system = models.BooleanField(default=False)
     is_active = models.BooleanField(default=True)
     created_by = models.ForeignKey(

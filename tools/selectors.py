@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +11,7 @@ from django.db.models import Q, QuerySet
 
 from billing.access import Actor
 from config.api.errors import NotFound
+from executions.runtime.tools_port import local_tool
 from tools.builtins.base import ToolDef
 from tools.models import AgentCapabilityGrant, ModuleEndpoint, Notification, Tool, ToolCall
 
@@ -50,6 +52,22 @@ def tool_names_available(*, organization: Any) -> list[str]:
 def tool_catalog(*, organization_id: Any) -> dict[str, ToolDef]:
     """Every active tool the organization's runs may call, by name (one query)."""
     return _catalog_from(Tool.objects.filter(visible_tools_q(organization_id), is_active=True))
+
+
+def tools_with_untrusted_output(*, organization_id: Any, names: Iterable[str]) -> set[str]:
+    """Which of ``names``, as the organization's runs resolve them (the platform's tools and
+    its own, never another organization's), bring outside content into a run.
+
+    Inactive ones count too: what matters is what a finished run read, not what it may call now.
+    """
+    wanted = set(names)
+    if not wanted:
+        return set()
+    local = {name for name in wanted if (tool := local_tool(name)) is not None and tool.untrusted_output}
+    rows = Tool.objects.filter(
+        Q(organization__isnull=True) | Q(organization_id=organization_id), name__in=wanted, untrusted_output=True
+    )
+    return local | set(rows.values_list("name", flat=True))
 
 
 def _catalog_from(rows: Any) -> dict[str, ToolDef]:

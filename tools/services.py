@@ -44,6 +44,7 @@ _SYNCED_FIELDS = (
     "timeout_seconds",
     "is_idempotent",
     "is_dangerous",
+    "untrusted_output",
 )
 
 
@@ -117,6 +118,7 @@ def _http_values(data: dict[str, Any], *, current: Tool | None = None) -> dict[s
     for field in (
         "display_name", "description", "category", "parameters_schema", "returns_schema", "requires_permissions",
         "rate_limit_per_minute", "rate_limit_per_hour", "timeout_seconds", "is_dangerous", "is_idempotent", "is_active",
+        "untrusted_output",
     ):  # fmt: skip
         if field in data:
             values[field] = data[field]
@@ -150,6 +152,9 @@ def http_tool_create(*, actor: Actor, data: dict[str, Any]) -> Tool:
     values.setdefault("display_name", name.replace("_", " ").title())
     values.setdefault("category", "custom")
     values.setdefault("requires_permissions", [Capability.ACCESS_EXTERNAL_APIS.value])
+    # An organization's HTTP tool answers with whatever its service returns: untrusted
+    # unless the organization says the service is its own (untrusted_output: false).
+    values.setdefault("untrusted_output", True)
     values["handler_config"].setdefault("method", "POST")
     try:
         with transaction.atomic():

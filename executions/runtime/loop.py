@@ -147,7 +147,7 @@ class Runner:
         from executions import hooks
 
         # Computed once per run or resume: memory retrieval costs an embedding call.
-        self.prompt_sections = hooks.prompt_sections(execution=execution, config=self.config)
+        self.retrieved = hooks.prompt_sections(execution=execution, config=self.config)
         # Endpoints, keys and connection limits: resolved once per run (one query).
         self.providers = resolve_providers(model_config=self.model_config, organization_id=execution.organization_id)
         self.history = hooks.conversation_history(execution=execution, config=self.config)
@@ -395,7 +395,7 @@ class Runner:
             steps=self.steps,
             tools=tools,
             history=self.history,
-            extra_sections=self.prompt_sections,
+            retrieved=self.retrieved,
         )
         step = self.new_step(StepType.THINK, input_text=messages[-1].content or "")
         self.publish_now("think_started", {"step_number": step.step_number})

@@ -71,6 +71,8 @@ class LocalTool:
     description: str = ""
     parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
     idempotent: bool = True
+    # Returns content from outside (see tools.models.Tool.untrusted_output).
+    untrusted_output: bool = False
 
 
 _LOCAL_TOOLS: dict[str, LocalTool] = {}
@@ -83,6 +85,10 @@ def register_local_tool(tool: LocalTool) -> LocalTool:
 
 def unregister_local_tool(name: str) -> None:
     _LOCAL_TOOLS.pop(name, None)
+
+
+def local_tool(name: str) -> LocalTool | None:
+    return _LOCAL_TOOLS.get(name)
 
 
 class LocalToolPort:

@@ -14,8 +14,8 @@ class MemorySerializer(serializers.ModelSerializer):
         model = Memory
         fields = [
             "id", "agent_id", "memory_type", "content", "subject_type", "subject_id", "subject", "confidence",
-            "importance", "source", "source_execution_id", "tags", "access_count", "last_accessed_at",
-            "expires_at", "embedding_model", "created_at", "updated_at",
+            "importance", "source", "source_execution_id", "source_trust", "tags", "access_count",
+            "last_accessed_at", "expires_at", "embedding_model", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = fields
 

@@ -24,13 +24,24 @@ from django.db.models import F
 
 from config.json_schema import schema_errors
 from memory.embedders import Embedder, EmbedderUnavailable, get_embedder
-from memory.models import Episode, EpisodeOutcome, MemorySource, MemoryType
+from memory.models import Episode, EpisodeOutcome, MemorySource, MemoryType, SourceTrust
 from memory.services.common import run_subject
-from memory.services.memories import Embedded, MemoryInput, StoreResult, memories_embed, memories_store
+from memory.services.memories import (
+    UNTRUSTED_MAX_CONFIDENCE,
+    Embedded,
+    MemoryInput,
+    StoreResult,
+    memories_embed,
+    memories_store,
+)
+from tools.selectors import tools_with_untrusted_output
 
 logger = logging.getLogger(__name__)
 
 MAX_EXTRACTED = 20
+# What learning from a run that read outside content costs a memory's confidence (then capped
+# at UNTRUSTED_MAX_CONFIDENCE): the extraction model may have taken that content at its word.
+UNTRUSTED_CONFIDENCE_FACTOR = 0.5
 # Bounds of what the extraction prompt quotes from the run.
 MAX_TASK_CHARS = 4000
 MAX_RESULT_CHARS = 4000
@@ -171,6 +182,26 @@ def _extraction_configs(execution: Any) -> list:
     return provider_configs(model_config=model_config, organization_id=execution.organization_id)
 
 
+def _outside_content_read(execution: Any) -> list[str]:
+    """The tools with outside content (``Tool.untrusted_output``) whose answers this run read.
+
+    A call the gateway refused never ran; any other, failed or not, may have brought text in
+    (an error quotes the service's answer)."""
+    read = {
+        step.tool_name
+        for step in execution.steps.filter(step_type="act").only("tool_name", "status", "tool_output")
+        if step.status == "completed"
+        or (step.status == "failed" and (step.tool_output or {}).get("status") != "denied")
+    }
+    return sorted(tools_with_untrusted_output(organization_id=execution.organization_id, names=read))
+
+
+def _distrust(items: list[MemoryInput]) -> None:
+    for item in items:
+        item.source_trust = SourceTrust.UNTRUSTED
+        item.confidence = round(min(item.confidence * UNTRUSTED_CONFIDENCE_FACTOR, UNTRUSTED_MAX_CONFIDENCE), 4)
+
+
 def _outcome(execution: Any) -> str:
     if execution.status == "completed":
         failed_tools = execution.steps.filter(step_type="act", is_error=True).exists()
@@ -234,6 +265,9 @@ def execution_memory_process(*, execution_id: Any, embedder: Embedder | None = N
             parsed = extraction_parse(response.content or "")
             extraction = parsed
 
+    outside = _outside_content_read(execution) if extraction.memories else []
+    if outside:
+        _distrust(extraction.memories)
     subject = run_subject(execution.input.get("context"))
     if subject is not None:
         # Learned while serving this subject: only ever shown to this subject again.
@@ -313,6 +347,14 @@ def execution_memory_process(*, execution_id: Any, embedder: Embedder | None = N
         created = sum(1 for r in stored if r.created)
         episode.memories_extracted = len(stored)
         episode.save(update_fields=["memories_extracted"])
+        if outside and stored:
+            _log(
+                execution,
+                "info",
+                "Memories from this run are marked untrusted, with lower confidence, and add nothing to trusted"
+                f" memories they repeat: it read outside content ({', '.join(outside)}).",
+                memory_ids=[str(r.memory.pk) for r in stored],
+            )
         if extraction.problems and not stored:
             _log(execution, "warn", "Memory extraction stored nothing: " + "; ".join(extraction.problems)[:1000])
         else:

@@ -25,7 +25,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from memory.embedders import Embedder
-from memory.models import KnowledgeChunk, Memory
+from memory.models import KnowledgeChunk, Memory, SourceTrust
 from memory.selectors import expired_q, memory_agents_for_maintenance
 from memory.services.common import UsageOwner, record_embedding_usage
 
@@ -83,9 +83,10 @@ def memory_consolidate(
 ) -> ConsolidationResult:
     """Merge clusters of near-duplicate memories of one agent into one memory each.
 
-    The kept memory is the most important (then most confident, most used, oldest); it takes
-    the cluster's highest importance and confidence, the sum of accesses, the latest access,
-    the union of tags and the latest expiry (none if any member never expires).
+    The kept memory is a trusted one if the cluster has any, then the most important (then
+    most confident, most used, oldest); it takes the highest importance and confidence, the
+    union of tags and the latest expiry (none if any never expires) of the members of its own
+    trust, and the sum of accesses and the latest access of all.
     """
     threshold = settings.MEMORY_DEDUPE_SIMILARITY if threshold is None else threshold
     result = ConsolidationResult()
@@ -122,15 +123,26 @@ def _merge(ids: list[Any]) -> None:
         members = list(Memory.objects.select_for_update().filter(pk__in=ids).defer("embedding"))
         if len(members) < 2:
             return  # changed meanwhile
-        members.sort(key=lambda m: (-m.importance, -m.confidence, -m.access_count, m.created_at))
+        # A trusted memory is kept over untrusted near-copies, and takes nothing from them:
+        # consolidating must not launder what was learned from outside content.
+        members.sort(
+            key=lambda m: (
+                m.source_trust == SourceTrust.UNTRUSTED,
+                -m.importance,
+                -m.confidence,
+                -m.access_count,
+                m.created_at,
+            )
+        )
         keep, others = members[0], members[1:]
-        keep.importance = max(m.importance for m in members)
-        keep.confidence = max(m.confidence for m in members)
+        peers = [m for m in members if m.source_trust == keep.source_trust]
+        keep.importance = max(m.importance for m in peers)
+        keep.confidence = max(m.confidence for m in peers)
         keep.access_count = sum(m.access_count for m in members)
         accessed = [m.last_accessed_at for m in members if m.last_accessed_at]
         keep.last_accessed_at = max(accessed) if accessed else None
-        keep.tags = sorted({t for m in members for t in m.tags})
-        expiries = [m.expires_at for m in members]
+        keep.tags = sorted({t for m in peers for t in m.tags})
+        expiries = [m.expires_at for m in peers]
         keep.expires_at = None if any(e is None for e in expiries) else max(e for e in expiries if e)
         keep.save(
             update_fields=[

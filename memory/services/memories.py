@@ -11,7 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Value
+from django.db.models import Case, F, Q, Value, When
 from django.db.models.functions import Greatest, Least
 from django.utils import timezone
 
@@ -19,7 +19,7 @@ from billing.access import Actor
 from billing.services import activity_record
 from config.api.errors import InvalidInput
 from memory.embedders import Embedder, EmbedderUnavailable, EmbeddingBatch, get_embedder
-from memory.models import Memory, MemorySource, MemoryType
+from memory.models import Memory, MemorySource, MemoryType, SourceTrust
 from memory.selectors import MemoryHit, Subject, memory_search
 from memory.services.common import UsageOwner, record_embedding_usage
 
@@ -27,6 +27,9 @@ logger = logging.getLogger(__name__)
 
 # A confirmed memory gets more certain, never certain: 0.99 leaves room for doubt.
 MAX_MERGED_CONFIDENCE = 0.99
+# What a memory learned from outside content (SourceTrust.UNTRUSTED) may be worth at most,
+# however often it is "confirmed": a page repeating a claim in every run proves nothing.
+UNTRUSTED_MAX_CONFIDENCE = 0.5
 MAX_TAGS = 20
 
 
@@ -40,6 +43,7 @@ class MemoryInput:
     subject_id: str = ""
     tags: list[str] = field(default_factory=list)
     expires_at: datetime | None = None
+    source_trust: str = SourceTrust.TRUSTED
 
 
 def memory_input_validate(raw: dict[str, Any]) -> MemoryInput:
@@ -128,20 +132,33 @@ def _nearest_duplicate(
 
 def _reinforce(memory_id: Any, item: MemoryInput) -> None:
     """One UPDATE: confidence combined as independent evidence (1 - (1-a)(1-b), capped),
-    importance the higher of the two, tags merged."""
+    importance the higher of the two, tags merged.
+
+    Trust is never raised by a merge: an untrusted item changes nothing of a trusted memory,
+    and merges lift an untrusted memory no higher than UNTRUSTED_MAX_CONFIDENCE (or the value
+    a person gave it)."""
+    untrusted_row = Q(source_trust=SourceTrust.UNTRUSTED)
+    trusted_item = item.source_trust != SourceTrust.UNTRUSTED
+    evidence: Any = Value(item.confidence)
+    importance: Any = Greatest(F("importance"), Value(item.importance))
+    if not trusted_item:
+        evidence = Case(When(untrusted_row, then=evidence), default=Value(0.0))
+        importance = Case(When(untrusted_row, then=importance), default=F("importance"))
+    cap = Case(
+        When(untrusted_row, then=Greatest(Value(UNTRUSTED_MAX_CONFIDENCE), F("confidence"))),
+        default=Value(MAX_MERGED_CONFIDENCE),
+    )
     Memory.objects.filter(pk=memory_id).update(
-        confidence=Least(
-            Value(MAX_MERGED_CONFIDENCE), Value(1.0) - (Value(1.0) - F("confidence")) * Value(1.0 - item.confidence)
-        ),
-        importance=Greatest(F("importance"), Value(item.importance)),
+        confidence=Least(cap, Value(1.0) - (Value(1.0) - F("confidence")) * (Value(1.0) - evidence)),
+        importance=importance,
         updated_at=timezone.now(),
     )
     if item.tags:
         with connection.cursor() as cursor:
             cursor.execute(
                 "UPDATE memory_memory SET tags = ARRAY(SELECT DISTINCT unnest(tags || %s::varchar[]) ORDER BY 1)"
-                " WHERE id = %s",
-                [item.tags, memory_id],
+                " WHERE id = %s AND (%s OR source_trust = %s)",
+                [item.tags, memory_id, trusted_item, SourceTrust.UNTRUSTED.value],
             )
 
 
@@ -231,6 +248,7 @@ def memories_store(
                 expires_at=item.expires_at,
                 source=source,
                 source_execution_id=getattr(execution, "pk", None),
+                source_trust=item.source_trust,
                 embedding=vector,
                 embedding_model=embedded.model if vector is not None else "",
             )

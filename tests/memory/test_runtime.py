@@ -51,10 +51,13 @@ def test_relevant_memories_are_in_the_system_prompt(org, agent, store, providers
         context={"user_id": "alice"},
     )
     prompt = system_prompt(providers_at_fake.chat_requests[0])
-    assert "## Relevant Context from Memory" in prompt
-    assert "- [fact] Acme's invoices must be sent to billing@acme.test." in prompt
-    assert "- [preference] The customer prefers short answers." in prompt
-    assert "Alice is allergic to peanuts." in prompt
+    assert prompt.count("<retrieved_data>") == 1 and prompt.endswith("</retrieved_data>")
+    assert (
+        """<memory type="fact" trust="trusted" confidence="0.80">Acme's invoices must be sent to billing@acme.test."""
+        "</memory>" in prompt
+    )
+    assert '<memory type="preference" trust="trusted" confidence="0.80">The customer prefers short answers.' in prompt
+    assert "Alice is allergic to peanuts." in prompt.split("<retrieved_data>")[1]
     assert "Bob" not in prompt  # another subject's memory never reaches Alice's run
     assert "fairs" not in prompt
     log = ExecutionLog.objects.get(execution=execution, message__startswith="Retrieved")
@@ -86,7 +89,7 @@ def test_embedder_outage_does_not_stop_the_run(org, agent, store, providers_at_f
     assert execution.output == {"text": "Went on without memories."}
     warning = ExecutionLog.objects.get(execution=execution, level="warn", message__contains="Memory retrieval skipped")
     assert "text-embedding-3-small" in warning.message
-    assert "Relevant Context" not in system_prompt(providers_at_fake.chat_requests[0])
+    assert "retrieved_data" not in system_prompt(providers_at_fake.chat_requests[0])
 
 
 def extraction(*memories, **extra) -> str:

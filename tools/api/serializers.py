@@ -29,7 +29,7 @@ class ToolSerializer(serializers.ModelSerializer):
             "id", "name", "display_name", "description", "category", "parameters_schema", "returns_schema",
             "handler_type", "handler_config", "secret_headers", "requires_permissions", "requires_modules",
             "rate_limit_per_minute", "rate_limit_per_hour", "timeout_seconds", "is_idempotent", "is_dangerous",
-            "is_system", "is_active", "organization_id", "created_at", "updated_at",
+            "untrusted_output", "is_system", "is_active", "organization_id", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -65,6 +65,11 @@ class HttpToolInputSerializer(StrictSerializer):
     timeout_seconds = serializers.IntegerField(min_value=1, max_value=120, required=False)
     is_dangerous = serializers.BooleanField(required=False)
     is_idempotent = serializers.BooleanField(required=False)
+    untrusted_output = serializers.BooleanField(
+        required=False,
+        help_text="Its answers carry outside content (default true): memories learned in runs that call it are"
+        " marked untrusted.",
+    )
     is_active = serializers.BooleanField(required=False)
 
     def validate_url(self, value: str) -> str:

@@ -5,6 +5,8 @@ Departures from the reference, and why:
 - ``email_send`` is an internal handler on Django's email framework (no email module here).
 - ``data_export`` and ``crm_delete_contact`` are added: the reference's risk rules name them
   (high and critical), so they exist to be held back.
+- ``web_search`` and ``web_scrape`` are marked ``untrusted_output``: they bring text from the
+  open web into a run, so what the run teaches the agent's memory is trusted less.
 - Schemas forbid unknown arguments (``additionalProperties: false``): a model's invented
   argument is an error it is told about, not something silently passed on.
 - Addresses are ``format: email`` (which refuses CR, LF, NUL and other control characters) and
@@ -63,6 +65,7 @@ def _tool(
         "timeout_seconds": fields.pop("timeout_seconds", 30),
         "is_idempotent": fields.pop("is_idempotent", False),
         "is_dangerous": fields.pop("is_dangerous", False),
+        "untrusted_output": fields.pop("untrusted_output", False),
         **fields,
     }
 
@@ -336,6 +339,7 @@ BUILTIN_TOOLS: list[dict[str, Any]] = [
         requires_modules=["search"],
         rate_limit_per_minute=30,
         is_idempotent=True,
+        untrusted_output=True,
         timeout_seconds=20,
     ),
     _tool(
@@ -349,6 +353,7 @@ BUILTIN_TOOLS: list[dict[str, Any]] = [
         requires_permissions=["access_web"],
         rate_limit_per_minute=30,
         is_idempotent=True,
+        untrusted_output=True,
         timeout_seconds=20,
     ),
     # --- System ----------------------------------------------------------------------------
