@@ -60,7 +60,6 @@ def _local_defs() -> dict[str, ToolDef]:
             parameters=tool.parameters,
             handler_type="local",
             is_idempotent=tool.idempotent,
-            untrusted_output=tool.untrusted_output,
         )
         for name, tool in tools_port._LOCAL_TOOLS.items()
     }

@@ -10,6 +10,7 @@ import pytest
 
 from executions.models import Execution, ExecutionLog
 from executions.runtime.loop import run_execution
+from executions.runtime.tools_port import LocalTool, register_local_tool, unregister_local_tool
 from executions.services import execution_start
 from memory.models import Memory
 from memory.tasks import after_execution
@@ -182,13 +183,15 @@ def test_the_organizations_own_tools_decide_what_is_outside_content(org, other_o
             handler_type="http",
             untrusted_output=flag,
         )
-    names = ["web_scrape", "web_search", "crm_sync", "task_create", "nope"]
-    assert tools_with_untrusted_output(organization_id=org.pk, names=names) == {"web_scrape", "web_search"}
-    assert tools_with_untrusted_output(organization_id=other_org.pk, names=names) == {
-        "web_scrape",
-        "web_search",
-        "crm_sync",
-    }
+    register_local_tool(LocalTool(name="feed_reader", handler=lambda **kw: {}, untrusted_output=True))
+    try:
+        names = ["web_scrape", "web_search", "crm_sync", "task_create", "feed_reader", "nope"]
+        mine = tools_with_untrusted_output(organization_id=org.pk, names=names)
+        assert mine == {"web_scrape", "web_search", "feed_reader"}
+        theirs = tools_with_untrusted_output(organization_id=other_org.pk, names=names)
+        assert theirs == {"web_scrape", "web_search", "feed_reader", "crm_sync"}
+    finally:
+        unregister_local_tool("feed_reader")
 
 
 def test_http_tools_are_untrusted_unless_the_organization_says_otherwise(org, alice, client_for, synced_tools):

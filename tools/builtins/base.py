@@ -41,7 +41,6 @@ class ToolDef:
     timeout_seconds: int = 30
     is_idempotent: bool = False
     is_dangerous: bool = False
-    untrusted_output: bool = False
     tool_id: Any = None  # None: a local tool (no row)
     organization_id: Any = None  # None: a platform tool
 
@@ -64,7 +63,6 @@ class ToolDef:
             timeout_seconds=tool.timeout_seconds,
             is_idempotent=tool.is_idempotent,
             is_dangerous=tool.is_dangerous,
-            untrusted_output=tool.untrusted_output,
             tool_id=tool.pk,
             organization_id=tool.organization_id,
         )
