@@ -57,12 +57,13 @@ class MemoryForm(forms.ModelForm):
         ]  # fmt: skip
         help_texts = {
             "source_trust": "Untrusted: learned in a run that read outside content (a web page, a third-party API);"
-            " shown to the agent as an unverified claim. Mark it trusted once a person has checked it.",
+            " shown to the agent as an unverified claim. The platform's operators may mark it trusted once checked.",
         }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["source_trust"].required = False  # a memory a person adds here is trusted
+        if "source_trust" in self.fields:  # read-only for an organization changing a memory
+            self.fields["source_trust"].required = False  # a memory a person adds here is trusted
 
     def clean_source_trust(self) -> str:
         return self.cleaned_data.get("source_trust") or SourceTrust.TRUSTED

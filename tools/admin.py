@@ -68,7 +68,8 @@ class ToolForm(forms.ModelForm):
 # What an organization writes about its own HTTP tools: the API's fields (tools/ POST, PATCH).
 HTTP_TOOL_FIELDS = (
     "display_name", "description", "category", "parameters_schema", "returns_schema", "requires_permissions",
-    "rate_limit_per_minute", "rate_limit_per_hour", "timeout_seconds", "is_idempotent", "is_dangerous", "is_active",
+    "rate_limit_per_minute", "rate_limit_per_hour", "timeout_seconds", "is_idempotent", "is_dangerous",
+    "untrusted_output", "is_active",
 )  # fmt: skip
 
 
@@ -90,6 +91,8 @@ class HttpToolForm(ToolForm):
         for key in ("url", "method", "headers"):
             if key in config:
                 self.initial[key] = config[key]
+        if self.instance._state.adding:
+            self.initial.setdefault("untrusted_output", True)  # as the API's default for a new HTTP tool
 
 
 @admin.register(Tool)
@@ -102,7 +105,7 @@ class ToolAdmin(OrganizationScopedAdmin):
         "delete": "tools.delete_tool",
     }
     list_display = ["name", "category", "handler_type", "organization", "is_dangerous", "is_system", "is_active"]
-    list_filter = ["category", "handler_type", "is_dangerous", "is_system", "is_active"]
+    list_filter = ["category", "handler_type", "is_dangerous", "untrusted_output", "is_system", "is_active"]
     search_fields = ["name", "display_name", "description"]
     readonly_fields = ["secret_headers_masked", "created_at", "updated_at"]
 

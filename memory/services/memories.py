@@ -78,6 +78,9 @@ def memory_input_validate(raw: dict[str, Any]) -> MemoryInput:
     expires_at = raw.get("expires_at")
     if expires_at is not None and (not isinstance(expires_at, datetime) or expires_at <= timezone.now()):
         errors["expires_at"] = ["A time in the future."]
+    source_trust = raw.get("source_trust") or SourceTrust.TRUSTED
+    if source_trust not in SourceTrust.values:
+        errors["source_trust"] = [f"One of {', '.join(SourceTrust.values)}."]
     if errors:
         raise InvalidInput("The memory is invalid.", validation_errors=errors)
     return MemoryInput(
@@ -89,6 +92,7 @@ def memory_input_validate(raw: dict[str, Any]) -> MemoryInput:
         subject_id=subject_id,
         tags=sorted(set(tags)),
         expires_at=expires_at,
+        source_trust=str(source_trust),
     )
 
 

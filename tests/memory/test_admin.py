@@ -108,3 +108,34 @@ def test_a_memory_cannot_point_at_another_organizations_agent(staff_adam, org, o
     # Not even offered: an organization admin's agent choices are their organizations' own.
     assert response.status_code == 200 and "agent" in response.context["adminform"].form.errors
     assert not Memory.objects.exists()
+
+
+def test_trust_is_shown_and_only_the_platform_vouches_for_a_memory(staff_adam, org, agent, store):
+    """An organization admin adds memories as the API does (and may mark one untrusted);
+    turning an untrusted memory into a trusted one is the platform's call."""
+    base = {
+        "organization": org.pk, "agent": agent.pk, "memory_type": "fact", "subject_type": "", "subject_id": "",
+        "confidence": "0.4", "importance": "5", "tags": "", "expires_at_0": "", "expires_at_1": "",
+    }  # fmt: skip
+    response = staff_adam.post(
+        "/admin/memory/memory/add/", {**base, "content": "Pasted from a forum.", "source_trust": "untrusted"}
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    pasted = Memory.objects.get(content="Pasted from a forum.")
+    assert pasted.source_trust == "untrusted"
+    page = staff_adam.get(CHANGELIST, {"source_trust__exact": "untrusted"})
+    assert [m.pk for m in page.context["cl"].result_list] == [pasted.pk]
+    change = staff_adam.get(f"{CHANGELIST}{pasted.pk}/change/")
+    assert "source_trust" not in change.context["adminform"].form.fields  # read-only for the organization
+    staff_adam.post(f"{CHANGELIST}{pasted.pk}/change/", {**base, "content": pasted.content, "source_trust": "trusted"})
+    pasted.refresh_from_db()
+    assert pasted.source_trust == "untrusted"
+    root = UserFactory(username="root@platform.test", is_staff=True, is_superuser=True)
+    client = Client()
+    client.force_login(root)
+    response = client.post(
+        f"{CHANGELIST}{pasted.pk}/change/", {**base, "content": pasted.content, "source_trust": "trusted"}
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    pasted.refresh_from_db()
+    assert pasted.source_trust == "trusted"

@@ -96,3 +96,20 @@ def test_the_tool_form_refuses_what_the_api_refuses(client, staff_adam, own_tool
     assert response.status_code == 200 and message in response.content.decode(), response.content.decode()[:3000]
     own_tool.refresh_from_db()
     assert own_tool.parameters_schema == {} and own_tool.handler_config == {"url": "https://shop.example.com/o"}
+
+
+def test_an_http_tool_added_in_the_admin_is_untrusted_unless_unticked(client, staff_adam, org):
+    client.force_login(staff_adam)
+    add = client.get("/admin/tools/tool/add/")
+    assert add.context["adminform"].form.initial["untrusted_output"] is True
+    form = {
+        "organization": str(org.pk), "description": "d", "category": "custom", "display_name": "Lookup",
+        "parameters_schema": json.dumps({"type": "object"}), "returns_schema": "null", "requires_permissions": "",
+        "timeout_seconds": "30", "is_active": "on", "url": "https://shop.example.com/o", "method": "POST",
+        "headers": "{}", "new_secret_headers": "",
+    }  # fmt: skip
+    for name, ticked in (("shop_lookup", True), ("own_lookup", False)):
+        fields = {**form, "name": name, **({"untrusted_output": "on"} if ticked else {})}
+        response = client.post("/admin/tools/tool/add/", fields)
+        assert response.status_code == 302, response.context["adminform"].form.errors
+        assert Tool.objects.get(organization=org, name=name).untrusted_output is ticked
