@@ -25,7 +25,8 @@ from .base import (
     parse_tool_arguments,
 )
 from .errors import LLMAuthError, LLMError
-from .openai_client import DEFAULT_MAX_CONNECTIONS
+from .guarded_http import guarded_http_client
+from .openai_client import organization_key, pool_options
 from .sdk_errors import translate_sdk_error
 
 # max_tokens is mandatory on the messages API; the reference's default when the agent sets none.
@@ -113,6 +114,9 @@ class AnthropicClient(LLMClient):
 
     @classmethod
     def resolve_endpoint(cls, config: ProviderConfig) -> tuple[str | None, str | None]:
+        if config.endpoint_guard is not None:
+            # An organization's own server: its own key, never the environment's (or a profile's).
+            return organization_key(cls.provider, config), config.base_url
         # None lets the SDK go on to ANTHROPIC_AUTH_TOKEN and its profile files.
         api_key = config.api_key or os.environ.get("ANTHROPIC_API_KEY") or None
         base_url = config.base_url or os.environ.get("ANTHROPIC_BASE_URL") or None
@@ -120,17 +124,20 @@ class AnthropicClient(LLMClient):
 
     @classmethod
     def build_sdk(cls, *, api_key: str | None, base_url: str | None, config: ProviderConfig) -> Any:
-        limit = int(config.extra.get("max_connections", DEFAULT_MAX_CONNECTIONS))
+        limits, timeout = pool_options(config, httpx2)
+        if config.endpoint_guard is not None:
+            http_client = guarded_http_client(
+                module=httpx2, guard=config.endpoint_guard, limits=limits, timeout=timeout
+            )
+        else:
+            http_client = anthropic.DefaultHttpxClient(limits=limits, timeout=timeout)
         return anthropic.Anthropic(
             api_key=api_key,
             base_url=base_url,
             timeout=config.timeout,
             max_retries=0,  # retries are ours (retry.py)
             default_headers=config.extra.get("default_headers"),
-            http_client=anthropic.DefaultHttpxClient(
-                limits=httpx2.Limits(max_connections=limit, max_keepalive_connections=limit),
-                timeout=httpx2.Timeout(config.timeout, connect=min(config.timeout, 10.0)),
-            ),
+            http_client=http_client,
         )
 
     def _request_kwargs(self, request: CompletionRequest) -> dict[str, Any]:
