@@ -132,6 +132,28 @@ def test_an_organizations_own_key_goes_to_its_own_server(
     assert seen and all(ORG_KEY in value and PLATFORM_KEY not in value for value in seen), seen
 
 
+@pytest.mark.parametrize(("provider", "prefix"), [("openai", "OPENAI"), ("anthropic", "ANTHROPIC"), ("groq", "GROQ")])
+def test_what_the_sdks_read_from_the_environment_stays_home(
+    org, owner_actor, make_agent, server, platform_keys, settings, monkeypatch, provider, prefix
+):
+    # The SDKs add headers from the environment by themselves (an operator's gateway token,
+    # the platform's OpenAI organization): none of it may reach an organization's server.
+    monkeypatch.setenv(f"{prefix}_CUSTOM_HEADERS", "X-Gateway-Token: gw-platform-secret-31337")
+    monkeypatch.setenv("OPENAI_ORG_ID", "org-platform-0a1b2c3d")
+    settings.AGENTRY_SSRF_ALLOW = [f"127.0.0.1:{server.port}"]
+    provider_connection_create(
+        actor=owner_actor,
+        data={"provider": provider, "base_url": base_url(server, provider), "api_key": ORG_KEY, "is_default": True},
+    )
+
+    execution = run(make_agent, org, provider)
+
+    assert execution.status == "completed", execution.error
+    sent = " ".join(f"{k}: {v}" for request in server.requests for k, v in request.headers.items())
+    assert ORG_KEY in sent
+    assert "gw-platform-secret-31337" not in sent and "org-platform-0a1b2c3d" not in sent and PLATFORM_KEY not in sent
+
+
 def test_a_platform_connection_made_by_an_operator_may_carry_the_platform_key(
     org, make_agent, server, platform_keys, settings
 ):
