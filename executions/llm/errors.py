@@ -41,6 +41,18 @@ def redact(text: str, *, secrets: tuple[str | None, ...] = ()) -> str:
     return excerpt(text)
 
 
+def describe_answer(value: object) -> str:
+    """What came back instead of the protocol's answer, in a few words (for error messages)."""
+    if isinstance(value, str | bytes):
+        text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+        return f"it is text: '{excerpt(_KEY_PATTERN.sub('***', text[:20_000]), 80)}'" if text.strip() else "it is empty"
+    if isinstance(value, list | tuple):
+        return "it is a JSON list"
+    if value is None or isinstance(value, bool | int | float):
+        return f"it is {value!r}"
+    return "it has another shape"
+
+
 class LLMError(Exception):
     """A model call failed. ``retryable``: the same call may succeed if repeated later."""
 
@@ -123,6 +135,13 @@ class LLMProviderUnavailable(LLMError):
 class LLMInvalidResponse(LLMProviderUnavailable):
     """HTTP 200, but not the protocol's answer: HTML, JSON of another shape, a cut-off body or
     stream. The provider's fault (retried, then the next fallback), never the run's loop's."""
+
+
+def invalid_response(what: str, problem: str, *, provider: str, model: str) -> LLMInvalidResponse:
+    """``the provider's answer is not <what> (<problem>)``: ``problem`` is ours or an excerpt."""
+    return LLMInvalidResponse(
+        f"the provider's answer is not {what} ({problem})", provider=provider, model=model, code="invalid_response"
+    )
 
 
 class LLMAuthError(LLMError):

@@ -11,10 +11,11 @@ import httpx2
 import openai
 
 from .base import CompletionRequest, EmbeddingResult, LLMClient, LLMResponse, ProviderConfig, StreamEvent, Usage
-from .errors import LLMAuthError, LLMError
+from .errors import LLMAuthError, LLMError, describe_answer, invalid_response
 from .guarded_http import guarded_http_client
 from .openai_format import StreamAssembler, parse_completion, to_openai_messages, to_openai_tools
 from .sdk_errors import translate_sdk_error
+from .shapes import SHAPE_ERRORS, BadShape, count_of, field_of, has_fields
 
 # OpenAI accepts up to 2,048 inputs per embeddings request; stay well below for request size.
 EMBED_BATCH = 512
@@ -48,6 +49,23 @@ def organization_key(provider: str, config: ProviderConfig) -> str:
             code="no_credentials",
         )
     return config.api_key
+
+
+def _embedding_batch(result: Any, *, size: int) -> tuple[list[list[float]], Usage]:
+    """The vectors (in input order) and usage of one embeddings answer; BadShape otherwise."""
+    items = field_of(result, "data")
+    if not isinstance(items, list) or len(items) != size:
+        raise BadShape(describe_answer(result) if not has_fields(result) else f"it has no list of {size} embeddings")
+    # The API returns items with an index; do not rely on their order.
+    ordered = sorted(items, key=lambda item: field_of(item, "index") or 0)
+    vectors = [list(field_of(item, "embedding") or ()) for item in ordered]
+    if any(
+        not vector or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in vector)
+        for vector in vectors
+    ):
+        raise BadShape("an embedding is not a list of numbers")
+    usage = field_of(result, "usage")
+    return vectors, Usage(input_tokens=count_of(usage, "prompt_tokens"), total=count_of(usage, "total_tokens"))
 
 
 class OpenAIClient(LLMClient):
@@ -140,11 +158,22 @@ class OpenAIClient(LLMClient):
                 kwargs["dimensions"] = dimensions
             if self.embedding_encoding:
                 kwargs["encoding_format"] = self.embedding_encoding
-            result = self.sdk.embeddings.create(**kwargs, timeout=self.config.timeout)
-            # The API returns items with an index; do not rely on their order.
-            vectors.extend(list(item.embedding) for item in sorted(result.data, key=lambda item: item.index))
-            if result.usage is not None:
-                usage = usage + Usage(input_tokens=result.usage.prompt_tokens, total=result.usage.total_tokens)
+            # The raw response first: the SDK's own parsing (base64 vectors) fails on an answer
+            # of another shape, and that failure is the provider's, not a bug of ours.
+            raw = self.sdk.embeddings.with_raw_response.create(**kwargs, timeout=self.config.timeout)
+            result: Any = None
+            try:
+                result = raw.parse()
+                batch, batch_usage = _embedding_batch(result, size=len(kwargs["input"]))
+            except BadShape as exc:
+                raise invalid_response("an embeddings list", str(exc), provider=self.provider, model=model) from None
+            except SHAPE_ERRORS as exc:
+                problem = (
+                    f"{describe_answer(result)}; {type(exc).__name__}" if result is not None else type(exc).__name__
+                )
+                raise invalid_response("an embeddings list", problem, provider=self.provider, model=model) from None
+            vectors.extend(batch)
+            usage = usage + batch_usage
         return EmbeddingResult(vectors=vectors, usage=usage, model=model, provider=self.provider)
 
     def _translate(self, exc: Exception) -> LLMError | None:
