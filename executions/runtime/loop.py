@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+import kombu.exceptions
+import redis.exceptions
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
@@ -55,10 +57,17 @@ logger = logging.getLogger(__name__)
 # Bound what a tool hands back to the model (characters of its JSON).
 MAX_TOOL_RESULT_CHARS = 16_000
 S = ExecutionStatus
-# The database unreachable or its connection gone: not the run's fault; the task tries again
-# shortly and the run resumes from its committed steps (executions/tasks.py). Any other
+# The database, Redis or the broker unreachable: not the run's fault, and gone after a
+# restart. These escape to the task as before: it tries again shortly (the database), or the
+# lease runs out and the run resumes from its committed steps (Redis, the broker). Any other
 # exception that escapes the loop fails the run (finish.fail_on_exception).
-RETRIED_BY_THE_TASK = (OperationalError, InterfaceError)
+RESUMED_AFTER_OUTAGE = (
+    OperationalError,
+    InterfaceError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    kombu.exceptions.OperationalError,
+)
 
 
 def claim(execution_id: Any, owner: str, *, gone_owner: str | None = None) -> Execution | None:
@@ -710,7 +719,7 @@ def run_execution(execution_id: Any) -> float | None:
             logger.info("took over execution %s from %s, which no longer runs it", execution_id, holder)
         try:
             Runner(execution, owner).run()
-        except RETRIED_BY_THE_TASK:
+        except RESUMED_AFTER_OUTAGE:
             raise
         except Exception as error:
             # Buffered events of the step that failed were never committed: start from what was.

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import time
 
+import kombu.exceptions
 import pytest
+import redis.exceptions
 from django.db import OperationalError
 
 from executions.models import Execution
@@ -72,15 +74,28 @@ def test_an_exception_while_the_run_is_set_up_fails_it(org, make_agent, provider
     assert (execution.status, execution.error_code) == ("failed", "InternalError")
 
 
-def test_a_database_outage_still_escapes_to_the_task_which_retries(org, make_agent, providers_at_fake, monkeypatch):
-    # Not a bug of the run: the task tries again shortly and the run resumes (tasks.py).
+@pytest.mark.parametrize(
+    "outage",
+    [
+        OperationalError("the database went away"),
+        redis.exceptions.ConnectionError("Redis is restarting"),
+        redis.exceptions.TimeoutError("Redis did not answer"),
+        kombu.exceptions.OperationalError("the broker is away"),
+    ],
+    ids=type,
+)
+def test_an_outage_still_escapes_to_the_task_and_the_run_resumes_later(
+    org, make_agent, providers_at_fake, monkeypatch, outage
+):
+    # Not a bug of the run: the task tries again shortly (the database), or the lease runs
+    # out and the run resumes from its committed steps (Redis, the broker), as before.
     def down(**_):
-        raise OperationalError("the database went away")
+        raise outage
 
     monkeypatch.setattr(loop.ctx, "conversation", down)
     execution = start(make_agent, org)
 
-    with pytest.raises(OperationalError):
+    with pytest.raises(type(outage)):
         run_execution(execution.pk)
 
     assert Execution.objects.get(pk=execution.pk).status == "running"
