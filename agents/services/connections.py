@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from django.conf import settings
 from django.db import transaction
 
 from agents.models import ProviderConnection
@@ -24,6 +23,10 @@ FIELDS = {
     "requests_per_minute", "tokens_per_minute",
 }  # fmt: skip
 MAX_KEY_CHARS = 500
+# Providers with a platform key (PROVIDER_ENV, the SDKs' environment variables): a connection of
+# theirs without a key of its own would be called with the platform's. An openai_compatible
+# server never gets a platform key, so it may do without one (a local server needs none).
+PLATFORM_KEY_PROVIDERS = frozenset({"openai", "anthropic", "groq"})
 
 
 def _clean(
@@ -51,7 +54,7 @@ def _clean(
         errors["base_url"] = ["An OpenAI-compatible server needs its base URL."]
     if "api_key" in data and (not isinstance(data["api_key"], str) or len(data["api_key"]) > MAX_KEY_CHARS):
         errors["api_key"] = [f"A string of at most {MAX_KEY_CHARS} characters."]
-    elif not platform and provider in settings.PROVIDER_ENV and _keyless_own_url(data, current):
+    elif not platform and provider in PLATFORM_KEY_PROVIDERS and _keyless_own_url(data, current):
         errors["api_key"] = [
             "A connection with its own base_url needs its own API key: the platform's key is only ever sent "
             "to the provider's own endpoint."
