@@ -211,14 +211,17 @@ def fail_on_exception(execution: Execution, *, owner: str, error: Exception, eve
     until the deadline), so the run fails now, with a clear code; the traceback goes to the
     operators' log, only the exception's type to the run. ``events``: an empty buffer."""
     name = type(error).__name__
-    logger.error("execution %s: %s escaped the run loop; the run fails", execution.pk, name, exc_info=error)
     message = f"The run stopped on an unexpected error ({name}); the operators' log has the details."
     with transaction.atomic():
         held = (
             Execution.objects.select_for_update().filter(pk=execution.pk, lease_owner=owner, status=S.RUNNING).exists()
         )
         if not held:
-            return  # another worker holds the run now (or it ended): it is theirs to decide
+            # Another worker took the run over meanwhile (its resume may even have removed the
+            # step this one was writing), or it ended: it is theirs to decide, not ours.
+            logger.warning("execution %s: %s in a worker that no longer holds the run", execution.pk, name)
+            return
+        logger.error("execution %s: %s escaped the run loop; the run fails", execution.pk, name, exc_info=error)
         ExecutionStep.objects.filter(execution_id=execution.pk, status=StepStatus.STARTED).update(
             status=StepStatus.FAILED, is_error=True, output_text=message, completed_at=timezone.now()
         )
