@@ -253,3 +253,23 @@ def test_admin_never_shows_the_key(org, owner_actor, client, django_user_model):
     for url in ("/admin/agents/providerconnection/", f"/admin/agents/providerconnection/{connection.pk}/change/"):
         page = client.get(url).content.decode()
         assert SECRET not in page and connection.api_key_encrypted not in page and "9876" in page
+
+
+def test_the_admin_holds_organization_admins_to_the_same_rules(org, adam):
+    from django.test import Client
+
+    from tests.admin_forms import page_data
+
+    adam.is_staff = True
+    adam.save(update_fields=["is_staff"])
+    client = Client()
+    client.force_login(adam)
+    add = "/admin/agents/providerconnection/add/"
+    for fields, field in (
+        ({"base_url": "http://169.254.169.254/v1", "api_key": "sk-own-1234"}, "base_url"),
+        ({"base_url": PUBLIC_URL}, "api_key"),
+    ):
+        data = page_data(client, add, organization=str(org.pk), provider="openai", name="Mine", **fields)
+        response = client.post(add, data)
+        assert response.status_code == 200 and field in response.context["adminform"].form.errors, fields
+    assert not ProviderConnection.objects.exists()
