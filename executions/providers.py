@@ -4,6 +4,12 @@ Order: the agent's model first, then its ``fallbacks`` in order. For each, the e
 key come from, in this order: the connection the agent names (``connection_id``), the
 organization's default connection for that provider, the platform's default connection,
 and last the SDKs' standard environment variables (settings.PROVIDER_ENV).
+
+The platform's keys (the environment's) go only to the providers' own endpoints (or the
+operator's ``*_BASE_URL``) and to platform connections, which operators make. A connection of
+an organization with a base URL of its own is the organization's server: it is called with
+its own key or not at all, and every connection to it goes through the SSRF guard
+(``tools.ssrf``, ``executions/llm/guarded_http.py``), whatever its row says.
 """
 
 from __future__ import annotations
@@ -14,7 +20,8 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Q
 
-from executions.llm.base import ProviderConfig
+from executions.llm.base import EndpointGuard, ProviderConfig
+from executions.llm.guarded_http import EndpointRefused
 
 # Per-call network timeout; the run's own timeout_seconds bounds the whole run.
 LLM_TIMEOUT_SECONDS = 60
@@ -49,6 +56,56 @@ def _pick(connections: list[Any], entry: dict[str, Any], organization_id: Any) -
     return None
 
 
+def _checked_address(url: str) -> str:
+    """The SSRF guard for an organization's endpoint: the one address to connect to."""
+    # tools.ssrf imports the tool handlers, which import it back: it cannot load first.
+    from tools.ssrf import SSRFBlocked, check_url
+
+    try:
+        return str(check_url(url)[1])
+    except SSRFBlocked as exc:
+        raise EndpointRefused(str(exc)) from None
+
+
+def organization_guard() -> EndpointGuard:
+    withheld = frozenset(env["api_key"] for env in settings.PROVIDER_ENV.values() if env.get("api_key"))
+    return EndpointGuard(resolve=_checked_address, withheld=withheld)
+
+
+def connection_config(
+    *,
+    provider: str,
+    model: str,
+    connection: Any,
+    timeout: float = LLM_TIMEOUT_SECONDS,
+    max_retries: int = LLM_MAX_RETRIES,
+) -> ProviderConfig:
+    """The endpoint and key for ``provider`` through ``connection`` (None: the environment's)."""
+    if connection is not None and connection.organization_id is not None and connection.base_url:
+        # The organization's own server: its own key or none (the adapter then refuses to
+        # call it), never the environment's; reached only through the SSRF guard.
+        return ProviderConfig(
+            provider=provider,
+            model=model,
+            api_key=connection.api_key or None,
+            base_url=connection.base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            endpoint_guard=organization_guard(),
+        )
+    env = settings.PROVIDER_ENV.get(provider, {})
+    # openai_compatible has no environment entry: it never gets the platform's OpenAI key,
+    # which would hand that key to whatever server an agent names.
+    return ProviderConfig(
+        provider=provider,
+        model=model,
+        api_key=(connection.api_key if connection else "") or env.get("api_key") or None,
+        base_url=(connection.base_url if connection else "") or env.get("base_url") or None,
+        timeout=timeout,
+        max_retries=max_retries,
+    )
+
+
 def resolve_providers(*, model_config: dict[str, Any], organization_id: Any = None) -> ResolvedProviders:
     chain = [
         {"provider": model_config["provider"], "model": model_config["model"],
@@ -58,21 +115,8 @@ def resolve_providers(*, model_config: dict[str, Any], organization_id: Any = No
     connections = _connections(organization_id, {entry["provider"] for entry in chain})
     resolved = ResolvedProviders(configs=[])
     for entry in chain:
-        provider = entry["provider"]
         connection = _pick(connections, entry, organization_id)
-        # openai_compatible servers never get the platform's OpenAI key: it would hand that
-        # key to whatever server an agent names. They take their own key or none.
-        env = settings.PROVIDER_ENV.get(provider, {})
-        api_key = (connection.api_key if connection else "") or env.get("api_key") or None
-        base_url = (connection.base_url if connection else "") or env.get("base_url") or None
-        config = ProviderConfig(
-            provider=provider,
-            model=entry["model"],
-            api_key=api_key,
-            base_url=base_url,
-            timeout=LLM_TIMEOUT_SECONDS,
-            max_retries=LLM_MAX_RETRIES,
-        )
+        config = connection_config(provider=entry["provider"], model=entry["model"], connection=connection)
         resolved.configs.append(config)
         if connection is not None and (connection.requests_per_minute or connection.tokens_per_minute):
             resolved.limits[config.label] = (

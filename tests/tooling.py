@@ -92,3 +92,11 @@ def model_calls_by_task(fake: Any) -> dict[str, list[int]]:
         job = next(m["content"] for m in messages if m["role"] == "user")
         per_run.setdefault(job, []).append(sum(1 for m in messages if m["role"] == "tool"))
     return per_run
+
+
+class BrokenToolPort(LocalToolPort):
+    """A tool port with a bug: listing the tools raises. For tests of what a run does when a
+    Python exception escapes its loop (``AGENTRY_TOOL_PORT=tests.tooling.BrokenToolPort``)."""
+
+    def specs(self, *, context: Any) -> Any:
+        raise RuntimeError("a bug in the tool port")

@@ -8,8 +8,11 @@ endpoint, the SMS gateway, the search API — goes through ``fetch``:
    name with one private address among public ones is refused, since we cannot know which
    one a later lookup would return.
 2. Only global unicast addresses pass: no loopback, private, link-local (the cloud metadata
-   service at 169.254.169.254), shared, reserved, multicast or unspecified ones, and the
-   same for IPv4 addresses hidden in IPv6 ones (``::ffff:127.0.0.1``, 6to4, NAT64).
+   service at 169.254.169.254), shared, reserved, multicast or unspecified ones. An IPv6
+   address that carries an IPv4 one is judged by that address (mapped ``::ffff:127.0.0.1``,
+   compatible ``::127.0.0.1``, translated ``::ffff:0:127.0.0.1``, 6to4, Teredo, NAT64
+   ``64:ff9b::/96``); any other IPv6 address must be global unicast (``2000::/3``, less the
+   special ranges inside it).
 3. The connection goes to the address that was checked (the URL's host is replaced by it;
    ``Host`` and TLS SNI keep the name, so certificates are still verified against it), so a
    DNS answer that changes between check and connect (rebinding) cannot redirect it.
@@ -41,7 +44,20 @@ MAX_REDIRECTS = 5
 # Names that reach a cloud's instance metadata service without its link-local address.
 BLOCKED_HOSTNAMES = frozenset({"metadata", "metadata.google.internal", "metadata.goog", "instance-data"})
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
-_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+_IPV4_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")
+# Only 2000::/3 is allocated as global unicast; everything else in IPv6 is reserved, local or
+# special. Inside it, ranges this Python may not know as special yet are refused by name.
+_IPV6_GLOBAL_UNICAST = ipaddress.ip_network("2000::/3")
+_IPV6_UNIQUE_LOCAL = ipaddress.ip_network("fc00::/7")
+_IPV6_NOT_GLOBAL = tuple(
+    ipaddress.ip_network(network)
+    for network in (
+        "2001::/23",  # IETF protocol assignments (Teredo is judged by its IPv4 addresses above)
+        "2001:db8::/32",  # documentation
+        "3fff::/20",  # documentation (RFC 9637)
+    )
+)
 _SENSITIVE = frozenset({"authorization", "cookie", "proxy-authorization", "x-api-key", "api-key"})
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -88,26 +104,39 @@ class FetchResult:
         return json.loads(self.content)
 
 
-def _embedded_ipv4(ip: IPAddress) -> ipaddress.IPv4Address | None:
+def _embedded_ipv4(ip: IPAddress) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address carries (empty when it carries none).
+
+    A packet to any of these forms can end up at the IPv4 address inside: mapped
+    (``::ffff:a.b.c.d``), compatible (``::a.b.c.d``, deprecated but still routed by some
+    stacks), translated (``::ffff:0:a.b.c.d``, SIIT), 6to4 (``2002:AABB:CCDD::``), Teredo
+    (server and client) and NAT64 (``64:ff9b::a.b.c.d``).
+    """
     if isinstance(ip, ipaddress.IPv4Address):
-        return None
+        return []
     if ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
+        return [ip.ipv4_mapped]
+    low32 = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip in _IPV4_COMPATIBLE and int(ip) > 1:  # :: and ::1 are the IPv6 unspecified and loopback
+        return [low32]
+    if ip in _IPV4_TRANSLATED or ip in _NAT64:
+        return [low32]
     if ip.sixtofour is not None:
-        return ip.sixtofour
+        return [ip.sixtofour]
     if ip.teredo is not None:
-        return ip.teredo[1]
-    if ip in _NAT64 or ip in _NAT64_LOCAL:
-        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    return None
+        return list(ip.teredo)
+    return []
 
 
 def address_problem(ip: IPAddress) -> str | None:
     """Why ``ip`` may not be fetched, or None for a public unicast address."""
     inner = _embedded_ipv4(ip)
-    if inner is not None:
-        problem = address_problem(inner)
-        return f"{problem} inside an IPv6 address" if problem else None
+    if inner:
+        for address in inner:
+            problem = address_problem(address)
+            if problem:
+                return f"{problem} inside an IPv6 address"
+        return None
     if ip.is_loopback:
         return "a loopback address"
     if ip.is_link_local:
@@ -116,9 +145,20 @@ def address_problem(ip: IPAddress) -> str | None:
         return "the unspecified address"
     if ip.is_multicast:
         return "a multicast address"
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in _IPV6_UNIQUE_LOCAL or ip.is_site_local:
+            return "a private address"
+        if (
+            ip not in _IPV6_GLOBAL_UNICAST
+            or any(ip in network for network in _IPV6_NOT_GLOBAL)
+            or ip.is_private
+            or ip.is_reserved
+        ):
+            return "a reserved address"
+        return None
     if ip.is_private:
         return "a private address"
-    if not ip.is_global:
+    if not ip.is_global or ip.is_reserved:
         return "a reserved or shared address"
     return None
 

@@ -1,4 +1,9 @@
-"""Provider connections: an organization's (or the platform's) endpoints and keys."""
+"""Provider connections: an organization's (or the platform's) endpoints and keys.
+
+An organization's connection may name a server of its own (``base_url``): it must then carry
+its own key (the platform's keys only ever go to the providers' own endpoints), and the URL
+must pass the SSRF guard. Platform connections are the operators' and trusted as they are.
+"""
 
 from __future__ import annotations
 
@@ -18,9 +23,15 @@ FIELDS = {
     "requests_per_minute", "tokens_per_minute",
 }  # fmt: skip
 MAX_KEY_CHARS = 500
+# Providers with a platform key (PROVIDER_ENV, the SDKs' environment variables): a connection of
+# theirs without a key of its own would be called with the platform's. An openai_compatible
+# server never gets a platform key, so it may do without one (a local server needs none).
+PLATFORM_KEY_PROVIDERS = frozenset({"openai", "anthropic", "groq"})
 
 
-def _clean(data: dict[str, Any], *, partial: bool, current: ProviderConnection | None = None) -> dict[str, Any]:
+def _clean(
+    data: dict[str, Any], *, partial: bool, current: ProviderConnection | None = None, platform: bool = False
+) -> dict[str, Any]:
     errors: dict[str, list[str]] = {}
     for key in sorted(set(data) - FIELDS):
         errors[key] = ["Unknown field."]
@@ -35,10 +46,19 @@ def _clean(data: dict[str, Any], *, partial: bool, current: ProviderConnection |
         parts = urlsplit(url) if isinstance(url, str) else None
         if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
             errors["base_url"] = ["Must be an http(s) URL."]
+        elif not platform:
+            problem = _address_problem(url)
+            if problem:
+                errors["base_url"] = [problem]
     if provider == "openai_compatible" and not (data.get("base_url") or (current and current.base_url)):
         errors["base_url"] = ["An OpenAI-compatible server needs its base URL."]
     if "api_key" in data and (not isinstance(data["api_key"], str) or len(data["api_key"]) > MAX_KEY_CHARS):
         errors["api_key"] = [f"A string of at most {MAX_KEY_CHARS} characters."]
+    elif not platform and provider in PLATFORM_KEY_PROVIDERS and _keyless_own_url(data, current):
+        errors["api_key"] = [
+            "A connection with its own base_url needs its own API key: the platform's key is only ever sent "
+            "to the provider's own endpoint."
+        ]
     models = data.get("available_models")
     if models is not None and (not isinstance(models, list) or not all(isinstance(m, str) and m for m in models)):
         errors["available_models"] = ["A list of model names."]
@@ -55,6 +75,31 @@ def _clean(data: dict[str, Any], *, partial: bool, current: ProviderConnection |
     if errors:
         raise InvalidInput(validation_errors=errors)
     return data
+
+
+def _address_problem(url: str) -> str | None:
+    """Why an organization's server may not be reached at ``url`` (the SSRF guard); every
+    call checks again, since what a name resolves to can change after the save."""
+    # tools.ssrf imports the tool handlers, which import it back: it cannot be loaded first.
+    from tools.builtins.base import ToolError
+    from tools.ssrf import UnresolvableHost, check_url
+
+    try:
+        check_url(url)
+    except UnresolvableHost:
+        return None  # DNS may be down now, or the name new: the call-time check decides
+    except ToolError as exc:
+        return str(exc)  # "Refused: 10.0.0.5 is 10.0.0.5, a private address." and the like
+    return None
+
+
+def _keyless_own_url(data: dict[str, Any], current: ProviderConnection | None) -> bool:
+    """Whether the connection would point at a URL of its own with no key of its own. A
+    switched-off connection is never called, so one may be switched off as it is."""
+    base_url = data.get("base_url", current.base_url if current else "")
+    api_key = data.get("api_key", current.api_key if current else "")
+    active = data.get("is_active", current.is_active if current else True)
+    return bool(base_url) and not api_key and active is not False
 
 
 def _apply(connection: ProviderConnection, data: dict[str, Any]) -> None:
@@ -88,7 +133,7 @@ def _make_sole_default(connection: ProviderConnection) -> None:
 def provider_connection_create(
     *, actor: Actor | None, data: dict[str, Any], platform: bool = False
 ) -> ProviderConnection:
-    data = _clean(dict(data), partial=False)
+    data = _clean(dict(data), partial=False, platform=platform or actor is None)
     connection = ProviderConnection(
         organization=None if platform or actor is None else actor.organization,
         created_by=actor.user if actor else None,  # type: ignore[misc]
@@ -104,7 +149,7 @@ def provider_connection_create(
 def provider_connection_update(
     *, actor: Actor | None, connection: ProviderConnection, data: dict[str, Any]
 ) -> ProviderConnection:
-    data = _clean(dict(data), partial=True, current=connection)
+    data = _clean(dict(data), partial=True, current=connection, platform=connection.organization_id is None)
     _apply(connection, data)
     _make_sole_default(connection)
     connection.save()

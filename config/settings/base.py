@@ -348,8 +348,9 @@ DEFAULT_MODEL_PRICE = (env_str("DEFAULT_MODEL_PRICE_INPUT", "10"), env_str("DEFA
 USAGE_ALERT_THRESHOLDS = (80, 100)
 
 # --- Tools and approvals (tools/, approvals/) --------------------------------------------
-# Hosts or networks the SSRF guard lets tools and webhooks reach although they are private
-# (an intranet CRM, say): comma-separated host names or CIDRs. Empty: none.
+# Hosts or networks the SSRF guard lets tools, webhooks and organizations' provider base URLs
+# reach although they are private (an intranet CRM, a self-hosted model server): comma-separated
+# host names or CIDRs, each optionally with :port. Empty: none.
 AGENTRY_SSRF_ALLOW = env_list("AGENTRY_SSRF_ALLOW", [])
 # How long an approval request waits for a person before it expires (and cancels its run).
 AGENTRY_APPROVAL_TTL_SECONDS = env_int("AGENTRY_APPROVAL_TTL_SECONDS", 24 * 3600)

@@ -24,9 +24,11 @@ from .base import (
     Usage,
     parse_tool_arguments,
 )
-from .errors import LLMAuthError, LLMError
-from .openai_client import DEFAULT_MAX_CONNECTIONS
+from .errors import LLMAuthError, LLMError, LLMInvalidResponse, describe_answer, invalid_response
+from .guarded_http import guarded_http_client
+from .openai_client import organization_key, pool_options
 from .sdk_errors import translate_sdk_error
+from .shapes import SHAPE_ERRORS, BadShape, count_of, field_of, has_fields, optional_text
 
 # max_tokens is mandatory on the messages API; the reference's default when the agent sets none.
 DEFAULT_MAX_TOKENS = 4096
@@ -97,10 +99,10 @@ def usage_from_anthropic(usage: Any) -> Usage:
     """Anthropic's input_tokens excludes cache reads and writes; ours includes them."""
     if usage is None:
         return Usage()
-    cache_read = getattr(usage, "cache_read_input_tokens", None) or 0
-    cache_write = getattr(usage, "cache_creation_input_tokens", None) or 0
-    input_tokens = (getattr(usage, "input_tokens", None) or 0) + cache_read + cache_write
-    output_tokens = getattr(usage, "output_tokens", None) or 0
+    cache_read = count_of(usage, "cache_read_input_tokens")
+    cache_write = count_of(usage, "cache_creation_input_tokens")
+    input_tokens = count_of(usage, "input_tokens") + cache_read + cache_write
+    output_tokens = count_of(usage, "output_tokens")
     return Usage(input_tokens=input_tokens, output_tokens=output_tokens, cached_input_tokens=cache_read)
 
 
@@ -113,6 +115,9 @@ class AnthropicClient(LLMClient):
 
     @classmethod
     def resolve_endpoint(cls, config: ProviderConfig) -> tuple[str | None, str | None]:
+        if config.endpoint_guard is not None:
+            # An organization's own server: its own key, never the environment's (or a profile's).
+            return organization_key(cls.provider, config), config.base_url
         # None lets the SDK go on to ANTHROPIC_AUTH_TOKEN and its profile files.
         api_key = config.api_key or os.environ.get("ANTHROPIC_API_KEY") or None
         base_url = config.base_url or os.environ.get("ANTHROPIC_BASE_URL") or None
@@ -120,17 +125,20 @@ class AnthropicClient(LLMClient):
 
     @classmethod
     def build_sdk(cls, *, api_key: str | None, base_url: str | None, config: ProviderConfig) -> Any:
-        limit = int(config.extra.get("max_connections", DEFAULT_MAX_CONNECTIONS))
+        limits, timeout = pool_options(config, httpx2)
+        if config.endpoint_guard is not None:
+            http_client = guarded_http_client(
+                module=httpx2, guard=config.endpoint_guard, limits=limits, timeout=timeout
+            )
+        else:
+            http_client = anthropic.DefaultHttpxClient(limits=limits, timeout=timeout)
         return anthropic.Anthropic(
             api_key=api_key,
             base_url=base_url,
             timeout=config.timeout,
             max_retries=0,  # retries are ours (retry.py)
             default_headers=config.extra.get("default_headers"),
-            http_client=anthropic.DefaultHttpxClient(
-                limits=httpx2.Limits(max_connections=limit, max_keepalive_connections=limit),
-                timeout=httpx2.Timeout(config.timeout, connect=min(config.timeout, 10.0)),
-            ),
+            http_client=http_client,
         )
 
     def _request_kwargs(self, request: CompletionRequest) -> dict[str, Any]:
@@ -163,30 +171,72 @@ class AnthropicClient(LLMClient):
 
     def _complete(self, request: CompletionRequest) -> LLMResponse:
         message = self.sdk.messages.create(**self._request_kwargs(request))
+        try:
+            return self._parse(message)
+        except BadShape as exc:
+            raise self._invalid("a message", str(exc)) from None
+        except SHAPE_ERRORS as exc:
+            raise self._invalid("a message", f"{describe_answer(message)}; {type(exc).__name__}") from None
+
+    def _parse(self, message: Any) -> LLMResponse:
+        # The SDK does not validate what the server sent: read every field through shapes.py.
+        if not has_fields(message):
+            raise BadShape(describe_answer(message))
+        blocks = field_of(message, "content")
+        if not isinstance(blocks, list):
+            raise BadShape("it has no content blocks")
         text: list[str] = []
         calls: list[ToolCallRequest] = []
-        for block in message.content:
-            if block.type == "text":
-                text.append(block.text)
-            elif block.type == "tool_use":
-                calls.append(_tool_call(block.id, block.name, block.input))
+        for block in blocks:
+            kind = field_of(block, "type")
+            if kind == "text":
+                text.append(optional_text(field_of(block, "text"), "a text block's text"))
+            elif kind == "tool_use":
+                calls.append(
+                    _tool_call(
+                        optional_text(field_of(block, "id"), "a tool_use block's id"),
+                        optional_text(field_of(block, "name"), "a tool_use block's name"),
+                        field_of(block, "input"),
+                    )
+                )
+            elif not isinstance(kind, str):
+                raise BadShape("a content block has no type")
+        stop_reason = optional_text(field_of(message, "stop_reason"), "stop_reason") or None
+        model = field_of(message, "model")
+        raw_id = field_of(message, "id")
         return LLMResponse(
             content="".join(text),
             tool_calls=calls,
-            finish_reason=_finish(message.stop_reason),
-            usage=usage_from_anthropic(message.usage),
-            model=message.model or self.config.model,
+            finish_reason=_finish(stop_reason),
+            usage=usage_from_anthropic(field_of(message, "usage")),
+            model=model if isinstance(model, str) and model else self.config.model,
             provider=self.provider,
-            raw_id=message.id,
-            raw_finish_reason=message.stop_reason,
+            raw_id=raw_id if isinstance(raw_id, str) else None,
+            raw_finish_reason=stop_reason,
         )
+
+    def _invalid(self, what: str, problem: str) -> LLMInvalidResponse:
+        return invalid_response(what, problem, provider=self.provider, model=self.config.model)
 
     def _stream(self, request: CompletionRequest) -> Iterator[StreamEvent]:
         state = _StreamState(model=self.config.model)
         stream = self.sdk.messages.create(**self._request_kwargs(request), stream=True)
         with stream:
             for event in stream:
-                yield from state.feed(event)
+                try:
+                    events = list(state.feed(event))
+                except BadShape as exc:
+                    raise self._invalid("a message stream", str(exc)) from None
+                except SHAPE_ERRORS as exc:
+                    raise self._invalid(
+                        "a message stream", f"an event of another shape; {type(exc).__name__}"
+                    ) from None
+                yield from events
+        # Nothing of a message, or no message_stop: a page that is not a stream, or one cut off.
+        if state.raw_id is None:
+            raise self._invalid("a message stream", "no event of one arrived")
+        if not state.stopped:
+            raise self._invalid("a message stream", "it ended before message_stop: cut off")
         yield StreamEvent(type="done", response=state.response(provider=self.provider))
 
     def _translate(self, exc: Exception) -> LLMError | None:
@@ -233,43 +283,58 @@ class _StreamState:
         self.stopped = False
 
     def feed(self, event: Any) -> Iterator[StreamEvent]:
-        kind = event.type
+        """StreamEvents for one raw event; raises BadShape (or one of SHAPE_ERRORS) for an
+        event of another shape than the protocol's."""
+        kind = field_of(event, "type")
+        index = field_of(event, "index")
         if kind == "message_start":
-            self.raw_id = event.message.id
-            self.model = event.message.model or self.model
-            self._merge_usage(event.message.usage)
+            message = field_of(event, "message")
+            raw_id = field_of(message, "id")
+            self.raw_id = raw_id if isinstance(raw_id, str) else ""
+            model = field_of(message, "model")
+            self.model = model if isinstance(model, str) and model else self.model
+            self._merge_usage(field_of(message, "usage"))
         elif kind == "content_block_start":
-            block = event.content_block
-            if block.type == "tool_use":
+            block = field_of(event, "content_block")
+            block_type = field_of(block, "type")
+            if block_type == "tool_use":
                 ordinal = len(self.calls) + len(self.open_tools)
-                self.open_tools[event.index] = (ordinal, block.id, block.name, [])
-                yield StreamEvent(type="tool_call_delta", index=ordinal, tool_call_id=block.id, tool_name=block.name)
-            elif block.type == "text" and block.text:
-                self.text.append(block.text)
-                yield StreamEvent(type="text", text=block.text)
+                call_id = optional_text(field_of(block, "id"), "a tool_use block's id")
+                name = optional_text(field_of(block, "name"), "a tool_use block's name")
+                self.open_tools[index] = (ordinal, call_id, name, [])
+                yield StreamEvent(type="tool_call_delta", index=ordinal, tool_call_id=call_id, tool_name=name)
+            elif block_type == "text":
+                text = optional_text(field_of(block, "text"), "a text block's text")
+                if text:
+                    self.text.append(text)
+                    yield StreamEvent(type="text", text=text)
         elif kind == "content_block_delta":
-            delta = event.delta
-            if delta.type == "text_delta":
-                self.text.append(delta.text)
-                yield StreamEvent(type="text", text=delta.text)
-            elif delta.type == "input_json_delta" and event.index in self.open_tools:
-                ordinal, call_id, name, fragments = self.open_tools[event.index]
-                fragments.append(delta.partial_json)
+            delta = field_of(event, "delta")
+            delta_type = field_of(delta, "type")
+            if delta_type == "text_delta":
+                text = optional_text(field_of(delta, "text"), "a text delta")
+                self.text.append(text)
+                yield StreamEvent(type="text", text=text)
+            elif delta_type == "input_json_delta" and index in self.open_tools:
+                ordinal, call_id, name, fragments = self.open_tools[index]
+                fragment = optional_text(field_of(delta, "partial_json"), "a tool input delta")
+                fragments.append(fragment)
                 yield StreamEvent(
                     type="tool_call_delta",
                     index=ordinal,
                     tool_call_id=call_id,
                     tool_name=name,
-                    arguments_delta=delta.partial_json,
+                    arguments_delta=fragment,
                 )
-        elif kind == "content_block_stop" and event.index in self.open_tools:
-            _, call_id, name, fragments = self.open_tools.pop(event.index)
+        elif kind == "content_block_stop" and index in self.open_tools:
+            _, call_id, name, fragments = self.open_tools.pop(index)
             call = _tool_call(call_id, name, "".join(fragments))
             self.calls.append(call)
             yield StreamEvent(type="tool_call", tool_call=call, tool_call_id=call.id, tool_name=call.name)
         elif kind == "message_delta":
-            self.stop_reason = event.delta.stop_reason or self.stop_reason
-            self._merge_usage(event.usage)
+            stop_reason = field_of(field_of(event, "delta"), "stop_reason")
+            self.stop_reason = optional_text(stop_reason, "stop_reason") or self.stop_reason
+            self._merge_usage(field_of(event, "usage"))
         elif kind == "message_stop":
             self.stopped = True
 
@@ -279,9 +344,8 @@ class _StreamState:
         if usage is None:
             return
         for name in self.raw_usage:
-            value = getattr(usage, name, None)
-            if value is not None:
-                self.raw_usage[name] = value
+            if field_of(usage, name) is not None:
+                self.raw_usage[name] = count_of(usage, name)
 
     @property
     def usage(self) -> Usage:
@@ -295,6 +359,6 @@ class _StreamState:
             usage=self.usage,
             model=self.model,
             provider=provider,
-            raw_id=self.raw_id,
+            raw_id=self.raw_id or None,
             raw_finish_reason=self.stop_reason,
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -23,6 +23,19 @@ StreamEventType = Literal["text", "tool_call_delta", "tool_call", "done"]
 
 
 @dataclass(frozen=True)
+class EndpointGuard:
+    """How to reach an endpoint an organization supplied (see ``guarded_http.py``).
+
+    ``resolve(url)`` checks the URL's host and returns the address to connect to, or raises
+    ``guarded_http.EndpointRefused``; ``withheld``: the platform's configured secrets, which
+    never go there (those the SDKs would read from the environment are added on each call).
+    """
+
+    resolve: Callable[[str], str] = field(compare=False)
+    withheld: frozenset[str] = field(default_factory=frozenset, repr=False)
+
+
+@dataclass(frozen=True)
 class ProviderConfig:
     """Which provider/model to call and how. ``api_key``/``base_url`` None: the SDK's env vars.
 
@@ -31,6 +44,9 @@ class ProviderConfig:
     exponential backoff from ``backoff_base`` seconds, each wait capped at ``backoff_max``.
     Worst case per call: ``(max_retries + 1) * timeout + max_retries * backoff_max``.
     ``extra``: ``default_headers`` (dict), ``max_connections`` (int, HTTP pool per client).
+    ``endpoint_guard``: set when ``base_url`` is an organization's own server. Such a config
+    never falls back to the environment for its key or URL (no platform key goes there),
+    and every connection goes through the guard (SSRF checks, no redirects).
     """
 
     provider: str
@@ -42,6 +58,7 @@ class ProviderConfig:
     extra: dict[str, Any] = field(default_factory=dict, hash=False)
     backoff_base: float = 0.5
     backoff_max: float = 8.0
+    endpoint_guard: EndpointGuard | None = None
 
     def __post_init__(self) -> None:
         if self.max_retries < 0 or self.timeout <= 0 or self.backoff_base < 0 or self.backoff_max < 0:

@@ -13,16 +13,44 @@ import re
 # Provider error texts sometimes quote the key they rejected ("Incorrect API key provided:
 # sk-abc...xyz"). Mask anything that looks like a key before it reaches a message or log line.
 _KEY_PATTERN = re.compile(r"\b(?:sk|gsk|xai)[-_][A-Za-z0-9_\-*.]{6,}")
-_MAX_MESSAGE = 500
+# What a provider's answer may contribute to an error a tenant reads: a short excerpt.
+# The server behind an organization's base URL is theirs to choose, so its body is anyone's
+# content (an internal page, a script); it is never copied whole.
+EXCERPT_CHARS = 240
+_TAGS = re.compile(r"<(script|style)\b.*?</\1\s*>|<!--.*?-->|<[^>]*>", re.IGNORECASE | re.DOTALL)
+_UNPRINTABLE = re.compile(r"[^\S ]+|[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]")
+
+
+def excerpt(value: object, limit: int = EXCERPT_CHARS) -> str:
+    """A bounded, one-line, plain-text excerpt of something a provider sent: markup, scripts
+    and control characters removed, whitespace collapsed, cut at ``limit`` characters."""
+    text = value if isinstance(value, str) else repr(value)
+    text = text[: limit * 50]  # bound the work below, whatever the size of the body
+    text = _TAGS.sub(" ", text)
+    text = " ".join(_UNPRINTABLE.sub(" ", text).split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def redact(text: str, *, secrets: tuple[str | None, ...] = ()) -> str:
-    """Remove known secrets and key-shaped tokens from a provider's error text."""
+    """A provider's error text as a run may show it: known secrets and key-shaped tokens
+    masked (before cutting, so no half of a key survives), then a short plain excerpt."""
     for secret in secrets:
         if secret and len(secret) >= 4:
             text = text.replace(secret, "***")
     text = _KEY_PATTERN.sub("***", text)
-    return text[:_MAX_MESSAGE]
+    return excerpt(text)
+
+
+def describe_answer(value: object) -> str:
+    """What came back instead of the protocol's answer, in a few words (for error messages)."""
+    if isinstance(value, str | bytes):
+        text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+        return f"it is text: '{excerpt(_KEY_PATTERN.sub('***', text[:20_000]), 80)}'" if text.strip() else "it is empty"
+    if isinstance(value, list | tuple):
+        return "it is a JSON list"
+    if value is None or isinstance(value, bool | int | float):
+        return f"it is {value!r}"
+    return "it has another shape"
 
 
 class LLMError(Exception):
@@ -102,6 +130,18 @@ class LLMProviderUnavailable(LLMError):
     """5xx, 529 overloaded, connection refused or reset, timeouts: the provider, not the request."""
 
     default_retryable = True
+
+
+class LLMInvalidResponse(LLMProviderUnavailable):
+    """HTTP 200, but not the protocol's answer: HTML, JSON of another shape, a cut-off body or
+    stream. The provider's fault (retried, then the next fallback), never the run's loop's."""
+
+
+def invalid_response(what: str, problem: str, *, provider: str, model: str) -> LLMInvalidResponse:
+    """``the provider's answer is not <what> (<problem>)``: ``problem`` is ours or an excerpt."""
+    return LLMInvalidResponse(
+        f"the provider's answer is not {what} ({problem})", provider=provider, model=model, code="invalid_response"
+    )
 
 
 class LLMAuthError(LLMError):

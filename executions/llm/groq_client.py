@@ -11,7 +11,8 @@ import groq
 import httpx
 
 from .base import ProviderConfig
-from .openai_client import DEFAULT_MAX_CONNECTIONS, OpenAIClient
+from .guarded_http import guarded_http_client
+from .openai_client import OpenAIClient, pool_options
 
 
 class GroqClient(OpenAIClient):
@@ -24,19 +25,20 @@ class GroqClient(OpenAIClient):
 
     @classmethod
     def build_sdk(cls, *, api_key: str | None, base_url: str | None, config: ProviderConfig) -> Any:
-        limit = int(config.extra.get("max_connections", DEFAULT_MAX_CONNECTIONS))
+        # The Groq SDK's default pool keeps only 20 connections alive; a threaded worker
+        # with hundreds of runs in flight would reconnect constantly.
+        limits, timeout = pool_options(config, httpx)
+        if config.endpoint_guard is not None:
+            http_client = guarded_http_client(module=httpx, guard=config.endpoint_guard, limits=limits, timeout=timeout)
+        else:
+            http_client = groq.DefaultHttpxClient(limits=limits, timeout=timeout)
         return groq.Groq(
             api_key=api_key,
             base_url=base_url,
             timeout=config.timeout,
             max_retries=0,  # retries are ours (retry.py)
             default_headers=config.extra.get("default_headers"),
-            # The Groq SDK's default pool keeps only 20 connections alive; a threaded worker
-            # with hundreds of runs in flight would reconnect constantly.
-            http_client=groq.DefaultHttpxClient(
-                limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit),
-                timeout=httpx.Timeout(config.timeout, connect=min(config.timeout, 10.0)),
-            ),
+            http_client=http_client,
         )
 
     def _stream_kwargs(self) -> dict[str, Any]:

@@ -11,15 +11,61 @@ import httpx2
 import openai
 
 from .base import CompletionRequest, EmbeddingResult, LLMClient, LLMResponse, ProviderConfig, StreamEvent, Usage
-from .errors import LLMError
+from .errors import LLMAuthError, LLMError, describe_answer, invalid_response
+from .guarded_http import guarded_http_client
 from .openai_format import StreamAssembler, parse_completion, to_openai_messages, to_openai_tools
 from .sdk_errors import translate_sdk_error
+from .shapes import SHAPE_ERRORS, BadShape, count_of, field_of, has_fields
 
 # OpenAI accepts up to 2,048 inputs per embeddings request; stay well below for request size.
 EMBED_BATCH = 512
 # One pooled HTTP client is shared by every worker thread of a process (see registry.py):
 # size the pool for a thread pool of hundreds of in-flight runs, all kept alive.
 DEFAULT_MAX_CONNECTIONS = 1000
+
+
+def pool_options(config: ProviderConfig, module: ModuleType) -> tuple[Any, Any]:
+    """(limits, timeout) of the HTTP client an SDK is built with, from ``module`` (httpx2 for
+    the openai and anthropic SDKs, httpx for groq's)."""
+    limit = int(config.extra.get("max_connections", DEFAULT_MAX_CONNECTIONS))
+    return (
+        module.Limits(max_connections=limit, max_keepalive_connections=limit),
+        module.Timeout(config.timeout, connect=min(config.timeout, 10.0)),
+    )
+
+
+def organization_key(provider: str, config: ProviderConfig) -> str:
+    """The key for an organization's own server: its connection's, never the platform's.
+
+    Without one the call fails here, before the SDK is built: given no key, every SDK looks
+    in the process environment and would send the platform's key to that server.
+    """
+    if not config.api_key:
+        raise LLMAuthError(
+            "this organization's connection has its own base URL but no API key of its own; the "
+            "platform's key is only sent to the provider's own endpoint: add the connection's own API key",
+            provider=provider,
+            model=config.model,
+            code="no_credentials",
+        )
+    return config.api_key
+
+
+def _embedding_batch(result: Any, *, size: int) -> tuple[list[list[float]], Usage]:
+    """The vectors (in input order) and usage of one embeddings answer; BadShape otherwise."""
+    items = field_of(result, "data")
+    if not isinstance(items, list) or len(items) != size:
+        raise BadShape(describe_answer(result) if not has_fields(result) else f"it has no list of {size} embeddings")
+    # The API returns items with an index; do not rely on their order.
+    ordered = sorted(items, key=lambda item: field_of(item, "index") or 0)
+    vectors = [list(field_of(item, "embedding") or ()) for item in ordered]
+    if any(
+        not vector or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in vector)
+        for vector in vectors
+    ):
+        raise BadShape("an embedding is not a list of numbers")
+    usage = field_of(result, "usage")
+    return vectors, Usage(input_tokens=count_of(usage, "prompt_tokens"), total=count_of(usage, "total_tokens"))
 
 
 class OpenAIClient(LLMClient):
@@ -39,24 +85,30 @@ class OpenAIClient(LLMClient):
 
     @classmethod
     def resolve_endpoint(cls, config: ProviderConfig) -> tuple[str | None, str | None]:
-        """(api_key, base_url): the config's values, else the SDK's standard env vars."""
+        """(api_key, base_url): the config's values, else the SDK's standard env vars; an
+        organization's own server (``endpoint_guard``) gets its own key or none at all."""
+        if config.endpoint_guard is not None:
+            return organization_key(cls.provider, config), config.base_url
         api_key = config.api_key or (os.environ.get(cls.env_api_key) if cls.env_api_key else None) or None
         base_url = config.base_url or (os.environ.get(cls.env_base_url) if cls.env_base_url else None) or None
         return api_key, base_url
 
     @classmethod
     def build_sdk(cls, *, api_key: str | None, base_url: str | None, config: ProviderConfig) -> Any:
-        limit = int(config.extra.get("max_connections", DEFAULT_MAX_CONNECTIONS))
+        limits, timeout = pool_options(config, httpx2)
+        if config.endpoint_guard is not None:
+            http_client = guarded_http_client(
+                module=httpx2, guard=config.endpoint_guard, limits=limits, timeout=timeout
+            )
+        else:
+            http_client = openai.DefaultHttpxClient(limits=limits, timeout=timeout)
         return openai.OpenAI(
             api_key=api_key,
             base_url=base_url,
             timeout=config.timeout,
             max_retries=0,  # retries are ours (retry.py), bounded per ProviderConfig
             default_headers=config.extra.get("default_headers"),
-            http_client=openai.DefaultHttpxClient(
-                limits=httpx2.Limits(max_connections=limit, max_keepalive_connections=limit),
-                timeout=httpx2.Timeout(config.timeout, connect=min(config.timeout, 10.0)),
-            ),
+            http_client=http_client,
         )
 
     # -- protocol ------------------------------------------------------------------------
@@ -106,11 +158,22 @@ class OpenAIClient(LLMClient):
                 kwargs["dimensions"] = dimensions
             if self.embedding_encoding:
                 kwargs["encoding_format"] = self.embedding_encoding
-            result = self.sdk.embeddings.create(**kwargs, timeout=self.config.timeout)
-            # The API returns items with an index; do not rely on their order.
-            vectors.extend(list(item.embedding) for item in sorted(result.data, key=lambda item: item.index))
-            if result.usage is not None:
-                usage = usage + Usage(input_tokens=result.usage.prompt_tokens, total=result.usage.total_tokens)
+            # The raw response first: the SDK's own parsing (base64 vectors) fails on an answer
+            # of another shape, and that failure is the provider's, not a bug of ours.
+            raw = self.sdk.embeddings.with_raw_response.create(**kwargs, timeout=self.config.timeout)
+            result: Any = None
+            try:
+                result = raw.parse()
+                batch, batch_usage = _embedding_batch(result, size=len(kwargs["input"]))
+            except BadShape as exc:
+                raise invalid_response("an embeddings list", str(exc), provider=self.provider, model=model) from None
+            except SHAPE_ERRORS as exc:
+                problem = (
+                    f"{describe_answer(result)}; {type(exc).__name__}" if result is not None else type(exc).__name__
+                )
+                raise invalid_response("an embeddings list", problem, provider=self.provider, model=model) from None
+            vectors.extend(batch)
+            usage = usage + batch_usage
         return EmbeddingResult(vectors=vectors, usage=usage, model=model, provider=self.provider)
 
     def _translate(self, exc: Exception) -> LLMError | None:

@@ -1,9 +1,10 @@
 """Pick the adapter for a ProviderConfig, reuse SDK clients, and fall back across providers.
 
 SDK client objects own an HTTP connection pool. Creating one per call would open a new TCP
-(and TLS) connection for every model call, so they are cached per process by
-(provider, base_url, hash of the key, pool options) and shared by all threads: the SDK clients
-are thread-safe. The key itself is never part of the cache key, only its SHA-256 prefix.
+(and TLS) connection for every model call, so they are cached per process by (provider,
+base_url, hash of the key, pool options, whether the endpoint is an organization's own and
+guarded) and shared by all threads: the SDK clients are thread-safe. The key itself is never
+part of the cache key, only its SHA-256 prefix.
 
 Fallback policy (``complete_with_fallback``): the next config is tried after
 - LLMRateLimited, LLMProviderUnavailable (after this config's own retries were spent),
@@ -72,6 +73,8 @@ def get_client(config: ProviderConfig) -> LLMClient:
         str(config.extra.get("max_connections", "")),
         # No timeout here: every request passes its config's timeout, overriding the pool's.
         json.dumps(config.extra.get("default_headers") or {}, sort_keys=True),
+        # An organization's endpoint never shares a client with an operator's for the same URL.
+        _guard_key(config),
     )
     with _lock:
         sdk = _sdk_cache.get(key)
@@ -92,6 +95,14 @@ def get_client(config: ProviderConfig) -> LLMClient:
             while len(_sdk_cache) > MAX_CACHED_SDK_CLIENTS:
                 _sdk_cache.popitem(last=False)
     return cls(config=config, sdk=sdk)
+
+
+def _guard_key(config: ProviderConfig) -> str:
+    guard = config.endpoint_guard
+    if guard is None:
+        return ""
+    withheld = "\n".join(sorted(guard.withheld))
+    return "guarded:" + hashlib.sha256(withheld.encode()).hexdigest()
 
 
 def clear_client_cache() -> None:

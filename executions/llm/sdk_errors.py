@@ -7,6 +7,7 @@ serves them all; each adapter passes its SDK module.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
@@ -14,12 +15,19 @@ from typing import Any
 from .errors import (
     LLMAuthError,
     LLMBadRequest,
+    LLMConfigurationError,
     LLMError,
+    LLMInvalidResponse,
     LLMProviderUnavailable,
     LLMRateLimited,
+    excerpt,
     redact,
 )
+from .guarded_http import EndpointRefused
 
+# Enough of a body to find its message in; redact() cuts what is shown much shorter.
+BODY_CHARS = 20_000
+CODE_CHARS = 80
 # OpenAI answers 429 for an exhausted prepaid balance too; waiting does not refill it.
 _NOT_RETRYABLE_429_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached"})
 
@@ -40,15 +48,16 @@ _TRANSPORT_ERRORS = _transport_errors()
 
 
 def describe_body(body: object) -> tuple[str | None, str | None]:
-    """(message, code) from an error body in OpenAI's or Anthropic's shape."""
+    """(message, code) from an error body in OpenAI's or Anthropic's shape; any other body (an
+    HTML page, another server's answer) is its text. ``redact`` makes either a short excerpt."""
     if not isinstance(body, Mapping):
-        return (str(body) if body else None), None
+        return (str(body)[:BODY_CHARS] if body else None), None
     inner: Any = body.get("error", body)
     if not isinstance(inner, Mapping):
-        return str(inner), None
+        return str(inner)[:BODY_CHARS], None
     message = inner.get("message")
     code = inner.get("code") or inner.get("type")
-    return (str(message) if message else None), (str(code) if code else None)
+    return (str(message)[:BODY_CHARS] if message else None), (excerpt(code, CODE_CHARS) if code else None)
 
 
 def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
@@ -90,6 +99,18 @@ def translate_sdk_error(
 ) -> LLMError | None:
     """The LLMError for an exception raised by ``sdk``, or None when it is not an API error."""
     context: dict[str, Any] = {"provider": provider, "model": model}
+    refused = exc if isinstance(exc, EndpointRefused) else exc.__cause__
+    if isinstance(refused, EndpointRefused):
+        # The organization's base URL points where the platform may not go: no retry helps.
+        return LLMConfigurationError(
+            f"the connection's base URL may not be reached ({refused})", code="endpoint_refused", **context
+        )
+    if isinstance(exc, json.JSONDecodeError):
+        # A 200 whose JSON body broke off (or was never JSON though labelled so).
+        return LLMInvalidResponse(
+            f"the provider's answer is not valid JSON ({exc.msg} at character {exc.pos})", code="invalid_response",
+            **context,
+        )  # fmt: skip
     if isinstance(exc, sdk.APIStatusError):
         status = int(exc.status_code)
         message, code = describe_body(exc.body)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -12,7 +13,7 @@ from django.utils import timezone
 
 from config.json_schema import error_line, schema_errors
 from executions.events import event_emit
-from executions.models import Execution, ExecutionStatus, StepStatus
+from executions.models import Execution, ExecutionLog, ExecutionStatus, ExecutionStep, StepStatus
 from executions.state import TransitionRefused, transition
 
 if TYPE_CHECKING:
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from executions.runtime.loop import Runner
     from executions.runtime.tools_port import ToolOutcome
 
+logger = logging.getLogger(__name__)
 S = ExecutionStatus
 _FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
 
@@ -201,3 +203,27 @@ def await_approval(runner: Runner, step: Any, outcome: ToolOutcome) -> None:
         )
         runner.events.add("status", {"status": S.WAITING_APPROVAL})
         runner.events.flush()
+
+
+def fail_on_exception(execution: Execution, *, owner: str, error: Exception, events: Any) -> None:
+    """A Python exception escaped the run's loop: a bug, or an answer nobody foresaw. Unlike a
+    worker's death it would happen again on every resume (a takeover at every lease expiry
+    until the deadline), so the run fails now, with a clear code; the traceback goes to the
+    operators' log, only the exception's type to the run. ``events``: an empty buffer."""
+    name = type(error).__name__
+    message = f"The run stopped on an unexpected error ({name}); the operators' log has the details."
+    with transaction.atomic():
+        held = (
+            Execution.objects.select_for_update().filter(pk=execution.pk, lease_owner=owner, status=S.RUNNING).exists()
+        )
+        if not held:
+            # Another worker took the run over meanwhile (its resume may even have removed the
+            # step this one was writing), or it ended: it is theirs to decide, not ours.
+            logger.warning("execution %s: %s in a worker that no longer holds the run", execution.pk, name)
+            return
+        logger.error("execution %s: %s escaped the run loop; the run fails", execution.pk, name, exc_info=error)
+        ExecutionStep.objects.filter(execution_id=execution.pk, status=StepStatus.STARTED).update(
+            status=StepStatus.FAILED, is_error=True, output_text=message, completed_at=timezone.now()
+        )
+        ExecutionLog.objects.create(execution=execution, level="error", message=message, metadata={"exception": name})
+        finish_execution(execution, Stop(S.FAILED, message, "InternalError", {"exception": name}), events=events)

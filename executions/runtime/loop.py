@@ -6,6 +6,10 @@ committed steps, so no completed LLM or tool call is repeated. A ``started`` thi
 simply called again (model calls have no side effects); a ``started`` act step is re-run
 only when its tool is idempotent, else the run fails with ``ToolInterrupted``.
 
+Failure: a worker's death (the process gone) is survived, the run resumes elsewhere; a Python
+exception that escapes the loop is not (it would recur at every resume), so the run fails
+with ``InternalError``, its started step marked failed.
+
 Exclusivity: a run is advanced only by the holder of its lease (``lease_owner`` +
 ``lease_expires_at``), taken with a conditional UPDATE and renewed at every step; a worker
 that loses its lease stops at the next step boundary without writing anything more.
@@ -21,8 +25,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+import kombu.exceptions
+import redis.exceptions
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from billing.pricing import call_cost
@@ -51,6 +57,17 @@ logger = logging.getLogger(__name__)
 # Bound what a tool hands back to the model (characters of its JSON).
 MAX_TOOL_RESULT_CHARS = 16_000
 S = ExecutionStatus
+# The database, Redis or the broker unreachable: not the run's fault, and gone after a
+# restart. These escape to the task as before: it tries again shortly (the database), or the
+# lease runs out and the run resumes from its committed steps (Redis, the broker). Any other
+# exception that escapes the loop fails the run (finish.fail_on_exception).
+RESUMED_AFTER_OUTAGE = (
+    OperationalError,
+    InterfaceError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    kombu.exceptions.OperationalError,
+)
 
 
 def claim(execution_id: Any, owner: str, *, gone_owner: str | None = None) -> Execution | None:
@@ -710,5 +727,12 @@ def run_execution(execution_id: Any) -> float | None:
                     return 0.2
                 return max((expires_at - timezone.now()).total_seconds(), 0.0) + 0.2
             logger.info("took over execution %s from %s, which no longer runs it", execution_id, holder)
-        Runner(execution, owner).run()
+        try:
+            Runner(execution, owner).run()
+        except RESUMED_AFTER_OUTAGE:
+            raise
+        except Exception as error:
+            # Buffered events of the step that failed were never committed: start from what was.
+            last_seq = execution.events.order_by("-seq").values_list("seq", flat=True).first() or 0
+            finish.fail_on_exception(execution, owner=owner, error=error, events=EventBuffer(execution.pk, last_seq))
     return None

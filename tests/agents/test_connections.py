@@ -6,6 +6,7 @@ import pytest
 
 from agents.models import ProviderConnection
 from agents.services.connections import provider_connection_create
+from config.api.errors import ApiError
 from executions.models import Execution
 from executions.runtime.loop import run_execution
 from executions.services import execution_start
@@ -73,6 +74,82 @@ def test_bad_connection_input(org, adam, client_for):
     assert ProviderConnection.objects.count() == 0
 
 
+PUBLIC_URL = "https://93.184.216.34/v1"  # an address literal: no DNS needed to judge it
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic", "groq"])
+def test_an_organizations_own_base_url_needs_its_own_key(org, adam, client_for, provider):
+    api = client_for(adam)
+    url = "/api/v1/provider-connections/"
+    body = {"provider": provider, "base_url": PUBLIC_URL, "is_default": True}
+    error = assert_error(api.post(url, body, format="json"), 400, "InvalidInput")
+    assert "own API key" in error["details"]["validation_errors"]["api_key"][0]
+    assert_error(api.post(url, {**body, "api_key": ""}, format="json"), 400, "InvalidInput")
+    assert ProviderConnection.objects.count() == 0
+
+    # A keyless connection (the platform's key at the provider's own endpoint) may not move
+    # to a URL of its own without a key, and a connection with its own URL keeps its key.
+    keyless = api.post(url, {"provider": provider}, format="json").json()
+    error = assert_error(
+        api.patch(f"{url}{keyless['id']}/", {"base_url": PUBLIC_URL}, format="json"), 400, "InvalidInput"
+    )
+    assert "api_key" in error["details"]["validation_errors"]
+    own = api.post(url, {**body, "api_key": "sk-own-1234"}, format="json")
+    assert own.status_code == 201, own.content
+    assert_error(api.patch(f"{url}{own.json()['id']}/", {"api_key": ""}, format="json"), 400, "InvalidInput")
+    assert ProviderConnection.objects.get(pk=own.json()["id"]).api_key == "sk-own-1234"
+    moved = api.patch(f"{url}{keyless['id']}/", {"base_url": PUBLIC_URL, "api_key": "sk-x-5678"}, format="json")
+    assert moved.status_code == 200, moved.content
+
+
+def test_keyless_base_urls_stay_possible_where_no_platform_key_can_follow(org, owner_actor):
+    # An OpenAI-compatible server never gets a platform key; operators' connections are trusted.
+    provider_connection_create(actor=owner_actor, data={"provider": "openai_compatible", "base_url": PUBLIC_URL})
+    provider_connection_create(actor=None, data={"provider": "openai", "base_url": "http://10.0.0.7/v1"}, platform=True)
+    assert ProviderConnection.objects.count() == 2
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "http://127.0.0.1:8080/v1",
+        "http://localhost:11434/v1",
+        "http://169.254.169.254/latest/v1",
+        "http://2130706433/v1",
+        "http://0x7f000001/v1",
+        "http://127.1/v1",
+        "http://10.0.0.5/v1",
+        "http://192.168.1.20/v1",
+        "http://[::1]/v1",
+        "http://[::ffff:127.0.0.1]/v1",
+        "http://[::127.0.0.1]/v1",
+        "http://metadata.google.internal/v1",
+        "http://user:pw@93.184.216.34/v1",
+    ],
+)
+def test_an_organizations_base_url_on_a_private_address_is_refused_at_save(org, adam, client_for, base_url):
+    api = client_for(adam)
+    url = "/api/v1/provider-connections/"
+    body = {"provider": "openai_compatible", "base_url": base_url, "api_key": "sk-own-1234"}
+    error = assert_error(api.post(url, body, format="json"), 400, "InvalidInput")
+    assert "refused" in error["details"]["validation_errors"]["base_url"][0].lower(), error
+    created = api.post(url, {**body, "base_url": PUBLIC_URL}, format="json").json()
+    patched = api.patch(f"{url}{created['id']}/", {"base_url": base_url}, format="json")
+    assert_error(patched, 400, "InvalidInput")
+    assert ProviderConnection.objects.get().base_url == PUBLIC_URL
+
+
+def test_the_allow_list_lets_an_organization_reach_an_internal_server(org, owner_actor, settings):
+    settings.AGENTRY_SSRF_ALLOW = ["10.1.2.3:8443"]
+    provider_connection_create(
+        actor=owner_actor, data={"provider": "openai_compatible", "base_url": "https://10.1.2.3:8443/v1"}
+    )
+    with pytest.raises(ApiError):
+        provider_connection_create(
+            actor=owner_actor, data={"provider": "openai_compatible", "base_url": "https://10.1.2.3:9000/v1"}
+        )
+
+
 def test_platform_connections_are_read_only_to_organizations(org, adam, client_for):
     platform = provider_connection_create(actor=None, data={"provider": "groq", "api_key": "gsk-x"}, platform=True)
     api = client_for(adam)
@@ -93,6 +170,7 @@ def test_one_default_per_provider(org, owner_actor):
 def test_runs_use_the_organizations_connection(org, owner_actor, make_agent, settings, fake_llm):
     # The environment points nowhere; only the organization's connection reaches the server.
     settings.PROVIDER_ENV = {"openai": {"api_key": "sk-env", "base_url": "http://127.0.0.1:9/v1"}}
+    settings.AGENTRY_SSRF_ALLOW = [fake_llm.allow_entry]  # an organization's URL passes the SSRF guard
     provider_connection_create(
         actor=owner_actor,
         data={"provider": "openai", "api_key": SECRET, "base_url": fake_llm.openai_base_url, "is_default": True},
@@ -139,10 +217,13 @@ def test_available_models_extend_the_catalog(org, owner_actor):
     assert agent_create(actor=owner_actor, data=dict(data)).llm_model == "brand-new-70b"
 
 
-def test_a_connection_at_its_request_limit_yields_to_the_fallback(org, owner_actor, make_agent, providers_at_fake):
+def test_a_connection_at_its_request_limit_yields_to_the_fallback(
+    org, owner_actor, make_agent, providers_at_fake, settings
+):
     from django.core.cache import cache
 
     cache.clear()
+    settings.AGENTRY_SSRF_ALLOW = [providers_at_fake.allow_entry]
     provider_connection_create(
         actor=owner_actor,
         data={"provider": "openai", "base_url": providers_at_fake.openai_base_url, "api_key": "sk-x",
@@ -172,3 +253,23 @@ def test_admin_never_shows_the_key(org, owner_actor, client, django_user_model):
     for url in ("/admin/agents/providerconnection/", f"/admin/agents/providerconnection/{connection.pk}/change/"):
         page = client.get(url).content.decode()
         assert SECRET not in page and connection.api_key_encrypted not in page and "9876" in page
+
+
+def test_the_admin_holds_organization_admins_to_the_same_rules(org, adam):
+    from django.test import Client
+
+    from tests.admin_forms import page_data
+
+    adam.is_staff = True
+    adam.save(update_fields=["is_staff"])
+    client = Client()
+    client.force_login(adam)
+    add = "/admin/agents/providerconnection/add/"
+    for fields, field in (
+        ({"base_url": "http://169.254.169.254/v1", "api_key": "sk-own-1234"}, "base_url"),
+        ({"base_url": PUBLIC_URL}, "api_key"),
+    ):
+        data = page_data(client, add, organization=str(org.pk), provider="openai", name="Mine", **fields)
+        response = client.post(add, data)
+        assert response.status_code == 200 and field in response.context["adminform"].form.errors, fields
+    assert not ProviderConnection.objects.exists()

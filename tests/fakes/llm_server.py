@@ -88,6 +88,12 @@ class FakeLLMServer:
         return f"http://{self._httpd.server_address[0]}:{self.port}"
 
     @property
+    def allow_entry(self) -> str:
+        """The AGENTRY_SSRF_ALLOW entry that lets an organization's connection reach this server
+        (and nothing else local): organizations' base URLs go through the SSRF guard."""
+        return f"{self._httpd.server_address[0]}:{self.port}"
+
+    @property
     def openai_base_url(self) -> str:
         return f"{self.url}/v1"
 

@@ -116,6 +116,8 @@ def test_requeue_stuck_runs(org, sandbox_agent, django_capture_on_commit_callbac
 def test_check_provider_connections_calls_each_active_connection(owner_actor, providers_at_fake, settings):
     settings.PROVIDER_ENV = {}
     fake = providers_at_fake
+    # Organizations' base URLs pass the SSRF guard: the fake, and a port where nothing listens.
+    settings.AGENTRY_SSRF_ALLOW = [fake.allow_entry, "127.0.0.1:9"]
     provider_connection_create(
         actor=owner_actor,
         data={"provider": "openai", "name": "good", "api_key": "sk-good-1234", "base_url": fake.openai_base_url,
@@ -126,11 +128,10 @@ def test_check_provider_connections_calls_each_active_connection(owner_actor, pr
         data={"provider": "openai", "name": "down", "api_key": "sk-down-5678", "base_url": "http://127.0.0.1:9/v1",
               "default_model": "gpt-4o-mini"},
     )  # fmt: skip
-    off = provider_connection_create(
-        actor=owner_actor, data={"provider": "openai", "name": "off", "base_url": fake.openai_base_url}
+    provider_connection_create(
+        actor=owner_actor,
+        data={"provider": "openai", "name": "off", "base_url": fake.openai_base_url, "is_active": False},
     )
-    off.is_active = False
-    off.save(update_fields=["is_active"])
     fake.script(text("pong"))
 
     out = StringIO()

@@ -33,6 +33,7 @@ def test_secrets_never_leave_their_vault(
 ):
     caplog.set_level(logging.DEBUG)
     settings.PROVIDER_ENV = {"openai": {"api_key": ENV_CANARY, "base_url": fake_llm.openai_base_url}}
+    settings.AGENTRY_SSRF_ALLOW = [fake_llm.allow_entry]  # the organization's base URL is the fake
     connection = provider_connection_create(
         actor=owner_actor,
         data={"provider": "openai", "api_key": KEY_CANARY, "base_url": fake_llm.openai_base_url, "is_default": True},

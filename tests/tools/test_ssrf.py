@@ -42,6 +42,11 @@ def _canary_corpus(port: int) -> list[str]:
         f"http://[::]:{port}/",
         f"http://[2002:7f00:1::1]:{port}/",  # 6to4 around 127.0.0.1
         f"http://[64:ff9b::7f00:1]:{port}/",  # NAT64 around 127.0.0.1
+        f"http://[::127.0.0.1]:{port}/",  # IPv4-compatible (deprecated, still routed by some stacks)
+        f"http://[::7f00:1]:{port}/",
+        f"http://[::ffff:0:127.0.0.1]:{port}/",  # IPv4-translated (SIIT)
+        f"http://[64:ff9b:1::7f00:1]:{port}/",  # local-use NAT64
+        f"http://[2001:0:4136:e378:8000:63bf:80ff:fffe]:{port}/",  # Teredo, client 127.0.0.1
         f"http://user:pw@127.0.0.1:{port}/",
         f"https://127.0.0.1:{port}/",
         *_local_names(port),
@@ -102,6 +107,44 @@ def test_private_metadata_and_odd_schemes_are_refused_before_connecting(url):
     with pytest.raises(SSRFBlocked):
         fetch("GET", url, deadline=_deadline())
     assert time.monotonic() - started < 1.0  # refused at once, not after a connect timeout
+
+
+@pytest.mark.parametrize(
+    ("address", "problem"),
+    [
+        ("::127.0.0.1", "loopback"),  # IPv4-compatible
+        ("::10.0.0.1", "private"),
+        ("::169.254.169.254", "link-local"),
+        ("::ffff:0:127.0.0.1", "loopback"),  # IPv4-translated
+        ("::ffff:0:192.168.1.1", "private"),
+        ("::ffff:169.254.169.254", "link-local"),  # IPv4-mapped
+        ("2002:a00:1::1", "private"),  # 6to4 around 10.0.0.1
+        ("2001:0:4136:e378:8000:63bf:f5ff:fffe", "private"),  # Teredo, client 10.0.0.1
+        ("64:ff9b::a9fe:a9fe", "link-local"),  # NAT64 around 169.254.169.254
+        ("64:ff9b:1::8.8.8.8", "reserved"),  # local-use NAT64: the operator's own translator
+        ("4000::1", "reserved"),  # not global unicast (IANA reserved)
+        ("5f00::1", "reserved"),  # SRv6 SIDs
+        ("100::1", "reserved"),  # discard-only
+        ("2001:db8::1", "reserved"),  # documentation
+        ("3fff::1", "reserved"),  # documentation (RFC 9637)
+        ("fec0::1", "private"),  # site-local (deprecated, still private)
+        ("fd00::1", "private"),
+    ],
+)
+def test_every_ipv6_form_is_judged_by_the_ipv4_address_inside_it_and_reserved_ranges_are_refused(address, problem):
+    import ipaddress
+
+    found = address_problem(ipaddress.ip_address(address))
+    assert found is not None and problem in found, (address, found)
+
+
+@pytest.mark.parametrize(
+    "address", ["::ffff:8.8.8.8", "::ffff:0:8.8.8.8", "2002:808:808::1", "64:ff9b::808:808", "2606:4700::1111"]
+)
+def test_ipv6_forms_of_public_addresses_pass(address):
+    import ipaddress
+
+    assert address_problem(ipaddress.ip_address(address)) is None
 
 
 def test_explanations_name_the_problem():

@@ -43,7 +43,10 @@ class ProviderConnectionSerializer(serializers.ModelSerializer):
 
 class ProviderConnectionViewSet(viewsets.ViewSet):
     """List (the organization's and the platform's), create, change, delete. The key is
-    accepted on write and never returned: only its last four characters."""
+    accepted on write and never returned: only its last four characters. A connection with a
+    ``base_url`` of its own must carry its own ``api_key`` (the platform's keys only go to the
+    providers' own endpoints), and the URL must be a public address unless the operators allow
+    it (400 otherwise)."""
 
     permission_classes = [AccessRules]
     queryset = ProviderConnection.objects.none()  # for the schema: ids are UUIDs

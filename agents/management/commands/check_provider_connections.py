@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import time
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from agents.models import ProviderConnection
-from executions.llm.base import ProviderConfig
 from executions.llm.registry import get_client
+from executions.providers import connection_config
 
 
 class Command(BaseCommand):
@@ -39,12 +38,11 @@ class Command(BaseCommand):
             if not model:
                 self.stdout.write(self.style.WARNING(f"SKIP {label}: no default or available model to call"))
                 continue
-            env = settings.PROVIDER_ENV.get(connection.provider, {})
-            config = ProviderConfig(
+            # The same endpoint, key and SSRF guard a run would use.
+            config = connection_config(
                 provider=connection.provider,
                 model=model,
-                api_key=connection.api_key or env.get("api_key") or None,
-                base_url=connection.base_url or env.get("base_url") or None,
+                connection=connection,
                 timeout=options["timeout"],
                 # One attempt: a check that retries hides the flakiness it is meant to show.
                 max_retries=0,
