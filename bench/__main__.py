@@ -55,8 +55,8 @@ SIZES: list[tuple[str, Any, Any, Any, str]] = [
         int,
         8,
         4,
-        "DB_POOL_MAX_SIZE of each web process (P2, P5); 0 keeps the default persistent connections,\n"
-        "which leak one per request thread under ASGI",
+        "DB_POOL_MAX_SIZE of each web process (P2, P5); 0 turns the pool off (a new connection\n"
+        "per request, closed at its end)",
     ),
     ("--p2-sequential", int, 20, 3, "runs one at a time, for the end-to-end latency"),
     ("--p3-runs", int, 2000, 100, "executions with the slow model"),

@@ -74,7 +74,16 @@ TEMPLATES = [
 
 # --- Database: one engine, PostgreSQL with pgvector -------------------------------------
 DATABASE_URL = env_str("DATABASE_URL")
-DB_POOL_MAX_SIZE = env_int("DB_POOL_MAX_SIZE", 0)
+# Every process (web, worker, beat, a management command) takes its connections from
+# psycopg's pool, so each holds at most this many; size the server's max_connections for
+# the sum over processes (make run: web + worker + beat, see config/serve.py). Under ASGI
+# each request runs in a thread of its own: persistent connections (CONN_MAX_AGE > 0)
+# would leave one open connection per request thread behind, so 0 (no pool) means a new
+# connection per request, closed at its end, unless DB_CONN_MAX_AGE says otherwise.
+DB_POOL_MAX_SIZE = env_int("DB_POOL_MAX_SIZE", 20)
+# How long a thread waits for a free pooled connection before its query fails (the API
+# then answers 503 with Retry-After; a run retries in 2 s: executions.tasks).
+DB_POOL_TIMEOUT = env_int("DB_POOL_TIMEOUT", 10)
 # With the pool on, a run returns its connection to the pool while it waits for its model
 # (executions.runtime.loop.release_connection_during_wait); 0 holds it through the call.
 AGENTRY_RELEASE_DB_DURING_MODEL_CALL = env_bool("AGENTRY_RELEASE_DB_DURING_MODEL_CALL", True)
@@ -95,14 +104,13 @@ def _database() -> dict[str, Any]:
         }
     options = dict(config.get("OPTIONS", {}))
     if DB_POOL_MAX_SIZE > 0:
-        # psycopg's pool (Django >= 5.1); persistent connections must be off with it.
-        # timeout: how long a thread waits for a free connection before the query fails (a
-        # run then retries in 2 s: executions.tasks.run_execution_task).
-        options["pool"] = {"min_size": 1, "max_size": DB_POOL_MAX_SIZE, "timeout": env_int("DB_POOL_TIMEOUT", 10)}
+        # psycopg's pool (Django >= 5.1); persistent connections must be off with it: a
+        # connection "closed" at the end of a request goes back to the pool.
+        options["pool"] = {"min_size": 1, "max_size": DB_POOL_MAX_SIZE, "timeout": DB_POOL_TIMEOUT}
         config["CONN_MAX_AGE"] = 0
     else:
-        config["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", 60)
-        config["CONN_HEALTH_CHECKS"] = True
+        config["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", 0)
+        config["CONN_HEALTH_CHECKS"] = config["CONN_MAX_AGE"] > 0
     config["OPTIONS"] = options
     return config
 

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from rest_framework.renderers import BaseRenderer
 
+from config.db import connection_release
 from executions.models import TERMINAL_STATUSES, Execution, ExecutionEvent
 from executions.streaming import channel
 
@@ -31,16 +32,25 @@ def format_event(event: str, data: Any, event_id: int | None = None) -> str:
     return "\n".join(lines)
 
 
+# Both read and give the connection back at once: a stream stays open for up to an hour
+# and must not hold one of the web process's pooled connections meanwhile.
 def _persisted(execution_id: Any, after: int) -> list[tuple[int, str, Any]]:
-    return list(
-        ExecutionEvent.objects.filter(execution_id=execution_id, seq__gt=after)
-        .order_by("seq")
-        .values_list("seq", "event", "data")
-    )
+    try:
+        return list(
+            ExecutionEvent.objects.filter(execution_id=execution_id, seq__gt=after)
+            .order_by("seq")
+            .values_list("seq", "event", "data")
+        )
+    finally:
+        connection_release()
 
 
 def _is_terminal(execution_id: Any) -> bool:
-    return Execution.objects.filter(pk=execution_id).values_list("status", flat=True).first() in TERMINAL_STATUSES
+    try:
+        status = Execution.objects.filter(pk=execution_id).values_list("status", flat=True).first()
+    finally:
+        connection_release()
+    return status in TERMINAL_STATUSES
 
 
 class EventStreamRenderer(BaseRenderer):

@@ -18,6 +18,7 @@ from billing.access import AccessRules, request_actor
 from config.api.filters import FromToFilterSet, UtcIsoDateTimeFilter
 from config.api.negotiation import ErrorsAsJson
 from config.api.openapi import IDEMPOTENCY_KEY, error_responses
+from config.db import connection_release
 from executions import selectors, services
 from executions.api.serializers import (
     ExecuteSerializer,
@@ -113,6 +114,7 @@ def _wait_for_end(execution: Execution, seconds: float) -> Execution:
         execution.refresh_from_db()
         if execution.is_terminal:
             break
+        connection_release()  # not held while sleeping: the web process's pool is small
         time.sleep(0.05)
     return execution
 
