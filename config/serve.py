@@ -1,5 +1,9 @@
 """``make run``: prepare the database, then run web, worker and beat until Ctrl-C.
 
+A child that dies (OOM, ``kill -9``, a crash) is started again with a backoff while the
+others keep serving; Ctrl-C or SIGTERM stops everything, and so does a child that keeps
+dying right after it starts (``Backoff``).
+
 This process owns the embedded PostgreSQL handle (when there is no DATABASE_URL) and hands
 the server's URL to its children, so there is one owner of the server's lifetime: when this
 process exits, the server stops (unless something else still holds it).
@@ -18,6 +22,10 @@ from pathlib import Path
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
 
 STOP_GRACE_SECONDS = 15
+# A child that died is started again after these many seconds (1st, 2nd, ... death in a
+# row within STABLE_SECONDS of its start); one more such death stops make run.
+RESTART_DELAYS = (1, 2, 4, 8)
+STABLE_SECONDS = 60
 
 
 def _prepare() -> dict[str, str]:
@@ -29,6 +37,7 @@ def _prepare() -> dict[str, str]:
     call_command("migrate", interactive=False, verbosity=0)
     call_command("sync_platform", verbosity=1)
     call_command("bootstrap")
+    _check_connection_budget()
     env = dict(os.environ)
     if not os.environ.get("DATABASE_URL"):
         from config.embedded import embedded_postgres_url
@@ -37,6 +46,40 @@ def _prepare() -> dict[str, str]:
     env["REDIS_URL"] = settings.REDIS_URL
     env["PYTHONUNBUFFERED"] = "1"
     return env
+
+
+def _check_connection_budget() -> None:
+    """Say so when web, worker and beat together may ask for more connections than the
+    server allows, then give back this process's own (it only waits from here on)."""
+    from django.conf import settings
+    from django.db import connection, connections
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT current_setting('max_connections')::int"
+            " - current_setting('superuser_reserved_connections')::int"
+            " - coalesce(current_setting('reserved_connections', true), '0')::int"
+        )
+        (available,) = cursor.fetchone()
+    pool, processes = settings.DB_POOL_MAX_SIZE, len(_commands(0))
+    if pool <= 0:
+        print(
+            "[agentry] warning: DB_POOL_MAX_SIZE=0 turns the connection pool off: the web server then opens"
+            " one database connection per request in flight, with no upper bound",
+            flush=True,
+        )
+    elif pool * processes > available:
+        print(
+            f"[agentry] warning: web, worker and beat may open up to {pool * processes} database connections"
+            f" (DB_POOL_MAX_SIZE={pool} each) but the server accepts {available};"
+            " lower DB_POOL_MAX_SIZE or raise the server's max_connections",
+            flush=True,
+        )
+    connections.close_all()
+    for conn in connections.all(initialized_only=True):
+        close_pool = getattr(conn, "close_pool", None)
+        if close_pool is not None:
+            close_pool()
 
 
 def _commands(port: int) -> dict[str, list[str]]:
@@ -104,25 +147,110 @@ def _stop_leftovers(port: int) -> None:
     path.unlink(missing_ok=True)
 
 
-def _stop(children: dict[str, subprocess.Popen]) -> None:
-    for proc in children.values():
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
+class Backoff:
+    """When a child that died is started again, and when ``make run`` gives up on it.
+
+    A child that dies within ``STABLE_SECONDS`` of starting is started again after 1, 2, 4
+    and 8 s; the fifth such death in a row stops ``make run`` (a child that cannot start —
+    a port in use, a bad setting — would otherwise loop forever and hide the cause in its
+    output). One that ran ``STABLE_SECONDS`` or more before dying starts over at 1 s.
+    """
+
+    def __init__(self) -> None:
+        self.crashes = 0
+
+    def after_exit(self, uptime: float) -> float | None:
+        """Seconds to wait before the restart, or None: give up."""
+        if uptime >= STABLE_SECONDS:
+            self.crashes = 0
+        self.crashes += 1
+        if self.crashes > len(RESTART_DELAYS):
+            return None
+        return RESTART_DELAYS[self.crashes - 1]
+
+
+class Child:
+    """One process of ``make run``: web, worker or beat."""
+
+    def __init__(self, name: str, cmd: list[str], env: dict[str, str]):
+        self.name = name
+        self.cmd = cmd
+        # Each process names itself to PostgreSQL, so pg_stat_activity shows who holds what.
+        self.env = {**env, "PGAPPNAME": f"agentry-{name}"}
+        self.backoff = Backoff()
+        self.proc: subprocess.Popen | None = None
+        self.started = 0.0
+        self.restart_at: float | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(self.cmd, env=self.env, start_new_session=True, preexec_fn=_die_with_parent)
+        self.started = time.monotonic()
+        self.restart_at = None
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+
+def _describe_exit(code: int) -> str:
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"was killed by {signal.Signals(-code).name}"
+        return f"was killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+def _supervise(children: list[Child]) -> str | None:
+    """Restart children that died, after their backoff; the reason to give up, if any."""
+    now = time.monotonic()
+    for child in children:
+        if child.restart_at is not None:
+            if now >= child.restart_at:
+                child.start()
+                assert child.proc is not None
+                print(f"[agentry] {child.name} started again (pid {child.proc.pid})", flush=True)
+            continue
+        if child.proc is None or child.proc.poll() is None:
+            continue
+        uptime = now - child.started
+        how = f"{child.name} {_describe_exit(child.proc.returncode)} after {uptime:.0f}s"
+        delay = child.backoff.after_exit(uptime)
+        if delay is None:
+            return (
+                f"{how}: it died {len(RESTART_DELAYS) + 1} times in a row, each within {STABLE_SECONDS}s of "
+                "starting; stopping everything (its output above says why)"
+            )
+        child.restart_at = now + delay
+        print(f"[agentry] {how}; starting it again in {delay:g}s", flush=True)
+    return None
+
+
+def _write_pidfile(port: int, children: list[Child]) -> None:
+    pids = [str(child.proc.pid) for child in children if child.proc is not None and child.running()]
+    _pidfile(port).write_text(" ".join(pids) + "\n")
+
+
+def _stop(children: list[Child]) -> None:
+    running = [child for child in children if child.running()]
+    for child in running:
+        assert child.proc is not None
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.proc.pid, signal.SIGTERM)
     deadline = time.monotonic() + STOP_GRACE_SECONDS
-    for name, proc in children.items():
+    for child in running:
+        assert child.proc is not None
         try:
-            proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
+            child.proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
         except subprocess.TimeoutExpired:
-            print(f"[agentry] {name} did not stop in {STOP_GRACE_SECONDS}s; killing it", flush=True)
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+            print(f"[agentry] {child.name} did not stop in {STOP_GRACE_SECONDS}s; killing it", flush=True)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.proc.pid, signal.SIGKILL)
+            child.proc.wait()
 
 
 def main() -> int:
     port = int(os.environ.get("PORT", "8000"))
     _stop_leftovers(port)
     env = _prepare()
-    children: dict[str, subprocess.Popen] = {}
     stopping = False
 
     def on_signal(signum: int, frame: object) -> None:
@@ -132,20 +260,24 @@ def main() -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     # Each child in its own session: Ctrl-C reaches only us, and we stop them in order.
-    for name, cmd in _commands(port).items():
-        children[name] = subprocess.Popen(cmd, env=env, start_new_session=True, preexec_fn=_die_with_parent)
+    children = [Child(name, cmd, env) for name, cmd in _commands(port).items()]
+    for child in children:
+        child.start()
     pidfile = _pidfile(port)
     pidfile.parent.mkdir(parents=True, exist_ok=True)
-    pidfile.write_text(" ".join(str(proc.pid) for proc in children.values()) + "\n")
+    _write_pidfile(port, children)
     print(f"[agentry] web http://127.0.0.1:{port}/ (admin /admin/, docs /api/docs/); Ctrl-C stops", flush=True)
     exit_code = 0
     while not stopping:
-        for name, proc in children.items():
-            if proc.poll() is not None:
-                print(f"[agentry] {name} exited with {proc.returncode}; stopping the rest", flush=True)
-                stopping, exit_code = True, 1
-                break
-        time.sleep(0.5)
+        pids = [child.proc.pid if child.proc else None for child in children]
+        failure = _supervise(children)
+        if failure:
+            print(f"[agentry] {failure}", flush=True)
+            exit_code = 1
+            break
+        if pids != [child.proc.pid if child.proc else None for child in children]:
+            _write_pidfile(port, children)
+        time.sleep(0.2)
     print("[agentry] stopping…", flush=True)
     _stop(children)
     pidfile.unlink(missing_ok=True)

@@ -1,5 +1,6 @@
 """``make run`` (config.serve): killed outright, it leaves nothing running, and it starts
-again cleanly; Ctrl-C stops everything it started."""
+again cleanly; Ctrl-C stops everything it started; a child that dies is started again
+while the others keep serving, and one that keeps dying at start stops it."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import httpx
 import pytest
 from django.conf import settings
 
+from billing.services import api_token_create
 from config import serve
 from config.embedded import redis_url_with_db
 from executions.runtime.owners import process_alive
@@ -122,3 +124,92 @@ def test_children_left_by_a_killed_make_run_are_stopped_before_it_starts_again(t
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+def _child_named(pid: int, role: str) -> int | None:
+    """The child of make run ``pid`` that is its web, worker or beat process."""
+    marker = {"web": b"uvicorn", "worker": b" worker ", "beat": b" beat "}[role]
+    for child in _children(pid):
+        try:
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue
+        if marker in cmdline:
+            return child
+    return None
+
+
+@pytest.mark.slow
+def test_a_killed_worker_is_started_again_while_web_and_beat_keep_serving(tmp_path, org, alice, make_agent):
+    agent = make_agent(name="Survivor", model_config={"provider": "sandbox", "model": "sandbox-echo"})
+    _, token = api_token_create(user=alice, organization=org)
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path / "serve.log"
+    proc = _start(port, log)
+    api = httpx.Client(base_url=f"{url}/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    try:
+        wait_for(lambda: _healthy(url) or proc.poll() is not None, 120, message="make run up")
+        assert proc.poll() is None, log.read_text()[-3000:]
+        web, worker, beat = (_child_named(proc.pid, role) for role in ("web", "worker", "beat"))
+        assert web and worker and beat, _children(proc.pid)
+
+        os.kill(worker, signal.SIGKILL)
+        # Runs asked for while no worker is up wait in the queue; the web answers meanwhile.
+        started = [api.post(f"/agents/{agent.pk}/execute/", json={"task": f"after the crash {i}"}) for i in range(3)]
+        assert [r.status_code for r in started] == [202] * 3, [r.text for r in started]
+        assert api.get("/executions/").status_code == 200
+        wait_for(lambda: _child_named(proc.pid, "worker") not in (None, worker), 30, message="a new worker")
+        for response in started:
+            execution = response.json()["id"]
+            wait_for(
+                lambda execution=execution: api.get(f"/executions/{execution}/").json()["status"] == "completed",
+                60,
+                message="the queued runs completed by the new worker",
+            )
+        assert (_child_named(proc.pid, "web"), _child_named(proc.pid, "beat")) == (web, beat)  # never restarted
+        output = log.read_text()
+        assert "[agentry] worker was killed by SIGKILL after" in output and "starting it again in 1s" in output
+        assert "[agentry] worker started again (pid" in output
+        assert serve._pidfile(port).read_text().split() != []
+        assert str(worker) not in serve._pidfile(port).read_text().split()
+
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(60) == 0, log.read_text()[-3000:]
+        assert "[agentry] stopped" in log.read_text()
+    finally:
+        api.close()
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        for pid in _children(proc.pid):
+            os.killpg(pid, signal.SIGKILL)
+
+
+@pytest.mark.slow
+def test_a_child_that_keeps_dying_at_start_stops_make_run_with_the_reason(tmp_path):
+    port = _free_port()
+    log = tmp_path / "serve.log"
+    with socket.socket() as taken:  # something else listens on the port: the web server cannot start
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        proc = _start(port, log)
+        try:
+            code = proc.wait(180)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+    output = log.read_text()
+    assert code == 1, output[-3000:]
+    restarts = [line for line in output.splitlines() if line.startswith("[agentry] web exited with code")]
+    assert [line.rsplit(" ", 1)[-1] for line in restarts[:4]] == ["1s", "2s", "4s", "8s"], restarts
+    assert "it died 5 times in a row, each within 60s of starting; stopping everything" in output
+    assert "address already in use" in output  # the web server's own reason, above ours
+    assert "[agentry] stopped" in output
+    assert not serve._pidfile(port).exists()
+
+
+def test_the_restart_backoff_doubles_and_starts_over_after_a_stable_run():
+    backoff = serve.Backoff()
+    assert [backoff.after_exit(2.0) for _ in range(5)] == [1, 2, 4, 8, None]
+    backoff = serve.Backoff()
+    assert [backoff.after_exit(2.0), backoff.after_exit(2.0), backoff.after_exit(600.0)] == [1, 2, 1]
