@@ -71,3 +71,20 @@ def test_the_connection_pool_is_sized_from_the_environment():
     assert pooled.stdout.strip().splitlines()[-1] == "{'min_size': 1, 'max_size': 7, 'timeout': 30}"
     plain = _manage("shell", "-c", script, DJANGO_SETTINGS_MODULE="config.settings.dev", DB_POOL_MAX_SIZE="0")
     assert plain.stdout.strip().splitlines()[-1] == "None"
+
+
+def test_connections_are_pooled_by_default_and_never_persistent_per_thread():
+    """Under ASGI each request runs in a thread of its own: a persistent connection per
+    thread is one left open per request (security issue #14, H5)."""
+    script = (
+        "from django.conf import settings; d = settings.DATABASES['default'];"
+        " print(d['OPTIONS'].get('pool'), d['CONN_MAX_AGE'])"
+    )
+    env = {k: "" for k in ("DB_POOL_MAX_SIZE", "DB_POOL_TIMEOUT", "DB_CONN_MAX_AGE")}
+    default = _manage("shell", "-c", script, DJANGO_SETTINGS_MODULE="config.settings.dev", **env)
+    assert default.returncode == 0, default.stderr
+    assert default.stdout.strip().splitlines()[-1] == "{'min_size': 1, 'max_size': 20, 'timeout': 10} 0"
+    plain = _manage(
+        "shell", "-c", script, DJANGO_SETTINGS_MODULE="config.settings.dev", **env | {"DB_POOL_MAX_SIZE": "0"}
+    )
+    assert plain.stdout.strip().splitlines()[-1] == "None 0"
