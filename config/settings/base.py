@@ -82,8 +82,10 @@ DATABASE_URL = env_str("DATABASE_URL")
 # connection per request, closed at its end, unless DB_CONN_MAX_AGE says otherwise.
 DB_POOL_MAX_SIZE = env_int("DB_POOL_MAX_SIZE", 20)
 # How long a thread waits for a free pooled connection before its query fails (the API
-# then answers 503 with Retry-After; a run retries in 2 s: executions.tasks).
-DB_POOL_TIMEOUT = env_int("DB_POOL_TIMEOUT", 10)
+# then answers 503 with Retry-After; a run retries in 2 s: executions.tasks). A burst of
+# requests queues here: one web process serves a few dozen requests a second, so 320 at
+# once (tests/ops/test_connections.py) need well over 10 s to drain on 2 busy cores.
+DB_POOL_TIMEOUT = env_int("DB_POOL_TIMEOUT", 30)
 # With the pool on, a run returns its connection to the pool while it waits for its model
 # (executions.runtime.loop.release_connection_during_wait); 0 holds it through the call.
 AGENTRY_RELEASE_DB_DURING_MODEL_CALL = env_bool("AGENTRY_RELEASE_DB_DURING_MODEL_CALL", True)

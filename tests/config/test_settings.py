@@ -80,10 +80,10 @@ def test_connections_are_pooled_by_default_and_never_persistent_per_thread():
         "from django.conf import settings; d = settings.DATABASES['default'];"
         " print(d['OPTIONS'].get('pool'), d['CONN_MAX_AGE'])"
     )
-    env = {k: "" for k in ("DB_POOL_MAX_SIZE", "DB_POOL_TIMEOUT", "DB_CONN_MAX_AGE")}
+    env = dict.fromkeys(("DB_POOL_MAX_SIZE", "DB_POOL_TIMEOUT", "DB_CONN_MAX_AGE"), "")
     default = _manage("shell", "-c", script, DJANGO_SETTINGS_MODULE="config.settings.dev", **env)
     assert default.returncode == 0, default.stderr
-    assert default.stdout.strip().splitlines()[-1] == "{'min_size': 1, 'max_size': 20, 'timeout': 10} 0"
+    assert default.stdout.strip().splitlines()[-1] == "{'min_size': 1, 'max_size': 20, 'timeout': 30} 0"
     plain = _manage(
         "shell", "-c", script, DJANGO_SETTINGS_MODULE="config.settings.dev", **env | {"DB_POOL_MAX_SIZE": "0"}
     )

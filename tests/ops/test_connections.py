@@ -11,6 +11,7 @@ once (runs started and waited for, lists, approve/deny races) and samples
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import statistics
 import threading
@@ -28,7 +29,7 @@ from billing.services import api_token_create
 from executions.services import execution_start
 from tests import processes
 from tests.approvals.helpers import pending_approvals
-from tests.ops.test_serve import _free_port, _healthy, _start
+from tests.ops.test_serve import _child_named, _free_port, _healthy, _start
 from tests.processes import wait_for
 from tests.tools.fixtures import synced_tools  # noqa: F401
 
@@ -50,7 +51,8 @@ RACED_APPROVALS = 50  # each approved and denied at once: 100 requests
 
 
 class Sampler:
-    """Counts this database's server connections, per application name, every 10 ms."""
+    """Counts this database's server connections every 10 ms: the peak per application
+    name, and the peak of all Agentry processes together (they name themselves)."""
 
     def __init__(self, exclude: set[int]):
         self.exclude = exclude
@@ -70,7 +72,8 @@ class Sampler:
                 by_app = Counter(app for pid, app in rows if pid not in self.exclude)
                 for app, count in by_app.items():
                     self.peak_by_app[app] = max(self.peak_by_app[app], count)
-                self.peak_total = max(self.peak_total, sum(by_app.values()))
+                ours = sum(count for app, count in by_app.items() if app.startswith("agentry-"))
+                self.peak_total = max(self.peak_total, ours)
                 self.samples += 1
                 time.sleep(0.01)
 
@@ -81,6 +84,11 @@ class Sampler:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(10)
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def _burst(
@@ -141,11 +149,15 @@ def test_a_burst_of_requests_stays_within_the_connection_budget(
     try:
         wait_for(lambda: _healthy(url) or serve.poll() is not None, 120, message="make run up")
         assert serve.poll() is None, log.read_text()[-3000:]
+        web = _child_named(serve.pid, "web")
+        assert web, log.read_text()[-3000:]
+        cpu_before = _cpu_seconds(web)
         with Sampler(exclude={own_pid}) as sampler:
             started = time.monotonic()
             seconds: list[float] = []
             results = asyncio.run(_burst(url, token, str(agent.pk), [str(a.pk) for a in approvals], seconds))
             elapsed = time.monotonic() - started
+        web_cpu = _cpu_seconds(web) - cpu_before
         outcomes = Counter(results)
         serve.send_signal(signal.SIGINT)
         assert serve.wait(60) == 0, log.read_text()[-3000:]
@@ -157,7 +169,7 @@ def test_a_burst_of_requests_stays_within_the_connection_budget(
     pool = settings.DB_POOL_MAX_SIZE
     report_line(
         f"H5 burst: {len(results)} concurrent requests in {elapsed:.1f}s (those not waiting for a run: median "
-        f"{statistics.median(seconds):.2f}s, slowest {max(seconds):.2f}s); peak connections "
+        f"{statistics.median(seconds):.2f}s, slowest {max(seconds):.2f}s; web CPU {web_cpu:.1f}s); peak connections "
         f"{dict(sampler.peak_by_app)} (total {sampler.peak_total}, {sampler.samples} samples; "
         f"pool {pool} per process, server max_connections {max_connections})"
     )
