@@ -1,7 +1,8 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from django.views.generic import TemplateView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
 from billing.api.usage import AlertViewSet, QuotaView, UsageView
@@ -9,6 +10,7 @@ from billing.api.views import ActivityLogViewSet, ApiTokenViewSet
 from config.api.errors import api_not_found
 from config.api.health import health
 from config.dashboard import dashboard
+from config.headers import csp_allow
 from config.metrics import metrics_view
 
 router = DefaultRouter(trailing_slash=True)
@@ -30,6 +32,7 @@ api_v1: list = [
 ]
 
 urlpatterns = [
+    path("", TemplateView.as_view(template_name="landing.html"), name="home"),
     path("metrics", metrics_view, name="metrics"),
     path("metrics/", metrics_view),
     # Before admin.site.urls, whose catch-all would answer 404 for it.
@@ -38,8 +41,13 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    # The split view serves Swagger UI's start-up script from this URL (?script) instead
+    # of inline, so the page runs under script-src 'self'.
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
+    # Redoc builds its search index in a web worker made from a blob: URL.
+    path(
+        "api/redoc/", csp_allow({"worker-src": "blob:"})(SpectacularRedocView.as_view(url_name="schema")), name="redoc"
+    ),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("approvals/", include("approvals.pages.urls")),
     # Unknown API paths answer in the error shape even with DEBUG on.

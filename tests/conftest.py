@@ -14,6 +14,7 @@ from rest_framework.test import APIClient
 
 from billing.models import Organization
 from billing.services import api_token_create
+from tests.browser import *  # noqa
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
 from tests.fakes.fixtures import *  # noqa
 from tests.fakes.schema_canary import *  # noqa

@@ -7,8 +7,6 @@ Deny and expiry go through the worker too. Screenshots land in tests/artifacts/.
 from __future__ import annotations
 
 import json
-import shutil
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -29,29 +27,6 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 ASKED = {"to": ["everyone@example.test"], "subject": "Refund", "body": "Your refund is on its way."}
 PASSWORD = "pw-123456789"  # tests.factories.UserFactory
-
-
-@pytest.fixture
-def browser() -> Iterator:
-    """Headless Chromium at a phone's size. No browser is a failure, never a skip."""
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver_path = shutil.which("chromedriver")
-    if not chromium or not driver_path:
-        pytest.fail("Chromium and chromedriver are required: apt-get install -y chromium chromium-driver")
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        pytest.fail("selenium is required for the approver-page browser test: pip install selenium")
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-dev-shm-usage", "--window-size=390,844"):  # fmt: skip
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(driver_path), options=options)
-    driver.set_page_load_timeout(30)
-    yield driver
-    driver.quit()
 
 
 def _purge_broker() -> None:
