@@ -2,6 +2,17 @@ import os
 
 from django.core.asgi import get_asgi_application
 
+from config.db import WEB_DB_POOL_MAX_SIZE
+
+# The web process's database connections, before the settings read them. Under ASGI each
+# request runs in a thread of its own (asgiref's thread-sensitive executor is per request),
+# so a persistent connection per thread is one left open per request: hundreds of clients
+# ran PostgreSQL out of connections. The web process takes them from psycopg's pool
+# instead, at most WEB_DB_POOL_MAX_SIZE at once, and a request waits for a free one. An
+# explicit DB_POOL_MAX_SIZE wins; 0 (no pool) means a connection per request, closed at its
+# end, unless DB_CONN_MAX_AGE is set too.
+os.environ.setdefault("DB_POOL_MAX_SIZE", str(WEB_DB_POOL_MAX_SIZE))
+os.environ.setdefault("DB_CONN_MAX_AGE", "0")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
 
 application = get_asgi_application()

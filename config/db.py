@@ -1,9 +1,12 @@
-"""Database connections held across a wait go back to the pool first."""
+"""The web process's connection pool, and connections held across a wait going back to it."""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.db import connection
+
+# The web process's pool (config/asgi.py) unless DB_POOL_MAX_SIZE says otherwise.
+WEB_DB_POOL_MAX_SIZE = 20
 
 
 def connection_release() -> None:

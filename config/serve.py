@@ -19,6 +19,9 @@ import sys
 import time
 from pathlib import Path
 
+from config.db import WEB_DB_POOL_MAX_SIZE
+from config.env import env_int
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
 
 STOP_GRACE_SECONDS = 15
@@ -26,6 +29,8 @@ STOP_GRACE_SECONDS = 15
 # row within STABLE_SECONDS of its start); one more such death stops make run.
 RESTART_DELAYS = (1, 2, 4, 8)
 STABLE_SECONDS = 60
+# Beat's scheduler keeps two connections open (measured with pg_stat_activity).
+BEAT_CONNECTIONS = 2
 
 
 def _prepare() -> dict[str, str]:
@@ -48,10 +53,25 @@ def _prepare() -> dict[str, str]:
     return env
 
 
+def connection_budget() -> dict[str, int | None]:
+    """The most database connections each child may hold (None: no bound), from the
+    environment they are started with.
+
+    Web: its pool (config/asgi.py). Worker and beat without a pool: one persistent connection
+    per thread (the worker's threads and its main one; beat measured at two), with a pool at
+    most its size as well.
+    """
+    pool = env_int("DB_POOL_MAX_SIZE", -1) if os.environ.get("DB_POOL_MAX_SIZE", "").strip() else None
+    threads = {"worker": worker_concurrency() + 1, "beat": BEAT_CONNECTIONS}
+    budget: dict[str, int | None] = {"web": WEB_DB_POOL_MAX_SIZE if pool is None else (pool or None)}
+    for name, most in threads.items():
+        budget[name] = min(pool, most) if pool else most
+    return budget
+
+
 def _check_connection_budget() -> None:
-    """Say so when web, worker and beat together may ask for more connections than the
-    server allows, then give back this process's own (it only waits from here on)."""
-    from django.conf import settings
+    """Print what web, worker and beat may hold against what the server accepts (a warning
+    when it does not fit), then give back this process's own: it only waits from here on."""
     from django.db import connection, connections
 
     with connection.cursor() as cursor:
@@ -61,18 +81,19 @@ def _check_connection_budget() -> None:
             " - coalesce(current_setting('reserved_connections', true), '0')::int"
         )
         (available,) = cursor.fetchone()
-    pool, processes = settings.DB_POOL_MAX_SIZE, len(_commands(0))
-    if pool <= 0:
+    budget = connection_budget()
+    parts = ", ".join(f"{name} {most if most is not None else 'unbounded'}" for name, most in budget.items())
+    print(f"[agentry] database connections at most: {parts}; the server accepts {available}", flush=True)
+    if budget["web"] is None:
         print(
-            "[agentry] warning: DB_POOL_MAX_SIZE=0 turns the connection pool off: the web server then opens"
+            "[agentry] warning: DB_POOL_MAX_SIZE=0 turns the web server's connection pool off: it then opens"
             " one database connection per request in flight, with no upper bound",
             flush=True,
         )
-    elif pool * processes > available:
+    elif sum(most or 0 for most in budget.values()) > available:
         print(
-            f"[agentry] warning: web, worker and beat may open up to {pool * processes} database connections"
-            f" (DB_POOL_MAX_SIZE={pool} each) but the server accepts {available};"
-            " lower DB_POOL_MAX_SIZE or raise the server's max_connections",
+            "[agentry] warning: that is more than the server accepts; lower DB_POOL_MAX_SIZE or"
+            " WORKER_CONCURRENCY, or raise the server's max_connections",
             flush=True,
         )
     connections.close_all()
@@ -82,9 +103,13 @@ def _check_connection_budget() -> None:
             close_pool()
 
 
+def worker_concurrency() -> int:
+    return env_int("WORKER_CONCURRENCY", 16)
+
+
 def _commands(port: int) -> dict[str, list[str]]:
     python = sys.executable
-    concurrency = os.environ.get("WORKER_CONCURRENCY", "16")
+    concurrency = str(worker_concurrency())
     return {
         "web": [python, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(port),
                 "--no-access-log"],

@@ -75,13 +75,12 @@ TEMPLATES = [
 
 # --- Database: one engine, PostgreSQL with pgvector -------------------------------------
 DATABASE_URL = env_str("DATABASE_URL")
-# Every process (web, worker, beat, a management command) takes its connections from
-# psycopg's pool, so each holds at most this many; size the server's max_connections for
-# the sum over processes (make run: web + worker + beat, see config/serve.py). Under ASGI
-# each request runs in a thread of its own: persistent connections (CONN_MAX_AGE > 0)
-# would leave one open connection per request thread behind, so 0 (no pool) means a new
-# connection per request, closed at its end, unless DB_CONN_MAX_AGE says otherwise.
-DB_POOL_MAX_SIZE = env_int("DB_POOL_MAX_SIZE", 20)
+# > 0: the process takes its connections from psycopg's pool and holds at most this many.
+# The web process (config/asgi.py) defaults to 20: under ASGI each request runs in a thread
+# of its own, and persistent connections would leave one open connection behind per
+# request thread. Workers and beat default to 0: a persistent connection per thread, and
+# their threads live as long as the process (a worker holds at most its concurrency + 1).
+DB_POOL_MAX_SIZE = env_int("DB_POOL_MAX_SIZE", 0)
 # How long a thread waits for a free pooled connection before its query fails (the API
 # then answers 503 with Retry-After; a run retries in 2 s: executions.tasks). A burst of
 # requests queues here: one web process serves a few dozen requests a second, so 320 at
@@ -112,8 +111,8 @@ def _database() -> dict[str, Any]:
         options["pool"] = {"min_size": 1, "max_size": DB_POOL_MAX_SIZE, "timeout": DB_POOL_TIMEOUT}
         config["CONN_MAX_AGE"] = 0
     else:
-        config["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", 0)
-        config["CONN_HEALTH_CHECKS"] = config["CONN_MAX_AGE"] > 0
+        config["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", 60)
+        config["CONN_HEALTH_CHECKS"] = True
     config["OPTIONS"] = options
     return config
 

@@ -73,18 +73,24 @@ def test_the_connection_pool_is_sized_from_the_environment():
     assert plain.stdout.strip().splitlines()[-1] == "None"
 
 
-def test_connections_are_pooled_by_default_and_never_persistent_per_thread():
+def test_the_web_process_pools_its_connections_and_never_keeps_one_per_thread():
     """Under ASGI each request runs in a thread of its own: a persistent connection per
-    thread is one left open per request (security issue #14, H5)."""
-    script = (
-        "from django.conf import settings; d = settings.DATABASES['default'];"
-        " print(d['OPTIONS'].get('pool'), d['CONN_MAX_AGE'])"
-    )
-    env = dict.fromkeys(("DB_POOL_MAX_SIZE", "DB_POOL_TIMEOUT", "DB_CONN_MAX_AGE"), "")
-    default = _manage("shell", "-c", script, DJANGO_SETTINGS_MODULE="config.settings.dev", **env)
-    assert default.returncode == 0, default.stderr
-    assert default.stdout.strip().splitlines()[-1] == "{'min_size': 1, 'max_size': 20, 'timeout': 30} 0"
-    plain = _manage(
-        "shell", "-c", script, DJANGO_SETTINGS_MODULE="config.settings.dev", **env | {"DB_POOL_MAX_SIZE": "0"}
-    )
-    assert plain.stdout.strip().splitlines()[-1] == "None 0"
+    thread is one left open per request (security issue #14, H5). Workers keep theirs."""
+    show = "from django.conf import settings; d = settings.DATABASES['default']; print(d['OPTIONS'].get('pool'), d['CONN_MAX_AGE'])"
+    web = "import config.asgi; " + show
+    env = dict.fromkeys(("DB_POOL_MAX_SIZE", "DB_POOL_TIMEOUT", "DB_CONN_MAX_AGE"))
+
+    def run(code: str, **extra: str) -> str:
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_") and k not in env}
+        full_env.update(DJANGO_SETTINGS_MODULE="config.settings.dev", **extra)
+        result = subprocess.run(
+            [sys.executable, "-c", code], cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=120
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip().splitlines()[-1]
+
+    assert run(web) == "{'min_size': 1, 'max_size': 20, 'timeout': 30} 0"
+    assert run(web, DB_POOL_MAX_SIZE="5") == "{'min_size': 1, 'max_size': 5, 'timeout': 30} 0"
+    assert run(web, DB_POOL_MAX_SIZE="0") == "None 0"  # no pool: a connection per request
+    worker = "import django; django.setup(); " + show
+    assert run(worker) == "None 60"

@@ -5,6 +5,7 @@ while the others keep serving, and one that keeps dying at start stops it."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -213,3 +214,27 @@ def test_the_restart_backoff_doubles_and_starts_over_after_a_stable_run():
     assert [backoff.after_exit(2.0) for _ in range(5)] == [1, 2, 4, 8, None]
     backoff = serve.Backoff()
     assert [backoff.after_exit(2.0), backoff.after_exit(2.0), backoff.after_exit(600.0)] == [1, 2, 1]
+
+
+@pytest.mark.parametrize(
+    ("env", "plan", "warning"),
+    [
+        ({}, "web 20, worker 17, beat 2", None),
+        ({"DB_POOL_MAX_SIZE": "8", "WORKER_CONCURRENCY": "4"}, "web 8, worker 5, beat 2", None),
+        ({"DB_POOL_MAX_SIZE": "50", "WORKER_CONCURRENCY": "100"}, "web 50, worker 50, beat 2", "more than the server"),
+        ({"WORKER_CONCURRENCY": "200"}, "web 20, worker 201, beat 2", "more than the server accepts"),
+        ({"DB_POOL_MAX_SIZE": "0"}, "web unbounded, worker 17, beat 2", "turns the web server's connection pool off"),
+    ],
+)
+def test_make_run_prints_its_connection_budget_and_warns_when_it_does_not_fit(monkeypatch, capsys, env, plan, warning):
+    for name in ("DB_POOL_MAX_SIZE", "WORKER_CONCURRENCY"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    serve._check_connection_budget()
+    printed = capsys.readouterr().out
+    assert re.search(rf"\[agentry\] database connections at most: {plan}; the server accepts \d+\n", printed), printed
+    if warning is None:
+        assert "warning" not in printed
+    else:
+        assert "[agentry] warning: " in printed and warning in printed
