@@ -61,11 +61,12 @@ def connection_budget() -> dict[str, int | None]:
     per thread (the worker's threads and its main one; beat measured at two), with a pool at
     most its size as well.
     """
-    pool = env_int("DB_POOL_MAX_SIZE", -1) if os.environ.get("DB_POOL_MAX_SIZE", "").strip() else None
+    explicit = os.environ.get("DB_POOL_MAX_SIZE", "").strip()
+    pool = env_int("DB_POOL_MAX_SIZE", 0) if explicit else WEB_DB_POOL_MAX_SIZE  # as config/asgi.py
     threads = {"worker": worker_concurrency() + 1, "beat": BEAT_CONNECTIONS}
-    budget: dict[str, int | None] = {"web": WEB_DB_POOL_MAX_SIZE if pool is None else (pool or None)}
+    budget: dict[str, int | None] = {"web": pool if pool > 0 else None}
     for name, most in threads.items():
-        budget[name] = min(pool, most) if pool else most
+        budget[name] = min(pool, most) if explicit and pool > 0 else most
     return budget
 
 
