@@ -34,6 +34,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
+from config.json_input import storable_json
 from config.json_schema import error_line, schema_errors
 from executions.llm.base import ToolSpec
 from executions.runtime import tools_port
@@ -254,6 +255,11 @@ class DatabaseToolPort:
             # before anything else sees it: the model, the step, the call log, the events.
             outcome.output = bound_output(invocation.redacted(outcome.output), limit)
         outcome.error = invocation.redacted(outcome.error)
+        # A hostile page's NUL or a server's NaN cannot be stored: the call log, the step and
+        # the model all get the storable form (the runtime's log says it was replaced).
+        outcome.output, in_output = storable_json(outcome.output)
+        outcome.error, in_error = storable_json(outcome.error)
+        outcome.replaced += in_output + in_error
         if tool.tool_id is None:
             return outcome  # a local tool: its act step is the record
         ok = outcome.status in ("completed", "wait")

@@ -3,7 +3,6 @@ content blocks, and the raw streaming events (message_start ... message_stop).""
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from types import SimpleNamespace
@@ -22,8 +21,8 @@ from .base import (
     StreamEvent,
     ToolCallRequest,
     Usage,
-    parse_tool_arguments,
 )
+from .data import tool_arguments_from_object
 from .errors import LLMAuthError, LLMError, LLMInvalidResponse, describe_answer, invalid_response
 from .guarded_http import guarded_http_client
 from .openai_client import organization_key, pool_options
@@ -259,10 +258,9 @@ class AnthropicClient(LLMClient):
 
 
 def _tool_call(call_id: str, name: str, arguments: Any) -> ToolCallRequest:
-    if isinstance(arguments, dict):
-        return ToolCallRequest(id=call_id, name=name, arguments=arguments, raw_arguments=json.dumps(arguments))
-    raw = arguments if isinstance(arguments, str) else json.dumps(arguments)
-    parsed, error = parse_tool_arguments(raw)
+    # tool_use.input arrives parsed (a dict), a stream's input as JSON text: the same rules
+    # for both (a NUL or nesting too deep is a parse error the model is told, not a crash).
+    parsed, raw, error = tool_arguments_from_object(arguments)
     return ToolCallRequest(id=call_id, name=name, arguments=parsed, raw_arguments=raw, parse_error=error)
 
 

@@ -14,8 +14,20 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from config.json_input import MAX_JSON_DEPTH, JsonInputError, json_loads_bounded
+
 from .errors import LLMBadRequest
 from .retry import RetryPolicy
+
+# PostgreSQL's text and jsonb cannot hold NUL (U+0000), and every answer of a model is stored
+# (steps, events, memories). Text a model sends is made storable where it enters the platform
+# (LLMResponse, ToolCallRequest): each NUL is *replaced* with U+FFFD, the replacement
+# character, never stripped, so a reader of the stored text sees that something was there,
+# and ``nul_replaced`` counts them so the run's log can say so. Tool *arguments* are never
+# altered: a NUL in them refuses the call (``parse_tool_arguments``), because a changed
+# argument could change what the tool does.
+NUL = "\x00"
+REPLACEMENT = "\ufffd"
 
 Role = Literal["system", "user", "assistant", "tool"]
 FinishReason = Literal["stop", "tool_calls", "length", "content_filter", "error"]
@@ -80,16 +92,31 @@ class ProviderConfig:
         return RetryPolicy(max_retries=self.max_retries, base=self.backoff_base, cap=self.backoff_max)
 
 
+def storable_text(text: str) -> tuple[str, int]:
+    """(text with each NUL replaced by U+FFFD, how many were replaced)."""
+    count = text.count(NUL) if isinstance(text, str) else 0
+    return (text.replace(NUL, REPLACEMENT), count) if count else (text, 0)
+
+
 @dataclass
 class ToolCallRequest:
-    """A tool call the model asked for. ``arguments`` is None when the JSON did not parse;
-    ``parse_error`` then says why, so the runtime can tell the model instead of crashing."""
+    """A tool call the model asked for. ``arguments`` is None when the JSON did not parse or
+    cannot be accepted (a NUL character, nesting too deep); ``parse_error`` then says why, so
+    the runtime can tell the model instead of crashing. Its id, name and raw arguments are
+    made storable (module comment above)."""
 
     id: str
     name: str
     arguments: dict[str, Any] | None
     raw_arguments: str = ""
     parse_error: str | None = None
+    nul_replaced: int = field(default=0, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.id, in_id = storable_text(self.id)
+        self.name, in_name = storable_text(self.name)
+        self.raw_arguments, in_raw = storable_text(self.raw_arguments)
+        self.nul_replaced = in_id + in_name + in_raw
 
     def as_dict(self) -> dict[str, Any]:
         """The neutral dict form, for persisting a step; ``ChatMessage.coerce`` reads it back.
@@ -156,17 +183,41 @@ def _coerce_tool_call(call: ToolCallRequest | Mapping[str, Any]) -> ToolCallRequ
 
 
 def parse_tool_arguments(raw: str | None) -> tuple[dict[str, Any] | None, str | None]:
-    """Parse a model's tool-call argument JSON. Never raises: returns (arguments, error)."""
+    """Parse a model's tool-call argument JSON. Never raises: returns (arguments, error).
+
+    Refused like invalid JSON, with a reason the model can act on: NaN/Infinity, a NUL
+    character anywhere (PostgreSQL cannot store the step or the tool call), nesting deeper
+    than ``MAX_JSON_DEPTH`` (the same bounds as any JSON the API accepts).
+    """
     # Models call argument-less tools with "" (OpenAI) or omit the field; both mean {}.
     if raw is None or not raw.strip():
         return {}, None
     try:
-        value = json.loads(raw)
+        value = json_loads_bounded(raw)
+    except JsonInputError as problem:
+        if problem.is_nul:
+            return None, f"arguments contain a NUL character (\\u0000) at {problem.field}, which cannot be stored"
+        return None, f"arguments nest deeper than {MAX_JSON_DEPTH} levels"
     except ValueError as exc:
         return None, f"arguments are not valid JSON: {exc}"
     if not isinstance(value, dict):
         return None, f"arguments must be a JSON object, got {type(value).__name__}"
     return value, None
+
+
+def tool_arguments_from_object(arguments: Any) -> tuple[dict[str, Any] | None, str, str | None]:
+    """(arguments, raw JSON, error) for arguments a protocol delivers already parsed
+    (Anthropic's tool_use ``input``), held to the same rules as ``parse_tool_arguments``:
+    written out as JSON and read back through it (a NaN, a NUL, nesting too deep)."""
+    if isinstance(arguments, str):
+        raw = arguments
+    else:
+        try:
+            raw = json.dumps(arguments, allow_nan=False)
+        except (ValueError, TypeError, RecursionError) as exc:
+            return None, "", f"arguments are not valid JSON: {exc}"
+    parsed, error = parse_tool_arguments(raw)
+    return parsed, raw, error
 
 
 @dataclass(frozen=True)
@@ -219,6 +270,16 @@ class LLMResponse:
     raw_id: str | None = None
     # What the provider actually said ("end_turn", "tool_use", ...), for the step log.
     raw_finish_reason: str | None = None
+    _nul_in_content: int = field(default=0, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Storable text (module comment above); the tool calls did the same for theirs.
+        self.content, self._nul_in_content = storable_text(self.content)
+
+    @property
+    def nul_replaced(self) -> int:
+        """NUL characters replaced with U+FFFD in this answer: its text and its tool calls."""
+        return self._nul_in_content + sum(call.nul_replaced for call in self.tool_calls)
 
     def as_message(self) -> ChatMessage:
         """The assistant message to append to the history before sending tool results."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from datetime import timedelta
@@ -11,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import transaction
 from django.utils import timezone
 
+from config.json_input import MAX_JSON_DEPTH, JsonInputError, json_loads_bounded
 from config.json_schema import error_line, schema_errors
 from executions.events import event_emit
 from executions.models import Execution, ExecutionLog, ExecutionStatus, ExecutionStep, StepStatus
@@ -35,14 +35,21 @@ class Stop(Exception):
 
 
 def parse_answer(content: str) -> Any:
+    """The JSON of a structured answer, held to the bounds of any JSON the platform stores:
+    JsonInputError for a NUL character or nesting too deep, ValueError for invalid JSON."""
     text = content.strip()
     match = _FENCE.match(text)
-    return json.loads(match.group(1) if match else text)
+    return json_loads_bounded(match.group(1) if match else text)
 
 
 def output_problem(content: str, schema: dict) -> str | None:
     try:
         value = parse_answer(content)
+    except JsonInputError as problem:
+        where = "" if problem.field == "body" else f" at {problem.field}"
+        if problem.is_nul:
+            return f"the JSON contains a NUL character (\\u0000){where}, which cannot be stored"
+        return f"the JSON nests deeper than {MAX_JSON_DEPTH} levels"
     except ValueError as exc:
         return f"not valid JSON: {exc}"
     errors = schema_errors(schema, value, limit=5)

@@ -579,6 +579,14 @@ class Runner:
             )
             self.events.add("step_completed", {"step_number": step.step_number, "step_type": "think"})
             self.events.flush()
+            if response.nul_replaced:
+                # Replaced where the answer entered the platform (executions/llm/data.py).
+                self.log(
+                    "warn",
+                    f"The model's answer contained {response.nul_replaced} NUL character(s) (U+0000), which"
+                    " cannot be stored; each was replaced with U+FFFD.",
+                    step_number=step.step_number,
+                )
         self.execution.cost += cost
         self.execution.tokens_total += usage.total
 
@@ -628,7 +636,7 @@ class Runner:
             elif arguments is None:
                 outcome = ToolOutcome(
                     "failed",
-                    error=f"Your arguments were not valid JSON: {call.get('parse_error') or 'unparseable'}. Call the tool again with valid JSON.",
+                    error=f"Your arguments could not be used: {call.get('parse_error') or 'unparseable'}. Call the tool again with valid JSON.",
                 )
             else:
                 checked = self.port.check(
@@ -670,6 +678,14 @@ class Runner:
         step.duration_ms = int((now - step.started_at).total_seconds() * 1000)
         with transaction.atomic():
             step.save(update_fields=["status", "tool_output", "is_error", "completed_at", "duration_ms"])
+            if outcome.replaced:
+                # Replaced by the gateway (tools/gateway.py), which made the answer storable.
+                self.log(
+                    "warn",
+                    f"The answer of {step.tool_name!r} had {outcome.replaced} value(s) that cannot be stored (a NUL character"
+                    " became U+FFFD; NaN or an infinity became a string).",
+                    step_number=step.step_number,
+                )
             counted = outcome.status in ("completed", "wait")
             self.bump(
                 {"tool_calls": 1 if counted else 0},
