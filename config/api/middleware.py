@@ -1,5 +1,5 @@
-"""Request id on every request, response and log line; body size limit and NUL characters
-refused before any parsing."""
+"""Request id on every request, response and log line; body size limit, NUL characters and
+control characters in headers refused before any parsing."""
 
 from __future__ import annotations
 
@@ -49,10 +49,11 @@ class RequestIdMiddleware:
 
 
 class BodySizeLimitMiddleware:
-    """Refuses, before anything reads the request: bodies over API_MAX_BODY_BYTES (413), and NUL
-    characters in the path, the query string or a page's form fields (400). PostgreSQL cannot
-    store NUL, so wherever one reached a query it was a 500. (JSON bodies are checked by the
-    parser, which can say where in the body.)"""
+    """Refuses, before anything reads the request: bodies over API_MAX_BODY_BYTES (413), NUL
+    characters in the path, the query string or a page's form fields, and control characters
+    in any header (400). PostgreSQL cannot store NUL, so wherever one reached a query it was a
+    500 (an Idempotency-Key, an X-Organization). (JSON bodies are checked by the parser, which
+    can say where in the body.)"""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
         self.get_response = get_response
@@ -70,17 +71,25 @@ class BodySizeLimitMiddleware:
                 f"The request body is {length} bytes; the limit is {limit}.",
                 {"limit_bytes": limit},
             )
-        where = _nul_in(request, forms=not is_api)
+        where, problem = _nul_in(request, forms=not is_api), NUL_MESSAGE
+        if where is None:
+            where, problem = _control_character_in_headers(request), CONTROL_MESSAGE
         if where is not None:
             if is_api:
-                return error_response(
-                    "InvalidInput", f"{where}: {NUL_MESSAGE}", {"validation_errors": {where: [NUL_MESSAGE]}}
-                )
-            return HttpResponseBadRequest(f"{where}: {NUL_MESSAGE}", content_type="text/plain; charset=utf-8")
+                return error_response("InvalidInput", f"{where}: {problem}", {"validation_errors": {where: [problem]}})
+            return HttpResponseBadRequest(f"{where}: {problem}", content_type="text/plain; charset=utf-8")
         return self.get_response(request)
 
 
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+# RFC 9110 §5.5: a field value never holds a control character but the tab. A server in front
+# (uvicorn) refuses most of them already; any other (a WSGI server, a proxy, a test client)
+# must not reach a query. 0x80-0x9F stay allowed: headers arrive decoded as Latin-1, and
+# those are bytes of UTF-8 text a client sent raw.
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+CONTROL_MESSAGE = "Must not contain control characters (U+0000-U+001F, U+007F) other than the tab."
+# The headers the API reads under a name of its own: named as the documentation spells them.
+_HEADER_NAMES = {name.lower(): name for name in ("Idempotency-Key", "X-Organization", "If-Match", "Last-Event-ID")}
 
 
 def _nul_in(request: HttpRequest, *, forms: bool) -> str | None:
@@ -94,4 +103,13 @@ def _nul_in(request: HttpRequest, *, forms: bool) -> str | None:
         for name, values in source.lists():
             if "\x00" in name or any("\x00" in value for value in values):
                 return name.replace("\x00", "\\u0000") or "(unnamed)"
+    return None
+
+
+def _control_character_in_headers(request: HttpRequest) -> str | None:
+    """The name of the first header whose value holds a control character, if any."""
+    for name, value in request.headers.items():
+        if _CONTROL.search(value):
+            shown = _CONTROL.sub("?", name)
+            return _HEADER_NAMES.get(shown.lower(), shown)
     return None

@@ -101,7 +101,9 @@ class ExecutionViewSet(ErrorsAsJson, viewsets.ReadOnlyModelViewSet):
     def stream(self, request: Request, pk: str | None = None) -> StreamingHttpResponse:
         execution = self.get_object()
         raw = request.headers.get("Last-Event-ID") or request.query_params.get("last_event_id") or "0"
-        last_id = int(raw) if raw.isdigit() else 0
+        # ASCII digits only: str.isdigit() also says yes to "²" (int() refuses it) and to other
+        # scripts' digits. Anything else is no id: the stream starts from the beginning.
+        last_id = int(raw) if raw.isascii() and raw.isdigit() else 0
         response = StreamingHttpResponse(event_stream(execution.pk, last_id), content_type="text/event-stream")
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"  # tell proxies not to buffer the stream

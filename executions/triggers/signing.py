@@ -34,7 +34,8 @@ def signature_problem(
     """(error code, message) when the request is not signed with ``secret`` now; else None."""
     if not signature or not timestamp:
         return "NotAuthenticated", f"Sign the request: {SIGNATURE_HEADER} and {TIMESTAMP_HEADER} headers are required."
-    if not timestamp.isdigit() or len(timestamp) > 12:
+    # ASCII digits: str.isdigit() alone takes "²" (which int() refuses) and other scripts' digits.
+    if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 12:
         return "InvalidToken", f"{TIMESTAMP_HEADER} must be a Unix time in seconds."
     if abs(now - int(timestamp)) > tolerance:
         return "InvalidToken", f"The timestamp is more than {tolerance} seconds away from now; sign the request again."

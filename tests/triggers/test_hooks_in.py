@@ -97,6 +97,17 @@ def test_unsigned_wrongly_signed_stale_and_replayed_calls_run_nothing(hooked):
     assert Execution.objects.count() == 1
 
 
+@pytest.mark.parametrize("stamp", ["\u00b2", "17\u00b2", "\u0661\u0662"])
+def test_a_timestamp_of_digits_that_are_not_ascii_is_refused_not_a_crash(hooked, stamp):
+    """str.isdigit() says yes to "\u00b2" (which int() refuses: it was a 500) and to other
+    scripts' digits; a Unix time is ASCII digits."""
+    agent, secret = hooked()
+    body, headers = signed({"task": "x"}, secret)
+    error = assert_error(_hook(agent.pk, body, {**headers, "HTTP_X_AGENTRY_TIMESTAMP": stamp}), 401, "InvalidToken")
+    assert "Unix time" in error["message"]
+    assert not Execution.objects.exists()
+
+
 def test_even_a_forgotten_signature_never_starts_a_second_run(hooked):
     from django.core.cache import cache
 
