@@ -23,6 +23,10 @@ from config.db import WEB_DB_POOL_MAX_SIZE
 from config.env import env_int
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
+# make run is the single-box deployment people run as it is: DEBUG would show whoever makes a
+# page crash its traceback, local variables and settings. Off for this process and every child
+# (they get this environment); DEBUG=true in the environment still turns it on, for developers.
+os.environ.setdefault("DEBUG", "false")
 
 STOP_GRACE_SECONDS = 15
 # A child that died is started again after these many seconds (1st, 2nd, ... death in a

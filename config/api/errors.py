@@ -15,7 +15,8 @@ from typing import Any
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DatabaseError, InterfaceError, OperationalError
-from django.http import Http404, HttpRequest, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponseServerError, JsonResponse
+from django.template import loader
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions as drf_exceptions
@@ -226,9 +227,15 @@ def handler404(request: HttpRequest, exception: Exception | None = None):
 def handler500(request: HttpRequest):
     if _wants_json(request):
         return error_response("InternalError")
-    from django.views.defaults import server_error
+    # The plain page (templates/500.html), never the error's details; the request id is what
+    # a person can quote to whoever reads the log, where the traceback is.
+    try:
+        page = loader.get_template("500.html").render({"request_id": request_id_var.get()})
+    except Exception:
+        from django.views.defaults import server_error
 
-    return server_error(request)
+        return server_error(request)  # Django's own one-line page
+    return HttpResponseServerError(page)
 
 
 def handler400(request: HttpRequest, exception: Exception | None = None):

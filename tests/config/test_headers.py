@@ -85,7 +85,7 @@ def test_what_a_signed_in_person_sees_is_never_stored(client, root, adam, alice,
 
 
 def test_the_landing_page_links_the_console_approvals_docs_and_health(client, settings):
-    settings.DEBUG = True  # as make run serves it
+    settings.DEBUG = True  # as DEBUG=true make run serves it
     response = client.get("/")
     page = response.content.decode()
     assert response.status_code == 200
