@@ -30,7 +30,7 @@ def grantee_resolve(*, agent: Agent, user: Any) -> Any:
     people of other organizations — is answered the same way, so nothing leaks."""
     User = get_user_model()
     lookup = Q(username__iexact=str(user)) | Q(email__iexact=str(user))
-    if str(user).isdigit():
+    if str(user).isascii() and str(user).isdigit():  # isdigit() alone takes "²", which int() refuses
         lookup |= Q(pk=int(str(user)))
     if agent.organization_id is None:
         raise InvalidInput("Platform agents are shared through configurations, not grants.")

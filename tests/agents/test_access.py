@@ -284,3 +284,14 @@ def test_grants_are_django_guardian_object_permissions(mia, vic, make_agent):
     services.agent_revoke(actor=actor_of(mia), agent=agent, user=vic.pk, permission="write")
     vic = type(vic).objects.get(pk=vic.pk)
     assert get_perms(vic, agent) == ["execute_agent"]
+
+
+@pytest.mark.parametrize("user", ["\u00b2", "1\u00b2"])
+def test_a_grantee_written_with_digits_that_are_not_ascii_is_no_member_not_a_crash(mia, make_agent, client_for, user):
+    """str.isdigit() says yes to "\u00b2", which int() refuses: it was a 500."""
+    agent = make_agent(mia, visibility="private")
+    response = client_for(mia).post(
+        f"/api/v1/agents/{agent.pk}/permissions/", {"user": user, "permission": "read"}, format="json"
+    )
+    error = assert_error(response, 400, "InvalidInput")
+    assert list(error["details"]["validation_errors"]) == ["user"]
