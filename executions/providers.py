@@ -9,7 +9,7 @@ The platform's keys (the environment's) go only to the providers' own endpoints 
 operator's ``*_BASE_URL``) and to platform connections, which operators make. A connection of
 an organization with a base URL of its own is the organization's server: it is called with
 its own key or not at all, and every connection to it goes through the SSRF guard
-(``tools.ssrf``, ``executions/llm/guarded_http.py``), whatever its row says.
+(``tools.ssrf``, ``config/guarded_http.py``), whatever its row says.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db.models import Q
 
 from executions.llm.base import EndpointGuard, ProviderConfig
-from executions.llm.guarded_http import EndpointRefused
+from config.guarded_http import EndpointRefused
 
 # Per-call network timeout; the run's own timeout_seconds bounds the whole run.
 LLM_TIMEOUT_SECONDS = 60

@@ -2,7 +2,11 @@
 
 - ``Tool``: the registry (reference ``ai_agent_tools``). System tools (``organization`` NULL,
   ``is_system``) are seeded by ``manage.py sync_tools`` and visible to every organization;
-  an organization's own HTTP tools are visible to it alone.
+  an organization's own HTTP tools are visible to it alone. An MCP server's tools are rows
+  too (``mcp_server`` set), written by its sync: an organization's server's for it alone, a
+  platform server's for the organizations it is shared with.
+- ``McpServer``: an MCP server whose tools agents may use (``tools/mcp/``): an organization's
+  over the network, or the platform's (operators only; also local stdio processes).
 - ``ToolCall``: every call an agent asked for, made or refused (reference ``ai_agent_tool_calls``).
 - ``AgentCapabilityGrant``: what an agent may touch in one organization (the reference's
   AgentPermissions); a tool whose ``requires_permissions`` are not all granted is refused.
@@ -48,6 +52,7 @@ class HandlerType(models.TextChoices):
     EXTERNAL = "external", "External service"
     WORKFLOW = "workflow", "Workflow or agent run"
     HTTP = "http", "Organization HTTP tool"
+    MCP = "mcp", "MCP server tool"
 
 
 class Tool(models.Model):
@@ -80,6 +85,11 @@ class Tool(models.Model):
     untrusted_output = models.BooleanField(default=False, db_default=False)
     is_system = models.BooleanField(default=False)
     is_active = models.BooleanField(default=True)
+    # Set on the tools an MCP server's sync wrote (handler type mcp); they go with the server.
+    # Indexed concurrently (migration 0003), not by the column's own index.
+    mcp_server = models.ForeignKey(
+        "tools.McpServer", null=True, blank=True, db_index=False, on_delete=models.CASCADE, related_name="tool_rows"
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -88,6 +98,7 @@ class Tool(models.Model):
 
     class Meta:
         ordering = ["category", "name"]
+        indexes = [models.Index(fields=["mcp_server"], name="tool_mcp_server")]
         constraints = [
             models.UniqueConstraint(fields=["name"], condition=Q(organization__isnull=True), name="tool_system_name"),
             models.UniqueConstraint(
@@ -95,6 +106,78 @@ class Tool(models.Model):
             ),
         ]
         permissions = [("grant_capabilities", "Can grant capabilities to agents")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class McpTransport(models.TextChoices):
+    STREAMABLE_HTTP = "streamable_http", "Streamable HTTP"
+    SSE = "sse", "HTTP with SSE (legacy)"
+    STDIO = "stdio", "Local process over stdio (platform servers only)"
+
+
+class McpServerStatus(models.TextChoices):
+    PENDING = "pending"  # never synced yet
+    OK = "ok"
+    ERROR = "error"  # the last sync failed: see last_error; the tools of the sync before stay
+
+
+class McpServer(models.Model):
+    """An MCP server whose tools agents may use; its tools are ``Tool`` rows named
+    ``mcp__<name>__<tool>``, written by its sync (``tools.mcp.services.mcp_server_sync``).
+
+    ``organization`` NULL: a platform server, defined by operators (the admin, or the
+    ``AGENTRY_MCP_STDIO_SERVERS`` setting) and seen by the organizations in ``shared_with``
+    (or all of them). Only those may be ``stdio`` (a command the workers start).
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(
+        "billing.Organization", null=True, blank=True, on_delete=models.CASCADE, related_name="mcp_servers"
+    )
+    name = models.CharField(max_length=32)
+    description = models.TextField(blank=True)
+    transport = models.CharField(max_length=16, choices=McpTransport.choices, default=McpTransport.STREAMABLE_HTTP)
+    url = models.CharField(max_length=2000, blank=True)
+    # JSON {"Authorization": "Bearer …"}, encrypted; never shown (only the names).
+    headers = EncryptedTextField(blank=True, default="")
+    # stdio (platform servers): the command, its arguments, and its environment (encrypted
+    # JSON: it may carry the server's own credentials).
+    command = models.CharField(max_length=500, blank=True)
+    args = models.JSONField(default=list, blank=True)
+    env = EncryptedTextField(blank=True, default="")
+    shared_with_all = models.BooleanField(default=False, db_default=False)
+    shared_with = models.ManyToManyField("billing.Organization", blank=True, related_name="+")
+    # What its tools answer is content from outside (as an organization's HTTP tool's).
+    untrusted_output = models.BooleanField(default=True, db_default=True)
+    timeout_seconds = models.PositiveSmallIntegerField(default=30, db_default=30)
+    is_active = models.BooleanField(default=True)
+    # What the last sync found: [{"name", "tool_name", "description", "input_schema",
+    # "annotations", "offered", "warning"}]; tools not offered say why in "warning".
+    tools = models.JSONField(default=list, blank=True)
+    status = models.CharField(max_length=8, choices=McpServerStatus.choices, default=McpServerStatus.PENDING)
+    last_error = models.TextField(blank=True)
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+    # The server said its tools changed (notifications/tools/list_changed): sync again soon.
+    sync_requested_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "MCP server"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["name"], condition=Q(organization__isnull=True), name="mcp_server_platform_name"
+            ),
+            models.UniqueConstraint(
+                fields=["organization", "name"], condition=Q(organization__isnull=False), name="mcp_server_org_name"
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -24,7 +24,7 @@ from .base import (
 )
 from .data import tool_arguments_from_object
 from .errors import LLMAuthError, LLMError, LLMInvalidResponse, describe_answer, invalid_response
-from .guarded_http import guarded_http_client
+from config.guarded_http import guarded_http_client
 from .openai_client import organization_key, pool_options
 from .sdk_errors import translate_sdk_error
 from .shapes import SHAPE_ERRORS, BadShape, count_of, field_of, has_fields, optional_text

@@ -36,7 +36,7 @@ StreamEventType = Literal["text", "tool_call_delta", "tool_call", "done"]
 
 @dataclass(frozen=True)
 class EndpointGuard:
-    """How to reach an endpoint an organization supplied (see ``guarded_http.py``).
+    """How to reach an endpoint an organization supplied (see ``config/guarded_http.py``).
 
     ``resolve(url)`` checks the URL's host and returns the address to connect to, or raises
     ``guarded_http.EndpointRefused``; ``withheld``: the platform's configured secrets, which

@@ -11,7 +11,7 @@ import groq
 import httpx
 
 from .base import ProviderConfig
-from .guarded_http import guarded_http_client
+from config.guarded_http import guarded_http_client
 from .openai_client import OpenAIClient, pool_options
 
 

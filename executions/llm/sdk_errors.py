@@ -23,7 +23,7 @@ from .errors import (
     excerpt,
     redact,
 )
-from .guarded_http import EndpointRefused
+from config.guarded_http import EndpointRefused
 
 # Enough of a body to find its message in; redact() cuts what is shown much shorter.
 BODY_CHARS = 20_000

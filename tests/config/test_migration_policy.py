@@ -44,6 +44,10 @@ ALLOWED_CONTRACTIONS: dict[tuple[str, str], str] = {
     ("agents", "0008_drop_org_wide_chain_idempotency_key"): (
         "Dec 2026, security issue #14 (M1): the same for chain executions' Idempotency-Key."
     ),
+    ("tools", "0004_tool_handler_type_mcp"): (
+        "Dec 2026, issue #17: AlterField of Tool.handler_type only adds the choice 'mcp'; choices are not in the "
+        "database, so no SQL runs and the running release is unaffected."
+    ),
 }
 CONTRACTING = (
     migrations.RemoveField,

@@ -1,8 +1,8 @@
 """HTTP for endpoints an organization supplied: checked at every connection, no platform secrets.
 
-A provider connection of an organization may name its own ``base_url``. The SDK clients for
-such a config (``ProviderConfig.endpoint_guard`` set) get an HTTP client built here instead of
-the SDKs' default one:
+A provider connection of an organization may name its own ``base_url``, and an organization
+may add MCP servers. The SDK clients for these (``ProviderConfig.endpoint_guard`` set; the MCP
+client in ``tools/mcp/``) get an HTTP client built here instead of the SDKs' default one:
 
 - Every request goes through ``EndpointGuard.resolve``: the URL is resolved and checked (the
   platform's SSRF guard, ``tools.ssrf``), and the connection goes to the address that was
@@ -16,21 +16,23 @@ the SDKs' default one:
   ``ANTHROPIC_AUTH_TOKEN``, ``*_CUSTOM_HEADERS``, ...) by themselves, and none of that may
   reach a server an organization chose, whatever the SDK version does.
 
-No Django here: the guard is given by the caller (``executions/providers.py``).
+No Django here: the guard is given by the caller (``executions/providers.py``,
+``tools/mcp/transport.py``): anything with ``resolve(url) -> address`` and ``withheld``.
+The LLM SDKs are synchronous (``guarded_http_client``); the MCP SDK is asynchronous
+(``guarded_async_http_client``), and resolves the name in a thread so the loop never blocks.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from types import ModuleType
-from typing import Any
+from typing import Any, Protocol
 
+import anyio
 import httpx
 import httpx2
-
-from .data import EndpointGuard
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,17 @@ class EndpointRefused(Exception):
     """The guard refused the address (private, loopback, link-local, not allowed)."""
 
 
+class EndpointGuard(Protocol):
+    """``resolve(url)``: the checked address to connect to, or ``EndpointRefused``;
+    ``withheld``: the platform's secrets that must never go there."""
+
+    @property
+    def resolve(self) -> Callable[[str], str]: ...
+
+    @property
+    def withheld(self) -> frozenset[str]: ...
+
+
 def platform_secrets(extra: Iterable[str] = ()) -> frozenset[str]:
     """The values no organization's server may receive: ``extra`` (the platform's configured
     keys) and whatever the SDKs would pick up from the environment."""
@@ -74,23 +87,28 @@ class _Guarded:
         self.inner = self.module.HTTPTransport(limits=limits, trust_env=False)
 
     def handle_request(self, request: Any) -> Any:
+        return self.inner.handle_request(self._checked(request, self._resolve(request)))
+
+    def _resolve(self, request: Any) -> str:
         try:
-            address = self.guard.resolve(str(request.url))
+            return self.guard.resolve(str(request.url))
         except EndpointRefused:
             raise
         except Exception as exc:
-            # The name did not resolve (or DNS is down): the provider cannot be reached now.
+            # The name did not resolve (or DNS is down): the endpoint cannot be reached now.
             raise self.module.ConnectError(f"{type(exc).__name__}: {exc}", request=request) from exc
+
+    def _checked(self, request: Any, address: str) -> Any:
+        """``request`` sent to ``address``, without any platform secret."""
         url = request.url
         extensions = dict(request.extensions)
         if url.scheme == "https":
             extensions["sni_hostname"] = url.host  # certificates are checked against the name
         # The Host header was set from the URL when the request was built, and stays.
         headers = self._without_platform_secrets(request.headers)
-        checked = self.module.Request(
+        return self.module.Request(
             request.method, url.copy_with(host=address), headers=headers, stream=request.stream, extensions=extensions
         )
-        return self.inner.handle_request(checked)
 
     def _without_platform_secrets(self, headers: Any) -> list[tuple[bytes, bytes]]:
         secrets = platform_secrets(self.guard.withheld)
@@ -118,12 +136,44 @@ class GuardedTransport2(_Guarded, httpx2.BaseTransport):
     module = httpx2
 
 
+class AsyncGuardedTransport2(_Guarded, httpx2.AsyncBaseTransport):
+    """The same checks for an asyncio client (httpx2, as the MCP SDK uses)."""
+
+    module = httpx2
+
+    def __init__(self, *, guard: EndpointGuard, limits: Any) -> None:
+        self.guard = guard
+        self.inner = httpx2.AsyncHTTPTransport(limits=limits, trust_env=False)
+
+    async def handle_async_request(self, request: Any) -> Any:
+        # getaddrinfo blocks: in a thread, so one slow DNS answer does not stall every
+        # other connection on the loop.
+        address = await anyio.to_thread.run_sync(self._resolve, request)
+        return await self.inner.handle_async_request(self._checked(request, address))
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
 def guarded_http_client(*, module: ModuleType, guard: EndpointGuard, limits: Any, timeout: Any) -> Any:
     """An httpx (or httpx2) client for an organization's endpoint; see the module doc."""
     transport_class = GuardedTransport2 if module is httpx2 else GuardedTransport
     return module.Client(
         transport=transport_class(guard=guard, limits=limits),
         timeout=timeout,
+        follow_redirects=False,
+        trust_env=False,
+    )
+
+
+def guarded_async_http_client(
+    *, guard: EndpointGuard, limits: Any, timeout: Any, headers: dict[str, str] | None = None
+) -> httpx2.AsyncClient:
+    """An asyncio httpx2 client for an organization's endpoint; see the module doc."""
+    return httpx2.AsyncClient(
+        transport=AsyncGuardedTransport2(guard=guard, limits=limits),
+        timeout=timeout,
+        headers=headers,
         follow_redirects=False,
         trust_env=False,
     )
