@@ -89,6 +89,13 @@ def beat_schedule() -> dict:
             "schedule": crontab(minute=5, hour=0),
             "options": {"expires": 3600},
         },
+        # Every minute: MCP servers whose tools changed (list_changed), new ones, and each one
+        # again after AGENTRY_MCP_SYNC_SECONDS; the setting's platform stdio servers first.
+        "tools.mcp-sync-due": {
+            "task": "tools.mcp_sync_due",
+            "schedule": 60.0,
+            "options": {"expires": 60, "queue": "default"},
+        },
         # 03:17 UTC daily: drop activity-log rows past the retention window.
         "billing.prune-activity": {
             "task": "billing.tasks.prune_activity",

@@ -8,8 +8,10 @@ Secrets can also come from a file: ``SECRET_KEY_FILE=/run/secrets/key`` wins ove
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import Any
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -53,3 +55,14 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
     if raw is None:
         return list(default or [])
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_json(name: str, default: Any) -> Any:
+    """A JSON value (``NAME_FILE`` too: it may carry secrets)."""
+    raw = env_str(name, "")
+    if not raw.strip():
+        return default
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise EnvError(f"{name} must be JSON: {exc}") from exc

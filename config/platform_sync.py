@@ -14,6 +14,7 @@ SYNC_STEPS: list[str] = [
     "billing.seeding.sync_plans",
     "billing.seeding.sync_model_prices",
     "tools.services.tools_sync",
+    "tools.mcp.platform.mcp_platform_servers_sync",
 ]
 
 

@@ -147,6 +147,8 @@ class McpServer(models.Model):
     command = models.CharField(max_length=500, blank=True)
     args = models.JSONField(default=list, blank=True)
     env = EncryptedTextField(blank=True, default="")
+    # Written from the AGENTRY_MCP_STDIO_SERVERS setting (tools.mcp.platform), not the admin.
+    from_setting = models.BooleanField(default=False, db_default=False)
     shared_with_all = models.BooleanField(default=False, db_default=False)
     shared_with = models.ManyToManyField("billing.Organization", blank=True, related_name="+")
     # What its tools answer is content from outside (as an organization's HTTP tool's).

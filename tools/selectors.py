@@ -13,11 +13,17 @@ from billing.access import Actor
 from config.api.errors import NotFound
 from executions.runtime.tools_port import local_tool
 from tools.builtins.base import ToolDef
+from tools.mcp.selectors import platform_servers_shared_with
 from tools.models import AgentCapabilityGrant, ModuleEndpoint, Notification, Tool, ToolCall
 
 
 def visible_tools_q(organization_id: Any) -> Q:
-    return Q(organization__isnull=True, is_active=True) | Q(organization_id=organization_id)
+    """The platform's active tools (a platform MCP server's only where it is shared) and the
+    organization's own. The sharing is an uncorrelated subquery: one query still."""
+    platform = Q(organization__isnull=True, is_active=True) & (
+        Q(mcp_server__isnull=True) | Q(mcp_server__in=platform_servers_shared_with(organization_id).values("pk"))
+    )
+    return platform | Q(organization_id=organization_id)
 
 
 def tool_list(*, actor: Actor) -> QuerySet[Tool]:

@@ -146,6 +146,8 @@ def http_tool_create(*, actor: Actor, data: dict[str, Any]) -> Tool:
         raise InvalidInput(
             validation_errors={"name": ["Lowercase letters, digits and _, 2 to 64, starting with a letter."]}
         )
+    if name.startswith("mcp__"):
+        raise InvalidInput(validation_errors={"name": ["Names starting with mcp__ are MCP servers' tools."]})
     if name in BUILTIN_NAMES or Tool.objects.filter(organization__isnull=True, name=name).exists():
         raise ApiError(code="Conflict", message=f"{name!r} is a built-in tool's name.", details={"name": name})
     values = _http_values(data)

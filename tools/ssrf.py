@@ -37,6 +37,7 @@ from typing import Any
 import httpx
 from django.conf import settings
 
+from config.guarded_http import EndpointRefused
 from tools.builtins.base import ToolError
 
 DEFAULT_MAX_BYTES = 2 * 1024 * 1024
@@ -254,6 +255,25 @@ def check_url(url: str | httpx.URL) -> tuple[httpx.URL, IPAddress]:
         if problem:
             raise SSRFBlocked(f"Refused: {host} is {ip}, {problem}.")
     return parsed, addresses[0]
+
+
+@dataclass(frozen=True)
+class SsrfGuard:
+    """The guard ``config.guarded_http`` clients take: every connection resolved and checked
+    here; ``withheld``: the platform's provider keys, which never go to such a server."""
+
+    withheld: frozenset[str] = frozenset()
+
+    def resolve(self, url: str) -> str:
+        try:
+            return str(check_url(url)[1])
+        except SSRFBlocked as exc:
+            raise EndpointRefused(str(exc)) from None
+
+
+def ssrf_guard() -> SsrfGuard:
+    keys = getattr(settings, "PROVIDER_ENV", {}).values()
+    return SsrfGuard(withheld=frozenset(env["api_key"] for env in keys if env.get("api_key")))
 
 
 def _host_header(url: httpx.URL) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 import dj_database_url
 
 from config import embedded
-from config.env import env_bool, env_int, env_list, env_str
+from config.env import env_bool, env_int, env_json, env_list, env_str
 
 BASE_DIR = embedded.BASE_DIR
 
@@ -368,6 +368,13 @@ AGENTRY_APPROVAL_TTL_SECONDS = env_int("AGENTRY_APPROVAL_TTL_SECONDS", 24 * 3600
 AGENTRY_TOOL_RESULT_MAX_CHARS = env_int("AGENTRY_TOOL_RESULT_MAX_CHARS", 12_000)
 # Tool calls one agent may make per minute, all tools together.
 AGENTRY_AGENT_TOOL_CALLS_PER_MINUTE = env_int("AGENTRY_AGENT_TOOL_CALLS_PER_MINUTE", 120)
+# Platform MCP servers run as local processes (stdio), defined by operators only (issue #17):
+# [{"name": "time", "command": "mcp-server-time", "args": [], "env": {}, "shared_with": "*" or
+# ["acme", ...], "description": "..."}]; `sync_platform` and the MCP beat job write them.
+AGENTRY_MCP_STDIO_SERVERS = env_json("AGENTRY_MCP_STDIO_SERVERS", [])
+# How often every MCP server's tools are listed again (a server that announces changes with
+# notifications/tools/list_changed is synced within a minute of it).
+AGENTRY_MCP_SYNC_SECONDS = env_int("AGENTRY_MCP_SYNC_SECONDS", 3600)
 # The public address of this installation, for links in e-mails (approvals); relative if unset.
 AGENTRY_BASE_URL = env_str("AGENTRY_BASE_URL")
 
@@ -401,5 +408,8 @@ LOGGING = {
         # One line per provider HTTP call is noise at INFO; failures still show.
         "httpx": {"level": "WARNING"},
         "httpx2": {"level": "WARNING"},
+        # The MCP SDK logs whole messages (tools' arguments and answers) at DEBUG and session
+        # ids at INFO; the platform logs what matters itself (tools.mcp).
+        "mcp": {"level": "WARNING"},
     },
 }

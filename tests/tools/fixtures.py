@@ -3,6 +3,8 @@
 - ``synced_tools``: the built-in registry, as ``manage.py sync_tools`` writes it.
 - ``http_fake``: one local fake HTTP server per session, reset per test, and allow-listed for
   the SSRF guard (only its own port: every other local address stays refused).
+- ``mcp_fake``: the MCP server of ``tests/fakes/mcp_server.py`` (official SDK, streamable
+  HTTP on 127.0.0.1), reset per test and allow-listed for the SSRF guard.
 - ``tool_env``: an agent of ``org`` with a run to call tools in, and helpers to grant
   capabilities, configure modules and call a tool through the gateway as the runtime would.
 """
@@ -18,6 +20,7 @@ import pytest
 
 from executions.runtime.tools_port import ToolContext, ToolOutcome
 from tests.fakes.http_fakes import Canary, FakeHttpServer
+from tests.fakes.mcp_server import FakeMcpServer
 
 
 @pytest.fixture
@@ -40,6 +43,25 @@ def http_fake(http_fake_server: FakeHttpServer, settings) -> Iterator[FakeHttpSe
     settings.AGENTRY_SSRF_ALLOW = [http_fake_server.allow_entry]
     yield http_fake_server
     http_fake_server.reset()
+
+
+@pytest.fixture(scope="session")
+def mcp_fake_server() -> Iterator[FakeMcpServer]:
+    server = FakeMcpServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mcp_fake(mcp_fake_server: FakeMcpServer, settings) -> Iterator[FakeMcpServer]:
+    """The SDK-built MCP server, reset, and allow-listed for the SSRF guard (its port only)."""
+    from tools.mcp.client import mcp_pool
+
+    mcp_fake_server.reset()
+    settings.AGENTRY_SSRF_ALLOW = [mcp_fake_server.allow_entry]
+    yield mcp_fake_server
+    mcp_fake_server.reset()
+    mcp_pool().close_all()  # the next test's server rows are new: no session carries over
 
 
 @pytest.fixture

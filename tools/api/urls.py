@@ -1,6 +1,7 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
+from tools.api.mcp import McpServerViewSet
 from tools.api.views import (
     AgentCapabilitiesView,
     ModuleEndpointViewSet,
@@ -15,6 +16,7 @@ router.register("tools", ToolViewSet, basename="tool")
 router.register("tool-calls", ToolCallViewSet, basename="tool-call")
 router.register("module-endpoints", ModuleEndpointViewSet, basename="module-endpoint")
 router.register("notifications", NotificationViewSet, basename="notification")
+router.register("mcp-servers", McpServerViewSet, basename="mcp-server")
 
 urlpatterns = [
     path("agents/<str:agent_id>/capabilities/", AgentCapabilitiesView.as_view(), name="agent-capabilities"),

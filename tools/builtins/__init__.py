@@ -12,6 +12,7 @@ from typing import Any
 
 from tools.builtins import communication, data, remote, web, work
 from tools.builtins.base import Invocation
+from tools.mcp.handler import mcp_tool
 
 Handler = Callable[[Invocation], Any]
 
@@ -30,6 +31,7 @@ HANDLERS: dict[str, Handler] = {
     "web_search": remote.web_search,
     "module": remote.module_call,
     "http": remote.http_tool,
+    "mcp": mcp_tool,
 }
 
 

@@ -43,6 +43,9 @@ class ToolDef:
     is_dangerous: bool = False
     tool_id: Any = None  # None: a local tool (no row)
     organization_id: Any = None  # None: a platform tool
+    returns_schema: dict[str, Any] | None = None
+    untrusted_output: bool = False
+    mcp_server_id: Any = None  # the MCP server it came from (handler type mcp)
 
     @property
     def handler_key(self) -> str:
@@ -65,6 +68,9 @@ class ToolDef:
             is_dangerous=tool.is_dangerous,
             tool_id=tool.pk,
             organization_id=tool.organization_id,
+            returns_schema=tool.returns_schema,
+            untrusted_output=tool.untrusted_output,
+            mcp_server_id=tool.mcp_server_id,
         )
 
 

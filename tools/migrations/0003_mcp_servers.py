@@ -32,6 +32,7 @@ class Migration(migrations.Migration):
                 ('command', models.CharField(blank=True, max_length=500)),
                 ('args', models.JSONField(blank=True, default=list)),
                 ('env', config.crypto.EncryptedTextField(blank=True, default='')),
+                ('from_setting', models.BooleanField(db_default=False, default=False)),
                 ('shared_with_all', models.BooleanField(db_default=False, default=False)),
                 ('untrusted_output', models.BooleanField(db_default=True, default=True)),
                 ('timeout_seconds', models.PositiveSmallIntegerField(db_default=30, default=30)),
