@@ -167,13 +167,19 @@ def guarded_http_client(*, module: ModuleType, guard: EndpointGuard, limits: Any
 
 
 def guarded_async_http_client(
-    *, guard: EndpointGuard, limits: Any, timeout: Any, headers: dict[str, str] | None = None
+    *,
+    guard: EndpointGuard,
+    limits: Any,
+    timeout: Any,
+    headers: dict[str, str] | None = None,
+    event_hooks: dict[str, list[Callable[..., Any]]] | None = None,
 ) -> httpx2.AsyncClient:
     """An asyncio httpx2 client for an organization's endpoint; see the module doc."""
     return httpx2.AsyncClient(
         transport=AsyncGuardedTransport2(guard=guard, limits=limits),
         timeout=timeout,
         headers=headers,
+        event_hooks=event_hooks,
         follow_redirects=False,
         trust_env=False,
     )

@@ -13,6 +13,7 @@ from config.crypto import mask
 from config.forms import BoundedJSONField
 from config.json_schema import schema_problems
 from tools import services
+from tools.mcp import admin as mcp_admin  # registers the MCP servers' pages
 from tools.api.serializers import (
     HttpToolInputSerializer,
     HttpToolUpdateSerializer,
@@ -20,6 +21,8 @@ from tools.api.serializers import (
     ModuleEndpointUpdateSerializer,
 )
 from tools.models import AgentCapabilityGrant, EmailDraft, ModuleEndpoint, Notification, Task, Tool, ToolCall
+
+__all__ = ["mcp_admin"]
 
 GRANT = "tools.grant_capabilities"
 ENDPOINTS = "tools.change_tool"  # the API's rule for module-endpoints/
@@ -126,16 +129,16 @@ class ToolAdmin(OrganizationScopedAdmin):
             fields = ["organization", "name", "handler_type", *fields]  # a tool's name is how agents call it
         return fields
 
+    def _theirs(self, request, obj: Any) -> bool:
+        # Built-in tools are the platform's, an MCP server's tools its sync's: organization
+        # admins change neither here (an MCP server's page is where its tools come from).
+        return obj is None or self._is_platform(request) or (obj.organization_id is not None and obj.mcp_server_id is None)
+
     def has_change_permission(self, request, obj: Any = None) -> bool:
-        # Built-in tools are the platform's: only superusers touch them.
-        if obj is not None and obj.organization_id is None and not self._is_platform(request):
-            return False
-        return super().has_change_permission(request, obj)
+        return self._theirs(request, obj) and super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request, obj: Any = None) -> bool:
-        if obj is not None and obj.organization_id is None and not self._is_platform(request):
-            return False
-        return super().has_delete_permission(request, obj)
+        return self._theirs(request, obj) and super().has_delete_permission(request, obj)
 
     def service_save(self, request: HttpRequest, actor: Actor | None, form: Any, change: bool) -> Tool:
         assert actor is not None  # superusers save the row themselves

@@ -180,7 +180,18 @@ def http_tool_create(*, actor: Actor, data: dict[str, Any]) -> Tool:
     return tool
 
 
+def _refuse_mcp(tool: Tool) -> None:
+    if tool.mcp_server_id is not None:
+        raise ApiError(
+            code="Conflict",
+            message=f"{tool.name!r} comes from an MCP server: change the server (mcp-servers/), or deny the tool "
+            "in the agent's denied_tools.",
+            details={"tool": tool.name, "mcp_server": str(tool.mcp_server_id)},
+        )
+
+
 def http_tool_update(*, actor: Actor, tool: Tool, data: dict[str, Any]) -> Tool:
+    _refuse_mcp(tool)
     values = _http_values(data, current=tool)
     with transaction.atomic():
         for field, value in values.items():
@@ -197,6 +208,7 @@ def http_tool_update(*, actor: Actor, tool: Tool, data: dict[str, Any]) -> Tool:
 
 
 def http_tool_delete(*, actor: Actor, tool: Tool) -> None:
+    _refuse_mcp(tool)
     with transaction.atomic():
         activity_record(
             organization=actor.organization,

@@ -39,7 +39,7 @@ from executions.triggers.hooks_in import hook_secret_rotate
 from memory.models import Conversation, Document, Episode, KnowledgeBase, Memory
 from tests.approvals.helpers import pending_approvals
 from tests.conftest import assert_error
-from tools.models import ModuleEndpoint, Notification, Tool, ToolCall
+from tools.models import McpServer, ModuleEndpoint, Notification, Tool, ToolCall
 
 ROLES = ("viewer", "member", "admin", "owner")
 METHODS = ("get", "post", "put", "patch", "delete")
@@ -136,6 +136,12 @@ MATRIX: dict[str, str] = {
     "GET /api/v1/marketplace/": "viewer:global",
     "GET /api/v1/marketplace/{id}/": "viewer:global",
     "POST /api/v1/marketplace/{id}/copy/": "member:global",
+    "GET /api/v1/mcp-servers/": "viewer",
+    "POST /api/v1/mcp-servers/": "admin",
+    "GET /api/v1/mcp-servers/{id}/": "viewer",
+    "PATCH /api/v1/mcp-servers/{id}/": "admin",
+    "DELETE /api/v1/mcp-servers/{id}/": "admin",
+    "POST /api/v1/mcp-servers/{id}/sync/": "admin",
     "GET /api/v1/module-endpoints/": "admin",
     "POST /api/v1/module-endpoints/": "admin",
     "GET /api/v1/module-endpoints/{id}/": "admin",
@@ -324,6 +330,11 @@ def world(org, other_org, alice, adam, mia, vic, oscar, owner_actor, client_for)
         organization=org, agent=agent, trigger_type="webhook", code="InvalidInput", message="Refused."
     )
     _add(world, "/api/v1/trigger-attempts/", attempt.pk)
+    # Its address does not resolve: a sync fails at once (status "error"), reaching nothing.
+    mcp_server = McpServer.objects.create(
+        organization=org, name="matrix", url="https://mcp.example.test/mcp", headers='{"Authorization": "Bearer m"}'
+    )
+    _add(world, "/api/v1/mcp-servers/", mcp_server.pk)
     module = ModuleEndpoint.objects.create(organization=org, module="crm", base_url="https://crm.example.test/")
     _add(world, "/api/v1/module-endpoints/", module.pk)
     connection = provider_connection_create(

@@ -19,9 +19,14 @@ pytestmark = pytest.mark.django_db(transaction=True)
 SECRET = "Bearer mcp-s3cret-token-1234"
 
 
+def create(actor, **data) -> McpServer:
+    """Create, then sync at once (what a worker does right after the create's commit)."""
+    return mcp_server_sync(server=mcp_server_create(actor=actor, data=data))
+
+
 @pytest.fixture
 def server(mcp_fake, owner_actor) -> McpServer:
-    return mcp_server_create(actor=owner_actor, data={"name": "notes", "url": mcp_fake.url})
+    return create(owner_actor, name="notes", url=mcp_fake.url)
 
 
 def test_sync_follows_pages_and_maps_annotations(server, mcp_fake):
@@ -161,9 +166,7 @@ def test_list_changed_marks_the_server_and_the_beat_job_syncs_it(server, mcp_fak
 def test_header_values_are_sent_and_never_come_back(mcp_fake, owner_actor, tool_env, caplog):
     mcp_fake.required_headers = {"Authorization": SECRET}
     caplog.set_level(logging.DEBUG)
-    server = mcp_server_create(
-        actor=owner_actor, data={"name": "locked", "url": mcp_fake.url, "headers": {"Authorization": SECRET}}
-    )
+    server = create(owner_actor, name="locked", url=mcp_fake.url, headers={"Authorization": SECRET})
     assert server.status == McpServerStatus.OK, server.last_error
     tool_env.refresh()
     outcome = tool_env.call("mcp__locked__whoami", {})
@@ -191,9 +194,7 @@ def test_header_values_are_sent_and_never_come_back(mcp_fake, owner_actor, tool_
 
 def test_a_wrong_credential_is_a_failed_sync_with_the_reason(mcp_fake, owner_actor):
     mcp_fake.required_headers = {"Authorization": SECRET}
-    server = mcp_server_create(
-        actor=owner_actor, data={"name": "locked", "url": mcp_fake.url, "headers": {"Authorization": "Bearer wrong"}}
-    )
+    server = create(owner_actor, name="locked", url=mcp_fake.url, headers={"Authorization": "Bearer wrong"})
     assert server.status == McpServerStatus.ERROR
     assert "locked" in server.last_error and len(server.last_error) <= 500
     assert "wrong" not in server.last_error
@@ -211,7 +212,7 @@ def test_every_connection_passes_the_ssrf_guard(server, mcp_fake, settings, tool
 
 def test_a_2026_server_is_spoken_to_in_its_protocol(mcp_fake, owner_actor, tool_env):
     mcp_fake.legacy = False
-    server = mcp_server_create(actor=owner_actor, data={"name": "modern", "url": mcp_fake.url})
+    server = create(owner_actor, name="modern", url=mcp_fake.url)
     assert server.status == McpServerStatus.OK, server.last_error
     assert "server/discover" in mcp_fake.methods and "initialize" not in mcp_fake.methods
     tool_env.refresh()

@@ -99,13 +99,6 @@ class ToolViewSet(MethodCheckedFirst, viewsets.GenericViewSet):
             if Tool.objects.filter(organization__isnull=True, name=name).exists():
                 raise ApiError(code="InsufficientPermissions", message="Built-in tools cannot be changed here.")
             raise NotFound(f"No tool {name!r}.", details={"tool": name})
-        if tool.mcp_server_id is not None:
-            raise ApiError(
-                code="Conflict",
-                message=f"{name!r} comes from an MCP server: change the server (mcp-servers/), or deny the tool "
-                "in the agent's denied_tools.",
-                details={"tool": name, "mcp_server": str(tool.mcp_server_id)},
-            )
         return tool
 
     def list(self, request: Request) -> Response:

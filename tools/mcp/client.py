@@ -123,7 +123,17 @@ async def _negotiate(session: ClientSession) -> None:
 
 
 @asynccontextmanager
-async def _open(endpoint: Endpoint, on_message: Callable[[Any], Any]) -> AsyncIterator[ClientSession]:
+async def _open(
+    endpoint: Endpoint, on_message: Callable[[Any], Any], http_errors: list[int]
+) -> AsyncIterator[ClientSession]:
+    """A negotiated session; ``http_errors`` collects the HTTP statuses >= 400 it meets (the
+    SDK reports them as a generic protocol error, the status is what a person needs)."""
+
+    async def note_status(response: httpx2.Response) -> None:
+        if response.status_code >= 400:
+            http_errors.append(response.status_code)
+
+    hooks = {"response": [note_status]}
     async with AsyncExitStack() as stack:
         headers = dict(endpoint.headers)
         if endpoint.transport == "stdio":
@@ -141,7 +151,9 @@ async def _open(endpoint: Endpoint, on_message: Callable[[Any], Any]) -> AsyncIt
             if endpoint.transport == "sse":
 
                 def factory(headers: Any = None, timeout: Any = None, auth: Any = None) -> httpx2.AsyncClient:
-                    return guarded_async_http_client(guard=guard, limits=limits, timeout=timeout, headers=headers)
+                    return guarded_async_http_client(
+                        guard=guard, limits=limits, timeout=timeout, headers=headers, event_hooks=hooks
+                    )
 
                 read, write = await stack.enter_async_context(
                     sse_client(
@@ -153,7 +165,9 @@ async def _open(endpoint: Endpoint, on_message: Callable[[Any], Any]) -> AsyncIt
                     )
                 )
             else:
-                http = guarded_async_http_client(guard=guard, limits=limits, timeout=timeout, headers=headers)
+                http = guarded_async_http_client(
+                    guard=guard, limits=limits, timeout=timeout, headers=headers, event_hooks=hooks
+                )
                 await stack.enter_async_context(http)
                 read, write = await stack.enter_async_context(streamable_http_client(endpoint.url, http_client=http))
         session = await stack.enter_async_context(
@@ -164,10 +178,19 @@ async def _open(endpoint: Endpoint, on_message: Callable[[Any], Any]) -> AsyncIt
         yield session
 
 
-def describe(exc: BaseException, endpoint: Endpoint) -> McpError:
-    """``exc`` (from the SDK, the transport or the guard) as an ``McpError``."""
+_STATUS_HINTS = {401: "the credentials were refused", 403: "access was refused", 404: "no MCP endpoint there"}
+
+
+def describe(exc: BaseException, endpoint: Endpoint, http_status: int | None = None) -> McpError:
+    """``exc`` (from the SDK, the transport or the guard) as an ``McpError``; ``http_status``:
+    an error status the server answered meanwhile."""
     if isinstance(exc, McpError):
         return exc
+    forgotten = isinstance(exc, MCPError) and any(p in str(exc.error.message).lower() for p in _UNKNOWN_SESSION)
+    if http_status is not None and not forgotten and not isinstance(exc, EndpointRefused | TimeoutError):
+        hint = _STATUS_HINTS.get(http_status, "an HTTP error")
+        # The request was refused before it reached a tool: sending it again is safe.
+        return McpError(f"MCP server {endpoint.name!r} answered HTTP {http_status}: {hint}.", unsent=True)
     if isinstance(exc, BaseExceptionGroup):
         leaves = [e for e in _leaves(exc) if not isinstance(e, asyncio.CancelledError | anyio.get_cancelled_exc_class())]
         if leaves:
@@ -214,11 +237,16 @@ class _Connection:
         self.broken = False
         self.users = 0
         self.last_used = time.monotonic()
+        self.http_errors: list[int] = []
         self.task = loop.create_task(self._own(), name=f"mcp:{endpoint.name}")
+
+    def describe(self, exc: BaseException, seen_before: int = 0) -> McpError:
+        statuses = self.http_errors[seen_before:]
+        return describe(exc, self.endpoint, statuses[-1] if statuses else None)
 
     async def _own(self) -> None:
         try:
-            async with _open(self.endpoint, self._on_message) as session:
+            async with _open(self.endpoint, self._on_message, self.http_errors) as session:
                 self.ready.set_result(session)
                 async with anyio.create_task_group() as group:
                     if self._listens(session):
@@ -226,7 +254,7 @@ class _Connection:
                     await self.stop.wait()
                     group.cancel_scope.cancel()
         except BaseException as exc:  # noqa: BLE001 - the task's end, whatever ended it
-            error = describe(exc, self.endpoint)
+            error = self.describe(exc)
             if not self.ready.done():
                 self.ready.set_exception(error)
             elif not self.stop.is_set():
@@ -346,13 +374,15 @@ class McpPool:
         deadline = asyncio.get_running_loop().time() + timeout
         for attempt in (1, 2):
             connection: _Connection | None = None
+            seen = 0
             try:
                 async with asyncio.timeout_at(deadline):
                     connection, session = await self.session(endpoint)
                     connection.users += 1
+                    seen = len(connection.http_errors)
                     return await work(session)
             except Exception as exc:  # noqa: BLE001 - described, then raised or retried
-                error = describe(exc, endpoint)
+                error = connection.describe(exc, seen) if connection is not None else describe(exc, endpoint)
                 if connection is not None and error.session_broken:
                     self.discard(connection)
                 if attempt == 1 and (error.unsent or (retry_safe and error.session_broken)):

@@ -23,6 +23,7 @@ from billing.access import Actor
 from billing.services import activity_record
 from config.api.errors import ApiError, InvalidInput
 from config.json_schema import schema_problems
+from tools import tasks
 from tools.builtins.base import ToolError
 from tools.mcp import client
 from tools.mcp.client import McpError
@@ -77,7 +78,7 @@ def annotation_defaults(annotations: dict[str, Any] | None) -> dict[str, bool]:
 # --- What a tenant writes ----------------------------------------------------------------
 
 
-def _check_url(url: str) -> None:
+def check_server_url(url: str) -> None:
     """Early feedback; every connection is checked again (``config.guarded_http``)."""
     if not url.startswith(("http://", "https://")):
         raise InvalidInput(validation_errors={"url": ["Must be an http:// or https:// URL."]})
@@ -89,7 +90,7 @@ def _check_url(url: str) -> None:
         raise InvalidInput(validation_errors={"url": [str(exc)]}) from None
 
 
-def _check_headers(headers: Any) -> dict[str, str]:
+def check_headers(headers: Any) -> dict[str, str]:
     if not isinstance(headers, dict):
         raise InvalidInput(validation_errors={"headers": ["Must be an object of header names to values."]})
     problems = []
@@ -114,12 +115,12 @@ def _values(data: dict[str, Any], *, creating: bool) -> dict[str, Any]:
         # stdio starts a process on the workers: the platform's operators only.
         raise InvalidInput(validation_errors={"transport": ["Organizations' MCP servers use streamable_http or sse."]})
     if "url" in data:
-        _check_url(data["url"])
+        check_server_url(data["url"])
         values["url"] = data["url"]
     elif creating:
         raise InvalidInput(validation_errors={"url": ["This field is required."]})
     if "headers" in data:
-        headers = _check_headers(data["headers"] or {})
+        headers = check_headers(data["headers"] or {})
         values["headers"] = json.dumps(headers) if headers else ""
     return values
 
@@ -137,8 +138,15 @@ def _check_name(name: str) -> None:
         raise ApiError(code="Conflict", message=f"{name!r} is a platform MCP server's name.", details={"name": name})
 
 
+def _sync_after_commit(server: McpServer) -> None:
+    # A worker lists its tools (a server may take seconds to answer; a request should not).
+    server_id = str(server.pk)
+    transaction.on_commit(lambda: tasks.mcp_server_sync.delay(server_id))
+
+
 def mcp_server_create(*, actor: Actor, data: dict[str, Any]) -> McpServer:
-    """An organization's server; its tools are listed at once (a failure shows in ``status``)."""
+    """An organization's server (status ``pending``); a worker lists its tools right after,
+    ``POST …/sync/`` does it at once."""
     name = str(data.get("name", ""))
     _check_name(name)
     values = _values(data, creating=True)
@@ -154,9 +162,11 @@ def mcp_server_create(*, actor: Actor, data: dict[str, Any]) -> McpServer:
                 target=server,
                 request_summary={"name": name, "fields": sorted(k for k in data if k != "headers")},
             )
+            if server.is_active:
+                _sync_after_commit(server)
     except IntegrityError:
         raise ApiError(code="Conflict", message=f"The organization already has an MCP server {name!r}.") from None
-    return mcp_server_sync(server=server) if server.is_active else server
+    return server
 
 
 def mcp_server_update(*, actor: Actor, server: McpServer, data: dict[str, Any]) -> McpServer:
@@ -174,7 +184,9 @@ def mcp_server_update(*, actor: Actor, server: McpServer, data: dict[str, Any]) 
             target=server,
             request_summary={"fields": sorted(k for k in data if k != "headers")},
         )
-    return mcp_server_sync(server=server) if reconnect and server.is_active else server
+        if reconnect and server.is_active:
+            _sync_after_commit(server)
+    return server
 
 
 def mcp_server_delete(*, actor: Actor, server: McpServer) -> None:
