@@ -20,8 +20,8 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Q
 
-from executions.llm.base import EndpointGuard, ProviderConfig
 from config.guarded_http import EndpointRefused
+from executions.llm.base import EndpointGuard, ProviderConfig
 
 # Per-call network timeout; the run's own timeout_seconds bounds the whole run.
 LLM_TIMEOUT_SECONDS = 60

@@ -13,13 +13,13 @@ from config.crypto import mask
 from config.forms import BoundedJSONField
 from config.json_schema import schema_problems
 from tools import services
-from tools.mcp import admin as mcp_admin  # registers the MCP servers' pages
 from tools.api.serializers import (
     HttpToolInputSerializer,
     HttpToolUpdateSerializer,
     ModuleEndpointInputSerializer,
     ModuleEndpointUpdateSerializer,
 )
+from tools.mcp import admin as mcp_admin  # registers the MCP servers' pages
 from tools.models import AgentCapabilityGrant, EmailDraft, ModuleEndpoint, Notification, Task, Tool, ToolCall
 
 __all__ = ["mcp_admin"]
@@ -132,7 +132,9 @@ class ToolAdmin(OrganizationScopedAdmin):
     def _theirs(self, request, obj: Any) -> bool:
         # Built-in tools are the platform's, an MCP server's tools its sync's: organization
         # admins change neither here (an MCP server's page is where its tools come from).
-        return obj is None or self._is_platform(request) or (obj.organization_id is not None and obj.mcp_server_id is None)
+        return (
+            obj is None or self._is_platform(request) or (obj.organization_id is not None and obj.mcp_server_id is None)
+        )
 
     def has_change_permission(self, request, obj: Any = None) -> bool:
         return self._theirs(request, obj) and super().has_change_permission(request, obj)

@@ -11,6 +11,8 @@ from typing import Any, ClassVar
 import anthropic
 import httpx2
 
+from config.guarded_http import guarded_http_client
+
 from .base import (
     ChatMessage,
     CompletionRequest,
@@ -24,7 +26,6 @@ from .base import (
 )
 from .data import tool_arguments_from_object
 from .errors import LLMAuthError, LLMError, LLMInvalidResponse, describe_answer, invalid_response
-from config.guarded_http import guarded_http_client
 from .openai_client import organization_key, pool_options
 from .sdk_errors import translate_sdk_error
 from .shapes import SHAPE_ERRORS, BadShape, count_of, field_of, has_fields, optional_text

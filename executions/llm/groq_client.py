@@ -10,8 +10,9 @@ from typing import Any, ClassVar
 import groq
 import httpx
 
-from .base import ProviderConfig
 from config.guarded_http import guarded_http_client
+
+from .base import ProviderConfig
 from .openai_client import OpenAIClient, pool_options
 
 

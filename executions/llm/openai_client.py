@@ -10,9 +10,10 @@ from typing import Any, ClassVar
 import httpx2
 import openai
 
+from config.guarded_http import guarded_http_client
+
 from .base import CompletionRequest, EmbeddingResult, LLMClient, LLMResponse, ProviderConfig, StreamEvent, Usage
 from .errors import LLMAuthError, LLMError, describe_answer, invalid_response
-from config.guarded_http import guarded_http_client
 from .openai_format import StreamAssembler, parse_completion, to_openai_messages, to_openai_tools
 from .sdk_errors import translate_sdk_error
 from .shapes import SHAPE_ERRORS, BadShape, count_of, field_of, has_fields

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
+from config.guarded_http import EndpointRefused
+
 from .errors import (
     LLMAuthError,
     LLMBadRequest,
@@ -23,7 +25,6 @@ from .errors import (
     excerpt,
     redact,
 )
-from config.guarded_http import EndpointRefused
 
 # Enough of a body to find its message in; redact() cuts what is shown much shorter.
 BODY_CHARS = 20_000

@@ -164,7 +164,9 @@ class FakeMcpServer:
                 await asyncio.to_thread(self._release.wait, 60)
             return await self._answer(ctx, params.name, arguments)
 
-        server: Server[Any] = Server("agentry-test-notes", version="1.0", on_list_tools=list_tools, on_call_tool=call_tool)
+        server: Server[Any] = Server(
+            "agentry-test-notes", version="1.0", on_list_tools=list_tools, on_call_tool=call_tool
+        )
         app = server.streamable_http_app(streamable_http_path="/mcp")
         return self._recording(app)
 
@@ -174,7 +176,9 @@ class FakeMcpServer:
 
         if name == "read_note":
             value = self.notes.get(arguments["key"], "")
-            return types.CallToolResult(content=text(value), structured_content={"key": arguments["key"], "value": value})
+            return types.CallToolResult(
+                content=text(value), structured_content={"key": arguments["key"], "value": value}
+            )
         if name in ("upsert_note", "append_entry"):
             self.notes[arguments["key"]] = arguments["value"]
             return types.CallToolResult(content=text(f"saved {arguments['key']}"))
@@ -195,7 +199,9 @@ class FakeMcpServer:
                     types.ImageContent(type="image", data=PNG_1X1, mime_type="image/png"),
                     types.EmbeddedResource(
                         type="resource",
-                        resource=types.TextResourceContents(uri="notes://report", mime_type="text/plain", text="R" * 50_000),
+                        resource=types.TextResourceContents(
+                            uri="notes://report", mime_type="text/plain", text="R" * 50_000
+                        ),
                     ),
                 ],
                 structured_content={"rows": 3},
@@ -206,7 +212,9 @@ class FakeMcpServer:
             return types.CallToolResult(content=text(f"You called with {seen}"))
         if name == "grow":
             if all(t.name != "extra" for t in self.tools):
-                self.tools.append(_tool("extra", "Added later.", {"type": "object", "properties": {}}, read_only_hint=True))
+                self.tools.append(
+                    _tool("extra", "Added later.", {"type": "object", "properties": {}}, read_only_hint=True)
+                )
             with contextlib.suppress(Exception):
                 await ctx.session.send_tool_list_changed()
             return types.CallToolResult(content=text("grown"))

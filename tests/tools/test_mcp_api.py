@@ -138,7 +138,9 @@ def test_a_platform_servers_tools_are_not_callable_where_not_shared(other_org, m
     agent_publish(actor=None, agent=agent)
     agent.refresh_from_db()
     execution, _ = execution_start(agent=agent, organization=other_org, task="t")
-    env = ToolEnv(org=other_org, agent=agent, execution=execution, port=DatabaseToolPort(), config=dict(execution.config))
+    env = ToolEnv(
+        org=other_org, agent=agent, execution=execution, port=DatabaseToolPort(), config=dict(execution.config)
+    )
     assert all(not spec.name.startswith("mcp__") for spec in env.port.specs(context=env.context()))
     outcome = env.call("mcp__shared__read_note", {"key": "x"})
     assert outcome.status == "denied"
@@ -154,7 +156,12 @@ def test_tools_of_a_server_are_not_edited_as_http_tools(admin_client, mcp_fake):
     assert_error(
         admin_client.post(
             "/api/v1/tools/",
-            {"name": "mcp__x__y", "description": "d", "parameters_schema": {"type": "object"}, "url": "https://x.test/"},
+            {
+                "name": "mcp__x__y",
+                "description": "d",
+                "parameters_schema": {"type": "object"},
+                "url": "https://x.test/",
+            },
             format="json",
         ),
         400,

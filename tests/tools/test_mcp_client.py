@@ -40,7 +40,9 @@ def test_sync_follows_pages_and_maps_annotations(server, mcp_fake):
             "grow", "whoami",
         )
     }  # fmt: skip
-    read, upsert, delete, append = (rows[f"mcp__notes__{n}"] for n in ("read_note", "upsert_note", "delete_note", "append_entry"))
+    read, upsert, delete, append = (
+        rows[f"mcp__notes__{n}"] for n in ("read_note", "upsert_note", "delete_note", "append_entry")
+    )
     assert (read.is_idempotent, read.is_dangerous) == (True, False)
     assert (upsert.is_idempotent, upsert.is_dangerous) == (True, False)
     assert (delete.is_idempotent, delete.is_dangerous) == (False, True)
@@ -136,7 +138,11 @@ def test_images_are_recorded_by_reference_and_resources_bounded(server, tool_env
     outcome = tool_env.call("mcp__notes__picture", {})
     assert outcome.status == "completed", outcome.error
     (image,) = outcome.output["media"]
-    assert image["kind"] == "image" and image["mime_type"] == "image/png" and image["size_bytes"] == len(base64.b64decode(PNG_1X1))
+    assert (
+        image["kind"] == "image"
+        and image["mime_type"] == "image/png"
+        and image["size_bytes"] == len(base64.b64decode(PNG_1X1))
+    )
     assert len(image["sha256"]) == 64
     (resource,) = outcome.output["resources"]
     assert resource["uri"] == "notes://report" and resource["truncated"] is True

@@ -155,7 +155,14 @@ def test_a_worker_killed_mid_call(org, notes, mcp_fake, make_agent, providers_at
     execution, _ = execution_start(agent=agent, organization=org, task="Write it down")
     with celery_worker(queues="io", concurrency=2, extra_env=env) as first:
         held = mcp_fake.wait_held(60)
-        assert held, ("the worker never called the MCP server", list(Execution.objects.get(pk=execution.pk).steps.values_list("step_type", "status", "tool_output", "output_text")))
+        assert held, (
+            "the worker never called the MCP server",
+            list(
+                Execution.objects.get(pk=execution.pk).steps.values_list(
+                    "step_type", "status", "tool_output", "output_text"
+                )
+            ),
+        )
         os.killpg(first.pid, signal.SIGKILL)  # main process and pool, mid-call
         first.wait()
     mcp_fake.release()

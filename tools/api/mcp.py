@@ -130,9 +130,7 @@ class McpServerViewSet(MethodCheckedFirst, viewsets.GenericViewSet):
 
     @extend_schema(request=McpServerInputSerializer, responses={201: McpServerSerializer})
     def create(self, request: Request) -> Response:
-        server = services.mcp_server_create(
-            actor=request_actor(request), data=valid(McpServerInputSerializer, request)
-        )
+        server = services.mcp_server_create(actor=request_actor(request), data=valid(McpServerInputSerializer, request))
         return Response(McpServerSerializer(server).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=McpServerUpdateSerializer, responses=McpServerSerializer)

@@ -41,7 +41,7 @@ class McpServerForm(forms.ModelForm):
     )
     new_env = BoundedJSONField(
         required=False,
-        help_text="stdio servers: replace the process's environment ({\"NAME\": \"value\"}). Empty keeps it; {} clears.",
+        help_text='stdio servers: replace the process\'s environment ({"NAME": "value"}). Empty keeps it; {} clears.',
         widget=forms.Textarea(attrs={"rows": 2}),
     )
 
@@ -53,7 +53,7 @@ class McpServerForm(forms.ModelForm):
         ]  # fmt: skip
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         transport = data.get("transport")
         if transport == McpTransport.STDIO:
             if data.get("organization") is not None:
@@ -72,7 +72,9 @@ class McpServerForm(forms.ModelForm):
                 try:
                     services.check_server_url(data["url"])
                 except ApiError as error:
-                    self.add_error("url", "; ".join(error.details.get("validation_errors", {}).get("url", [error.message])))
+                    self.add_error(
+                        "url", "; ".join(error.details.get("validation_errors", {}).get("url", [error.message]))
+                    )
         if data.get("organization") is not None and (data.get("shared_with_all") or data.get("shared_with")):
             self.add_error("shared_with", "Only platform servers are shared; an organization's server is its own.")
         if data.get("new_headers") is not None:
@@ -169,12 +171,16 @@ class McpServerAdmin(OrganizationScopedAdmin):
     def service_save(self, request: HttpRequest, actor: Actor | None, form: Any, change: bool) -> McpServer:
         assert actor is not None  # superusers save the row themselves
         names = ["description", "transport", "url", "is_active", "timeout_seconds", "untrusted_output"]
-        data = {n: form.cleaned_data[n] for n in names if n in form.cleaned_data and (not change or n in form.changed_data)}
+        data = {
+            n: form.cleaned_data[n] for n in names if n in form.cleaned_data and (not change or n in form.changed_data)
+        }
         if form.cleaned_data.get("new_headers") is not None:
             data["headers"] = form.cleaned_data["new_headers"]
         if change:
             valid = api_validated(McpServerUpdateSerializer, data, partial=True)
-            return services.mcp_server_update(actor=actor, server=McpServer.objects.get(pk=form.instance.pk), data=valid)
+            return services.mcp_server_update(
+                actor=actor, server=McpServer.objects.get(pk=form.instance.pk), data=valid
+            )
         data["name"] = form.cleaned_data["name"]
         return services.mcp_server_create(actor=actor, data=api_validated(McpServerInputSerializer, data))
 

@@ -37,7 +37,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import anyio
 import httpx2
@@ -123,9 +123,7 @@ async def _negotiate(session: ClientSession) -> None:
 
 
 @asynccontextmanager
-async def _open(
-    endpoint: Endpoint, on_message: Callable[[Any], Any], http_errors: list[int]
-) -> AsyncIterator[ClientSession]:
+async def _open(endpoint: Endpoint, on_message: Any, http_errors: list[int]) -> AsyncIterator[ClientSession]:
     """A negotiated session; ``http_errors`` collects the HTTP statuses >= 400 it meets (the
     SDK reports them as a generic protocol error, the status is what a person needs)."""
 
@@ -192,7 +190,9 @@ def describe(exc: BaseException, endpoint: Endpoint, http_status: int | None = N
         # The request was refused before it reached a tool: sending it again is safe.
         return McpError(f"MCP server {endpoint.name!r} answered HTTP {http_status}: {hint}.", unsent=True)
     if isinstance(exc, BaseExceptionGroup):
-        leaves = [e for e in _leaves(exc) if not isinstance(e, asyncio.CancelledError | anyio.get_cancelled_exc_class())]
+        leaves = [
+            e for e in _leaves(exc) if not isinstance(e, asyncio.CancelledError | anyio.get_cancelled_exc_class())
+        ]
         if leaves:
             return describe(leaves[0], endpoint)
     where = f"MCP server {endpoint.name!r}"
@@ -253,7 +253,7 @@ class _Connection:
                         group.start_soon(self._listen, session)
                     await self.stop.wait()
                     group.cancel_scope.cancel()
-        except BaseException as exc:  # noqa: BLE001 - the task's end, whatever ended it
+        except BaseException as exc:
             error = self.describe(exc)
             if not self.ready.done():
                 self.ready.set_exception(error)
@@ -353,9 +353,7 @@ class McpPool:
 
     def _reap(self) -> None:
         now = time.monotonic()
-        idle = sorted(
-            (c for c in self._connections.values() if c.users == 0), key=lambda c: c.last_used
-        )
+        idle = sorted((c for c in self._connections.values() if c.users == 0), key=lambda c: c.last_used)
         excess = max(0, len(self._connections) - MAX_SESSIONS + 1)
         for index, connection in enumerate(idle):
             if connection.broken or now - connection.last_used > IDLE_SECONDS or index < excess:
@@ -381,7 +379,7 @@ class McpPool:
                     connection.users += 1
                     seen = len(connection.http_errors)
                     return await work(session)
-            except Exception as exc:  # noqa: BLE001 - described, then raised or retried
+            except Exception as exc:
                 error = connection.describe(exc, seen) if connection is not None else describe(exc, endpoint)
                 if connection is not None and error.session_broken:
                     self.discard(connection)
@@ -464,9 +462,11 @@ def call_tool(
 ) -> types.CallToolResult:
     """One ``tools/call``; raises ``McpError``. ``retry_safe``: the tool may run twice."""
 
+    request_meta = cast(Any, meta)  # RequestParamsMeta: a mapping open to extra keys like ours
+
     async def work(session: ClientSession) -> types.CallToolResult:
         try:
-            return await session.call_tool(name, arguments, meta=meta)
+            return await session.call_tool(name, arguments, meta=request_meta)
         except MCPError as exc:
             if exc.error.code != types.HEADER_MISMATCH:
                 raise
@@ -477,7 +477,7 @@ def call_tool(
                 cursor = (await session.list_tools(params=types.PaginatedRequestParams(cursor=cursor))).next_cursor
                 if not cursor:
                     break
-            return await session.call_tool(name, arguments, meta=meta)
+            return await session.call_tool(name, arguments, meta=request_meta)
 
     pool = mcp_pool()
     return pool.run(lambda: pool.using(endpoint, work, retry_safe=retry_safe, timeout=timeout), timeout=timeout)

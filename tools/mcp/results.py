@@ -88,8 +88,9 @@ def result_output(
         if output_schema:
             problems = [error_line(e) for e in schema_errors(output_schema, result.structured_content, limit=3)]
             if problems:
-                raise ToolError(f"{tool} returned structured content that does not match its output schema: "
-                                + "; ".join(problems))
+                raise ToolError(
+                    f"{tool} returned structured content that does not match its output schema: " + "; ".join(problems)
+                )
         output["structured_content"] = result.structured_content
     if resources:
         output["resources"] = resources

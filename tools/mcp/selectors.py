@@ -68,9 +68,7 @@ def servers_due_for_sync(*, now: Any, limit: int) -> list[Any]:
     due = McpServer.objects.filter(is_active=True).filter(
         Q(sync_requested_at__isnull=False) | Q(last_synced_at__isnull=True) | Q(last_synced_at__lt=stale)
     )
-    return list(
-        due.order_by("sync_requested_at", "last_synced_at").values_list("pk", flat=True)[:limit]
-    )
+    return list(due.order_by("sync_requested_at", "last_synced_at").values_list("pk", flat=True)[:limit])
 
 
 def endpoint_for(server: McpServer) -> Endpoint:

@@ -17,6 +17,7 @@ import re
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from billing.access import Actor
@@ -153,7 +154,10 @@ def mcp_server_create(*, actor: Actor, data: dict[str, Any]) -> McpServer:
     try:
         with transaction.atomic():
             server = McpServer.objects.create(
-                organization=actor.organization, name=name, created_by=actor.user, **values  # type: ignore[misc]
+                organization=actor.organization,
+                name=name,
+                created_by=actor.user,
+                **values,  # type: ignore[misc]
             )
             activity_record(
                 organization=actor.organization,
@@ -294,12 +298,10 @@ def _conflicts(server: McpServer, entries: list[dict[str, Any]]) -> None:
     """An offered name another tool the organization sees already has (an HTTP tool, a
     platform server's) is not offered: the registry would not know which one a call means."""
     names = [e["tool_name"] for e in entries if e["offered"]]
-    taken = set(
-        Tool.objects.filter(name__in=names)
-        .filter(organization_id=server.organization_id)
-        .exclude(mcp_server=server)
-        .values_list("name", flat=True)
+    owner = (
+        Q(organization__isnull=True) if server.organization_id is None else Q(organization_id=server.organization_id)
     )
+    taken = set(Tool.objects.filter(owner, name__in=names).exclude(mcp_server=server).values_list("name", flat=True))
     if server.organization_id is not None:
         taken |= set(Tool.objects.filter(name__in=names, organization__isnull=True).values_list("name", flat=True))
     for entry in entries:
