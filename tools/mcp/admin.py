@@ -103,14 +103,11 @@ class OrganizationMcpServerForm(McpServerForm):
         choices=[(t.value, t.label) for t in (McpTransport.STREAMABLE_HTTP, McpTransport.SSE)],
         initial=McpTransport.STREAMABLE_HTTP.value,
     )
+    new_env = None  # type: ignore[assignment]  # a process's environment: stdio, the platform's only
 
     class Meta(McpServerForm.Meta):
         fields = ["organization", "name", "description", "transport", "url", "is_active", "timeout_seconds",
                   "untrusted_output"]  # fmt: skip
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields.pop("new_env")
 
 
 @admin.register(McpServer)
