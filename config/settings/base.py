@@ -238,6 +238,9 @@ SPECTACULAR_SETTINGS = {
         "StepRunStatusEnum": "agents.models.chains.StepRunStatus",
         "DeliveryStatusEnum": "executions.models.webhooks.DeliveryStatus",
         "ScheduleSourceEnum": "executions.models.triggers.ScheduleSource",
+        "McpTransportEnum": "tools.models.McpTransport",
+        "McpServerStatusEnum": "tools.models.McpServerStatus",
+        "OrganizationMcpTransportEnum": "tools.api.mcp.ORGANIZATION_TRANSPORTS",
     },
     # The docs and the schema are public: they describe the API, they hold no tenant data.
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
