@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from django.db.models import Case, Q, QuerySet, Value, When
 from django.utils import timezone
 
-from agents.access import CODENAME_GRANTS, agent_rights, visible_agents_q
+from agents.access import CODENAME_GRANTS, GRANT_CODENAMES, agent_rights, visible_agents_q
 from agents.config import (
     agent_draft_config,
     agent_draft_view,
@@ -103,6 +103,28 @@ def agent_get(*, actor: Actor, agent_id: Any) -> Agent:
     if agent is None:
         raise agent_not_found(agent_id)
     return agent
+
+
+def agent_list_executable(*, actor: Actor) -> list[Agent]:
+    """The organization's runnable agents ``actor`` may execute (the ``agents:execute`` scope and
+    the execute right, by role or grant), by slug: what the protocol doors offer."""
+    if not actor.has_scope("agents:execute"):
+        return []
+    agents = list(
+        Agent.objects.filter(visible_agents_q(actor), status__in=RUNNABLE_STATUSES, current_version__isnull=False)
+        .select_related("current_version")
+        .order_by("slug")
+    )
+    if actor.has_perm("agents.execute_agent"):
+        return agents
+    granted = set(
+        AgentUserObjectPermission.objects.filter(
+            user_id=actor.user_id,
+            content_object__in=agents,
+            permission__codename__in=(GRANT_CODENAMES["execute"], GRANT_CODENAMES["admin"]),
+        ).values_list("content_object_id", flat=True)
+    )
+    return [agent for agent in agents if agent.pk in granted]
 
 
 def agent_etag(agent: Agent) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from approvals.models import ApprovalRequest
+from approvals.models import ApprovalRequest, ApprovalStatus
 from billing.access import Actor
 from billing.models import Membership
 from config.api.errors import NotFound
@@ -50,6 +50,15 @@ def approval_get(*, actor: Actor, approval_id: Any) -> ApprovalRequest:
 def approval_for_step(*, execution_id: Any, step_number: int) -> ApprovalRequest | None:
     return (
         ApprovalRequest.objects.filter(execution_id=execution_id, step_number=step_number)
+        .order_by("-created_at")
+        .first()
+    )
+
+
+def approval_pending_for_execution(*, execution_id: Any) -> ApprovalRequest | None:
+    """The request a run parked in ``waiting_approval`` waits on (the newest pending one)."""
+    return (
+        ApprovalRequest.objects.filter(execution_id=execution_id, status=ApprovalStatus.PENDING)
         .order_by("-created_at")
         .first()
     )

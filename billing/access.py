@@ -56,11 +56,7 @@ def resolve_actor(request: Request) -> Actor | None:
         return None
     token = request.auth if isinstance(request.auth, ApiToken) else None
     if token is not None:
-        membership = (
-            Membership.objects.select_related("organization")
-            .filter(user=user, organization_id=token.organization_id, organization__is_active=True)
-            .first()
-        )
+        membership = _token_membership(token)
     else:
         memberships = Membership.objects.select_related("organization").filter(user=user, organization__is_active=True)
         wanted = request.headers.get(ORGANIZATION_HEADER)
@@ -75,6 +71,23 @@ def resolve_actor(request: Request) -> Actor | None:
     # From here on (and in Django's 4xx/5xx line after the view) log lines name the tenant.
     log_context_var.set({**log_context_var.get(), "organization_id": str(membership.organization_id)})
     return actor
+
+
+def _token_membership(token: ApiToken) -> Membership | None:
+    return (
+        Membership.objects.select_related("organization")
+        .filter(user=token.user, organization_id=token.organization_id, organization__is_active=True)
+        .first()
+    )
+
+
+def token_actor(token: ApiToken) -> Actor | None:
+    """The actor a bearer token acts as outside DRF (the MCP door), or None when its user is
+    no longer a member of its organization — the same answer ``resolve_actor`` gives."""
+    membership = _token_membership(token)
+    if membership is None:
+        return None
+    return Actor(organization=membership.organization, user=token.user, membership=membership, token=token)
 
 
 def _looks_like_uuid(value: str) -> bool:

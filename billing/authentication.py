@@ -20,6 +20,26 @@ class TokenFailed(exceptions.AuthenticationFailed):
         self.agentry_code = code
 
 
+def token_for_raw(raw: str) -> ApiToken:
+    """The live token ``raw`` names (its user and organization active), or TokenFailed.
+
+    Shared by the REST API's authentication and the protocol doors that are not DRF views
+    (the MCP server at ``/mcp/``)."""
+    token = ApiToken.objects.select_related("user", "organization").filter(token_hash=hash_token(raw)).first()
+    if token is None:
+        raise TokenFailed("InvalidToken", "The token is not valid.")
+    if token.is_revoked:
+        raise TokenFailed("TokenRevoked", "The token has been revoked.")
+    if token.is_expired:
+        raise TokenFailed("TokenExpired", "The token has expired.")
+    if not token.user.is_active or not token.organization.is_active:
+        raise TokenFailed("InvalidToken", "The token's user or organization is disabled.")
+    now = timezone.now()
+    if token.last_used_at is None or now - token.last_used_at > LAST_USED_GRANULARITY:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    return token
+
+
 class BearerTokenAuthentication(BaseAuthentication):
     """``Authorization: Bearer agt_…`` -> (user, ApiToken)."""
 
@@ -35,18 +55,7 @@ class BearerTokenAuthentication(BaseAuthentication):
             raw = parts[1].decode()
         except UnicodeDecodeError:
             raise TokenFailed("InvalidToken", "The token is not valid.") from None
-        token = ApiToken.objects.select_related("user", "organization").filter(token_hash=hash_token(raw)).first()
-        if token is None:
-            raise TokenFailed("InvalidToken", "The token is not valid.")
-        if token.is_revoked:
-            raise TokenFailed("TokenRevoked", "The token has been revoked.")
-        if token.is_expired:
-            raise TokenFailed("TokenExpired", "The token has expired.")
-        if not token.user.is_active or not token.organization.is_active:
-            raise TokenFailed("InvalidToken", "The token's user or organization is disabled.")
-        now = timezone.now()
-        if token.last_used_at is None or now - token.last_used_at > LAST_USED_GRANULARITY:
-            ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        token = token_for_raw(raw)
         return token.user, token
 
     def authenticate_header(self, request: Request) -> str:

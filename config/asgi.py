@@ -16,3 +16,18 @@ os.environ.setdefault("DB_CONN_MAX_AGE", "0")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
 
 application = get_asgi_application()
+
+# /mcp/ (issue #17): the MCP SDK's streamable HTTP transport, beside Django. It is imported
+# after Django is set up (it uses the models); everything else is Django's.
+from doors.mcp.asgi import McpDoor  # noqa: E402
+
+_django = application
+_mcp = McpDoor()
+
+
+async def application(scope, receive, send):  # type: ignore[no-redef]
+    path = scope.get("path", "")
+    if scope["type"] == "lifespan" or path == "/mcp" or path.startswith("/mcp/"):
+        await _mcp(scope, receive, send)
+    else:
+        await _django(scope, receive, send)

@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "memory",
     "tools",
     "approvals",
+    "doors",
 ]
 
 MIDDLEWARE = [
@@ -378,6 +379,9 @@ AGENTRY_MCP_STDIO_SERVERS = env_json("AGENTRY_MCP_STDIO_SERVERS", [])
 # How often every MCP server's tools are listed again (a server that announces changes with
 # notifications/tools/list_changed is synced within a minute of it).
 AGENTRY_MCP_SYNC_SECONDS = env_int("AGENTRY_MCP_SYNC_SECONDS", 3600)
+# How long a tools/call at the MCP door (/mcp/) waits for its run before it answers "still
+# running" with the execution's link (a run that parks for approval answers at once).
+AGENTRY_MCP_DOOR_WAIT_SECONDS = env_int("AGENTRY_MCP_DOOR_WAIT_SECONDS", 300)
 # The public address of this installation, for links in e-mails (approvals); relative if unset.
 AGENTRY_BASE_URL = env_str("AGENTRY_BASE_URL")
 

@@ -32,6 +32,7 @@ class TriggerType(models.TextChoices):
     WEBHOOK = "webhook"
     CHAIN = "chain"
     DELEGATION = "delegation"
+    MCP = "mcp"  # a tool call at the MCP door (/mcp/)
 
 
 class Execution(models.Model):

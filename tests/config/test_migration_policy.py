@@ -48,6 +48,10 @@ ALLOWED_CONTRACTIONS: dict[tuple[str, str], str] = {
         "Dec 2026, issue #17: AlterField of Tool.handler_type only adds the choice 'mcp'; choices are not in the "
         "database, so no SQL runs and the running release is unaffected."
     ),
+    ("executions", "0006_trigger_type_mcp"): (
+        "Dec 2026, issue #17: AlterField of Execution.trigger_type only adds the choice 'mcp' (the MCP door); "
+        "no SQL runs."
+    ),
 }
 CONTRACTING = (
     migrations.RemoveField,

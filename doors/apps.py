@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class DoorsConfig(AppConfig):
+    """The protocol doors: other ecosystems' clients reach Agentry's agents through their own
+    wire formats (MCP at ``/mcp/``), each request an ordinary durable execution."""
+
+    name = "doors"
+    verbose_name = "Protocol doors"
