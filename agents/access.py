@@ -23,7 +23,7 @@ from django.db.models import Q
 from agents.models import Agent, AgentUserObjectPermission, Visibility
 
 if TYPE_CHECKING:
-    from billing.access import Actor
+    from accounts.access import Actor
 
 GRANT_CODENAMES = {"read": "view_agent", "write": "change_agent", "execute": "execute_agent", "admin": "admin_agent"}
 CODENAME_GRANTS = {codename: grant for grant, codename in GRANT_CODENAMES.items()}

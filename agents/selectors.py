@@ -45,8 +45,8 @@ from config.api.conditional import strong_etag
 from config.api.errors import ApiError, NotFound
 
 if TYPE_CHECKING:
-    from billing.access import Actor
-    from billing.models import Organization
+    from accounts.access import Actor
+    from accounts.models import Organization
 
 RUNNABLE_STATUSES = (AgentStatus.PUBLISHED, AgentStatus.DEPRECATED)
 ERROR_RUN_STATUSES = ("failed", "timed_out")

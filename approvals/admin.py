@@ -5,11 +5,11 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
+from accounts.access import Actor
+from accounts.admin_scoping import OrganizationScopedAdmin, ReadOnlyAdminMixin, api_validated
 from approvals.api.serializers import RiskRuleSerializer
 from approvals.models import ApprovalRequest, RiskRule
 from approvals.services import risk_rule_delete, risk_rule_save
-from billing.access import Actor
-from billing.admin_scoping import OrganizationScopedAdmin, ReadOnlyAdminMixin, api_validated
 
 RULES_READ = "approvals.view_approvalrequest"
 RULES_WRITE = "approvals.change_riskrule"

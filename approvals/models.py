@@ -31,7 +31,7 @@ class ApprovalStatus(models.TextChoices):
 
 class ApprovalRequest(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    organization = models.ForeignKey("billing.Organization", on_delete=models.CASCADE, related_name="approvals")
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="approvals")
     execution = models.ForeignKey("executions.Execution", on_delete=models.CASCADE, related_name="approvals")
     agent = models.ForeignKey("agents.Agent", on_delete=models.CASCADE, related_name="approvals")
     # The act step held for the decision (its tool_input is what runs when approved).
@@ -86,7 +86,7 @@ class RiskRule(models.Model):
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    organization = models.ForeignKey("billing.Organization", on_delete=models.CASCADE, related_name="risk_rules")
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="risk_rules")
     pattern = models.CharField(max_length=120)
     risk_level = models.CharField(max_length=8, choices=RiskLevel.choices)
     count_field = models.CharField(max_length=64, blank=True)

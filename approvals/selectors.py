@@ -8,9 +8,9 @@ from typing import Any
 
 from django.db.models import QuerySet
 
+from accounts.access import Actor
+from accounts.models import Membership
 from approvals.models import ApprovalRequest, ApprovalStatus
-from billing.access import Actor
-from billing.models import Membership
 from config.api.errors import NotFound
 
 RESOLVE_PERMISSION = "approvals.resolve_approvalrequest"

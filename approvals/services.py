@@ -24,10 +24,10 @@ from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
+from accounts.access import Actor
+from accounts.services import activity_record
 from approvals.models import ApprovalRequest, ApprovalStatus
 from approvals.selectors import approvers_of
-from billing.access import Actor
-from billing.services import activity_record
 from config.api.errors import Conflict, InvalidInput
 from executions.events import event_emit
 from executions.models import Execution, ExecutionEvent, ExecutionStatus, ExecutionStep, StepStatus

@@ -38,9 +38,10 @@ def tenant(slug: str, *, tokens: int = 0) -> Tenant:
     """The organization ``slug`` with its owner (created once), and ``tokens`` fresh API tokens."""
     from django.db import transaction
 
-    from billing.access import Actor
-    from billing.models import Membership, Organization, Plan
-    from billing.services import api_token_create, membership_set, organization_create, user_get_or_create
+    from accounts.access import Actor
+    from accounts.models import Membership, Organization
+    from accounts.services import api_token_create, membership_set, organization_create, user_get_or_create
+    from billing.models import Plan
 
     with transaction.atomic():
         organization = Organization.objects.filter(slug=slug).first() or organization_create(

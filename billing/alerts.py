@@ -15,8 +15,9 @@ from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from billing.models import Alert, Membership, Organization, UsagePeriod
-from billing.roles import Role
+from accounts.models import Membership, Organization
+from accounts.roles import Role
+from billing.models import Alert, UsagePeriod
 
 
 def _admin_emails(organization_id: Any) -> list[str]:

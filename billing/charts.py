@@ -9,7 +9,8 @@ from typing import Any
 from django.db.models import Sum
 from django.utils import timezone
 
-from billing.models import DailyUsage, Organization
+from accounts.models import Organization
+from billing.models import DailyUsage
 
 WIDTH, HEIGHT, PAD = 640, 160, 24
 

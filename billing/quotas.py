@@ -17,7 +17,8 @@ from typing import Any
 from django.db.models import F, Sum
 from django.utils import timezone
 
-from billing.models import DailyUsage, Organization, Plan, UsagePeriod
+from accounts.models import Organization
+from billing.models import DailyUsage, Plan, UsagePeriod
 from config.api.errors import ApiError
 
 # Used when no Plan row is marked default (a fresh database before `sync_platform`).

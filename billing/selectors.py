@@ -1,4 +1,4 @@
-"""Reads for tenancy and usage, always scoped to one organization."""
+"""Reads for usage, quotas and alerts, always scoped to one organization."""
 
 from __future__ import annotations
 
@@ -10,25 +10,12 @@ from django.db.models import Count, F, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from billing.access import Actor
-from billing.models import ActivityLog, Alert, ApiToken, DailyUsage, UsageRecord
+from accounts.access import Actor
+from billing.models import Alert, DailyUsage, UsageRecord
 from billing.quotas import effective_plan, spend, usage_period_current
 
 GROUPS = ("day", "agent", "provider", "model", "user")
 MAX_RANGE_DAYS = 366
-
-
-def api_token_list(*, actor: Actor) -> QuerySet[ApiToken]:
-    """The caller's own tokens in the caller's organization."""
-    return ApiToken.objects.filter(organization=actor.organization, user_id=actor.user_id)
-
-
-def activity_list(*, actor: Actor) -> QuerySet[ActivityLog]:
-    """Admins see the organization's whole log; everybody else sees their own rows."""
-    qs = ActivityLog.objects.filter(organization=actor.organization).select_related("user", "token")
-    if not actor.has_perm("billing.view_all_activity"):
-        qs = qs.filter(user_id=actor.user_id)
-    return qs
 
 
 def alert_list(*, actor: Actor) -> QuerySet[Alert]:

@@ -28,7 +28,7 @@ FAILING_STATUSES = ("failed", "timed_out")
 
 def _scope(request: HttpRequest) -> list[Any] | None:
     """None for every organization (superuser), else the managed organizations' ids."""
-    from billing.admin_scoping import managed_organization_ids
+    from accounts.admin_scoping import managed_organization_ids
 
     user = request.user
     if user.is_active and user.is_superuser:
@@ -51,9 +51,9 @@ def _broker_state() -> dict[str, Any]:
 
 
 def dashboard_context(*, organization_ids: list[Any] | None) -> dict[str, Any]:
+    from accounts.models import Organization
     from agents.models import Agent
     from approvals.models import ApprovalRequest, ApprovalStatus
-    from billing.models import Organization
     from billing.quotas import spend
     from executions.models import Execution
 

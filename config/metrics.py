@@ -226,9 +226,9 @@ def live_worker_count() -> int:
 
 def _metrics_scope(request: HttpRequest) -> tuple[list[Any] | None, HttpResponse | None]:
     """(organization ids or ALL_ORGANIZATIONS, None) for an allowed caller, else (None, error)."""
-    from billing.admin_scoping import managed_organization_ids
-    from billing.authentication import BearerTokenAuthentication, TokenFailed
-    from billing.models import Scope
+    from accounts.admin_scoping import managed_organization_ids
+    from accounts.authentication import BearerTokenAuthentication, TokenFailed
+    from accounts.models import Scope
 
     header = request.headers.get("Authorization", "")
     if header[:7].lower() == "bearer ":

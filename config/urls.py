@@ -1,12 +1,13 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.http import HttpRequest, HttpResponsePermanentRedirect
 from django.urls import include, path, re_path
 from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
+from accounts.api.views import ActivityLogViewSet, ApiTokenViewSet
 from billing.api.usage import AlertViewSet, QuotaView, UsageView
-from billing.api.views import ActivityLogViewSet, ApiTokenViewSet
 from config.api.errors import api_not_found
 from config.api.health import health
 from config.dashboard import dashboard
@@ -31,12 +32,21 @@ api_v1: list = [
     path("", include("memory.api.urls")),
 ]
 
+
+def moved_admin_page(request: HttpRequest, model: str, rest: str) -> HttpResponsePermanentRedirect:
+    """Organizations, memberships, tokens and the activity log moved from billing to accounts
+    (issue #15): old admin links and bookmarks land on the same page."""
+    query = request.META.get("QUERY_STRING", "")
+    return HttpResponsePermanentRedirect(f"/admin/accounts/{model}/{rest}" + (f"?{query}" if query else ""))
+
+
 urlpatterns = [
     path("", TemplateView.as_view(template_name="landing.html"), name="home"),
     path("metrics", metrics_view, name="metrics"),
     path("metrics/", metrics_view),
     # Before admin.site.urls, whose catch-all would answer 404 for it.
     path("admin/dashboard/", dashboard, name="admin-dashboard"),
+    re_path(r"^admin/billing/(?P<model>organization|membership|apitoken|activitylog)/(?P<rest>.*)$", moved_admin_page),
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -6,7 +6,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from billing.admin_scoping import OrganizationScopedAdmin, ReadOnlyAdminMixin
+from accounts.admin_scoping import OrganizationScopedAdmin, ReadOnlyAdminMixin
 from executions.models import Execution, ExecutionLog, ExecutionStep, PlatformEvent
 
 STEP_FIELDS: list[str] = [

@@ -10,9 +10,9 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from accounts.access import Actor
+from accounts.admin_scoping import OrganizationScopedAdmin, ReadOnlyAdminMixin, managed_organization_ids
 from agents.services.common import require
-from billing.access import Actor
-from billing.admin_scoping import OrganizationScopedAdmin, ReadOnlyAdminMixin, managed_organization_ids
 from config.api.errors import ApiError
 from executions.models import ScheduledExecution, ScheduleSource, TriggerAttempt, WebhookDelivery, WebhookEndpoint
 from executions.triggers.cron import cron_normalise, cron_problem, timezone_problem

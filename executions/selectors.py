@@ -6,9 +6,9 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 
+from accounts.access import Actor
 from agents.access import visible_agents_q
 from agents.models import Agent
-from billing.access import Actor
 from config.api.errors import NotFound
 from executions.models import Execution
 

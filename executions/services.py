@@ -10,10 +10,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from accounts.access import Actor
+from accounts.services import activity_record
 from agents.models import Agent
-from billing.access import Actor
 from billing.quotas import quota_admit_run
-from billing.services import activity_record
 from config.api.errors import ApiError, Conflict, InvalidInput
 from config.json_schema import error_line, schema_errors
 from executions.idempotency import check_same_request, idempotency_caller, request_fingerprint, same_caller_q

@@ -25,8 +25,8 @@ from django.conf import settings
 from django.db import DatabaseError, connection
 from django.db.models import F, Q, Sum
 
+from accounts.access import Actor
 from agents.models import Agent
-from billing.access import Actor
 from config.api.errors import ApiError, InvalidInput, NotFound
 from executions.models import Execution, ExecutionStatus, ExecutionStep, TriggerType
 from executions.triggers.common import trigger_start

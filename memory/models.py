@@ -53,7 +53,7 @@ class Conversation(models.Model):
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    organization = models.ForeignKey("billing.Organization", on_delete=models.CASCADE, related_name="+")
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="+")
     agent = models.ForeignKey("agents.Agent", on_delete=models.CASCADE, related_name="conversations")
     context_type = models.CharField(max_length=10, choices=ContextType.choices, default=ContextType.SESSION)
     # A user id, an entity id (``entity_type:entity_id``) or the conversation id for sessions.
@@ -115,7 +115,9 @@ class Memory(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # No single-column indexes: the composite ones below start with these columns, and every
     # index is paid on each insert (a table of millions of rows).
-    organization = models.ForeignKey("billing.Organization", on_delete=models.CASCADE, related_name="+", db_index=False)
+    organization = models.ForeignKey(
+        "accounts.Organization", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     agent = models.ForeignKey("agents.Agent", on_delete=models.CASCADE, related_name="memories", db_index=False)
     memory_type = models.CharField(max_length=16, choices=MemoryType.choices)
     subject_type = models.CharField(max_length=60, blank=True)
@@ -182,7 +184,7 @@ class Episode(models.Model):
     """Episodic memory: one finished execution, as the agent would tell it."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    organization = models.ForeignKey("billing.Organization", on_delete=models.CASCADE, related_name="+")
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="+")
     agent = models.ForeignKey("agents.Agent", on_delete=models.CASCADE, related_name="episodes")
     # One episode per execution: the after-run task may be delivered twice, the row not.
     execution = models.OneToOneField(
@@ -212,7 +214,7 @@ class KnowledgeBase(models.Model):
     """An organization's collection of documents; agents linked to it search it."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    organization = models.ForeignKey("billing.Organization", on_delete=models.CASCADE, related_name="+")
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="+")
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
     agents = models.ManyToManyField("agents.Agent", blank=True, related_name="knowledge_bases")
@@ -248,7 +250,7 @@ class Document(models.Model):
     """One uploaded document; the worker extracts its text, chunks and embeds it."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    organization = models.ForeignKey("billing.Organization", on_delete=models.CASCADE, related_name="+")
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="+")
     knowledge_base = models.ForeignKey(KnowledgeBase, on_delete=models.CASCADE, related_name="documents")
     title = models.CharField(max_length=300)
     filename = models.CharField(max_length=300, blank=True)
@@ -280,7 +282,7 @@ class Document(models.Model):
 
 class KnowledgeChunk(models.Model):
     id = models.BigAutoField(primary_key=True)
-    organization = models.ForeignKey("billing.Organization", on_delete=models.CASCADE, related_name="+")
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="+")
     knowledge_base = models.ForeignKey(KnowledgeBase, on_delete=models.CASCADE, related_name="chunks")
     document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="chunks")
     position = models.PositiveIntegerField()

@@ -28,8 +28,8 @@ from config.api.errors import NotFound
 from memory.models import Conversation, Document, Episode, KnowledgeBase, KnowledgeChunk, Memory
 
 if TYPE_CHECKING:
+    from accounts.access import Actor
     from agents.models import Agent
-    from billing.access import Actor
 
 # Cache of "does this agent hold many vectors of this model": a count bounded by the
 # threshold costs an index-only scan of up to that many entries; once a minute is enough.

@@ -12,8 +12,8 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from billing.models import Organization
-from billing.services import api_token_create
+from accounts.models import Organization
+from accounts.services import api_token_create
 from tests.browser import *  # noqa
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
 from tests.fakes.fixtures import *  # noqa

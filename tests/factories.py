@@ -3,7 +3,7 @@ from __future__ import annotations
 import factory
 from django.contrib.auth import get_user_model
 
-from billing.models import Membership, Organization
+from accounts.models import Membership, Organization
 
 
 class UserFactory(factory.django.DjangoModelFactory):

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
+from accounts.access import Actor
+from accounts.models import Membership
 from agents.models import Agent
 from agents.services.agents import agent_create
 from agents.services.versions import agent_publish
-from billing.access import Actor
-from billing.models import Membership
 from executions.runtime.tools_port import LocalTool, register_local_tool, unregister_local_tool
 from tests.fakes.fixtures import FAKE_API_KEY
 

@@ -7,8 +7,8 @@ from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
-from billing.access import Actor
-from billing.admin_scoping import OrganizationScopedAdmin, ReadOnlyAdminMixin, api_validated
+from accounts.access import Actor
+from accounts.admin_scoping import OrganizationScopedAdmin, ReadOnlyAdminMixin, api_validated
 from config.crypto import mask
 from config.forms import BoundedJSONField
 from config.json_schema import schema_problems

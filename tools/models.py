@@ -59,7 +59,7 @@ class Tool(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # NULL: a platform tool every organization sees.
     organization = models.ForeignKey(
-        "billing.Organization", null=True, blank=True, on_delete=models.CASCADE, related_name="tools"
+        "accounts.Organization", null=True, blank=True, on_delete=models.CASCADE, related_name="tools"
     )
     name = models.CharField(max_length=64)
     display_name = models.CharField(max_length=120)
@@ -134,7 +134,7 @@ class McpServer(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organization = models.ForeignKey(
-        "billing.Organization", null=True, blank=True, on_delete=models.CASCADE, related_name="mcp_servers"
+        "accounts.Organization", null=True, blank=True, on_delete=models.CASCADE, related_name="mcp_servers"
     )
     name = models.CharField(max_length=32)
     description = models.TextField(blank=True)
@@ -150,7 +150,7 @@ class McpServer(models.Model):
     # Written from the AGENTRY_MCP_STDIO_SERVERS setting (tools.mcp.platform), not the admin.
     from_setting = models.BooleanField(default=False, db_default=False)
     shared_with_all = models.BooleanField(default=False, db_default=False)
-    shared_with = models.ManyToManyField("billing.Organization", blank=True, related_name="+")
+    shared_with = models.ManyToManyField("accounts.Organization", blank=True, related_name="+")
     # What its tools answer is content from outside (as an organization's HTTP tool's).
     untrusted_output = models.BooleanField(default=True, db_default=True)
     timeout_seconds = models.PositiveSmallIntegerField(default=30, db_default=30)
@@ -195,7 +195,7 @@ class ToolCallStatus(models.TextChoices):
 
 class ToolCall(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    organization = models.ForeignKey("billing.Organization", on_delete=models.CASCADE, related_name="tool_calls")
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="tool_calls")
     agent = models.ForeignKey("agents.Agent", on_delete=models.CASCADE, related_name="tool_calls")
     # NULL for a name the registry does not know (the call is logged all the same).
     tool = models.ForeignKey(Tool, null=True, blank=True, on_delete=models.SET_NULL, related_name="calls")
@@ -236,7 +236,7 @@ class AgentCapabilityGrant(models.Model):
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    organization = models.ForeignKey("billing.Organization", on_delete=models.CASCADE, related_name="+")
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="+")
     agent = models.ForeignKey("agents.Agent", on_delete=models.CASCADE, related_name="capability_grants")
     capabilities = ArrayField(models.CharField(max_length=40, choices=Capability.choices), default=list, blank=True)
     updated_by = models.ForeignKey(
@@ -267,7 +267,7 @@ class ModuleEndpoint(models.Model):
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    organization = models.ForeignKey("billing.Organization", on_delete=models.CASCADE, related_name="module_endpoints")
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="module_endpoints")
     module = models.CharField(max_length=16, choices=Module.choices)
     base_url = models.URLField(max_length=500)
     auth_header = models.CharField(max_length=80, default="Authorization", blank=True)
@@ -295,7 +295,7 @@ class Task(models.Model):
     """A to-do an agent created (``task_create``) for people of the organization."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    organization = models.ForeignKey("billing.Organization", on_delete=models.CASCADE, related_name="tasks")
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="tasks")
     title = models.CharField(max_length=300)
     description = models.TextField(blank=True)
     priority = models.CharField(max_length=8, default="medium")
@@ -324,7 +324,7 @@ class EmailDraft(models.Model):
     """An email an agent wrote for a person to review (``email_draft``)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    organization = models.ForeignKey("billing.Organization", on_delete=models.CASCADE, related_name="email_drafts")
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="email_drafts")
     to = ArrayField(models.CharField(max_length=254), default=list)
     subject = models.CharField(max_length=500)
     body = models.TextField()
@@ -352,7 +352,7 @@ class Notification(models.Model):
     """A message for one person: written by ``notify_user`` and by the platform (approvals)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    organization = models.ForeignKey("billing.Organization", on_delete=models.CASCADE, related_name="notifications")
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="notifications")
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="agentry_notifications"
     )

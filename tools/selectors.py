@@ -9,7 +9,7 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 
-from billing.access import Actor
+from accounts.access import Actor
 from config.api.errors import NotFound
 from executions.runtime.tools_port import local_tool
 from tools.builtins.base import ToolDef

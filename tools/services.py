@@ -10,8 +10,8 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from billing.access import Actor
-from billing.services import activity_record
+from accounts.access import Actor
+from accounts.services import activity_record
 from config.api.errors import ApiError, InvalidInput
 from config.json_schema import schema_problems
 from tools.builtins.definitions import BUILTIN_NAMES, BUILTIN_TOOLS

@@ -12,6 +12,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from accounts.access import Actor
+from accounts.admin_scoping import OrganizationScopedAdmin, admin_actor, admin_memberships
 from agents import selectors, services
 from agents.access import visible_agents_q
 from agents.admin.forms import AgentAdminForm
@@ -22,8 +24,6 @@ from agents.models import (
     AgentUserObjectPermission,
     AgentVersion,
 )
-from billing.access import Actor
-from billing.admin_scoping import OrganizationScopedAdmin, admin_actor, admin_memberships
 from config.api.errors import ApiError
 
 VERSION_COLUMNS = ("version", "is_current", "published_at", "created_by", "deprecated_at", "changelog", "diff")

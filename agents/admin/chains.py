@@ -11,11 +11,11 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from accounts.access import Actor
+from accounts.admin_scoping import OrganizationScopedAdmin, ReadOnlyAdminMixin
 from agents.models import AgentChain, ChainExecution, ChainStepRun
 from agents.services.chains import chain_create, chain_delete, chain_execution_cancel, chain_update
 from agents.validation.chains import chain_definition_validate
-from billing.access import Actor
-from billing.admin_scoping import OrganizationScopedAdmin, ReadOnlyAdminMixin
 from config.api.errors import ApiError
 
 FIELDS = ["name", "description", "status", "steps", "error_handling", "retry_policy", "timeout_seconds"]

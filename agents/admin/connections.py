@@ -9,14 +9,14 @@ from django.contrib import admin
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 
+from accounts.access import Actor
+from accounts.admin_scoping import OrganizationScopedAdmin, managed_organization_ids
 from agents.models import ProviderConnection
 from agents.services.connections import (
     provider_connection_create,
     provider_connection_delete,
     provider_connection_update,
 )
-from billing.access import Actor
-from billing.admin_scoping import OrganizationScopedAdmin, managed_organization_ids
 
 
 class ProviderConnectionForm(forms.ModelForm):

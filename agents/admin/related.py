@@ -7,6 +7,8 @@ from typing import Any
 from django.contrib import admin, messages
 from django.http import HttpRequest
 
+from accounts.access import Actor
+from accounts.admin_scoping import OrganizationScopedAdmin, ReadOnlyAdminMixin
 from agents import services
 from agents.admin.forms import AgentConfigurationForm
 from agents.models import (
@@ -16,8 +18,6 @@ from agents.models import (
     AgentTemplate,
     AgentVersion,
 )
-from billing.access import Actor
-from billing.admin_scoping import OrganizationScopedAdmin, ReadOnlyAdminMixin
 
 
 @admin.register(AgentVersion)

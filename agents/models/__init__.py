@@ -78,7 +78,7 @@ class Agent(models.Model):
     # NULL = a platform agent, managed by superusers, usable by every organization through
     # an AgentConfiguration of its own.
     organization = models.ForeignKey(
-        "billing.Organization", null=True, blank=True, on_delete=models.CASCADE, related_name="agents"
+        "accounts.Organization", null=True, blank=True, on_delete=models.CASCADE, related_name="agents"
     )
 
     # Identity (live: not versioned).
@@ -381,7 +381,7 @@ class AgentConfiguration(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organization = models.ForeignKey(
-        "billing.Organization", on_delete=models.CASCADE, related_name="agent_configurations"
+        "accounts.Organization", on_delete=models.CASCADE, related_name="agent_configurations"
     )
     agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="configurations")
     overrides = models.JSONField(default=dict, blank=True)
@@ -413,7 +413,7 @@ class ProviderConnection(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organization = models.ForeignKey(
-        "billing.Organization", null=True, blank=True, on_delete=models.CASCADE, related_name="provider_connections"
+        "accounts.Organization", null=True, blank=True, on_delete=models.CASCADE, related_name="provider_connections"
     )
     provider = models.CharField(max_length=40)
     name = models.CharField(max_length=100, blank=True)

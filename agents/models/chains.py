@@ -26,7 +26,7 @@ class ChainStatus(models.TextChoices):
 
 class AgentChain(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    organization = models.ForeignKey("billing.Organization", on_delete=models.CASCADE, related_name="chains")
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="chains")
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
     # [{"id", "agent_id", "input_mapping", "output_mapping", "condition", "timeout_seconds",
@@ -73,7 +73,7 @@ CHAIN_TERMINAL = frozenset(
 
 class ChainExecution(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    organization = models.ForeignKey("billing.Organization", on_delete=models.CASCADE, related_name="+")
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="+")
     chain = models.ForeignKey(AgentChain, on_delete=models.CASCADE, related_name="executions")
     # The chain's definition when this run started: steps, error_handling, retry_policy, timeout.
     definition = models.JSONField(default=dict)

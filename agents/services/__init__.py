@@ -23,7 +23,6 @@ from agents.services.platform import (
     apply_overrides,
     marketplace_agent_copy,
 )
-from agents.services.roles import organization_roles, role_permissions_set
 from agents.services.stats import agent_run_started, agent_stats_record_run
 from agents.services.versions import agent_publish, agent_rollback
 
@@ -50,6 +49,4 @@ __all__ = [
     "agent_update",
     "apply_overrides",
     "marketplace_agent_copy",
-    "organization_roles",
-    "role_permissions_set",
 ]

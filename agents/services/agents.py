@@ -35,8 +35,8 @@ from config.api.conditional import require_if_match
 from config.api.errors import ApiError, InsufficientPermissions, InvalidInput
 
 if TYPE_CHECKING:
-    from billing.access import Actor
-    from billing.models import Organization
+    from accounts.access import Actor
+    from accounts.models import Organization
 
 # Transitions of DESIGN.md §4 / the api-design state diagram; publish lives in versions.py.
 LIFECYCLE = {
@@ -98,7 +98,7 @@ def agent_create(
             raise InsufficientPermissions("Your role may not create agents.")
         organization = actor.organization
     if organization is not None:
-        from billing.models import Organization
+        from accounts.models import Organization
         from billing.quotas import agent_limit_problem
 
         # The plan's max_agents, exact under concurrency: creations in one organization queue

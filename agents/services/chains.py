@@ -17,6 +17,7 @@ from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from accounts.services import activity_record
 from agents.access import agent_rights
 from agents.models import (
     AgentChain,
@@ -27,7 +28,6 @@ from agents.models import (
     StepRunStatus,
 )
 from agents.validation.chains import chain_definition_validate
-from billing.services import activity_record
 from config.api.errors import ApiError, Conflict, InsufficientPermissions, InvalidInput, NotFound
 from executions.idempotency import check_same_request, idempotency_caller, request_fingerprint, same_caller_q
 

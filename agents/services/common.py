@@ -7,15 +7,15 @@ from typing import TYPE_CHECKING, Any
 from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
 
+from accounts.services import activity_record
 from agents.access import agent_rights
 from agents.models import Agent
 from agents.selectors import agent_not_found
-from billing.services import activity_record
 from config.api.errors import ApiError, InsufficientPermissions
 from executions.events import event_emit
 
 if TYPE_CHECKING:
-    from billing.access import Actor
+    from accounts.access import Actor
 
 RIGHT_MESSAGES = {
     "write": "You may not change this agent.",

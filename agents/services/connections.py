@@ -12,9 +12,9 @@ from urllib.parse import urlsplit
 
 from django.db import transaction
 
+from accounts.access import Actor
+from accounts.services import activity_record
 from agents.models import ProviderConnection
-from billing.access import Actor
-from billing.services import activity_record
 from config.api.errors import InvalidInput
 from executions.llm.catalog import PROVIDERS
 

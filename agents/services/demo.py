@@ -13,10 +13,10 @@ from typing import Any
 
 from django.conf import settings
 
+from accounts.access import Actor
 from agents.models import Agent, AgentTemplate
 from agents.services.platform import agent_create_from_template
 from agents.services.versions import agent_publish
-from billing.access import Actor
 from config.api.errors import ApiError
 
 logger = logging.getLogger(__name__)

@@ -9,14 +9,14 @@ from django.contrib.auth.models import Permission
 from django.db import transaction
 from django.db.models import Q
 
+from accounts.models import Membership
 from agents.access import GRANT_CODENAMES
 from agents.models import Agent, AgentUserObjectPermission
 from agents.services.common import actor_user, agent_lock, record, require
-from billing.models import Membership
 from config.api.errors import InvalidInput, NotFound
 
 if TYPE_CHECKING:
-    from billing.access import Actor
+    from accounts.access import Actor
 
 
 def _permission(grant: str) -> Permission:

@@ -16,7 +16,7 @@ from agents.validation import agent_config_validate, invalid_config
 from config.api.errors import ApiError, NotFound
 
 if TYPE_CHECKING:
-    from billing.access import Actor
+    from accounts.access import Actor
 
 
 def agent_configuration_validate(agent: Agent, overrides: Any) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from agents.validation import agent_config_validate, invalid_config
 from config.api.errors import ApiError, InvalidInput
 
 if TYPE_CHECKING:
-    from billing.access import Actor
+    from accounts.access import Actor
 
 SEMVER = re.compile(r"^(0|[1-9]\d{0,5})\.(0|[1-9]\d{0,5})\.(0|[1-9]\d{0,5})$")
 BUMPS = ("major", "minor", "patch")

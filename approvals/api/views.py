@@ -11,6 +11,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.access import AccessRules, request_actor
 from approvals import selectors, services
 from approvals.api.serializers import (
     ApprovalSerializer,
@@ -19,7 +20,6 @@ from approvals.api.serializers import (
     RiskRuleSerializer,
 )
 from approvals.models import ApprovalRequest, ApprovalStatus, RiskLevel, RiskRule
-from billing.access import AccessRules, request_actor
 from config.api.errors import ApiError, NotFound
 from tools.api.views import MethodCheckedFirst, valid
 
@@ -30,7 +30,7 @@ class ApprovalAccessRules(AccessRules):
     list requests."""
 
     def has_permission(self, request: Request, view) -> bool:
-        from billing.access import resolve_actor
+        from accounts.access import resolve_actor
 
         actor = resolve_actor(request)
         rule = getattr(view, "access_rules", {}).get(getattr(view, "action", None) or "")

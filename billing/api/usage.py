@@ -17,8 +17,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.access import AccessRules, request_actor
 from billing import selectors
-from billing.access import AccessRules, request_actor
 from billing.models import Alert
 from config.api.errors import InvalidInput
 from config.api.negotiation import ErrorsAsJson

@@ -32,6 +32,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "accounts",
     "billing",
     "agents",
     "executions",
@@ -194,11 +195,11 @@ API_THROTTLE_RATE = env_str("API_THROTTLE_RATE", "1200/min")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "billing.authentication.BearerTokenAuthentication",
-        "billing.authentication.OrganizationSessionAuthentication",
+        "accounts.authentication.BearerTokenAuthentication",
+        "accounts.authentication.OrganizationSessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["billing.access.IsOrganizationMember"],
-    "DEFAULT_THROTTLE_CLASSES": ["billing.throttling.TokenRateThrottle"],
+    "DEFAULT_PERMISSION_CLASSES": ["accounts.access.IsOrganizationMember"],
+    "DEFAULT_THROTTLE_CLASSES": ["accounts.throttling.TokenRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"token": API_THROTTLE_RATE},
     "DEFAULT_PAGINATION_CLASS": "config.api.pagination.LimitOffsetTotalPagination",
     "PAGE_SIZE": 50,
@@ -228,7 +229,7 @@ SPECTACULAR_SETTINGS = {
         "AgentStatusEnum": "agents.models.AgentStatus",
         "ExecutionStatusEnum": "executions.models.ExecutionStatus",
         "StepStatusEnum": "executions.models.StepStatus",
-        "ActivityStatusEnum": "billing.models.ActivityLog.Status",
+        "ActivityStatusEnum": "accounts.models.ActivityLog.Status",
         "ApprovalStatusEnum": "approvals.models.ApprovalStatus",
         "ToolCallStatusEnum": "tools.models.ToolCallStatus",
         "TaskStatusEnum": "tools.models.TaskStatus",

@@ -19,8 +19,8 @@ from django.db import close_old_connections, connection
 from django.http.request import split_domain_port, validate_host
 from mcp.server.transport_security import TransportSecuritySettings
 
-from billing.access import Actor, token_actor
-from billing.authentication import TokenFailed, token_for_raw
+from accounts.access import Actor, token_actor
+from accounts.authentication import TokenFailed, token_for_raw
 from config.api.errors import ERROR_CODES, error_body
 from doors.mcp.server import ACTOR_SCOPE_KEY, build_server
 

@@ -28,10 +28,10 @@ from mcp.server import Server
 from mcp.shared.exceptions import MCPError
 from mcp.shared.jsonrpc_dispatcher import progress_token_from_params
 
+from accounts.access import Actor
 from agents.models import Agent
 from agents.selectors import agent_list_executable
 from approvals.selectors import approval_pending_for_execution
-from billing.access import Actor
 from config.api.errors import ApiError
 from executions.models import Execution, ExecutionStatus, TriggerType
 from executions.services import execution_start

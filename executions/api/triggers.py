@@ -16,10 +16,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.access import AccessRules, request_actor
 from agents.access import agent_rights, visible_agents_q
 from agents.models import Agent
 from agents.selectors import agent_get, agent_get_for_execution
-from billing.access import AccessRules, request_actor
 from config.api.errors import ApiError, InsufficientPermissions, InvalidInput
 from config.api.openapi import IDEMPOTENCY_KEY
 from executions.api.serializers import ExecutionSerializer

@@ -13,8 +13,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.access import AccessRules, request_actor
 from agents.selectors import agent_get, agent_get_for_execution
-from billing.access import AccessRules, request_actor
 from config.api.filters import FromToFilterSet, UtcIsoDateTimeFilter
 from config.api.negotiation import ErrorsAsJson
 from config.api.openapi import IDEMPOTENCY_KEY, error_responses

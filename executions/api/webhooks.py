@@ -10,7 +10,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from billing.access import AccessRules, request_actor
+from accounts.access import AccessRules, request_actor
 from config.api.errors import InvalidInput
 from config.api.filters import FromToFilterSet, UtcIsoDateTimeFilter
 from executions.events import EVENT_TYPES

@@ -39,7 +39,7 @@ class Execution(models.Model):
     """One run of one agent version. Its steps are the durable record the runtime resumes from."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    organization = models.ForeignKey("billing.Organization", on_delete=models.CASCADE, related_name="executions")
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="executions")
     agent = models.ForeignKey("agents.Agent", on_delete=models.CASCADE, related_name="executions")
     agent_version = models.ForeignKey("agents.AgentVersion", on_delete=models.PROTECT, related_name="executions")
     # Trigger
@@ -49,7 +49,7 @@ class Execution(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     triggered_by_token = models.ForeignKey(
-        "billing.ApiToken", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "accounts.ApiToken", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
     depth = models.PositiveSmallIntegerField(default=0)
@@ -240,7 +240,7 @@ class PlatformEvent(models.Model):
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    organization = models.ForeignKey("billing.Organization", on_delete=models.CASCADE, related_name="events")
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="events")
     event_type = models.CharField(max_length=80, db_index=True)
     payload = models.JSONField(default=dict)
     # Loose references: the log outlives what it describes.

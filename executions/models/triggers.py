@@ -27,7 +27,7 @@ class ScheduledExecution(models.Model):
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    organization = models.ForeignKey("billing.Organization", on_delete=models.CASCADE, related_name="schedules")
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="schedules")
     agent = models.ForeignKey("agents.Agent", on_delete=models.CASCADE, related_name="schedules")
     source = models.CharField(max_length=8, choices=ScheduleSource.choices, default=ScheduleSource.API)
     cron_expression = models.CharField(max_length=120)
@@ -69,7 +69,7 @@ class AgentHookSecret(models.Model):
     """The secret that signs requests to ``hooks/{agent_id}/``; shown once when (re)made."""
 
     agent = models.OneToOneField("agents.Agent", on_delete=models.CASCADE, primary_key=True, related_name="+")
-    organization = models.ForeignKey("billing.Organization", on_delete=models.CASCADE, related_name="+")
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="+")
     secret = EncryptedTextField()
     secret_last4 = models.CharField(max_length=4)
     created_by = models.ForeignKey(
@@ -88,7 +88,7 @@ class TriggerAttempt(models.Model):
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    organization = models.ForeignKey("billing.Organization", on_delete=models.CASCADE, related_name="+")
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="+")
     agent = models.ForeignKey("agents.Agent", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     trigger_type = models.CharField(max_length=16)
     code = models.CharField(max_length=40)

@@ -20,7 +20,9 @@ class WebhookEndpoint(models.Model):
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    organization = models.ForeignKey("billing.Organization", on_delete=models.CASCADE, related_name="webhook_endpoints")
+    organization = models.ForeignKey(
+        "accounts.Organization", on_delete=models.CASCADE, related_name="webhook_endpoints"
+    )
     url = models.URLField(max_length=500)
     description = models.CharField(max_length=200, blank=True)
     events = ArrayField(models.CharField(max_length=120), default=list, blank=True)
@@ -58,7 +60,7 @@ class WebhookDelivery(models.Model):
     """One event to one endpoint, with every attempt in ``history``."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    organization = models.ForeignKey("billing.Organization", on_delete=models.CASCADE, related_name="+")
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="+")
     endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
     event = models.ForeignKey("executions.PlatformEvent", on_delete=models.CASCADE, related_name="deliveries")
     event_type = models.CharField(max_length=80)

@@ -158,7 +158,7 @@ def finish_execution(execution: Execution, stop: Stop, *, events: Any, usage: di
                 agent_id=execution.agent_id,
                 execution_id=execution.pk,
             )
-        from billing.services import activity_record
+        from accounts.services import activity_record
 
         activity_record(
             organization=execution.organization,

@@ -8,8 +8,8 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 
+from accounts.access import Actor
 from agents.models import Agent, AgentConfiguration
-from billing.access import Actor
 from config.api.errors import ApiError
 from executions.models import Execution, TriggerAttempt
 

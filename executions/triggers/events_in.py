@@ -14,8 +14,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from accounts.access import Actor
 from agents.models import Agent
-from billing.access import Actor
 from config.api.errors import InvalidInput
 from executions.models import Execution, TriggerAttempt, TriggerType
 from executions.triggers.common import trigger_agents, trigger_start

@@ -23,9 +23,9 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
+from accounts.access import Actor
+from accounts.services import activity_record
 from agents.models import Agent
-from billing.access import Actor
-from billing.services import activity_record
 from config.api.errors import ApiError, Conflict, ResourceExhausted
 from config.api.parsers import JsonInputError, invalid_json_input, json_loads_bounded
 from executions.models import AgentHookSecret, Execution, TriggerAttempt, TriggerType

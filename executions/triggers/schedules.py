@@ -23,9 +23,9 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from accounts.access import Actor
+from accounts.services import activity_record
 from agents.models import Agent, AgentConfiguration
-from billing.access import Actor
-from billing.services import activity_record
 from config.api.errors import Conflict, InvalidInput
 from config.json_schema import error_line, schema_errors
 from executions.models import Execution, ScheduledExecution, ScheduleSource, TriggerType

@@ -8,8 +8,8 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from billing.access import Actor
-from billing.services import activity_record
+from accounts.access import Actor
+from accounts.services import activity_record
 from config.api.errors import InvalidInput
 from executions.models import DeliveryStatus, PlatformEvent, WebhookDelivery, WebhookEndpoint
 from executions.triggers.patterns import pattern_matches, pattern_problem

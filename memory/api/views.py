@@ -20,8 +20,8 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.access import AccessRules, request_actor
 from agents.models import Agent
-from billing.access import AccessRules, request_actor
 from config.api.errors import ApiError, InvalidInput
 from config.api.parsers import LimitedJSONParser
 from memory import selectors, services

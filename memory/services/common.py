@@ -25,7 +25,7 @@ class UsageOwner:
 
     @classmethod
     def for_organization_id(cls, organization_id: Any, **kwargs: Any) -> UsageOwner:
-        from billing.models import Organization
+        from accounts.models import Organization
 
         return cls(organization=Organization.objects.get(pk=organization_id), **kwargs)
 

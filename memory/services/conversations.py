@@ -18,8 +18,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from billing.access import Actor
-from billing.services import activity_record
+from accounts.access import Actor
+from accounts.services import activity_record
 from memory.chunking import estimate_tokens
 from memory.models import ContextType, Conversation
 from memory.services.common import run_subject

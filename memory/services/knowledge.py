@@ -18,8 +18,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from billing.access import Actor
-from billing.services import activity_record
+from accounts.access import Actor
+from accounts.services import activity_record
 from config.api.errors import ApiError, InvalidInput
 from memory.chunking import ExtractionError, chunk_text, extract_text
 from memory.embedders import Embedder, get_embedder

@@ -15,8 +15,8 @@ from django.db.models import Case, F, Q, Value, When
 from django.db.models.functions import Greatest, Least
 from django.utils import timezone
 
-from billing.access import Actor
-from billing.services import activity_record
+from accounts.access import Actor
+from accounts.services import activity_record
 from config.api.errors import InvalidInput
 from memory.embedders import Embedder, EmbedderUnavailable, EmbeddingBatch, get_embedder
 from memory.models import Memory, MemorySource, MemoryType, SourceTrust

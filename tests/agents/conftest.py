@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
+from accounts.access import Actor
+from accounts.models import Membership
 from agents import services
-from billing.access import Actor
-from billing.models import Membership
 
 
 def actor_of(user, organization=None) -> Actor:

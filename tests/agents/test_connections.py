@@ -185,8 +185,8 @@ def test_runs_use_the_organizations_connection(org, owner_actor, make_agent, set
 
 
 def test_an_agent_may_name_a_connection_of_its_organization_only(org, other_org, owner_actor, make_agent):
+    from accounts.access import Actor
     from agents.services.agents import agent_create
-    from billing.access import Actor
     from config.api.errors import ApiError
 
     mine = provider_connection_create(actor=owner_actor, data={"provider": "openai", "api_key": "k"})

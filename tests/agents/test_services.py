@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
+from accounts.models import ActivityLog
 from agents import services
 from agents.models import Agent, AgentGoal, AgentStatus, AgentVersion
 from agents.selectors import agent_is_runnable, agent_version_warnings
-from billing.models import ActivityLog
 from config.api.errors import ApiError
 from executions.models import PlatformEvent
 from tests.agents.conftest import actor_of, body

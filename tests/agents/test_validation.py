@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from accounts.models import ActivityLog
 from agents.models import Agent
 from agents.validation import agent_config_validate, tool_is_allowed
-from billing.models import ActivityLog
 from config.api.errors import ApiError
 from executions.models import PlatformEvent
 from tests.agents.conftest import body

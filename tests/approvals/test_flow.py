@@ -10,10 +10,10 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
+from accounts.access import Actor
+from accounts.models import ActivityLog, Membership
 from approvals.models import ApprovalRequest
 from approvals.services import approval_notify_by_email, approval_resolve, approvals_expire
-from billing.access import Actor
-from billing.models import ActivityLog, Membership
 from config.api.errors import ApiError
 from executions.models import Execution, ExecutionEvent, ExecutionStep, PlatformEvent
 from executions.runtime.loop import run_execution

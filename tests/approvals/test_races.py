@@ -12,10 +12,10 @@ import pytest
 from django.conf import settings
 from django.db import connections
 
+from accounts.access import Actor
+from accounts.models import Membership
 from approvals.models import ApprovalRequest
 from approvals.services import approval_resolve
-from billing.access import Actor
-from billing.models import Membership
 from config.api.errors import ApiError
 from executions.models import Execution
 from tests.approvals.helpers import pending_approvals

@@ -228,7 +228,7 @@ def test_admin_usage_page_and_price_edit(org, make_agent, providers_at_fake, cli
     run_execution(execution.pk)
     root = django_user_model.objects.create_superuser("root", "r@example.test", "pw")
     client.force_login(root)
-    page = client.get(f"/admin/billing/organization/{org.pk}/usage/")
+    page = client.get(f"/admin/accounts/organization/{org.pk}/usage/")
     assert page.status_code == 200
     html = page.content.decode()
     assert "<svg" in html and "<polyline" in html and agent.name in html and "gpt-4o" in html

@@ -186,9 +186,9 @@ def test_tenancy_and_roles(org, alice, vic, mia, oscar, two, client_for):
 
 @pytest.fixture
 def other_active_agent_factory(other_org, oscar):
+    from accounts.access import Actor
+    from accounts.models import Membership
     from agents.services import agent_activate, agent_publish
-    from billing.access import Actor
-    from billing.models import Membership
 
     actor = Actor(organization=other_org, user=oscar, membership=Membership.objects.get(user=oscar))
 

@@ -8,7 +8,7 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from billing.models import ActivityLog
+from accounts.models import ActivityLog
 from config.celery import app
 from tests.processes import celery_worker, wait_for
 

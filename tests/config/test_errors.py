@@ -10,7 +10,7 @@ from rest_framework.decorators import api_view, permission_classes
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
-from billing.models import ApiToken
+from accounts.models import ApiToken
 from config.api.errors import ERROR_CODES, ApiError
 from tests.conftest import assert_error
 
@@ -143,7 +143,7 @@ def test_throttling_is_429_with_retry_after(alice, client_for, settings):
 
     api_settings.reload()
     try:
-        from billing.throttling import TokenRateThrottle
+        from accounts.throttling import TokenRateThrottle
 
         TokenRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
         codes = [api.get("/api/v1/tokens/").status_code for _ in range(3)]

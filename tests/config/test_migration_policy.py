@@ -17,7 +17,7 @@ from django.db import migrations
 from django.db.migrations.loader import MigrationLoader
 from django.db.models import NOT_PROVIDED
 
-OUR_APPS = {"agents", "executions", "memory", "tools", "approvals", "billing"}
+OUR_APPS = {"accounts", "agents", "executions", "memory", "tools", "approvals", "billing"}
 FIRST_RELEASE = {
     ("agents", "0001_initial"),
     ("agents", "0002_seed_templates"),
@@ -67,9 +67,13 @@ CONTRACTING = (
 def _schema_operations(operations: list) -> list[tuple[object, str | None]]:
     """Each operation with the raw SQL that makes it in the database, if any: inside
     SeparateDatabaseAndState the state operations say what the RunSQL beside them does (an
-    index Django cannot build concurrently, a constraint dropped concurrently)."""
+    index Django cannot build concurrently, a constraint dropped concurrently). With no
+    database operations at all it changes Django's view only (a model moved between apps with
+    its table kept): nothing runs in the database, so nothing there can contract."""
     found: list[tuple[object, str | None]] = []
     for op in operations:
+        if isinstance(op, migrations.SeparateDatabaseAndState) and not op.database_operations:
+            continue
         if isinstance(op, migrations.SeparateDatabaseAndState):
             sql = " ".join(str(o.sql) for o in op.database_operations if isinstance(o, migrations.RunSQL))
             found += [(state_op, sql) for state_op in op.state_operations]
@@ -165,3 +169,22 @@ def test_the_rule_sees_through_separate_database_and_state():
     ]
     concurrent.atomic = False
     assert _problems(("agents", "0098_concurrent"), concurrent) == []
+
+
+def test_a_state_only_move_is_not_a_contraction_but_a_hidden_drop_is():
+    moved = migrations.Migration("0097_moved", "agents")
+    moved.operations = [
+        migrations.SeparateDatabaseAndState(database_operations=[], state_operations=[migrations.DeleteModel("agent")])
+    ]
+    assert _problems(("agents", "0097_moved"), moved) == []
+
+    dropped = migrations.Migration("0097_dropped", "agents")
+    dropped.operations = [
+        migrations.SeparateDatabaseAndState(
+            database_operations=[migrations.RunSQL('DROP TABLE "agents_agent"')],
+            state_operations=[migrations.DeleteModel("agent")],
+        )
+    ]
+    assert _problems(("agents", "0097_dropped"), dropped) == [
+        "DeleteModel contracts the schema the running release uses"
+    ]

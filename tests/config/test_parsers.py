@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from accounts.models import ActivityLog
 from agents.models import Agent, AgentChain, ProviderConnection
-from billing.models import ActivityLog
 from config.api.parsers import MAX_JSON_DEPTH
 from executions.models import Execution, ScheduledExecution
 from tests.agents.conftest import body as agent_body

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from openapi_spec_validator import validate
 
-from billing.models import Organization
+from accounts.models import Organization
 from tests.processes import ROOT
 
 
@@ -44,7 +44,7 @@ def test_login_page_renders_with_the_base_template(client, db):
 def test_superuser_sees_every_organization_in_admin(client, org, other_org, django_user_model):
     root = django_user_model.objects.create_superuser("root", "root@example.test", "pw")
     client.force_login(root)
-    page = client.get("/admin/billing/organization/").content.decode()
+    page = client.get("/admin/accounts/organization/").content.decode()
     assert "Acme" in page and "Globex" in page
 
 
@@ -52,35 +52,35 @@ def test_organization_admin_sees_only_its_own(client, org, other_org, alice, osc
     alice.is_staff = True
     alice.save()
     client.force_login(alice)
-    page = client.get("/admin/billing/organization/")
+    page = client.get("/admin/accounts/organization/")
     assert page.status_code == 200
     assert "Acme" in page.content.decode() and "Globex" not in page.content.decode()
-    assert client.get(f"/admin/billing/organization/{other_org.id}/change/").status_code in (302, 404)
-    members = client.get("/admin/billing/membership/").content.decode()
+    assert client.get(f"/admin/accounts/organization/{other_org.id}/change/").status_code in (302, 404)
+    members = client.get("/admin/accounts/membership/").content.decode()
     assert "alice@acme.test" in members and "oscar@globex.test" not in members
 
 
 def test_admin_never_shows_token_hashes(client, org, alice, client_for):
-    from billing.models import ApiToken
+    from accounts.models import ApiToken
 
     client_for(alice)
     token = ApiToken.objects.get(user=alice)
     root = type(alice).objects.create_superuser("root", "root@example.test", "pw")
     client.force_login(root)
-    for url in ("/admin/billing/apitoken/", f"/admin/billing/apitoken/{token.id}/change/"):
+    for url in ("/admin/accounts/apitoken/", f"/admin/accounts/apitoken/{token.id}/change/"):
         page = client.get(url).content.decode()
         assert token.prefix in page and token.token_hash not in page
 
 
 def test_viewer_without_staff_cannot_enter_admin(client, vic):
     client.force_login(vic)
-    assert client.get("/admin/billing/organization/").status_code == 302
+    assert client.get("/admin/accounts/organization/").status_code == 302
 
 
 def test_repository_has_the_shape_of_the_design_card():
     for name in ("manage.py", "pyproject.toml", "Makefile", "README.md", "docker-compose.yml", ".ci/run"):
         assert (ROOT / name).is_file(), name
-    for app in ("agents", "executions", "memory", "tools", "approvals", "billing"):
+    for app in ("accounts", "agents", "executions", "memory", "tools", "approvals", "billing"):
         for part in ("__init__.py", "apps.py", "migrations", "api"):
             assert (ROOT / app / part).exists(), f"{app}/{part}"
     for folder in ("config", "templates", "tests"):

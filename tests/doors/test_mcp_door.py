@@ -19,11 +19,11 @@ from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
+from accounts.access import Actor
+from accounts.models import Membership
+from accounts.services import api_token_create
 from agents.services import agent_create, agent_publish
 from approvals.models import ApprovalRequest
-from billing.access import Actor
-from billing.models import Membership
-from billing.services import api_token_create
 from executions.models import Execution
 from tests.fakes.fixtures import FAKE_API_KEY
 from tests.fakes.script import HttpError, text, tool_call

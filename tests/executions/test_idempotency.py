@@ -8,12 +8,12 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from django.db import connection
 
+from accounts.access import Actor
+from accounts.models import Membership
 from agents.models import ChainExecution
 from agents.services.agents import agent_create
 from agents.services.chains import chain_create
 from agents.services.versions import agent_publish
-from billing.access import Actor
-from billing.models import Membership
 from executions.models import Execution
 from tests.conftest import assert_error
 

@@ -7,8 +7,9 @@ from types import SimpleNamespace
 
 import pytest
 
+from accounts.models import ActivityLog
 from agents.models import Agent
-from billing.models import ActivityLog, UsageRecord
+from billing.models import UsageRecord
 from config.api.errors import ApiError
 from executions.models import Execution, ExecutionEvent, ExecutionStep, PlatformEvent
 from executions.runtime.loop import run_execution

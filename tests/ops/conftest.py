@@ -9,12 +9,13 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from accounts.access import Actor
+from accounts.models import Membership, Organization
 from agents.models import Agent
 from agents.services.agents import agent_create
 from agents.services.versions import agent_publish
 from approvals.models import ApprovalRequest
-from billing.access import Actor
-from billing.models import DailyUsage, Membership, Organization
+from billing.models import DailyUsage
 from executions.models import Execution
 from executions.runtime.loop import run_execution
 from executions.services import execution_start

@@ -10,11 +10,11 @@ from django.contrib.auth import get_user_model
 from django.forms import ModelChoiceField
 from django.test import Client
 
+from accounts.admin_scoping import OrganizationScopedAdmin, ReadOnlyAdminMixin
+from accounts.models import ActivityLog, Organization
+from accounts.services import activity_record
 from agents.models import ProviderConnection
 from approvals.models import RiskRule
-from billing.admin_scoping import OrganizationScopedAdmin, ReadOnlyAdminMixin
-from billing.models import ActivityLog, Organization
-from billing.services import activity_record
 from memory.models import KnowledgeBase
 from tests.admin_forms import page_data
 from tools.models import AgentCapabilityGrant, ModuleEndpoint, Tool
@@ -116,7 +116,7 @@ def test_choices_never_list_another_organizations_rows(tenants, org, other_org, 
 
 
 def test_the_role_permissions_an_owner_sets_bind_the_admin_as_the_api(org, alice, adam, client_for):
-    from billing.roles import DEFAULT_ROLE_PERMISSIONS
+    from accounts.roles import DEFAULT_ROLE_PERMISSIONS
 
     narrowed = [p for p in DEFAULT_ROLE_PERMISSIONS["admin"] if p not in ("tools.add_tool", "billing.manage_members")]
     org.role_permissions = {"admin": narrowed}
@@ -175,8 +175,8 @@ def test_module_endpoints_pass_the_ssrf_guard_in_the_admin(org, adam):
 
 
 def _agent(org, alice):
+    from accounts.access import Actor
     from agents.services.agents import agent_create
-    from billing.access import Actor
 
     actor = Actor(organization=org, user=alice, membership=org.memberships.get(user=alice))
     return agent_create(actor=actor, data={"name": "Helper", "system_prompt": "Help."})

@@ -8,7 +8,7 @@ from django.contrib import admin
 from django.test import Client
 from django.urls import NoReverseMatch, reverse
 
-from billing.admin_scoping import OrganizationScopedAdmin
+from accounts.admin_scoping import OrganizationScopedAdmin
 
 pytestmark = pytest.mark.django_db
 

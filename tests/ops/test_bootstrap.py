@@ -7,8 +7,8 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
+from accounts.models import Organization
 from agents.models import Agent, AgentTemplate
-from billing.models import Organization
 from executions.models import Execution
 from executions.runtime.loop import run_execution
 from executions.services import execution_start

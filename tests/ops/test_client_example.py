@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from accounts.services import api_token_create
 from agents.models import Agent
 from approvals.models import ApprovalRequest
-from billing.services import api_token_create
 from executions.models import Execution
 from tests.fakes.fixtures import FAKE_API_KEY
 from tests.fakes.script import text, tool_call

@@ -25,7 +25,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from billing.services import api_token_create
+from accounts.services import api_token_create
 from config import serve as serve_module
 from executions.services import execution_start
 from tests import processes

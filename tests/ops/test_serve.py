@@ -16,7 +16,7 @@ import httpx
 import pytest
 from django.conf import settings
 
-from billing.services import api_token_create
+from accounts.services import api_token_create
 from config import serve
 from config.embedded import redis_url_with_db
 from executions.runtime.owners import process_alive

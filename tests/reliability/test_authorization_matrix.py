@@ -26,14 +26,15 @@ from django.db import transaction
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
+from accounts.models import ActivityLog, ApiToken
+from accounts.services import api_token_create
 from agents.models import AgentChain, AgentConfiguration, AgentTemplate, ChainExecution, Visibility
 from agents.services.agents import agent_create
 from agents.services.connections import provider_connection_create
 from agents.services.grants import agent_grant
 from agents.services.versions import agent_publish
 from approvals.models import RiskRule
-from billing.models import ActivityLog, Alert, ApiToken
-from billing.services import api_token_create
+from billing.models import Alert
 from executions.models import ExecutionLog, PlatformEvent, ScheduledExecution, TriggerAttempt, WebhookEndpoint
 from executions.triggers.hooks_in import hook_secret_rotate
 from memory.models import Conversation, Document, Episode, KnowledgeBase, Memory

@@ -31,9 +31,9 @@ BUDGET_SECONDS = int(os.environ.get("FAULT_BUDGET_SECONDS", "600"))
 SEED_SCRIPT = """
 from agents.services.agents import agent_create
 from agents.services.versions import agent_publish
-from billing.access import Actor
-from billing.models import Membership
-from billing.services import api_token_create, organization_bootstrap
+from accounts.access import Actor
+from accounts.models import Membership
+from accounts.services import api_token_create, organization_bootstrap
 org = organization_bootstrap(slug="faults", name="Faults", owner_email="owner@faults.test", password=None)
 membership = Membership.objects.select_related("user").get(organization=org)
 actor = Actor(organization=org, user=membership.user, membership=membership)

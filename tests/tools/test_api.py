@@ -184,7 +184,7 @@ def test_capabilities_are_granted_by_admins(tool_env, adam, mia, oscar, client_f
     assert_error(bad, 400, "InvalidInput")
     assert_error(client_for(oscar).get(url), 404, "AgentNotFound")
     assert_error(client_for(oscar).put(url, {"capabilities": []}, format="json"), 404, "AgentNotFound")
-    from billing.models import ActivityLog
+    from accounts.models import ActivityLog
 
     assert ActivityLog.objects.filter(action="agent.capabilities", organization=tool_env.org).exists()
 
@@ -237,8 +237,8 @@ def test_notifications_are_the_callers_own(org, alice, mia, client_for):
 
 
 def test_tool_call_rows_never_hold_secrets_after_a_real_call(tool_env, http_fake, adam, client_for):
-    from billing.access import Actor
-    from billing.models import Membership
+    from accounts.access import Actor
+    from accounts.models import Membership
     from tools.services import http_tool_create
 
     http_fake.route("POST", "/echo", json={"ok": 1})

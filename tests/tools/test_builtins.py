@@ -351,8 +351,8 @@ def test_calendar_tools_call_the_booking_module(tool_env, http_fake):
 
 
 def test_an_organizations_http_tool(tool_env, http_fake, alice):
-    from billing.access import Actor
-    from billing.models import Membership
+    from accounts.access import Actor
+    from accounts.models import Membership
     from tools.services import http_tool_create
 
     http_fake.route("GET", "/orders/A%2F1", json={"order": "A/1", "state": "shipped"})

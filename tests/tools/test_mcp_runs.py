@@ -15,10 +15,10 @@ import time
 import pytest
 from django.conf import settings
 
+from accounts.access import Actor
+from accounts.models import Membership
 from approvals.models import ApprovalRequest
 from approvals.services import approval_resolve
-from billing.access import Actor
-from billing.models import Membership
 from executions.models import Execution
 from executions.runtime.loop import run_execution
 from executions.services import execution_start

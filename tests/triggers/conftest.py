@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
+from accounts.access import Actor
+from accounts.models import Membership
 from agents.models import Agent
 from agents.services import agent_activate, agent_create, agent_publish
-from billing.access import Actor
-from billing.models import Membership
 from executions.triggers.signing import signature_for
 
 

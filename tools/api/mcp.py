@@ -17,7 +17,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from billing.access import AccessRules, request_actor
+from accounts.access import AccessRules, request_actor
 from config.api.errors import ApiError
 from tools.api.serializers import StrictSerializer
 from tools.api.views import READ, MethodCheckedFirst, valid

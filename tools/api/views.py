@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing.access import AccessRules, request_actor
+from accounts.access import AccessRules, request_actor
 from config.api.errors import ApiError, InvalidInput, NotFound
 from tools import selectors, services
 from tools.api.serializers import (

@@ -18,8 +18,8 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.utils.html import format_html_join
 
-from billing.access import Actor
-from billing.admin_scoping import OrganizationScopedAdmin, api_validated
+from accounts.access import Actor
+from accounts.admin_scoping import OrganizationScopedAdmin, api_validated
 from config.api.errors import ApiError
 from config.forms import BoundedJSONField
 from tools import tasks

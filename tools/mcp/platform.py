@@ -19,7 +19,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 
-from billing.models import Organization
+from accounts.models import Organization
 from tools.models import McpServer, McpTransport
 
 _NAME = re.compile(r"^[a-z0-9]+(?:[_-][a-z0-9]+)*$")

@@ -9,7 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from billing.access import Actor
+from accounts.access import Actor
 from config.api.errors import NotFound
 from tools.mcp.client import Endpoint
 from tools.models import McpServer

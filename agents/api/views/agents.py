@@ -11,6 +11,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.access import AccessRules, request_actor
 from agents import selectors, services
 from agents.access import agent_rights
 from agents.api.filters import AgentFilter
@@ -30,7 +31,6 @@ from agents.api.serializers import (
 from agents.api.views.base import READ, SEMVER_PATH, WRITE, valid_input
 from agents.models import Agent
 from agents.services.common import require
-from billing.access import AccessRules, request_actor
 from config.api.errors import ApiError, InvalidInput
 from config.api.openapi import ETAG, IF_MATCH, error_responses
 

@@ -13,6 +13,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts import role_permissions
+from accounts.access import AccessRules, request_actor
 from agents import selectors, services
 from agents.access import agent_rights
 from agents.api.serializers import (
@@ -26,7 +28,6 @@ from agents.api.serializers import (
 )
 from agents.api.views.base import READ, valid_input
 from agents.models import Agent, AgentConfiguration, AgentTemplate
-from billing.access import AccessRules, request_actor
 
 
 class MarketplaceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -146,9 +147,9 @@ class OrganizationRolesView(APIView):
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request: Request) -> Response:
-        return Response(services.organization_roles(organization=request_actor(request).organization))
+        return Response(role_permissions.organization_roles(organization=request_actor(request).organization))
 
     @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
     def put(self, request: Request) -> Response:
         mapping: Any = request.data.get("roles", request.data) if isinstance(request.data, dict) else request.data
-        return Response(services.role_permissions_set(actor=request_actor(request), mapping=mapping))
+        return Response(role_permissions.role_permissions_set(actor=request_actor(request), mapping=mapping))

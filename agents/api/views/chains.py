@@ -12,6 +12,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.access import AccessRules, request_actor
 from agents import selectors
 from agents.models import AgentChain, ChainExecution, ChainRunStatus, ChainStepRun
 from agents.services.chains import (
@@ -21,7 +22,6 @@ from agents.services.chains import (
     chain_execution_start,
     chain_update,
 )
-from billing.access import AccessRules, request_actor
 from config.api.errors import InvalidInput
 from config.api.openapi import IDEMPOTENCY_KEY, error_responses
 

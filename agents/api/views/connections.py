@@ -8,6 +8,7 @@ from rest_framework import serializers, status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.access import AccessRules, request_actor
 from agents import selectors
 from agents.models import ProviderConnection
 from agents.services.connections import (
@@ -15,7 +16,6 @@ from agents.services.connections import (
     provider_connection_delete,
     provider_connection_update,
 )
-from billing.access import AccessRules, request_actor
 from config.api.errors import InvalidInput
 
 MANAGE = ("admin", "billing.manage_provider_connections")

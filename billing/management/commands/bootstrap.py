@@ -9,9 +9,9 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
-from billing.access import Actor
-from billing.models import Membership, Organization
-from billing.services import api_token_create, organization_bootstrap
+from accounts.access import Actor
+from accounts.models import Membership, Organization
+from accounts.services import api_token_create, organization_bootstrap
 
 
 class Command(BaseCommand):

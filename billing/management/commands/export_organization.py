@@ -21,7 +21,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Model, QuerySet
 from django.utils import timezone
 
-from billing.models import Organization, UsageRecord
+from accounts.models import Organization
+from billing.models import UsageRecord
 
 SECRET_FIELD = re.compile(r"(secret|password|api_key|_encrypted|token_hash|private)", re.IGNORECASE)
 FORMAT_VERSION = 1

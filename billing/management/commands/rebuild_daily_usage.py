@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
-from billing.models import Organization
+from accounts.models import Organization
 from billing.usage import daily_usage_rebuild
 
 

@@ -14,8 +14,8 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
+from accounts.models import Organization
 from agents.models import Agent
-from billing.models import Organization
 from config.api.errors import ApiError
 from executions.models import Execution, ExecutionEvent
 from executions.runtime.loop import run_execution

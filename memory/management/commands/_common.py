@@ -10,7 +10,7 @@ from django.core.management.base import CommandError
 def organization_id(slug_or_id: str | None) -> Any:
     if not slug_or_id:
         return None
-    from billing.models import Organization
+    from accounts.models import Organization
 
     field = "pk" if _is_uuid(slug_or_id) else "slug"
     found = Organization.objects.filter(**{field: slug_or_id}).values_list("pk", flat=True).first()

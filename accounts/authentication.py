@@ -7,8 +7,8 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication, get_authorization_header
 from rest_framework.request import Request
 
-from billing.models import ApiToken
-from billing.tokens import hash_token
+from accounts.models import ApiToken
+from accounts.tokens import hash_token
 
 # last_used_at is written at most this often per token, so reads stay reads.
 LAST_USED_GRANULARITY = timedelta(minutes=1)

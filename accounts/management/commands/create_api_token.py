@@ -3,8 +3,8 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from billing.models import Organization
-from billing.services import api_token_create
+from accounts.models import Organization
+from accounts.services import api_token_create
 from config.api.errors import ApiError
 
 

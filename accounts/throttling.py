@@ -5,7 +5,7 @@ import logging
 from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
 
-from billing.models import ApiToken
+from accounts.models import ApiToken
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from billing.services import organization_bootstrap
+from accounts.services import organization_bootstrap
 from config.api.errors import ApiError
 
 

@@ -1,10 +1,10 @@
-"""OpenAPI descriptions of the authentication classes (loaded by BillingConfig.ready)."""
+"""OpenAPI descriptions of the authentication classes (loaded by AccountsConfig.ready)."""
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 
 class BearerTokenScheme(OpenApiAuthenticationExtension):
-    target_class = "billing.authentication.BearerTokenAuthentication"
+    target_class = "accounts.authentication.BearerTokenAuthentication"
     name = "bearerAuth"
 
     def get_security_definition(self, auto_schema):
@@ -12,7 +12,7 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
 
 
 class SessionScheme(OpenApiAuthenticationExtension):
-    target_class = "billing.authentication.OrganizationSessionAuthentication"
+    target_class = "accounts.authentication.OrganizationSessionAuthentication"
     name = "sessionAuth"
 
     def get_security_definition(self, auto_schema):

@@ -11,9 +11,10 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from billing.access import Actor
-from billing.models import ActivityLog, ApiToken, Membership, Organization, Plan
-from billing.services import api_token_create, api_token_revoke
+from accounts.access import Actor
+from accounts.models import ActivityLog, ApiToken, Membership, Organization
+from accounts.services import api_token_create, api_token_revoke
+from billing.models import Plan
 from tests.admin_forms import page_data
 from tests.factories import UserFactory
 
@@ -56,7 +57,7 @@ def test_an_organization_admin_cannot_change_or_remove_an_owner(org, alice, adam
     owner = Membership.objects.get(user=alice, organization=org)
     url = _change(Membership, owner.pk)
     assert client.post(url, {"role": "viewer"}).status_code == 403
-    assert client.post(f"/admin/billing/membership/{owner.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert client.post(f"/admin/accounts/membership/{owner.pk}/delete/", {"post": "yes"}).status_code == 403
     owner.refresh_from_db()
     assert owner.role == "owner"
 
@@ -95,7 +96,7 @@ def test_an_organization_admin_adds_members_but_not_owners(org, adam, other_org,
     nina = UserFactory(username="nina@beta.test")
     Membership.objects.create(user=nina, organization=beta, role="member")
     client = _staff(adam)
-    add = "/admin/billing/membership/add/"
+    add = "/admin/accounts/membership/add/"
     form = client.get(add).context["adminform"].form
     # Only people already in the admin's organizations are offered; nobody of another tenant.
     assert nina in form.fields["user"].queryset and oscar not in form.fields["user"].queryset
@@ -226,12 +227,12 @@ def test_an_organization_admin_revokes_members_tokens_not_owners(org, alice, ada
     owners, _ = api_token_create(user=alice, organization=org)
     client = _staff(adam)
     response = client.post(
-        "/admin/billing/apitoken/",
+        "/admin/accounts/apitoken/",
         {"action": "revoke", "_selected_action": [str(members.pk), str(owners.pk)]},
         follow=True,
     )
     assert "Only an owner changes an owner" in response.content.decode()
     assert ApiToken.objects.get(pk=members.pk).is_revoked
     assert not ApiToken.objects.get(pk=owners.pk).is_revoked
-    assert client.post(f"/admin/billing/apitoken/{members.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert client.post(f"/admin/accounts/apitoken/{members.pk}/delete/", {"post": "yes"}).status_code == 403
     assert ApiToken.objects.filter(pk=members.pk).exists()  # revoked, never deleted

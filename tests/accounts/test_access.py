@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from billing.access import AccessRules, Actor
-from billing.models import ActivityLog, Membership
-from billing.roles import DEFAULT_ROLE_PERMISSIONS, permissions_for
-from billing.services import activity_record, api_token_create
+from accounts.access import AccessRules, Actor
+from accounts.models import ActivityLog, Membership
+from accounts.roles import DEFAULT_ROLE_PERMISSIONS, permissions_for
+from accounts.services import activity_record, api_token_create
 from tests.conftest import assert_error
 
 

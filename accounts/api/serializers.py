@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from billing.models import ActivityLog, ApiToken, Scope
-from billing.services import MAX_TOKEN_DAYS
+from accounts.models import ActivityLog, ApiToken, Scope
+from accounts.services import MAX_TOKEN_DAYS
 
 
 class ApiTokenSerializer(serializers.ModelSerializer):

@@ -6,15 +6,15 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from billing import selectors, services
-from billing.access import AccessRules, request_actor
-from billing.api.serializers import (
+from accounts import selectors, services
+from accounts.access import AccessRules, request_actor
+from accounts.api.serializers import (
     ActivityLogSerializer,
     ApiTokenCreatedSerializer,
     ApiTokenCreateSerializer,
     ApiTokenSerializer,
 )
-from billing.models import ActivityLog, ApiToken
+from accounts.models import ActivityLog, ApiToken
 from config.api.filters import UtcIsoDateTimeFilter
 
 

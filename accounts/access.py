@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
-from billing.models import ApiToken, Membership, Organization
+from accounts.models import ApiToken, Membership, Organization
 from config.logging import log_context_var
 
 if TYPE_CHECKING:

@@ -7,9 +7,9 @@ from django.core.management import call_command
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from billing.models import ActivityLog, ApiToken
-from billing.services import api_token_create, api_token_revoke, api_token_update
-from billing.tokens import hash_token
+from accounts.models import ActivityLog, ApiToken
+from accounts.services import api_token_create, api_token_revoke, api_token_update
+from accounts.tokens import hash_token
 from config.api.errors import ApiError
 from tests.conftest import assert_error
 

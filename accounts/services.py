@@ -15,14 +15,14 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from billing.models import ActivityLog, ApiToken, Membership, Organization, Scope
-from billing.roles import Role
-from billing.tokens import display_prefix, generate_token, hash_token
+from accounts.models import ActivityLog, ApiToken, Membership, Organization, Scope
+from accounts.roles import Role
+from accounts.tokens import display_prefix, generate_token, hash_token
 from config.api.errors import ApiError, Conflict, InsufficientPermissions, InvalidInput, NotFound
 from config.logging import request_id_var
 
 if TYPE_CHECKING:
-    from billing.access import Actor
+    from accounts.access import Actor
 
 MAX_TOKEN_DAYS = 3650
 

@@ -6,13 +6,13 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 
-from billing.models import Organization
-from billing.roles import ALL_PERMISSIONS, DEFAULT_ROLE_PERMISSIONS, Role, permissions_for
-from billing.services import activity_record
+from accounts.models import Organization
+from accounts.roles import ALL_PERMISSIONS, DEFAULT_ROLE_PERMISSIONS, Role, permissions_for
+from accounts.services import activity_record
 from config.api.errors import InsufficientPermissions, InvalidInput
 
 if TYPE_CHECKING:
-    from billing.access import Actor
+    from accounts.access import Actor
 
 EDITABLE_ROLES = (Role.ADMIN.value, Role.MEMBER.value, Role.VIEWER.value)
 

@@ -5,7 +5,7 @@ whatever Django model permissions say, and changes there exactly what the API le
 role change, through the API's services (which check the rules and write the activity log):
 
 - ``api_permissions`` names, per ``view``/``add``/``change``/``delete``, the permission
-  (``billing.roles``) the API asks of the role in the row's organization; ``None`` means any
+  (``accounts.roles``) the API asks of the role in the row's organization; ``None`` means any
   owner or admin there. An action without an entry is refused to organization admins, so a
   new admin is read-only for them until someone decides.
 - ``service_save(request, actor, form, change)`` and ``service_delete(request, actor, obj)``
@@ -31,9 +31,9 @@ from django.db.models import QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest
 
-from billing.access import Actor
-from billing.models import Membership, Organization
-from billing.roles import Role
+from accounts.access import Actor
+from accounts.models import Membership, Organization
+from accounts.roles import Role
 from config.api.errors import ApiError, InvalidInput
 from config.forms import BoundedJSONField
 

@@ -1,0 +1,54 @@
+"""Foreign keys to the organization (and API token) now name accounts' models (issue #15).
+
+State only: the tables they point at are the same ones (accounts keeps billing's table names),
+so the columns and constraints stay as they are and no SQL runs.
+"""
+
+import django.db.models.deletion
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+
+    dependencies = [
+        ('accounts', '0001_initial'),
+        ('memory', '0002_memory_source_trust'),
+    ]
+
+    operations = [
+        migrations.SeparateDatabaseAndState(
+            database_operations=[],
+            state_operations=[
+                migrations.AlterField(
+                    model_name='conversation',
+                    name='organization',
+                    field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='accounts.organization'),
+                ),
+                migrations.AlterField(
+                    model_name='document',
+                    name='organization',
+                    field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='accounts.organization'),
+                ),
+                migrations.AlterField(
+                    model_name='episode',
+                    name='organization',
+                    field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='accounts.organization'),
+                ),
+                migrations.AlterField(
+                    model_name='knowledgebase',
+                    name='organization',
+                    field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='accounts.organization'),
+                ),
+                migrations.AlterField(
+                    model_name='knowledgechunk',
+                    name='organization',
+                    field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='accounts.organization'),
+                ),
+                migrations.AlterField(
+                    model_name='memory',
+                    name='organization',
+                    field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='accounts.organization'),
+                ),
+            ],
+        ),
+    ]
