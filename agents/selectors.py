@@ -39,8 +39,8 @@ from agents.models import (
     RuntimeState,
     Visibility,
 )
-from agents.tooling import available_tool_names
-from agents.validation import tool_pattern_warnings
+from agents.tooling import available_tool_names, capability_tag_warnings, tool_gap_warnings
+from agents.validation import model_warnings, tool_pattern_warnings
 from config.api.conditional import strong_etag
 from config.api.errors import ApiError, NotFound
 
@@ -144,9 +144,17 @@ def agent_has_unpublished_changes(agent: Agent) -> bool:
 
 
 def agent_warnings(agent: Agent) -> list[str]:
-    """Non-blocking problems of the draft, shown with the agent (tool patterns for now)."""
+    """Non-blocking problems of the draft, shown with the agent: tool patterns matching
+    nothing, allowed tools its runs would not be offered (a missing grant or module), models
+    not in the catalog, and capability tags that look like grants."""
+    config = agent_draft_config(agent)
     available = available_tool_names(organization=agent.organization)
-    return tool_pattern_warnings(agent_draft_config(agent), available)
+    return [
+        *tool_pattern_warnings(config, available),
+        *tool_gap_warnings(agent=agent, config=config),
+        *model_warnings(config, agent.organization_id),
+        *capability_tag_warnings(agent=agent, config=config),
+    ]
 
 
 def agent_stats(agent: Agent) -> dict[str, Any]:

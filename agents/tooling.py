@@ -1,4 +1,6 @@
-"""The one place the agents app asks which tools exist (for allowed/denied pattern warnings).
+"""The one place the agents app asks the tools app about tools (for the agent's warnings):
+which tools exist (allowed/denied pattern warnings) and which allowed ones its runs would not
+offer for a missing capability grant or module.
 
 HOOK for the tools app: when ``tools.selectors.tool_names_available(*, organization)`` exists
 (returning the names of the active tools the organization may use: system tools plus its
@@ -41,3 +43,33 @@ def available_tool_names(*, organization: Any) -> list[str] | None:
     except ImportError:
         return list(REFERENCE_TOOL_NAMES)
     return list(tool_names_available(organization=organization))
+
+
+def tool_gap_warnings(*, agent: Any, config: dict[str, Any]) -> list[str]:
+    """One warning per allowed tool the agent's runs would not be offered, saying what is
+    missing and where to grant it (the tools app decides; a function-level import keeps the
+    agents app below it)."""
+    if agent.organization_id is None:
+        return []  # a platform agent's grants are each organization's own
+    from tools.selectors import agent_tool_gaps
+
+    gaps = agent_tool_gaps(organization_id=agent.organization_id, agent_id=agent.pk, config=config)
+    return [gap["message"] for gap in gaps]
+
+
+def capability_tag_warnings(*, agent: Any, config: dict[str, Any]) -> list[str]:
+    """The agent body's ``capabilities`` are descriptive tags (what the agent is for); they
+    grant nothing. A tag spelled like a grant is most likely meant as one: say where grants go."""
+    from tools.models import Capability
+    from tools.selectors import agent_capabilities
+
+    like_grants = [tag for tag in config.get("capabilities") or [] if tag in set(Capability.values)]
+    if not like_grants or agent.organization_id is None:
+        return []
+    granted = agent_capabilities(organization_id=agent.organization_id, agent_id=agent.pk)
+    return [
+        f"capabilities: {tag!r} is a descriptive tag and grants nothing; tools that need the {tag} "
+        f"capability get it from PUT /api/v1/agents/{agent.pk}/capabilities/."
+        for tag in like_grants
+        if tag not in granted
+    ]

@@ -80,6 +80,17 @@ def usage_summary(*, actor: Actor, start: date, end: date, group_by: str) -> lis
             },
         )
         entry["runs"] = run_row["runs"]
+    # Calls of models without a price (charged the default price): few rows, one query, so a
+    # model Agentry does not list yet shows in every grouping.
+    records = UsageRecord.objects.filter(
+        organization=organization, created_at__date__gte=start, created_at__date__lte=end, priced_by_default=True
+    )
+    record_key = {"day": TruncDate("created_at"), "user": F("user__username")}.get(group_by) or F(
+        {"agent": "agent_id", "provider": "provider", "model": "model"}[group_by]
+    )
+    defaulted = {row["key"]: row["n"] for row in records.values(key=record_key).annotate(n=Count("id"))}
+    for entry in rows.values():
+        entry["priced_by_default_calls"] = defaulted.get(entry["key"], 0)
     result = sorted(rows.values(), key=lambda r: str(r["key"]) if r["key"] is not None else "")
     for entry in result:
         entry["key"] = str(entry["key"]) if entry["key"] is not None else None

@@ -43,6 +43,18 @@ class ModelConfigInputSerializer(StrictSerializer):
     top_p = serializers.FloatField(required=False, allow_null=True)
     fallbacks = serializers.ListField(child=serializers.DictField(), required=False)
     extra = serializers.DictField(required=False)
+    connection_id = serializers.UUIDField(
+        required=False,
+        allow_null=True,
+        help_text="A provider connection (connections/) of the organization or the platform to call the model "
+        "through; null: the platform's key for the provider.",
+    )
+
+    def to_internal_value(self, data: Any) -> Any:
+        value = super().to_internal_value(data)
+        if value.get("connection_id") is not None:
+            value["connection_id"] = str(value["connection_id"])  # stored in JSON as text
+        return value
 
 
 class LimitsInputSerializer(StrictSerializer):
@@ -63,7 +75,19 @@ class AgentInputSerializer(StrictSerializer):
     avatar_url = serializers.URLField(required=False, allow_blank=True, max_length=500)
     agent_type = serializers.CharField(required=False, max_length=16)
     domain = serializers.CharField(required=False, allow_blank=True, max_length=80)
-    capabilities = _names()
+    capabilities = serializers.ListField(
+        child=serializers.CharField(max_length=120, allow_blank=True),
+        required=False,
+        help_text="Descriptive tags of what the agent is for (e.g. lead_qualification); they grant nothing. "
+        "What its tools may touch is granted apart, with PUT agents/{id}/capabilities/.",
+    )
+    allowed_tools = serializers.ListField(
+        child=serializers.CharField(max_length=120, allow_blank=True),
+        required=False,
+        help_text="Tool names or patterns (crm_*) the agent may call. A tool that needs a capability "
+        "(requires_permissions) is offered only once it is granted with PUT agents/{id}/capabilities/; "
+        "the agent's warnings list those that are not.",
+    )
     personality = serializers.JSONField(required=False, help_text="Text, or {traits, tone, behavior, language_style}.")
     system_prompt = _text()
     instructions = _text()
@@ -77,7 +101,6 @@ class AgentInputSerializer(StrictSerializer):
     timeout_seconds = serializers.IntegerField(required=False, write_only=True)
     max_runs_per_hour = serializers.IntegerField(required=False, write_only=True)
     max_runs_per_day = serializers.IntegerField(required=False, write_only=True)
-    allowed_tools = _names()
     denied_tools = _names()
     trigger_events = _names()
     trigger_schedule = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=120)

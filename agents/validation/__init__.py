@@ -23,7 +23,13 @@ from agents.validation.behaviour import (
     validate_schema,
     validate_triggers,
 )
-from agents.validation.model_config import EXTRA_PARAMETERS, PROVIDER_EXTRAS, validate_limits, validate_model
+from agents.validation.model_config import (
+    EXTRA_PARAMETERS,
+    PROVIDER_EXTRAS,
+    model_warnings,
+    validate_limits,
+    validate_model,
+)
 
 __all__ = [
     "EXTRA_PARAMETERS",
@@ -31,6 +37,7 @@ __all__ = [
     "agent_config_validate",
     "deadline_of",
     "invalid_config",
+    "model_warnings",
     "tool_is_allowed",
     "tool_pattern_warnings",
 ]

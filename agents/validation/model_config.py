@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -10,7 +11,7 @@ from django.core.exceptions import ValidationError
 
 from agents.validation.base import Errors, as_decimal, int_in
 from config.json_schema import schema_errors
-from executions.llm.catalog import MODELS, PROVIDERS, is_known_model
+from executions.llm.catalog import PROVIDERS, is_known_model
 
 MAX_FALLBACKS = 5
 LIMIT_RANGES = {
@@ -84,6 +85,45 @@ def _model_known(provider: str, model: Any, organization_id: Any) -> bool:
     return model in connection_models(organization_id=organization_id, provider=provider)
 
 
+# Providers ship models every month: a model Agentry does not list yet is accepted (with a
+# warning, priced at the default price), so only its shape is checked here.
+MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,119}$")
+MODEL_NAME_RULE = "A model name: letters, digits and . _ : / @ + - (at most 120 characters)."
+
+
+def _model_name_ok(model: Any) -> bool:
+    return isinstance(model, str) and MODEL_NAME.match(model) is not None
+
+
+def model_warnings(config: dict[str, Any], organization_id: Any = None) -> list[str]:
+    """The primary and fallback models Agentry does not know (not in its catalog, served by
+    none of the organization's connections): accepted, sent to the provider as named, and
+    charged at the default price unless an operator priced them; their usage rows are
+    flagged ``priced_by_default``."""
+    from billing.pricing import model_price
+
+    mc = config.get("model_config")
+    if not isinstance(mc, dict):
+        return []
+    entries = [("model_config.model", mc.get("provider"), mc.get("model"))]
+    for index, item in enumerate(mc.get("fallbacks") or []):
+        if isinstance(item, dict):
+            entries.append((f"model_config.fallbacks.{index}.model", item.get("provider"), item.get("model")))
+    warnings = []
+    for path, provider, model in entries:
+        if provider not in PROVIDERS or not _model_name_ok(model) or _model_known(provider, model, organization_id):
+            continue
+        text = f"{path}: {model!r} is not in Agentry's {provider} catalog; it is sent to {provider} as named"
+        if model_price(provider, model).is_default:
+            price_in, price_out = settings.DEFAULT_MODEL_PRICE
+            text += (
+                f" and charged at the default price (USD {price_in} in / {price_out} out per million tokens)"
+                " until an operator adds its price; its usage is flagged priced_by_default"
+            )
+        warnings.append(text + ".")
+    return warnings
+
+
 def _check_connection(path: str, provider: Any, connection_id: Any, organization_id: Any, errors: Errors) -> None:
     from django.db.models import Q
 
@@ -126,9 +166,8 @@ def validate_model(config: dict, errors: Errors, organization_id: Any = None) ->
     provider, model = mc.get("provider"), mc.get("model")
     if provider not in PROVIDERS:
         errors.add("model_config.provider", f"Unknown provider {provider!r}; use one of {list(PROVIDERS)}.")
-    elif not _model_known(provider, model, organization_id):
-        known = sorted(MODELS.get(provider, {}))
-        errors.add("model_config.model", f"Unknown model {model!r} for provider {provider!r}; known: {known}.")
+    elif not _model_name_ok(model):
+        errors.add("model_config.model", MODEL_NAME_RULE)
 
     temperature = as_decimal(mc.get("temperature"))
     if temperature is None or not Decimal("0") <= temperature <= Decimal("2"):
@@ -168,8 +207,8 @@ def validate_model(config: dict, errors: Errors, organization_id: Any = None) ->
                 )
             if item["provider"] not in PROVIDERS:
                 errors.add(f"{path}.provider", f"Unknown provider {item['provider']!r}.")
-            elif not _model_known(item["provider"], item["model"], organization_id):
-                errors.add(f"{path}.model", f"Unknown model {item['model']!r} for provider {item['provider']!r}.")
+            elif not _model_name_ok(item["model"]):
+                errors.add(f"{path}.model", MODEL_NAME_RULE)
             pair = (item["provider"], item["model"])
             if pair in seen:
                 errors.add(path, "Repeats the primary model or an earlier fallback.")
