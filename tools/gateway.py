@@ -42,7 +42,7 @@ from executions.runtime.tools_port import ToolContext, ToolOutcome, tool_allowed
 from tools.builtins import handler_for
 from tools.builtins.base import Invocation, ToolDef, ToolDenied, ToolError
 from tools.models import ToolCallStatus
-from tools.selectors import ToolView
+from tools.selectors import ToolView, refusal, unoffered_tools
 
 logger = logging.getLogger(__name__)
 
@@ -98,20 +98,6 @@ def tool_schema(*, organization_id: Any, name: str) -> dict[str, Any] | None:
     return tool.parameters if tool else None
 
 
-def refusal(tool: ToolDef, capabilities: frozenset[str], modules: frozenset[str]) -> str | None:
-    """Why the agent may not use ``tool`` here (None: it may)."""
-    missing_modules = [m for m in tool.requires_modules if m not in modules]
-    if missing_modules:
-        return (
-            f"Tool {tool.name!r} needs the {', '.join(missing_modules)} module, "
-            "which this organization has not configured."
-        )
-    missing = [p for p in tool.requires_permissions if p not in capabilities]
-    if missing:
-        return f"Tool {tool.name!r} requires {', '.join(missing)}, which this agent has not been granted."
-    return None
-
-
 class DatabaseToolPort:
     def _view(self, context: ToolContext) -> ToolView:
         from tools.selectors import tool_view
@@ -143,6 +129,15 @@ class DatabaseToolPort:
             if tool_allowed(t.name, allowed=allowed, denied=denied)
             and refusal(t, view.capabilities, view.modules) is None
         ]
+
+    def unoffered(self, *, context: ToolContext) -> list[dict[str, Any]]:
+        """The allowed tools ``specs`` leaves out for a missing grant or module, with why."""
+        config = context.config
+        allowed, denied = config.get("allowed_tools") or [], config.get("denied_tools") or []
+        if not allowed:
+            return []
+        view = self._view(context)
+        return unoffered_tools(view, allowed=allowed, denied=denied, agent_id=context.execution.agent_id)
 
     # -- deciding about one call -----------------------------------------------------
 

@@ -11,7 +11,7 @@ from django.db.models import Q, QuerySet
 
 from accounts.access import Actor
 from config.api.errors import NotFound
-from executions.runtime.tools_port import local_tool
+from executions.runtime.tools_port import local_tool, tool_allowed
 from tools.builtins.base import ToolDef
 from tools.mcp.selectors import platform_servers_shared_with
 from tools.models import AgentCapabilityGrant, ModuleEndpoint, Notification, Tool, ToolCall
@@ -93,6 +93,63 @@ class ToolView:
     capabilities: frozenset[str]
     modules: frozenset[str]
     risk_rules: list[dict[str, Any]]
+
+
+GRANT_HINT = "grant it with PUT /api/v1/agents/{agent_id}/capabilities/ or in the console (Capability grants)"
+MODULE_HINT = "configure it with POST /api/v1/module-endpoints/ or in the console (Module endpoints)"
+
+
+def refusal(tool: ToolDef, capabilities: frozenset[str], modules: frozenset[str]) -> str | None:
+    """Why the agent may not use ``tool`` here (None: it may)."""
+    missing_modules = [m for m in tool.requires_modules if m not in modules]
+    if missing_modules:
+        return (
+            f"Tool {tool.name!r} needs the {', '.join(missing_modules)} module, "
+            "which this organization has not configured."
+        )
+    missing = [p for p in tool.requires_permissions if p not in capabilities]
+    if missing:
+        return f"Tool {tool.name!r} requires {', '.join(missing)}, which this agent has not been granted."
+    return None
+
+
+def unoffered_tools(view: ToolView, *, allowed: list[str], denied: list[str], agent_id: Any) -> list[dict[str, Any]]:
+    """The tools the agent's patterns allow but that its runs do not offer to the model, each
+    with what is missing and where to fix it (a grant or a module): nothing is dropped silently."""
+    gaps = []
+    for tool in sorted(view.catalog.values(), key=lambda t: t.name):
+        if not tool_allowed(tool.name, allowed=allowed, denied=denied):
+            continue
+        modules = [m for m in tool.requires_modules if m not in view.modules]
+        grants = [p for p in tool.requires_permissions if p not in view.capabilities]
+        if modules:
+            how = MODULE_HINT
+            reason = f"{tool.name} needs the {', '.join(modules)} module, which this organization has not configured"
+        elif grants:
+            plural = "capabilities" if len(grants) > 1 else "capability"
+            how = GRANT_HINT.format(agent_id=agent_id)
+            reason = f"{tool.name} needs the {', '.join(grants)} {plural}, which this agent is not granted"
+        else:
+            continue
+        gaps.append(
+            {
+                "tool": tool.name,
+                "missing_capabilities": grants,
+                "missing_modules": modules,
+                "message": f"{reason}; {how}.",
+            }
+        )
+    return gaps
+
+
+def agent_tool_gaps(*, organization_id: Any, agent_id: Any, config: dict[str, Any]) -> list[dict[str, Any]]:
+    """``unoffered_tools`` for an agent's configuration in an organization (the agents app's
+    warnings read it through agents.tooling)."""
+    allowed, denied = config.get("allowed_tools") or [], config.get("denied_tools") or []
+    if not allowed:
+        return []
+    view = tool_view(organization_id=organization_id, agent_id=agent_id)
+    return unoffered_tools(view, allowed=allowed, denied=denied, agent_id=agent_id)
 
 
 def tool_view(*, organization_id: Any, agent_id: Any) -> ToolView:

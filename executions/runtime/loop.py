@@ -244,6 +244,19 @@ class Runner:
     def log(self, level: str, message: str, **metadata: Any) -> None:
         ExecutionLog.objects.create(execution=self.execution, level=level, message=message, metadata=metadata)
 
+    def log_unoffered_tools(self) -> None:
+        """Say, once per run, which allowed tools the model will not be offered and why (a
+        missing capability grant or module): the run's log is where a user looks first."""
+        unoffered = getattr(self.port, "unoffered", None)
+        gaps = unoffered(context=self.tool_context(self.next_step_number)) if unoffered else []
+        if gaps:
+            names = ", ".join(gap["tool"] for gap in gaps)
+            self.log(
+                "warn",
+                f"Allowed tools not offered to the model: {names}. " + " ".join(gap["message"] for gap in gaps),
+                unoffered_tools=gaps,
+            )
+
     def new_step(self, step_type: str, **fields: Any) -> ExecutionStep:
         step = ExecutionStep.objects.create(
             execution=self.execution, step_number=self.next_step_number, step_type=step_type, **fields
@@ -336,6 +349,7 @@ class Runner:
                 self.events.add("observe_completed", {"step_number": step.step_number, "input": self.execution.task})
                 for warning in self.execution.warnings:
                     self.log("warn", warning)
+                self.log_unoffered_tools()
                 self.events.flush()
                 finish.on_started(self)
             return

@@ -54,6 +54,10 @@ class ToolPort(Protocol):
 
     def run(self, *, context: ToolContext, name: str, arguments: dict[str, Any]) -> ToolOutcome: ...
 
+    def unoffered(self, *, context: ToolContext) -> list[dict[str, Any]]:
+        """Tools the agent's patterns allow that ``specs`` leaves out, each with a ``tool`` and a
+        ``message`` saying why and where to fix it (the run's log shows them)."""
+
     def is_idempotent(self, *, context: ToolContext, name: str) -> bool:
         """Whether a call of ``name`` cut off by a crash may run again: the flag of the tool
         this run would call (its organization's, or the platform's), never another's."""
@@ -110,6 +114,9 @@ class LocalToolPort:
         if errors:
             return ToolOutcome("failed", error="Invalid arguments: " + "; ".join(e.message for e in errors[:5]))
         return None
+
+    def unoffered(self, *, context: ToolContext) -> list[dict[str, Any]]:
+        return []  # local tools need no grant: every allowed one is offered
 
     def run(self, *, context: ToolContext, name: str, arguments: dict[str, Any]) -> ToolOutcome:
         result = _LOCAL_TOOLS[name].handler(context=context, **arguments)
