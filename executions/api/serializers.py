@@ -10,7 +10,13 @@ class ExecuteSerializer(serializers.Serializer):
     context = serializers.DictField(required=False, default=dict)  # type: ignore[assignment]
     max_tokens = serializers.IntegerField(required=False, min_value=1, max_value=200_000)
     conversation_id = serializers.UUIDField(required=False)
-    wait = serializers.FloatField(required=False, min_value=0, max_value=60, help_text="seconds to wait for the result")
+    wait = serializers.FloatField(
+        required=False,
+        min_value=0,
+        max_value=60,
+        help_text="Seconds to wait for the result; the answer comes sooner when the run ends (200) or "
+        "parks for an approval or a timer (202 with status waiting_approval or waiting).",
+    )
 
     def validate(self, attrs: dict) -> dict:
         unknown = set(self.initial_data) - set(self.fields)

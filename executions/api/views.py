@@ -110,7 +110,12 @@ class ExecutionViewSet(ErrorsAsJson, viewsets.ReadOnlyModelViewSet):
         return response
 
 
+# A parked run waits for a person or a timer, not for this request: ``wait`` answers at once.
+PARKED_STATUSES = frozenset({ExecutionStatus.WAITING, ExecutionStatus.WAITING_APPROVAL})
+
+
 def _wait_for_end(execution: Execution, seconds: float) -> Execution:
+    """The run once it ended or parked (approval, timer), or as it is after ``seconds``."""
     deadline = time.monotonic() + seconds
     # Quick runs are answered within 50 ms; a long wait looks twice a second. Every look
     # takes a pooled connection and the GIL of the one web process: sixty requests
@@ -119,7 +124,7 @@ def _wait_for_end(execution: Execution, seconds: float) -> Execution:
     while True:
         execution.refresh_from_db()
         left = deadline - time.monotonic()
-        if execution.is_terminal or left <= 0:
+        if execution.is_terminal or execution.status in PARKED_STATUSES or left <= 0:
             return execution
         connection_release()  # not held while sleeping: the web process's pool is small
         time.sleep(min(interval, left))
@@ -127,7 +132,8 @@ def _wait_for_end(execution: Execution, seconds: float) -> Execution:
 
 
 class ExecuteAgentView(APIView):
-    """Start a run of the agent; 202 with the execution, or 200 once it ended within ``wait``."""
+    """Start a run of the agent; 202 with the execution, or 200 once it ended within ``wait``
+    (202 as soon as it parks for an approval or a timer, with that status)."""
 
     permission_classes = [AccessRules]
     access_rules = {"post": ("agents:execute", "agents.execute_agent")}
