@@ -28,7 +28,7 @@ from executions.triggers import selectors
 from executions.triggers.common import refusal_dict
 from executions.triggers.events_in import event_dispatch
 from executions.triggers.hooks_in import hook_receive, hook_secret_rotate
-from executions.triggers.schedules import schedule_create, schedule_delete, schedule_update
+from executions.triggers.schedules import schedule_blockers, schedule_create, schedule_delete, schedule_update
 from executions.triggers.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER
 
 READ = ("agents:read", "agents.view_agent")
@@ -47,19 +47,31 @@ class ScheduleSerializer(serializers.ModelSerializer):
     agent_id = serializers.UUIDField(read_only=True)
     agent_name = serializers.CharField(source="agent.name", read_only=True)
     enabled = serializers.SerializerMethodField(help_text="Whether beat fires it now (active schedule and agent).")
+    disabled_reasons = serializers.SerializerMethodField(
+        help_text="Why it does not fire (paused, agent inactive, unpublished, archived...), each with the fix; "
+        "empty when enabled."
+    )
     description = serializers.SerializerMethodField()
 
     class Meta:
         model = ScheduledExecution
         fields = [
             "id", "agent", "agent_id", "agent_name", "source", "cron_expression", "timezone", "description", "input",
-            "is_active", "enabled", "next_execution_at", "last_execution_at", "last_execution_id", "fire_count",
+            "is_active", "enabled", "disabled_reasons", "next_execution_at", "last_execution_at", "last_execution_id", "fire_count",
             "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = fields
 
     def get_enabled(self, obj: ScheduledExecution) -> bool:
         return bool(obj.periodic_task and obj.periodic_task.enabled)
+
+    def get_disabled_reasons(self, obj: ScheduledExecution) -> list[str]:
+        reasons = schedule_blockers(obj)
+        if not reasons and not self.get_enabled(obj):
+            # Beat's entry lags the schedule (a change within the last seconds, or a missed sync):
+            # the 15-minute reconcile puts it right.
+            reasons.append("Beat's entry is not switched on yet; it is brought in line within 15 minutes.")
+        return reasons
 
     def get_description(self, obj: ScheduledExecution) -> str:
         try:

@@ -50,18 +50,38 @@ EDITABLE = frozenset({"cron_expression", "timezone", "input", "is_active"})
 # --- the PeriodicTask mirror ------------------------------------------------------------------
 
 
-def schedule_enabled(schedule: ScheduledExecution) -> bool:
-    """Whether beat should fire it: switched on, and its agent may be triggered now."""
-    from agents.selectors import agent_is_runnable
+def schedule_blockers(schedule: ScheduledExecution) -> list[str]:
+    """Why beat does not fire it (empty: it fires), each saying what to do about it."""
+    from agents.models import AgentStatus
 
     agent = schedule.agent
-    if not (schedule.is_active and agent.is_active and agent_is_runnable(agent)):
-        return False
-    if agent.organization_id is None:
-        return AgentConfiguration.objects.filter(
+    reasons = []
+    if not schedule.is_active:
+        reasons.append("The schedule is paused (is_active false); PATCH it with is_active true.")
+    if agent.deleted_at is not None:
+        reasons.append("Its agent was deleted.")
+    elif agent.status == AgentStatus.ARCHIVED:
+        reasons.append("Its agent is archived.")
+    elif agent.status == AgentStatus.DRAFT or agent.current_version_id is None:
+        reasons.append(
+            f"Its agent is {agent.status} with no published version; publish it (POST /api/v1/agents/{agent.pk}/publish/)."
+        )
+    if agent.deleted_at is None and not agent.is_active:
+        reasons.append(
+            f"Its agent is inactive: triggers do not start it; activate it (POST /api/v1/agents/{agent.pk}/activate/)."
+        )
+    if agent.organization_id is None and not (
+        AgentConfiguration.objects.filter(
             organization_id=schedule.organization_id, agent=agent, is_active=True
         ).exists()
-    return True
+    ):
+        reasons.append("This organization has no active configuration of the platform agent.")
+    return reasons
+
+
+def schedule_enabled(schedule: ScheduledExecution) -> bool:
+    """Whether beat should fire it: switched on, and its agent may be triggered now."""
+    return not schedule_blockers(schedule)
 
 
 def _crontab(schedule: ScheduledExecution) -> Any:
