@@ -4,9 +4,10 @@ Every answer starts with "[sandbox]" so nobody mistakes it for a model's work, a
 registry only returns it when a config names ``provider="sandbox"`` explicitly: it is never
 a silent fallback. Behaviour, so a demo agent runs the whole loop (think -> act -> think):
 
-- tools offered and the latest user message names one of them (as a word) and no tool
-  result has come back since that message: call that tool once, with arguments built from
-  its JSON Schema (required properties only, placeholder values);
+- tools offered: call the one the latest user message is most about (by its name and
+  description, ``sandbox_tools.choose_tool``) that was not called for that message yet, with
+  arguments taken from the message and valid against the tool's schema (up to three tools
+  per message, one per turn);
 - otherwise answer with a short summary of the task and of any tool results.
 """
 
@@ -18,7 +19,7 @@ import math
 import re
 import struct
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from .base import (
     ChatMessage,
@@ -28,9 +29,9 @@ from .base import (
     LLMResponse,
     StreamEvent,
     ToolCallRequest,
-    ToolSpec,
     Usage,
 )
+from .sandbox_tools import choose_tool, fill_arguments
 
 SANDBOX_PREFIX = "[sandbox]"
 SANDBOX_EMBED_DIMENSIONS = 384  # the local embedder's size, so sandbox vectors fit the same column
@@ -41,28 +42,6 @@ def _estimate_tokens(text: str) -> int:
     return max(1, math.ceil(len(text) / 4))
 
 
-def placeholder_arguments(schema: dict[str, Any], *, text: str) -> dict[str, Any]:
-    """Required properties with harmless placeholder values of the right type."""
-    properties: dict[str, Any] = schema.get("properties") or {}
-    arguments: dict[str, Any] = {}
-    for name in schema.get("required") or ():
-        spec = properties.get(name) or {}
-        if spec.get("enum"):
-            arguments[name] = spec["enum"][0]
-            continue
-        kind = spec.get("type", "string")
-        kind = kind[0] if isinstance(kind, list) else kind
-        arguments[name] = {
-            "string": text[:80] or name,
-            "integer": 1,
-            "number": 1,
-            "boolean": False,
-            "array": [],
-            "object": {},
-        }.get(kind, text[:80] or name)
-    return arguments
-
-
 class SandboxClient(LLMClient):
     provider: ClassVar[str] = "sandbox"
     supports_embeddings: ClassVar[bool] = True
@@ -71,12 +50,14 @@ class SandboxClient(LLMClient):
         messages = request.messages
         last_user = max((i for i, m in enumerate(messages) if m.role == "user"), default=-1)
         task = (messages[last_user].content or "") if last_user >= 0 else ""
-        results = [m for m in messages[last_user + 1 :] if m.role == "tool"]
+        since = messages[last_user + 1 :]
+        results = [m for m in since if m.role == "tool"]
+        called = [call.name for m in since if m.role == "assistant" for call in m.tool_calls]
         prompt_text = json.dumps([[m.role, m.content] for m in messages])
-        tool = None if results else _named_tool(request.tools, task)
+        tool = choose_tool(request.tools, task, called=called)
         if tool is not None:
-            arguments = placeholder_arguments(tool.parameters, text=task)
-            digest = hashlib.sha256(f"{tool.name}:{task}".encode()).hexdigest()[:12]
+            arguments = fill_arguments(tool.parameters, task)
+            digest = hashlib.sha256(f"{tool.name}:{len(called)}:{task}".encode()).hexdigest()[:12]
             call = ToolCallRequest(
                 id=f"sandbox_{digest}", name=tool.name, arguments=arguments, raw_arguments=json.dumps(arguments)
             )
@@ -118,11 +99,6 @@ class SandboxClient(LLMClient):
         vectors = [hash_vector(text, size) for text in texts]
         usage = Usage(input_tokens=sum(_estimate_tokens(text) for text in texts))
         return EmbeddingResult(vectors=vectors, usage=usage, model=model, provider=self.provider)
-
-
-def _named_tool(tools: list[ToolSpec], text: str) -> ToolSpec | None:
-    words = set(re.findall(r"[A-Za-z0-9_.-]+", text))
-    return next((tool for tool in tools if tool.name in words), None)
 
 
 def _summary(task: str, results: list[ChatMessage]) -> str:

@@ -103,3 +103,81 @@ def test_embeddings_are_deterministic_unit_vectors(no_network):
     assert first.vectors[0] != first.vectors[1]
     assert math.isclose(sum(x * x for x in first.vectors[0]), 1.0, abs_tol=1e-9)
     assert len(client.embed(["a"], dimensions=16).vectors[0]) == 16
+
+
+# --- Realistic prompts (issue 19): chosen by description, arguments valid against the schema ----
+
+
+def _builtin_specs() -> list[dict]:
+    from tools.builtins.definitions import BUILTIN_TOOLS
+
+    return [
+        {"name": t["name"], "description": t["description"], "parameters": t["parameters_schema"]}
+        for t in BUILTIN_TOOLS
+    ]
+
+
+def _run_tools(task: str) -> list:
+    """The sandbox's calls for ``task`` until it answers, each tool result a plain "done"."""
+    from config.json_schema import schema_errors
+
+    specs = _builtin_specs()
+    by_name = {spec["name"]: spec for spec in specs}
+    history: list = [{"role": "user", "content": task}]
+    calls = []
+    for _ in range(6):
+        response = _sandbox().complete(history, tools=specs)
+        assert response.content.startswith(SANDBOX_PREFIX)
+        if not response.tool_calls:
+            return calls
+        [call] = response.tool_calls
+        assert schema_errors(by_name[call.name]["parameters"], call.arguments, formats=True) == [], call
+        calls.append(call)
+        history += [
+            response.as_message(),
+            {"role": "tool", "tool_call_id": call.id, "name": call.name, "content": "done"},
+        ]
+    raise AssertionError("the sandbox kept calling tools")
+
+
+def test_a_realistic_prompt_sends_an_email_and_creates_a_task(no_network):
+    calls = _run_tools("E-mail ann@example.com the weekly summary and create a follow-up task for Bob")
+    assert [c.name for c in calls] == ["email_send", "task_create"]
+    email, task = calls
+    assert email.arguments["to"] == ["ann@example.com"]
+    assert email.arguments["subject"] and email.arguments["body"].startswith("E-mail ann@example.com")
+    assert task.arguments["title"].startswith("E-mail ann@example.com")
+
+
+@pytest.mark.parametrize(
+    ("task", "expected"),
+    [
+        ("Send an email to the customer about the refund", ["email_send"]),
+        ("Search the web for Agentry pricing", ["web_search"]),
+        ("Schedule a meeting with ann@example.com on 2026-12-10T14:00:00Z", ["calendar_create_event"]),
+        ("Remind me to call the bank", ["notify_user"]),
+        ("Summarise the quarter in three sentences", []),
+    ],
+)
+def test_tools_are_chosen_by_what_the_task_asks(no_network, task, expected):
+    calls = _run_tools(task)
+    assert [c.name for c in calls] == expected
+    if expected == ["email_send"]:
+        assert calls[0].arguments["to"] == ["recipient@example.com"]  # a reserved domain, never delivered
+    if expected == ["calendar_create_event"]:
+        arguments = calls[0].arguments
+        assert arguments["start_time"] == "2026-12-10T14:00:00+00:00" and arguments["attendees"] == ["ann@example.com"]
+        assert arguments["end_time"] == "2026-12-10T15:00:00+00:00"
+
+
+def test_an_optional_value_that_does_not_fit_is_left_out(no_network):
+    from executions.llm.sandbox_tools import fill_arguments
+
+    schema = {
+        "type": "object",
+        "properties": {"title": {"type": "string"}, "count": {"type": "integer", "minimum": 1, "maximum": 5}},
+        "required": ["title"],
+        "additionalProperties": False,
+    }
+    assert fill_arguments(schema, "Make 3 of them") == {"title": "Make 3 of them", "count": 3}
+    assert fill_arguments(schema, "Make 30 of them") == {"title": "Make 30 of them"}  # 30 is out of range
