@@ -9,6 +9,7 @@ that is down — into that shape.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -111,6 +112,26 @@ class InsufficientPermissions(ApiError):
 
 class ResourceExhausted(ApiError):
     code = "ResourceExhausted"
+
+
+def error_text(exc: ApiError) -> str:
+    """The error as lines of text for a terminal (management commands), not a Python dict:
+    the message, then one ``field: problem`` line per validation error and ``key: value``
+    per other detail."""
+    lines = [exc.message]
+    details = dict(exc.details or {})
+    for field, problems in (details.pop("validation_errors", None) or {}).items():
+        for problem in problems if isinstance(problems, list) else [problems]:
+            lines.append(f"  {field}: {problem}")
+    for key, value in details.items():
+        if isinstance(value, dict):  # a schema, say: as JSON, which the reader can reuse
+            shown = json.dumps(value, default=str, ensure_ascii=False)
+        elif isinstance(value, (list, tuple)):
+            shown = ", ".join(str(v) for v in value)
+        else:
+            shown = str(value)
+        lines.append(f"  {key}: {shown}")
+    return "\n".join(lines)
 
 
 def error_body(code: str, message: str, details: dict | None = None) -> dict:

@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import Organization
 from accounts.services import api_token_create
-from config.api.errors import ApiError
+from config.api.errors import ApiError, error_text
 
 
 class Command(BaseCommand):
@@ -39,6 +39,6 @@ class Command(BaseCommand):
                 expires_in_days=options["expires_days"],
             )
         except ApiError as exc:
-            raise CommandError(f"{exc.message} {exc.details}") from exc
+            raise CommandError(error_text(exc)) from exc
         self.stdout.write(f"Token {token.prefix}… for {user} in {organization.slug}, scopes {','.join(token.scopes)}")
         self.stdout.write(raw)

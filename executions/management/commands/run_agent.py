@@ -1,6 +1,6 @@
 """Run one agent from the terminal and print its steps as they happen.
 
-    python manage.py run_agent <agent-id> "task" [--organization slug] [--context '{"k": 1}']
+    python manage.py run_agent <agent id, slug or name> "task" [--organization slug] [--context '{"k": 1}']
 
 The run is executed in this process (no worker needed) and recorded like any other run,
 with trigger_type manual.
@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 import threading
 import time
+import uuid
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db.models import Q
 
 from accounts.models import Organization
 from agents.models import Agent
-from config.api.errors import ApiError
+from config.api.errors import ApiError, error_text
 from executions.models import Execution, ExecutionEvent
 from executions.runtime.loop import run_execution
 from executions.services import execution_start
@@ -26,20 +28,19 @@ class Command(BaseCommand):
     help = "Run an agent in this process and print its steps as they happen."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("agent_id")
+        parser.add_argument("agent", help="the agent's id, slug or name")
         parser.add_argument("task")
         parser.add_argument("--organization", help="slug; defaults to the agent's organization")
         parser.add_argument("--context", default="{}", help="a JSON object")
 
     def handle(self, *args, **options) -> None:
-        agent = Agent.objects.filter(pk=options["agent_id"]).first()
-        if agent is None:
-            raise CommandError(f"No agent {options['agent_id']}")
-        organization = (
-            Organization.objects.filter(slug=options["organization"]).first()
-            if options["organization"]
-            else agent.organization
-        )
+        named = None
+        if options["organization"]:
+            named = Organization.objects.filter(slug=options["organization"]).first()
+            if named is None:
+                raise CommandError(f"No organization with the slug {options['organization']!r}.")
+        agent = self._agent(options["agent"], named)
+        organization = named or agent.organization
         if organization is None:
             raise CommandError("Name the organization to run this platform agent for (--organization).")
         try:
@@ -47,8 +48,10 @@ class Command(BaseCommand):
             execution, _ = execution_start(
                 agent=agent, organization=organization, task=options["task"], context=context
             )
-        except (ValueError, ApiError) as exc:
-            raise CommandError(str(getattr(exc, "details", "") or exc)) from exc
+        except ApiError as exc:
+            raise CommandError(error_text(exc)) from exc
+        except ValueError as exc:
+            raise CommandError(f"--context is not a JSON object: {exc}") from exc
         self.stdout.write(f"execution {execution.pk}")
         worker = threading.Thread(target=run_execution, args=(execution.pk,), daemon=True)
         worker.start()
@@ -67,6 +70,27 @@ class Command(BaseCommand):
         )
         if execution.status != "completed":
             raise CommandError(execution.error or execution.status)
+
+    @staticmethod
+    def _agent(reference: str, organization: Organization | None) -> Agent:
+        """By id, else by slug, else by name (case-insensitive), among live agents of
+        ``organization`` (and the platform's) when one is named."""
+        agents = Agent.objects.filter(deleted_at__isnull=True)
+        if organization is not None:
+            agents = agents.filter(Q(organization=organization) | Q(organization__isnull=True))
+        try:
+            found = list(agents.filter(pk=uuid.UUID(reference)))
+        except ValueError:
+            found = list(agents.filter(slug=reference)) or list(agents.filter(name__iexact=reference))
+        if not found:
+            where = f" in {organization.slug}" if organization else ""
+            raise CommandError(f"No agent with the id, slug or name {reference!r}{where}.")
+        if len(found) > 1:
+            places = ", ".join(sorted(a.organization.slug if a.organization else "platform" for a in found))
+            raise CommandError(
+                f"{len(found)} agents are called {reference!r} ({places}); name one with --organization or use its id."
+            )
+        return found[0]
 
     def _line(self, event: str, data: dict) -> str:
         if event == "think_completed":
