@@ -29,6 +29,7 @@ from accounts.services import activity_record
 from approvals.models import ApprovalRequest, ApprovalStatus
 from approvals.selectors import approvers_of
 from config.api.errors import Conflict, InvalidInput
+from config.site import base_url as site_base_url
 from executions.events import event_emit
 from executions.models import Execution, ExecutionEvent, ExecutionStatus, ExecutionStep, StepStatus
 
@@ -115,9 +116,12 @@ def approval_open_for_step(*, execution: Execution, step: ExecutionStep, outcome
     }
 
 
-def approval_notify_by_email(*, approval: ApprovalRequest, base_url: str = "") -> int:
+def approval_notify_by_email(*, approval: ApprovalRequest, base_url: str | None = None) -> int:
+    """E-mail the approvers; the link is absolute (config.site: AGENTRY_BASE_URL or the
+    address the installation is reached at), as a mail client has no page to be relative to."""
     from django.core.mail import send_mass_mail
 
+    base_url = (base_url or site_base_url()).rstrip("/")
     recipients = [u.email for u in approvers_of(organization_id=approval.organization_id) if u.email]
     if not recipients:
         return 0

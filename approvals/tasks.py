@@ -6,7 +6,8 @@ import logging
 import smtplib
 
 from celery import shared_task
-from django.conf import settings
+
+from config.site import base_url
 
 logger = logging.getLogger(__name__)
 
@@ -33,4 +34,4 @@ def notify_approvers(approval_id: str) -> int:
     approval = ApprovalRequest.objects.select_related("agent").filter(pk=approval_id).first()
     if approval is None or approval.status != ApprovalStatus.PENDING:
         return 0  # gone, or decided before the email went out
-    return approval_notify_by_email(approval=approval, base_url=getattr(settings, "AGENTRY_BASE_URL", ""))
+    return approval_notify_by_email(approval=approval, base_url=base_url())

@@ -50,6 +50,7 @@ MIDDLEWARE = [
     "config.api.middleware.BodySizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "config.site.SiteAddressMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -271,6 +272,9 @@ CELERY_TASK_CREATE_MISSING_QUEUES = False
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# What a task prints (the console e-mail backend writes each message to stdout) is logged at
+# INFO, not as Celery's default WARNING: printing is not a problem.
+CELERY_WORKER_REDIRECT_STDOUTS_LEVEL = "INFO"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 WORKER_HEARTBEAT_SECONDS = 5
@@ -383,7 +387,8 @@ AGENTRY_MCP_SYNC_SECONDS = env_int("AGENTRY_MCP_SYNC_SECONDS", 3600)
 # How long a tools/call at the MCP door (/mcp/) waits for its run before it answers "still
 # running" with the execution's link (a run that parks for approval answers at once).
 AGENTRY_MCP_DOOR_WAIT_SECONDS = env_int("AGENTRY_MCP_DOOR_WAIT_SECONDS", 300)
-# The public address of this installation, for links in e-mails (approvals); relative if unset.
+# The public address of this installation, for links in e-mails (approvals). Unset: the address
+# the last request came in at (a host of ALLOWED_HOSTS), else http://localhost:$PORT (config/site.py).
 AGENTRY_BASE_URL = env_str("AGENTRY_BASE_URL")
 
 # --- Activity log ---------------------------------------------------------------------
@@ -398,7 +403,10 @@ LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "config.logging.ContextFilter"}},
+    "filters": {
+        "context": {"()": "config.logging.ContextFilter"},
+        "routine": {"()": "config.logging.RoutineTasksAtDebug"},
+    },
     "formatters": {
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",
@@ -407,7 +415,7 @@ LOGGING = {
         },
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["context"]},
+        "console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["routine", "context"]},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
