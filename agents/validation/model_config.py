@@ -114,7 +114,7 @@ def model_warnings(config: dict[str, Any], organization_id: Any = None) -> list[
         if provider not in PROVIDERS or not _model_name_ok(model) or _model_known(provider, model, organization_id):
             continue
         text = f"{path}: {model!r} is not in Agentry's {provider} catalog; it is sent to {provider} as named"
-        if model_price(provider, model).is_default:
+        if model_price(str(provider), str(model)).is_default:
             price_in, price_out = settings.DEFAULT_MODEL_PRICE
             text += (
                 f" and charged at the default price (USD {price_in} in / {price_out} out per million tokens)"
