@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 
 from agents.validation.base import Errors, as_decimal, int_in
 from config.json_schema import schema_errors
-from executions.llm.catalog import PROVIDERS, is_known_model
+from executions.llm.catalog import MODELS, OPEN_MODEL_PROVIDERS, PROVIDERS, is_known_model
 
 MAX_FALLBACKS = 5
 LIMIT_RANGES = {
@@ -95,6 +95,18 @@ def _model_name_ok(model: Any) -> bool:
     return isinstance(model, str) and MODEL_NAME.match(model) is not None
 
 
+def _model_problem(provider: str, model: Any, organization_id: Any) -> str | None:
+    """What is wrong with naming ``model`` for ``provider`` (None: accepted, maybe with a warning)."""
+    if not _model_name_ok(model):
+        return MODEL_NAME_RULE
+    if provider not in OPEN_MODEL_PROVIDERS and not _model_known(provider, model, organization_id):
+        # A model of another provider's catalog is a mix-up, not a model Agentry does not know yet.
+        owner = next((p for p, models in MODELS.items() if p != provider and model in models), None)
+        if owner is not None:
+            return f"{model!r} is a model of {owner}, not {provider}; set the provider to {owner}."
+    return None
+
+
 def model_warnings(config: dict[str, Any], organization_id: Any = None) -> list[str]:
     """The primary and fallback models Agentry does not know (not in its catalog, served by
     none of the organization's connections): accepted, sent to the provider as named, and
@@ -166,8 +178,8 @@ def validate_model(config: dict, errors: Errors, organization_id: Any = None) ->
     provider, model = mc.get("provider"), mc.get("model")
     if provider not in PROVIDERS:
         errors.add("model_config.provider", f"Unknown provider {provider!r}; use one of {list(PROVIDERS)}.")
-    elif not _model_name_ok(model):
-        errors.add("model_config.model", MODEL_NAME_RULE)
+    elif problem := _model_problem(provider, model, organization_id):
+        errors.add("model_config.model", problem)
 
     temperature = as_decimal(mc.get("temperature"))
     if temperature is None or not Decimal("0") <= temperature <= Decimal("2"):
@@ -207,8 +219,8 @@ def validate_model(config: dict, errors: Errors, organization_id: Any = None) ->
                 )
             if item["provider"] not in PROVIDERS:
                 errors.add(f"{path}.provider", f"Unknown provider {item['provider']!r}.")
-            elif not _model_name_ok(item["model"]):
-                errors.add(f"{path}.model", MODEL_NAME_RULE)
+            elif problem := _model_problem(item["provider"], item["model"], organization_id):
+                errors.add(f"{path}.model", problem)
             pair = (item["provider"], item["model"])
             if pair in seen:
                 errors.add(path, "Repeats the primary model or an earlier fallback.")

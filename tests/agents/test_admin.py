@@ -138,7 +138,7 @@ def test_superuser_makes_platform_agents(superuser):
     ("field", "value"),
     [
         ("temperature", "2.5"),
-        ("llm_model", "gpt-9"),
+        ("llm_model", "gpt 9"),
         ("trigger_schedule", "61 * * * *"),
         ("trigger_timezone", "Moon/Base"),
         ("input_schema", json.dumps({"type": "wrong"})),

@@ -207,14 +207,16 @@ def test_an_agent_may_name_a_connection_of_its_organization_only(org, other_org,
 
 
 def test_available_models_extend_the_catalog(org, owner_actor):
+    from agents.selectors import agent_warnings
     from agents.services.agents import agent_create
-    from config.api.errors import ApiError
 
     data = {"name": "New model", "model_config": {"provider": "groq", "model": "brand-new-70b"}}
-    with pytest.raises(ApiError):
-        agent_create(actor=owner_actor, data=dict(data))
+    # Not in the catalog: accepted, with a warning (issue 19) ...
+    agent = agent_create(actor=owner_actor, data=dict(data))
+    assert any("'brand-new-70b' is not in Agentry's groq catalog" in w for w in agent_warnings(agent))
+    # ... which a connection serving it takes away.
     provider_connection_create(actor=owner_actor, data={"provider": "groq", "available_models": ["brand-new-70b"]})
-    assert agent_create(actor=owner_actor, data=dict(data)).llm_model == "brand-new-70b"
+    assert not any("brand-new-70b" in w for w in agent_warnings(agent))
 
 
 def test_a_connection_at_its_request_limit_yields_to_the_fallback(

@@ -15,13 +15,14 @@ from tests.fakes.schema_canary import SCHEMA_SECRET
 
 BAD_CONFIGS = [
     ({"model_config": {"provider": "skynet"}}, "model_config.provider"),
-    ({"model_config": {"provider": "openai", "model": "gpt-9"}}, "model_config.model"),
+    ({"model_config": {"provider": "openai", "model": "gpt 9"}}, "model_config.model"),
     ({"model_config": {"provider": "openai", "model": "claude-sonnet-4-20250514"}}, "model_config.model"),
     ({"model_config": {"temperature": 2.5}}, "model_config.temperature"),
     ({"model_config": {"temperature": -0.1}}, "model_config.temperature"),
     ({"model_config": {"max_tokens": 0}}, "model_config.max_tokens"),
     ({"model_config": {"top_p": 1.5}}, "model_config.top_p"),
-    ({"model_config": {"fallbacks": [{"provider": "anthropic", "model": "nope"}]}}, "model_config.fallbacks.0.model"),
+    ({"model_config": {"fallbacks": [{"provider": "anthropic", "model": "no pe"}]}}, "model_config.fallbacks.0.model"),
+    ({"model_config": {"fallbacks": [{"provider": "anthropic", "model": "gpt-4o"}]}}, "model_config.fallbacks.0.model"),
     # Repeats the primary (gpt-4o, the default).
     ({"model_config": {"fallbacks": [{"provider": "openai", "model": "gpt-4o"}]}}, "model_config.fallbacks.0"),
     ({"model_config": {"fallbacks": [{"provider": "groq"}]}}, "model_config.fallbacks.0"),
