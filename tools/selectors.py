@@ -95,7 +95,7 @@ class ToolView:
     risk_rules: list[dict[str, Any]]
 
 
-GRANT_HINT = "grant it with PUT /api/v1/agents/{agent_id}/capabilities/ or in the console (Capability grants)"
+GRANT_HINT = "grant it with PUT /api/v1/agents/{agent_id}/capabilities/ or in the console (Agent capability grants)"
 MODULE_HINT = "configure it with POST /api/v1/module-endpoints/ or in the console (Module endpoints)"
 
 
