@@ -15,6 +15,7 @@ from django.core.management import CommandError, call_command
 from config.celery import app as celery_app
 from config.logging import RoutineTasksAtDebug
 from config.site import CACHE_KEY, base_url
+from tests.tools.fixtures import synced_tools  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 
@@ -25,6 +26,14 @@ def run(*args) -> str:
     out = StringIO()
     call_command(*args, stdout=out, stderr=StringIO())
     return out.getvalue()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_run_agent_prints_the_tools_not_offered(org, make_agent, synced_tools):  # noqa: F811
+    make_agent(name="Mailer", model_config=SANDBOX, allowed_tools=["email_send", "wait"])
+    out = run("run_agent", "Mailer", "Say hello")
+    assert "  warning: Allowed tools not offered to the model: email_send. email_send needs the send_emails" in out
+    assert out.splitlines()[-1].startswith("completed:")
 
 
 @pytest.mark.django_db(transaction=True)

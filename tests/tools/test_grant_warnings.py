@@ -80,8 +80,13 @@ def test_a_run_offered_every_allowed_tool_logs_no_such_line(org, make_agent, syn
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_sandbox_run_calls_email_send_with_arguments_that_pass_the_gateway(org, make_agent, synced_tools):
+def test_a_sandbox_run_sends_an_email_and_creates_a_task(org, make_agent, owner_actor, synced_tools):
+    """The issue's "done when" on the sandbox: e-mail and task from a plain-English task, the
+    e-mail held for a person, then sent, then the task created, every answer labelled."""
+    from django.core import mail
+
     from approvals.models import ApprovalRequest
+    from approvals.services import approval_resolve
     from tools.models import AgentCapabilityGrant, ToolCall
 
     agent = make_agent(model_config=SANDBOX, allowed_tools=["email_send", "task_create"])
@@ -98,3 +103,13 @@ def test_a_sandbox_run_calls_email_send_with_arguments_that_pass_the_gateway(org
     assert approval.action_params["to"] == ["ann@example.com"]
     think = execution.steps.filter(step_type="think").first()
     assert think.output_text.startswith("[sandbox]")
+
+    approval_resolve(approval=approval, actor=owner_actor, approved=True)
+    run_execution(execution.pk)  # what the queued task does on a worker
+    execution.refresh_from_db()
+    assert execution.status == "completed", (execution.status, execution.error)
+    [sent] = mail.outbox
+    assert sent.to == ["ann@example.com"] and sent.subject.startswith("E-mail ann@example.com")
+    calls = list(ToolCall.objects.filter(execution=execution).order_by("started_at").values_list("tool_name", "status"))
+    assert calls == [("email_send", "completed"), ("task_create", "completed")]
+    assert execution.output["text"].startswith("[sandbox] No model was called.")

@@ -14,14 +14,22 @@ import time
 import uuid
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connections
 from django.db.models import Q
 
 from accounts.models import Organization
 from agents.models import Agent
 from config.api.errors import ApiError, error_text
-from executions.models import Execution, ExecutionEvent
+from executions.models import Execution, ExecutionEvent, ExecutionLog
 from executions.runtime.loop import run_execution
 from executions.services import execution_start
+
+
+def _run_and_close(execution_id) -> None:
+    try:
+        run_execution(execution_id)
+    finally:
+        connections.close_all()  # this thread's own connections: nothing is left open behind it
 
 
 class Command(BaseCommand):
@@ -53,16 +61,22 @@ class Command(BaseCommand):
         except ValueError as exc:
             raise CommandError(f"--context is not a JSON object: {exc}") from exc
         self.stdout.write(f"execution {execution.pk}")
-        worker = threading.Thread(target=run_execution, args=(execution.pk,), daemon=True)
+        worker = threading.Thread(target=_run_and_close, args=(execution.pk,), daemon=True)
         worker.start()
-        seen = 0
+        seen = warned = 0
         while True:
             for event in ExecutionEvent.objects.filter(execution=execution, seq__gt=seen).order_by("seq"):
                 seen = event.seq
                 self.stdout.write(self._line(event.event, event.data))
+            # The run's warnings (tools not offered for a missing grant, ...) as they are logged.
+            for log in ExecutionLog.objects.filter(execution=execution, level="warn", pk__gt=warned).order_by("pk"):
+                warned = log.pk
+                self.stdout.write(f"  warning: {log.message}")
             if not worker.is_alive():
                 execution = Execution.objects.get(pk=execution.pk)
-                if not ExecutionEvent.objects.filter(execution=execution, seq__gt=seen).exists():
+                if not ExecutionEvent.objects.filter(execution=execution, seq__gt=seen).exists() and not (
+                    ExecutionLog.objects.filter(execution=execution, level="warn", pk__gt=warned).exists()
+                ):
                     break
             time.sleep(0.1)
         self.stdout.write(
