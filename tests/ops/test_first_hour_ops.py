@@ -47,9 +47,9 @@ def test_run_agent_accepts_a_name_or_a_slug(org, make_agent):
 
 
 def test_run_agent_says_plainly_what_it_cannot_find(org, other_org, make_agent, oscar):
+    from accounts.access import Actor
+    from accounts.models import Membership
     from agents.services.agents import agent_create
-    from billing.access import Actor
-    from billing.models import Membership
 
     make_agent(name="Helper", model_config=SANDBOX)
     theirs = Actor(organization=other_org, user=oscar, membership=Membership.objects.get(user=oscar))
