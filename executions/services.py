@@ -78,8 +78,16 @@ def execution_start(
     conversation_id: Any = None,
     max_tokens: int | None = None,
     parent: Execution | None = None,
+    history: list[dict[str, str]] | None = None,
+    caller_instructions: str = "",
+    temperature: float | None = None,
 ) -> tuple[Execution, bool]:
     """Create a pending execution and queue it after commit. Returns (execution, created).
+
+    ``history``: earlier turns the caller supplies itself (an OpenAI-style transcript); the
+    run uses them instead of its conversation's stored turns. ``caller_instructions``: the
+    caller's system text, given to the model as data after the agent's own instructions,
+    never in their place. ``temperature``: this run's, within the model's range.
 
     The same caller's same ``idempotency_key`` on the same agent returns the first execution
     instead, if the request is the same (executions.idempotency).
@@ -107,6 +115,14 @@ def execution_start(
         raise ApiError(code="Conflict", message="Archived agents never run.", details={"status": agent.status})
     version, config, warnings = agent_run_config(agent=agent, organization=organization)
     _validate_input(task=task, context=context, schema=config.get("input_schema"))
+    run_input: dict[str, Any] = {"task": task, "context": context}
+    if history is not None:
+        run_input["history"] = history
+    if caller_instructions:
+        run_input["instructions"] = caller_instructions
+    if temperature is not None:
+        # The frozen configuration is what the run uses: the override lives there.
+        config = {**config, "model_config": {**(config.get("model_config") or {}), "temperature": temperature}}
     try:
         with transaction.atomic():
             locked = Agent.objects.select_for_update(no_key=True).get(pk=agent.pk)
@@ -127,7 +143,7 @@ def execution_start(
                 idempotency_key=idempotency_key or None,
                 idempotency_caller=caller if idempotency_key else None,
                 request_fingerprint=fingerprint,
-                input={"task": task, "context": context},
+                input=run_input,
                 conversation_id=conversation_id,
                 max_tokens=max_tokens,
             )

@@ -69,7 +69,15 @@ class EventStreamRenderer(BaseRenderer):
         return json.dumps(data, default=str).encode()
 
 
-async def event_stream(execution_id: Any, last_id: int = 0) -> AsyncIterator[str]:
+KEEPALIVE = "keep-alive"  # the event name execution_events yields for an idle stretch
+
+
+async def execution_events(
+    execution_id: Any, last_id: int = 0, *, until: frozenset[str] = FINAL_EVENTS
+) -> AsyncIterator[tuple[int | None, str, Any]]:
+    """(seq, event, data) of one execution: persisted first, then live; ends after an event of
+    ``until`` (the final ones by default) or after MAX_STREAM_SECONDS. Live-only events (token
+    deltas) have no seq. An idle stretch of KEEPALIVE_SECONDS yields ``(None, KEEPALIVE, None)``."""
     from redis.asyncio import Redis
 
     redis = Redis.from_url(settings.REDIS_URL)
@@ -79,14 +87,16 @@ async def event_stream(execution_id: Any, last_id: int = 0) -> AsyncIterator[str
         last = last_id
         for seq, event, data in await sync_to_async(_persisted)(execution_id, last):
             last = seq
-            yield format_event(event, data, seq)
-            if event in FINAL_EVENTS:
+            yield seq, event, data
+            if event in until:
                 return
         if await sync_to_async(_is_terminal)(execution_id):
             # It may have ended between the two reads; its final events were stored in the
             # transaction that ended it, so they are there now.
             for seq, event, data in await sync_to_async(_persisted)(execution_id, last):
-                yield format_event(event, data, seq)
+                yield seq, event, data
+                if event in until:
+                    return
             return
         started = time.monotonic()
         idle = 0.0
@@ -96,12 +106,12 @@ async def event_stream(execution_id: Any, last_id: int = 0) -> AsyncIterator[str
                 idle += 1.0
                 if idle >= KEEPALIVE_SECONDS:
                     idle = 0.0
-                    yield ": keep-alive\n\n"
+                    yield None, KEEPALIVE, None
                     # A missed final event (Redis restart) must not leave the client hanging.
                     for seq, event, data in await sync_to_async(_persisted)(execution_id, last):
                         last = seq
-                        yield format_event(event, data, seq)
-                        if event in FINAL_EVENTS:
+                        yield seq, event, data
+                        if event in until:
                             return
                 continue
             idle = 0.0
@@ -111,11 +121,16 @@ async def event_stream(execution_id: Any, last_id: int = 0) -> AsyncIterator[str
                 if seq <= last:
                     continue
                 last = seq
-            yield format_event(payload["event"], payload.get("data", {}), seq)
-            if payload["event"] in FINAL_EVENTS:
+            yield seq, payload["event"], payload.get("data", {})
+            if payload["event"] in until:
                 return
             await asyncio.sleep(0)
     finally:
         await pubsub.unsubscribe()
         await pubsub.aclose()
         await redis.aclose()
+
+
+async def event_stream(execution_id: Any, last_id: int = 0) -> AsyncIterator[str]:
+    async for seq, event, data in execution_events(execution_id, last_id):
+        yield ": keep-alive\n\n" if event == KEEPALIVE else format_event(event, data, seq)

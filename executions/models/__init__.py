@@ -33,6 +33,9 @@ class TriggerType(models.TextChoices):
     CHAIN = "chain"
     DELEGATION = "delegation"
     MCP = "mcp"  # a tool call at the MCP door (/mcp/)
+    # The other protocol doors: an OpenAI-compatible request, an A2A message.
+    OPENAI = "openai"
+    A2A = "a2a"
 
 
 class Execution(models.Model):

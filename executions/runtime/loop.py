@@ -167,7 +167,11 @@ class Runner:
         self.retrieved = hooks.prompt_sections(execution=execution, config=self.config)
         # Endpoints, keys and connection limits: resolved once per run (one query).
         self.providers = resolve_providers(model_config=self.model_config, organization_id=execution.organization_id)
-        self.history = hooks.conversation_history(execution=execution, config=self.config)
+        # A transcript the caller sent with the run (the protocol doors) is its history.
+        supplied = execution.input.get("history")
+        self.history = (
+            list(supplied) if supplied is not None else hooks.conversation_history(execution=execution, config=self.config)
+        )
 
     # -- bookkeeping ------------------------------------------------------------------
 

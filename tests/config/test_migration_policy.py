@@ -52,6 +52,10 @@ ALLOWED_CONTRACTIONS: dict[tuple[str, str], str] = {
         "Dec 2026, issue #17: AlterField of Execution.trigger_type only adds the choice 'mcp' (the MCP door); "
         "no SQL runs."
     ),
+    ("executions", "0008_trigger_types_openai_a2a"): (
+        "Dec 2026, issue #18: AlterField of Execution.trigger_type only adds the choices 'openai' and 'a2a' (the "
+        "OpenAI-compatible and A2A doors); no SQL runs."
+    ),
 }
 CONTRACTING = (
     migrations.RemoveField,
