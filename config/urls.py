@@ -13,6 +13,7 @@ from config.api.health import health
 from config.dashboard import dashboard
 from config.headers import csp_allow
 from config.metrics import metrics_view
+from doors.openai.errors import not_found as openai_not_found
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
@@ -60,6 +61,10 @@ urlpatterns = [
     ),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("approvals/", include("approvals.pages.urls")),
+    # The protocol doors: OpenAI-compatible endpoints (OpenAI's error shape) and A2A.
+    path("openai/v1/", include("doors.openai.urls")),
+    re_path(r"^openai/", openai_not_found),
+    path("a2a/", include("doors.a2a.urls")),
     # Unknown API paths answer in the error shape even with DEBUG on.
     re_path(r"^api/", api_not_found),
 ]
