@@ -6,13 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from a2a.types import a2a_pb2 as pb
-from google.protobuf.json_format import MessageToDict
 from a2a.utils import constants
+from google.protobuf.json_format import MessageToDict
 
+from accounts.access import Actor
 from agents.models import Agent
 from agents.selectors import agent_run_config
 from agents.validation import tool_is_allowed
-from billing.access import Actor
 from tools.selectors import tool_catalog
 
 BEARER = "agentryBearer"

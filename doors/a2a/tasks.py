@@ -33,16 +33,16 @@ from a2a.utils.errors import (
 from asgiref.sync import sync_to_async
 from google.protobuf.json_format import MessageToDict
 
+from accounts.access import Actor
 from agents.models import Agent
 from agents.selectors import agent_get_for_execution
-from billing.access import Actor
 from config.api.errors import ApiError, Conflict
 from doors.common import Parked, answer_text, door_follow, door_start, door_wait, parked, parked_from_event
 from executions import services
 from executions.models import Execution, ExecutionStatus, TriggerType
 
 S = ExecutionStatus
-STATES = {
+STATES: dict[str, Any] = {
     S.PENDING: pb.TASK_STATE_SUBMITTED,
     S.RUNNING: pb.TASK_STATE_WORKING,
     S.WAITING: pb.TASK_STATE_WORKING,
@@ -285,7 +285,7 @@ class ExecutionRequestHandler(RequestHandler):
         raise UnsupportedOperationError(message="There is no extended card; the card at the well-known path is all.")
 
 
-def _status_event(execution: Execution, state: int, message: pb.Message | None = None) -> pb.TaskStatusUpdateEvent:
+def _status_event(execution: Execution, state: Any, message: pb.Message | None = None) -> pb.TaskStatusUpdateEvent:
     status = pb.TaskStatus(state=state)
     if message is not None:
         status.message.CopyFrom(message)

@@ -29,14 +29,15 @@ from sse_starlette.event import ensure_bytes
 from sse_starlette.sse import EventSourceResponse
 from starlette.requests import Request as StarletteRequest
 
+from accounts.access import AccessRules, Actor, IsOrganizationMember, request_actor
 from agents.models import Agent
 from agents.selectors import agent_get, platform_agent_get
-from billing.access import AccessRules, Actor, IsOrganizationMember, request_actor
 from config.api.errors import ApiError
 from config.api.negotiation import ErrorsAsJson
 from doors.a2a.card import agent_card, card_json
 from doors.a2a.tasks import ExecutionRequestHandler
 from executions.api.sse import EventStreamRenderer
+
 
 class _ContextBuilder(DefaultServerCallContextBuilder):
     """The SDK's call context, carrying what Django resolved (actor, agent, base URL)."""

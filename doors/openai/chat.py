@@ -107,9 +107,7 @@ def _chunk(execution: Execution, model: str, delta: dict[str, Any], finish: str 
     return "data: " + json.dumps(body) + "\n\n"
 
 
-async def completion_chunks(
-    execution: Execution, model: str, base_url: str, include_usage: bool
-) -> AsyncIterator[str]:
+async def completion_chunks(execution: Execution, model: str, base_url: str, include_usage: bool) -> AsyncIterator[str]:
     """The OpenAI chunk stream of a run: token deltas as the model writes, the rest of the
     answer at the end (tokens are live-only: a call already under way when we subscribed
     has none), the finish reason, usage if asked, ``data: [DONE]``."""

@@ -18,7 +18,7 @@ from executions.models import Execution, ExecutionStatus
 S = ExecutionStatus
 PREFIX = "resp_"
 APPROVAL_REASON = "approval_required"
-STATUSES = {
+STATUSES: dict[str, str] = {
     S.PENDING: "queued",
     S.RUNNING: "in_progress",
     S.WAITING: "in_progress",

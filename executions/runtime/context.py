@@ -109,7 +109,10 @@ def conversation(
 ) -> list[ChatMessage]:
     """The messages for the next model call, rebuilt from the committed steps."""
     prompt = system_prompt(
-        config, tools=tools, retrieved=retrieved or [], caller_instructions=str(execution.input.get("instructions") or "")
+        config,
+        tools=tools,
+        retrieved=retrieved or [],
+        caller_instructions=str(execution.input.get("instructions") or ""),
     )
     messages = [ChatMessage(role="system", content=prompt)]
     messages += [ChatMessage.coerce(m) for m in few_shot_messages(config)]

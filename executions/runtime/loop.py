@@ -170,7 +170,9 @@ class Runner:
         # A transcript the caller sent with the run (the protocol doors) is its history.
         supplied = execution.input.get("history")
         self.history = (
-            list(supplied) if supplied is not None else hooks.conversation_history(execution=execution, config=self.config)
+            list(supplied)
+            if supplied is not None
+            else hooks.conversation_history(execution=execution, config=self.config)
         )
 
     # -- bookkeeping ------------------------------------------------------------------

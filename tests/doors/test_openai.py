@@ -173,7 +173,9 @@ def test_refusals_are_in_openais_error_shape(doors, org, alice, vic, oscar, make
         sdk(doors, "agt_not-a-real-token").models.list()
     assert anonymous.value.status_code == 401 and anonymous.value.type == "authentication_error"
     with pytest.raises(openai.NotFoundError):  # another organization's agent does not exist for oscar
-        sdk(doors, token_for(oscar)).chat.completions.create(model="helper", messages=[{"role": "user", "content": "x"}])
+        sdk(doors, token_for(oscar)).chat.completions.create(
+            model="helper", messages=[{"role": "user", "content": "x"}]
+        )
     with pytest.raises(openai.PermissionDeniedError) as viewer:  # a viewer may not execute
         sdk(doors, token_for(vic)).chat.completions.create(model="helper", messages=[{"role": "user", "content": "x"}])
     assert viewer.value.code in ("InsufficientPermissions", "AgentAccessDenied")
