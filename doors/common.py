@@ -19,12 +19,11 @@ from django.conf import settings
 from django.db.models import Q
 
 from accounts.access import Actor
-from agents.access import agent_rights
 from agents.models import Agent
 from agents.selectors import (
     agent_get_for_execution,
     agent_is_runnable,
-    agent_list,
+    agent_list_executable,
     agent_not_found,
     platform_agent_list,
 )
@@ -52,14 +51,12 @@ def _uuid(value: Any) -> uuid.UUID | None:
 
 
 def door_agents(*, actor: Actor) -> list[Agent]:
-    """The runnable agents the actor may execute: its organization's with the execute right,
-    then the platform's. An OpenAI ``models`` list, an A2A directory."""
-    own = [
-        a
-        for a in agent_list(actor=actor).order_by("slug")
-        if agent_is_runnable(a) and "execute" in agent_rights(actor, a)
-    ]
-    return own + [a for a in platform_agent_list().order_by("slug") if agent_is_runnable(a)]
+    """The runnable agents the token may execute (the ``agents:execute`` scope and the execute
+    right, as at the MCP door), then the platform's. An OpenAI ``models`` list."""
+    if not actor.has_scope("agents:execute"):
+        return []
+    platform = [a for a in platform_agent_list().order_by("slug") if agent_is_runnable(a)]
+    return agent_list_executable(actor=actor) + (platform if actor.has_perm("agents.execute_agent") else [])
 
 
 def door_agent(*, actor: Actor, ref: Any) -> Agent:

@@ -15,6 +15,7 @@ Push notifications, task lists and the extended card are not offered (the card s
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncGenerator
 from typing import Any
@@ -125,7 +126,8 @@ def _require(actor: Actor, scope: str, perm: str) -> None:
 
 
 def _a2a_error(error: ApiError) -> Exception:
-    data = {"code": error.code, "details": error.details}
+    # Strings only: the SDK sends data as a google.rpc.ErrorInfo's metadata (a string map).
+    data = {"code": error.code, "details": json.dumps(error.details, default=str)}
     if error.status_code >= 500:
         return InternalError(message=error.message, data=data)
     if error.code in ("InvalidInput",):
