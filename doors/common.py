@@ -9,6 +9,7 @@ A2A ``tasks/get``) tells what the run did since.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -191,8 +192,6 @@ def parked_from_event(data: dict[str, Any], base_url: str = "") -> Parked:
 
 def answer_text(execution: Execution) -> str:
     """The run's answer as text: its text, or its structured output as JSON."""
-    import json
-
     if execution.result_text:
         return execution.result_text
     output = execution.output
