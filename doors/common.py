@@ -190,14 +190,15 @@ def parked_from_event(data: dict[str, Any], base_url: str = "") -> Parked:
     )
 
 
-def answer_text(execution: Execution) -> str:
-    """The run's answer as text: its text, or its structured output as JSON."""
-    if execution.result_text:
-        return execution.result_text
-    output = execution.output
+def output_text(output: Any) -> str:
+    """A run's output as text: its text, or its structured output (output_schema) as JSON."""
     if isinstance(output, dict) and set(output) == {"text"}:
         return str(output["text"])
     return "" if output is None else json.dumps(output, default=str)
+
+
+def answer_text(execution: Execution) -> str:
+    return execution.result_text or output_text(execution.output)
 
 
 def error_sentence(execution: Execution) -> str:

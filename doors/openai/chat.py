@@ -8,7 +8,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 
-from doors.common import Parked, answer_text, door_follow, error_sentence, parked, parked_from_event
+from doors.common import Parked, answer_text, door_follow, error_sentence, output_text, parked, parked_from_event
 from doors.openai.errors import openai_error
 from executions.models import Execution, ExecutionStatus
 
@@ -138,7 +138,7 @@ async def completion_chunks(execution: Execution, model: str, base_url: str, inc
                 yield "data: " + json.dumps(failure(execution)[1]) + "\n\n"
                 return
             output = item.data.get("output")
-            text = output["text"] if isinstance(output, dict) and set(output) == {"text"} else json.dumps(output)
+            text = output_text(output)
             already = streamed.get(last_step, "")
             rest = text[len(already) :] if text.startswith(already) else ("" if already else text)
             if rest:

@@ -10,7 +10,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 
-from doors.common import Parked, answer_text, door_follow, error_sentence, parked, parked_from_event
+from doors.common import Parked, answer_text, door_follow, error_sentence, output_text, parked, parked_from_event
 from doors.openai.chat import agentry_part, created
 from doors.openai.errors import OpenAIInvalid
 from executions.models import Execution, ExecutionStatus
@@ -161,7 +161,7 @@ async def response_events(execution: Execution, model: str, base_url: str) -> As
             ended = True
             if item.data.get("status") == S.COMPLETED:
                 output = item.data.get("output")
-                text = output["text"] if isinstance(output, dict) and set(output) == {"text"} else json.dumps(output)
+                text = output_text(output)
                 already = streamed.get(last_step, "")
                 rest = text[len(already) :] if text.startswith(already) else ("" if already else text)
                 if rest:
