@@ -131,7 +131,14 @@ def run_segment(execution: Any) -> Iterator[None]:
     if not otel.enabled():
         yield
         return
-    context = _context_of(_ensure_context(execution))
+    with within(_ensure_context(execution)):
+        yield
+
+
+@contextmanager
+def within(trace_context: dict[str, Any] | None) -> Iterator[None]:
+    """Make the span a stored trace context names current (a chain's, for its steps)."""
+    context = _context_of(trace_context) if otel.enabled() else None
     if context is None:
         yield
         return
@@ -330,3 +337,35 @@ def approval_waited(execution: Any, *, approval: Any, decision: str) -> None:
     transaction.on_commit(
         lambda: _write_span(context, name, parent=_context_of(context), start=started, attributes=attributes)
     )
+
+
+def chain_ended(chain_execution: Any, *, status: str, error_code: str) -> None:
+    """After a chain's final commit: its ``chain {name}`` span, parent of its steps' runs."""
+    context = chain_execution.trace_context
+    if not otel.enabled() or not context:
+        return
+    name = (chain_execution.definition or {}).get("name") or "chain"
+    attributes = {
+        "agentry.chain.id": str(chain_execution.chain_id),
+        "agentry.chain_execution.id": str(chain_execution.pk),
+        "agentry.organization.id": str(chain_execution.organization_id),
+        "agentry.execution.status": status,
+    }
+    if chain_execution.parent_execution_id:
+        attributes["agentry.parent_execution.id"] = str(chain_execution.parent_execution_id)
+    if error_code:
+        attributes["error.type"] = error_code
+    start = chain_execution.created_at or timezone.now()
+
+    def write() -> None:
+        _write_span(
+            context,
+            f"chain {name}",
+            parent=_context_of(context, "parent_span_id"),
+            start=start,
+            attributes=attributes,
+            error=error_code if status not in ("completed", "cancelled") else "",
+            span_id=int(context["span_id"], 16),
+        )
+
+    transaction.on_commit(write)

@@ -15,11 +15,13 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
+from agents.services.chains import chain_create, chain_execution_start
 from config import telemetry as otel
 from executions.models import Execution
 from executions.runtime.loop import run_execution
 from executions.runtime.tools_port import LocalTool, register_local_tool, unregister_local_tool
 from executions.services import execution_start
+from tests.chains.conftest import run_to_end
 from tests.fakes.fixtures import FAKE_API_KEY
 from tests.fakes.otlp_receiver import OtlpReceiver, ReceivedSpan
 from tests.fakes.script import text, tool_call
@@ -154,6 +156,31 @@ def test_a_chain_step_of_a_run_joins_that_runs_trace(org, make_agent, traced):
     assert step.trace_context["trace_id"] == parent.trace_context["trace_id"]
     assert step.trace_context["parent_span_id"] == parent.trace_context["span_id"]
     assert step.trace_context["span_id"] != parent.trace_context["span_id"]
+
+
+def test_a_chains_steps_are_runs_under_the_chains_span(owner_actor, make_agent, providers_at_fake, traced):
+    first, second = make_agent(name="First"), make_agent(name="Second")
+    chain = chain_create(
+        actor=owner_actor,
+        data={
+            "name": "Pipeline",
+            "steps": [
+                {"id": "one", "agent_id": str(first.pk), "input_mapping": {"task": "Start"}},
+                {"id": "two", "agent_id": str(second.pk), "input_mapping": {"task": "Go on"}},
+            ],
+        },
+    )
+    run = run_to_end(chain_execution_start(chain=chain, input={}, actor=owner_actor))
+    assert run.status == "completed", run.error
+    spans = traced.wait_for(lambda spans: any(s.name == "chain Pipeline" for s in spans))
+    (chain_span,) = [s for s in spans if s.name == "chain Pipeline"]
+    assert chain_span.parent_span_id == "" and chain_span.span_id == run.trace_context["span_id"]
+    assert chain_span.attributes["agentry.chain_execution.id"] == str(run.pk)
+    steps = list(Execution.objects.filter(trigger_type="chain").order_by("created_at"))
+    assert len(steps) == 2
+    for execution in steps:
+        step_run = _invoke(spans, execution)
+        assert (step_run.trace_id, step_run.parent_span_id) == (chain_span.trace_id, chain_span.span_id)
 
 
 def test_a_run_created_before_tracing_was_on_gets_a_trace_when_it_runs(
