@@ -25,7 +25,7 @@ import json
 import logging
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
 from typing import Any
 
@@ -51,11 +51,19 @@ def capture_content() -> bool:
     return os.environ.get(CAPTURE_CONTENT_ENV, "").strip().lower() == "true"
 
 
+_cached: tuple[Any, trace.Tracer] | None = None  # (provider, its tracer)
+
+
 def _tracer() -> trace.Tracer:
-    # This process's provider (config.telemetry), not the global proxy: one lookup fewer,
-    # and a test can point it at a receiver of its own.
+    # This process's provider (config.telemetry), not the global proxy, so a test can point it
+    # at a receiver of its own; kept, as get_tracer builds a new tracer at every call.
+    global _cached
     provider = otel.provider()
-    return provider.get_tracer(TRACER_NAME) if provider is not None else trace.get_tracer(TRACER_NAME)
+    if provider is None:
+        return trace.get_tracer(TRACER_NAME)
+    if _cached is None or _cached[0] is not provider:
+        _cached = (provider, provider.get_tracer(TRACER_NAME))
+    return _cached[1]
 
 
 def _nanos(moment: datetime) -> int:
@@ -125,14 +133,11 @@ def _ensure_context(execution: Any) -> dict[str, Any] | None:
     return execution.trace_context
 
 
-@contextmanager
-def run_segment(execution: Any) -> Iterator[None]:
+def run_segment(execution: Any) -> AbstractContextManager[None]:
     """What one worker does of a run happens inside the run's span (made current, not ended)."""
     if not otel.enabled():
-        yield
-        return
-    with within(_ensure_context(execution)):
-        yield
+        return nullcontext()
+    return within(_ensure_context(execution))
 
 
 @contextmanager
@@ -178,12 +183,12 @@ def _messages(messages: list) -> str:
     return _clip(json.dumps(rows, default=str))
 
 
-@contextmanager
-def chat_span(execution: Any, *, provider: str, model: str, messages: list, step_number: int) -> Iterator[Span | None]:
+def chat_span(
+    execution: Any, *, provider: str, model: str, messages: list, step_number: int
+) -> AbstractContextManager[Span | None]:
     """A ``chat {model}`` span around one model call (fallbacks included)."""
     if not otel.enabled():
-        yield None
-        return
+        return nullcontext()
     attributes = {
         **_base_attributes(execution),
         "gen_ai.operation.name": "chat",
@@ -193,8 +198,7 @@ def chat_span(execution: Any, *, provider: str, model: str, messages: list, step
     }
     if capture_content():
         attributes["gen_ai.input.messages"] = _messages(messages)
-    with _tracer().start_as_current_span(f"chat {model}", kind=SpanKind.CLIENT, attributes=attributes) as span:
-        yield span
+    return _tracer().start_as_current_span(f"chat {model}", kind=SpanKind.CLIENT, attributes=attributes)
 
 
 def chat_answered(span: Span | None, response: Any, cost: Any) -> None:
@@ -223,12 +227,12 @@ def chat_answered(span: Span | None, response: Any, cost: Any) -> None:
         span.set_attribute("gen_ai.output.messages", _clip(json.dumps(output, default=str)))
 
 
-@contextmanager
-def tool_span(execution: Any, *, name: str, call_id: str, arguments: Any, step_number: int) -> Iterator[Span | None]:
+def tool_span(
+    execution: Any, *, name: str, call_id: str, arguments: Any, step_number: int
+) -> AbstractContextManager[Span | None]:
     """An ``execute_tool {name}`` span around one tool call; runs it starts are its children."""
     if not otel.enabled():
-        yield None
-        return
+        return nullcontext()
     attributes = {
         **_base_attributes(execution),
         "gen_ai.operation.name": "execute_tool",
@@ -239,8 +243,7 @@ def tool_span(execution: Any, *, name: str, call_id: str, arguments: Any, step_n
     }
     if capture_content():
         attributes["gen_ai.tool.call.arguments"] = _clip(arguments)
-    with _tracer().start_as_current_span(f"execute_tool {name}", kind=SpanKind.INTERNAL, attributes=attributes) as span:
-        yield span
+    return _tracer().start_as_current_span(f"execute_tool {name}", kind=SpanKind.INTERNAL, attributes=attributes)
 
 
 def tool_answered(span: Span | None, outcome: Any) -> None:
