@@ -183,12 +183,30 @@ def _messages(messages: list) -> str:
     return _clip(json.dumps(rows, default=str))
 
 
+@contextmanager
+def _active_span(name: str, kind: SpanKind, attributes: dict[str, Any]) -> Iterator[Span]:
+    """A span made current; an exception marks it failed with its type (or the run's error
+    code) only: its message may quote a provider's answer or a tool's input."""
+    tracer = _tracer()
+    with tracer.start_as_current_span(
+        name, kind=kind, attributes=attributes, record_exception=False, set_status_on_exception=False
+    ) as span:
+        try:
+            yield span
+        except BaseException as error:
+            span.set_attribute("error.type", getattr(error, "code", "") or type(error).__name__)
+            span.set_status(Status(StatusCode.ERROR))
+            raise
+
+
 def chat_span(
-    execution: Any, *, provider: str, model: str, messages: list, step_number: int
+    execution: Any, *, configs: list, messages: list, step_number: int
 ) -> AbstractContextManager[Span | None]:
-    """A ``chat {model}`` span around one model call (fallbacks included)."""
+    """A ``chat {model}`` span around one model call (fallbacks included); ``configs``: the
+    run's provider configs, the first one is what is asked for."""
     if not otel.enabled():
         return nullcontext()
+    provider, model = (configs[0].provider, configs[0].model) if configs else ("", "")
     attributes = {
         **_base_attributes(execution),
         "gen_ai.operation.name": "chat",
@@ -198,7 +216,7 @@ def chat_span(
     }
     if capture_content():
         attributes["gen_ai.input.messages"] = _messages(messages)
-    return _tracer().start_as_current_span(f"chat {model}", kind=SpanKind.CLIENT, attributes=attributes)
+    return _active_span(f"chat {model}", SpanKind.CLIENT, attributes)
 
 
 def chat_answered(span: Span | None, response: Any, cost: Any) -> None:
@@ -243,7 +261,7 @@ def tool_span(
     }
     if capture_content():
         attributes["gen_ai.tool.call.arguments"] = _clip(arguments)
-    return _tracer().start_as_current_span(f"execute_tool {name}", kind=SpanKind.INTERNAL, attributes=attributes)
+    return _active_span(f"execute_tool {name}", SpanKind.INTERNAL, attributes)
 
 
 def tool_answered(span: Span | None, outcome: Any) -> None:

@@ -430,15 +430,9 @@ class Runner:
         )
         step = self.new_step(StepType.THINK, input_text=messages[-1].content or "")
         self.publish_now("think_started", {"step_number": step.step_number})
-        first = self.providers.configs[0] if self.providers.configs else None
-        span_of = telemetry.chat_span(
-            self.execution,
-            provider=first.provider if first else "",
-            model=first.model if first else "",
-            messages=messages,
-            step_number=step.step_number,
-        )
-        with span_of as span:
+        with telemetry.chat_span(
+            self.execution, configs=self.providers.configs, messages=messages, step_number=step.step_number
+        ) as span:
             response = self.call_model_or_stop(messages, tools, step)
             self.count_connection_tokens(response)
             self.complete_think(step, response)

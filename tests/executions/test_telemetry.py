@@ -24,7 +24,7 @@ from executions.services import execution_start
 from tests.chains.conftest import run_to_end
 from tests.fakes.fixtures import FAKE_API_KEY
 from tests.fakes.otlp_receiver import OtlpReceiver, ReceivedSpan
-from tests.fakes.script import text, tool_call
+from tests.fakes.script import error, text, tool_call
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -50,7 +50,7 @@ def _invoke(spans: list[ReceivedSpan], execution) -> ReceivedSpan:
 
 
 def _all_values(spans: list[ReceivedSpan]) -> str:
-    return repr([(s.name, s.attributes, s.resource) for s in spans])
+    return repr([(s.name, s.attributes, s.resource, s.status_message) for s in spans])
 
 
 def test_a_run_is_one_trace_of_genai_spans(org, make_agent, providers_at_fake, echo_tool, traced):
@@ -79,6 +79,7 @@ def test_a_run_is_one_trace_of_genai_spans(org, make_agent, providers_at_fake, e
     assert a["gen_ai.usage.output_tokens"] == execution.tokens_output > 0
     assert a["agentry.cost.usd"] == pytest.approx(float(execution.cost))
     assert a["agentry.execution.status"] == "completed"
+    assert (a["gen_ai.provider.name"], a["gen_ai.request.model"]) == ("openai", "gpt-4o")
     chats = sorted((s for s in mine if s.name.startswith("chat")), key=lambda s: s.start_ns)
     first = chats[0].attributes
     assert first["gen_ai.operation.name"] == "chat" and first["gen_ai.provider.name"] == "openai"
@@ -116,6 +117,20 @@ def test_contents_are_recorded_with_the_conventions_opt_in(
     assert "marco" in tool.attributes["gen_ai.tool.call.arguments"]
     assert "marco" in tool.attributes["gen_ai.tool.call.result"]
     assert FAKE_API_KEY not in _all_values(spans)
+
+
+def test_a_failed_model_call_marks_its_span_without_the_providers_words(org, make_agent, providers_at_fake, traced):
+    providers_at_fake.script(error(400, "bad request: the plan is CONFIDENTIAL-PLAN"))
+    execution, _ = execution_start(agent=make_agent(name="Failing"), organization=org, task="x")
+    run_execution(execution.pk)
+    execution.refresh_from_db()
+    assert execution.status == "failed" and "CONFIDENTIAL-PLAN" in execution.error
+    spans = traced.wait_for(lambda spans: any(s.name == "invoke_agent Failing" for s in spans))
+    (chat,) = [s for s in _of(spans, execution) if s.name.startswith("chat")]
+    run = _invoke(spans, execution)
+    assert chat.status_code == run.status_code == 2  # STATUS_CODE_ERROR
+    assert chat.attributes["error.type"] == run.attributes["error.type"] == "ExecutionFailed"
+    assert chat.events == [] and "CONFIDENTIAL-PLAN" not in _all_values(spans)
 
 
 def test_a_delegated_run_is_a_child_of_the_tool_call_that_started_it(org, make_agent, providers_at_fake, traced):

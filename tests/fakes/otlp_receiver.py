@@ -49,6 +49,8 @@ class ReceivedSpan:
     attributes: dict[str, Any]
     resource: dict[str, Any] = field(default_factory=dict)
     scope: str = ""
+    events: list[str] = field(default_factory=list)  # the events' names ("exception", ...)
+    status_message: str = ""
 
 
 class OtlpReceiver:
@@ -107,6 +109,8 @@ class OtlpReceiver:
                             attributes={kv.key: _value(kv.value) for kv in span.attributes},
                             resource=resource,
                             scope=scope_spans.scope.name,
+                            events=[event.name for event in span.events],
+                            status_message=span.status.message,
                         )
                     )
         with self.lock:
