@@ -9,7 +9,8 @@ anything (``enabled()``), and nothing is sent anywhere.
 
 Instrumentations, chosen for what they add to a run's trace and for what they cost:
 - Django: the API request that started a run is the trace's root (its span is the parent
-  of the run's ``invoke_agent`` span). Health and metrics probes are left out.
+  of the run's ``invoke_agent`` span). Health and metrics probes are left out. The ASGI
+  middleware does the same for the /mcp/ door, which is served beside Django (config/asgi.py).
 - Celery: not used. Its header propagation would tie a task to the request that queued it,
   but a run is resumed by the beat tick, by another worker after a crash or after a person's
   decision, none of which carries those headers; the trace context stored on the execution
@@ -28,6 +29,7 @@ import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
@@ -105,6 +107,16 @@ def setup() -> bool:
     DjangoInstrumentor().instrument(tracer_provider=tracer_provider)
     logger.info("OpenTelemetry: exporting traces over OTLP/HTTP")
     return True
+
+
+def asgi_traced(app: Any) -> Any:
+    """``app`` with a server span per request when tracing is on: for ASGI apps served beside
+    Django (the /mcp/ door), whose requests Django's instrumentation does not see."""
+    if _provider is None:
+        return app
+    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+
+    return OpenTelemetryMiddleware(app, tracer_provider=_provider)
 
 
 def flush(timeout_millis: int = 5000) -> None:

@@ -253,3 +253,27 @@ def test_nothing_is_traced_or_sent_when_unconfigured(
     finally:
         if listening is not None:
             listening.close()
+
+
+def test_a_run_started_at_the_mcp_door_is_a_child_of_its_request(
+    org, alice, make_agent, providers_at_fake, client_for, receiver
+):
+    from tests.doors.test_mcp_door import _mcp
+
+    make_agent(name="Door Agent")
+    providers_at_fake.script(text("Through the door."))
+    token = client_for(alice).raw_token
+    env = _worker_env(providers_at_fake, receiver, None, "worker")
+    with asgi_server(receiver.env()) as base, celery_worker(queues="io", concurrency=2, extra_env=env):
+        called = _mcp(base, token, lambda session: session.call_tool("door_agent", {"task": "Knock"}))
+        execution_id = called.structured_content["execution_id"]
+        spans = receiver.wait_for(_has_run_span(execution_id))
+    assert not called.is_error, called.content
+    (run,) = [s for s in _run_spans(spans, execution_id) if s.name.startswith("invoke_agent")]
+    # Its parent: the MCP SDK's own span of the tools/call, under the /mcp/ request's span.
+    (call,) = [s for s in spans if s.span_id == run.parent_span_id]
+    assert (call.name, call.scope, call.trace_id) == ("tools/call door_agent", "mcp-python-sdk", run.trace_id)
+    (root,) = [s for s in spans if s.trace_id == run.trace_id and s.parent_span_id == ""]
+    assert root.kind == SERVER and root.scope.startswith("opentelemetry.instrumentation.asgi"), root
+    assert root.attributes.get("http.target", root.attributes.get("url.path", "")).startswith("/mcp")
+    assert token not in repr([(s.name, s.attributes) for s in spans])
