@@ -30,6 +30,7 @@ from approvals.models import ApprovalRequest, ApprovalStatus
 from approvals.selectors import approvers_of
 from config.api.errors import Conflict, InvalidInput
 from config.site import base_url as site_base_url
+from executions import telemetry
 from executions.events import event_emit
 from executions.models import Execution, ExecutionEvent, ExecutionStatus, ExecutionStep, StepStatus
 
@@ -261,6 +262,7 @@ def approval_resolve(
             agent_id=locked.agent_id,
             request_summary={"note": note[:200], "params_edited": locked.params_edited},
         )
+        telemetry.approval_waited(execution, approval=locked, decision=locked.status)
         _emit_resolved(locked)
     return locked
 
@@ -346,6 +348,7 @@ def approvals_expire(*, now: Any = None, limit: int = 500) -> int:
                 target=approval,
                 agent_id=approval.agent_id,
             )
+            telemetry.approval_waited(execution, approval=approval, decision=approval.status)
             _emit_resolved(approval)
             expired += 1
     if expired:

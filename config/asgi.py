@@ -19,10 +19,11 @@ application = get_asgi_application()
 
 # /mcp/ (issue #17): the MCP SDK's streamable HTTP transport, beside Django. It is imported
 # after Django is set up (it uses the models); everything else is Django's.
+from config.telemetry import asgi_traced  # noqa: E402
 from doors.mcp.asgi import McpDoor  # noqa: E402
 
 _django = application
-_mcp = McpDoor()
+_mcp = asgi_traced(McpDoor())  # a span per request when tracing is on, as Django's requests get
 
 
 async def application(scope, receive, send):  # type: ignore[no-redef]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
-from celery.signals import worker_ready, worker_shutdown, worker_shutting_down
+from celery.signals import worker_process_shutdown, worker_ready, worker_shutdown, worker_shutting_down
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
 
@@ -130,3 +130,12 @@ def _stop_heartbeat(**kwargs) -> None:
     from config.workers import stop_heartbeat
 
     stop_heartbeat()
+
+
+@worker_shutdown.connect
+@worker_process_shutdown.connect
+def _flush_traces(**kwargs) -> None:
+    # A prefork child leaves with os._exit (no atexit): send its buffered spans first.
+    from config.telemetry import flush
+
+    flush()

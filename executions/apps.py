@@ -1,5 +1,7 @@
 from django.apps import AppConfig
 
+from config import telemetry
+
 
 class ExecutionsConfig(AppConfig):
     name = "executions"
@@ -11,3 +13,6 @@ class ExecutionsConfig(AppConfig):
         # Celery (autodiscovery only finds executions.tasks).
         from executions.triggers import signals, tasks  # noqa: F401
         from executions.webhooks import tasks as webhook_tasks  # noqa: F401
+
+        # Before the web process loads its middleware: Django's instrumentation adds its own.
+        telemetry.setup()

@@ -16,6 +16,7 @@ from agents.models import Agent
 from billing.quotas import quota_admit_run
 from config.api.errors import ApiError, Conflict, InvalidInput
 from config.json_schema import error_line, schema_errors
+from executions import telemetry
 from executions.idempotency import check_same_request, idempotency_caller, request_fingerprint, same_caller_q
 from executions.models import Execution, ExecutionEvent, ExecutionStatus, TriggerType
 from executions.runtime.finish import Stop, finish_execution
@@ -146,6 +147,7 @@ def execution_start(
                 input=run_input,
                 conversation_id=conversation_id,
                 max_tokens=max_tokens,
+                trace_context=telemetry.run_trace_context(parent_execution=parent),
             )
             activity_record(
                 organization=organization,

@@ -80,6 +80,9 @@ class ChainExecution(models.Model):
     input = models.JSONField(default=dict, blank=True)
     vars = models.JSONField(default=dict, blank=True)  # what the steps' output mappings produced
     output = models.JSONField(null=True, blank=True)
+    # The chain's OpenTelemetry span ids (executions/telemetry.py): its steps' runs are its
+    # children in one trace, whichever worker advances it.
+    trace_context = models.JSONField(null=True, blank=True, editable=False)
     status = models.CharField(
         max_length=10, choices=ChainRunStatus.choices, default=ChainRunStatus.PENDING, db_index=True
     )

@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from agents.models import Agent, ChainExecution, ChainRunStatus, ChainStepRun, StepRunStatus
 from agents.validation.chains import TEMPLATE, mapping_kind
+from executions import telemetry
 from executions.triggers.conditions import condition_parse, resolve
 
 logger = logging.getLogger(__name__)
@@ -267,7 +268,8 @@ class _Runner:
             return NodeResult(None, "error", error="The step's agent no longer exists.", error_code="AgentNotFound")
         task, context = self.inputs(step, self.state())
         remaining = (run.deadline_at - now).total_seconds() if run.deadline_at else None
-        with _LeaseKeeper(self.ce.pk, self.owner):
+        # The step's run is a child of the chain's span (it starts outside any span here).
+        with _LeaseKeeper(self.ce.pk, self.owner), telemetry.within(self.ce.trace_context):
             result = execution_run_node(
                 agent=agent,
                 task=task,
@@ -394,6 +396,7 @@ class _Runner:
         ce.duration_ms = int((now - (ce.started_at or ce.created_at)).total_seconds() * 1000)
         ce.error, ce.error_code, ce.failed_step, ce.error_details = error, code, failed_step, details or {}
         ce.output = {"vars": ce.vars, "result": last}
+        telemetry.chain_ended(ce, status=status, error_code=code)
 
     def finish(self, status: str, error: str = "", code: str = "") -> None:
         with transaction.atomic():

@@ -29,6 +29,7 @@ from agents.models import (
 )
 from agents.validation.chains import chain_definition_validate
 from config.api.errors import ApiError, Conflict, InsufficientPermissions, InvalidInput, NotFound
+from executions import telemetry
 from executions.idempotency import check_same_request, idempotency_caller, request_fingerprint, same_caller_q
 
 logger = logging.getLogger(__name__)
@@ -187,6 +188,7 @@ def chain_execution_start(
                 request_fingerprint=fingerprint,
                 triggered_by_user=actor.user if actor is not None else None,
                 deadline_at=now + timedelta(seconds=chain.timeout_seconds),
+                trace_context=telemetry.run_trace_context(parent_execution=parent_execution, name="chain"),
             )
             activity_record(
                 organization=chain.organization,

@@ -96,6 +96,9 @@ class Execution(models.Model):
     wait_until = models.DateTimeField(null=True, blank=True)
     deadline_at = models.DateTimeField(null=True, blank=True)
     warnings = models.JSONField(default=list, blank=True)
+    # The run's OpenTelemetry span ids (executions/telemetry.py): every worker that advances
+    # the run, after a crash or an approval too, writes its spans into this one trace.
+    trace_context = models.JSONField(null=True, blank=True, editable=False)
     # Timing
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)

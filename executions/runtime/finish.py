@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from config.json_input import MAX_JSON_DEPTH, JsonInputError, json_loads_bounded
 from config.json_schema import error_line, schema_errors
+from executions import telemetry
 from executions.events import event_emit
 from executions.models import Execution, ExecutionLog, ExecutionStatus, ExecutionStep, StepStatus
 from executions.state import TransitionRefused, transition
@@ -91,7 +92,14 @@ def finish_execution(execution: Execution, stop: Stop, *, events: Any, usage: di
     with transaction.atomic():
         totals: dict[str, Any] = dict(
             Execution.objects.filter(pk=execution.pk).values(
-                "tokens_total", "tool_calls", "cost", "started_at", "created_at"
+                "tokens_total",
+                "tokens_input",
+                "tokens_output",
+                "tool_calls",
+                "cost",
+                "started_at",
+                "created_at",
+                "retry_count",
             )[0]
         )
         started = totals["started_at"] or totals["created_at"]
@@ -175,6 +183,7 @@ def finish_execution(execution: Execution, stop: Stop, *, events: Any, usage: di
         from executions import hooks
 
         hooks.after_execution_finished(execution.pk)
+        telemetry.run_ended(execution, status=stop.status, error_code=stop.code, totals=totals)
     return True
 
 

@@ -33,7 +33,7 @@ from django.utils import timezone
 
 from billing.pricing import call_cost
 from config.logging import log_context_var
-from executions import streaming
+from executions import streaming, telemetry
 from executions.llm.base import LLMResponse, ToolSpec
 from executions.llm.errors import LLMError
 from executions.llm.registry import complete_with_fallback, stream_with_fallback
@@ -436,8 +436,19 @@ class Runner:
         )
         step = self.new_step(StepType.THINK, input_text=messages[-1].content or "")
         self.publish_now("think_started", {"step_number": step.step_number})
+        with telemetry.chat_span(
+            self.execution, configs=self.providers.configs, messages=messages, step_number=step.step_number
+        ) as span:
+            response = self.call_model_or_stop(messages, tools, step)
+            self.count_connection_tokens(response)
+            self.complete_think(step, response)
+            telemetry.chat_answered(span, response, step.cost)
+        chaos.boundary("after_think")
+        return response
+
+    def call_model_or_stop(self, messages: list, tools: list[ToolSpec], step: ExecutionStep) -> LLMResponse:
         try:
-            response = self.call_model(messages, tools, step)
+            return self.call_model(messages, tools, step)
         except LLMError as error:
             self.fail_step(step, str(error))
             raise finish.Stop(
@@ -449,10 +460,6 @@ class Runner:
                     "attempts": [a.config.label for a in getattr(error, "fallback_attempts", []) or []],
                 },
             ) from error
-        self.count_connection_tokens(response)
-        self.complete_think(step, response)
-        chaos.boundary("after_think")
-        return response
 
     def call_model(self, messages: list, tools: list[ToolSpec], step: ExecutionStep) -> LLMResponse:
         configs = self.admitted_configs()
@@ -670,11 +677,16 @@ class Runner:
 
     def run_tool(self, step: ExecutionStep, name: str, arguments: dict[str, Any]) -> ToolOutcome:
         chaos.boundary("before_tool")
-        try:
-            return self.port.run(context=self.tool_context(step.step_number), name=name, arguments=arguments)
-        except Exception as exc:  # a tool's own failure is told to the model, not fatal to the run
-            logger.warning("tool %s failed", name, exc_info=True)
-            return ToolOutcome("failed", error=f"{type(exc).__name__}: {exc}"[:1000])
+        with telemetry.tool_span(
+            self.execution, name=name, call_id=step.tool_call_id, arguments=arguments, step_number=step.step_number
+        ) as span:
+            try:
+                outcome = self.port.run(context=self.tool_context(step.step_number), name=name, arguments=arguments)
+            except Exception as exc:  # a tool's own failure is told to the model, not fatal to the run
+                logger.warning("tool %s failed", name, exc_info=True)
+                outcome = ToolOutcome("failed", error=f"{type(exc).__name__}: {exc}"[:1000])
+            telemetry.tool_answered(span, outcome)
+        return outcome
 
     def record_tool(self, step: ExecutionStep, outcome: ToolOutcome) -> bool:
         """Persist a tool outcome; True when the run must now wait."""
@@ -763,12 +775,15 @@ def run_execution(execution_id: Any) -> float | None:
                     return 0.2
                 return max((expires_at - timezone.now()).total_seconds(), 0.0) + 0.2
             logger.info("took over execution %s from %s, which no longer runs it", execution_id, holder)
-        try:
-            Runner(execution, owner).run()
-        except RESUMED_AFTER_OUTAGE:
-            raise
-        except Exception as error:
-            # Buffered events of the step that failed were never committed: start from what was.
-            last_seq = execution.events.order_by("-seq").values_list("seq", flat=True).first() or 0
-            finish.fail_on_exception(execution, owner=owner, error=error, events=EventBuffer(execution.pk, last_seq))
+        with telemetry.run_segment(execution):
+            try:
+                Runner(execution, owner).run()
+            except RESUMED_AFTER_OUTAGE:
+                raise
+            except Exception as error:
+                # Buffered events of the step that failed were never committed: start from what was.
+                last_seq = execution.events.order_by("-seq").values_list("seq", flat=True).first() or 0
+                finish.fail_on_exception(
+                    execution, owner=owner, error=error, events=EventBuffer(execution.pk, last_seq)
+                )
     return None
