@@ -64,7 +64,7 @@ def test_console_approvals_and_docs_render_under_the_policy(live_server, browser
     # (path, a selector that only matches once the page has rendered, text it shows)
     pages = [
         ("/", "main h1", "Agentry"),
-        ("/admin/", "#content h1", "Site administration"),
+        ("/admin/", "#content h1", "Console"),
         ("/admin/dashboard/", "#content h1", "Operations dashboard"),
         ("/admin/agents/agent/", "#result_list", "Mailer"),
         ("/approvals/", "main h1", "Approvals"),
