@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
@@ -46,6 +47,9 @@ class ExecutionAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
             "title": f"{execution.agent.name} · {started:%Y-%m-%d %H:%M:%S}",
             "subtitle": None,
             **trace_context(execution),
+            # The console's Re-run and playground (console/urls.py), by name: no import upwards.
+            "run_url": reverse("console-rerun", args=[execution.pk]),
+            "playground_url": reverse("console-playground", args=[execution.agent_id]),
             **(extra_context or {}),
         }
         return TemplateResponse(request, "admin/executions/execution/trace.html", context)

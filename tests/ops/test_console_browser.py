@@ -16,7 +16,7 @@ from tests.console_browser import admin_login, editable_fields, screenshots
 from tests.factories import MembershipFactory
 from tests.fakes.fixtures import FAKE_API_KEY
 from tests.fakes.script import text, tool_call
-from tests.processes import celery_worker, wait_for
+from tests.processes import asgi_server, celery_worker, wait_for
 from tests.tools.fixtures import *  # noqa: F403
 from tools.models import AgentCapabilityGrant
 
@@ -113,3 +113,49 @@ def test_console_index_dashboard_agent_trace_and_usage(
     browser.get(f"{live_server.url}/admin/billing/organization/{org.pk}/usage/")
     wait_for(lambda: "Last 30 days" in browser.page_source, 10, message="the usage page")
     screenshots(browser, "usage")
+
+
+def test_playground_runs_the_agent_shows_steps_live_and_approves_inline(
+    browser, org, operator, mailer, providers_at_fake, worker_env
+):
+    """Served by uvicorn (the event stream is asynchronous, as in production)."""
+    from selenium.webdriver.common.by import By
+
+    providers_at_fake.script(tool_call("email_send", ASKED), text("Sent the refund e-mail to the customer."))
+    with asgi_server() as base, celery_worker(queues="default,io", concurrency=2, extra_env=worker_env):
+        admin_login(browser, base, operator)
+        browser.get(f"{base}/admin/agents/agent/{mailer.pk}/change/")
+        browser.find_element(By.ID, "open-playground").click()
+        wait_for(lambda: browser.find_elements(By.ID, "pg-task"), 10, message="the playground")
+        browser.find_element(By.ID, "pg-task").send_keys("Tell the customer about the refund")
+        browser.find_element(By.ID, "pg-run").click()
+
+        # Steps arrive over the stream; the held call gets its buttons in place.
+        wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "[data-role=approve]"), 30, message="the held call")
+        panel = browser.find_element(By.CSS_SELECTOR, ".run-panel")
+        assert "#1 observe" in panel.text and "calls email_send" in panel.text
+        assert "customer@example.test" in panel.text
+        screenshots(browser, "playground-held")
+        browser.find_element(By.CSS_SELECTOR, "[data-role=approve]").click()
+        wait_for(
+            lambda: "Sent the refund e-mail" in browser.find_element(By.CSS_SELECTOR, "[data-role=answer]").text,
+            30,
+            message="the answer",
+        )
+        assert browser.find_element(By.CSS_SELECTOR, "[data-role=status]").text == "completed"
+        assert screenshots(browser, "playground-done")["desktop"] == 0
+
+        execution = Execution.objects.get(agent=mailer)
+        assert execution.status == "completed" and execution.trigger_data == {"source": "console playground"}
+        approval = ApprovalRequest.objects.get(execution=execution)
+        assert (approval.status, approval.resolved_by) == ("approved", operator)
+
+        # Re-run from the trace: same input, a new run on the current version.
+        providers_at_fake.script(text("Nothing to send this time."))
+        browser.find_element(By.CSS_SELECTOR, ".run-panel h2 a").click()
+        wait_for(lambda: browser.find_elements(By.ID, "rerun"), 10, message="the trace")
+        browser.find_element(By.ID, "rerun").click()
+        wait_for(lambda: Execution.objects.filter(agent=mailer).count() == 2, 10, message="the re-run")
+        again = Execution.objects.filter(agent=mailer).exclude(pk=execution.pk).get()
+        assert again.input == execution.input and again.trigger_data["rerun_of"] == str(execution.pk)
+        wait_for(lambda: str(again.pk) in browser.current_url, 10, message="the new run's trace")
