@@ -15,7 +15,7 @@ from billing.models import DailyUsage, UsageRecord
 # The plot area sits inside margins that hold the axes' labels: cost on the left (USD),
 # tokens on the right, dates below.
 WIDTH, HEIGHT = 720, 220
-LEFT, RIGHT, TOP, BOTTOM = 64, 64, 12, 36
+LEFT, RIGHT, TOP, BOTTOM = 84, 64, 12, 36
 TICKS = 4
 
 
@@ -37,7 +37,7 @@ def _axes(dates: list[Any], cost_top: float, token_top: float) -> dict[str, Any]
     for k in range(TICKS + 1):
         fraction = k / TICKS
         y = _y(fraction, 1.0)
-        ticks.append({"y": round(y, 1), "label_y": round(y + 4, 1), "cost": f"${cost_top * fraction:.4g}",
+        ticks.append({"y": round(y, 1), "label_y": round(y + 4, 1), "cost": f"${cost_top * fraction:.3g}",
                       "tokens": f"{int(token_top * fraction):,}"})  # fmt: skip
     n = len(dates)
     labels = [{"x": round(_x(i, n), 1), "text": dates[i].strftime("%b %d")} for i in sorted({0, n // 2, n - 1})]

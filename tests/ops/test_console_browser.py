@@ -112,7 +112,15 @@ def test_console_index_dashboard_agent_trace_and_usage(
 
     browser.get(f"{live_server.url}/admin/billing/organization/{org.pk}/usage/")
     wait_for(lambda: "Last 30 days" in browser.page_source, 10, message="the usage page")
-    screenshots(browser, "usage")
+    legend = browser.find_element(By.ID, "usage-legend").text
+    assert "USD (left axis)" in legend and "Tokens per day" in legend
+    axis = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#usage-chart .cost-axis")]
+    assert axis[0] == "$0" and len(axis) == 5
+    by_agent = browser.find_element(By.ID, "usage-by-agent").text
+    assert "Refund mailer" in by_agent  # a name, with its runs and model calls
+    row = browser.find_element(By.CSS_SELECTOR, "#usage-by-agent tbody tr").text.split()
+    assert row[-3:-1] == ["1", "2"], row  # 1 run, 2 model calls
+    assert screenshots(browser, "usage") == {"desktop": 0, "phone": 0}
 
 
 def test_playground_runs_the_agent_shows_steps_live_and_approves_inline(
