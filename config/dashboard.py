@@ -17,6 +17,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone
 
 logger = logging.getLogger(__name__)
@@ -117,6 +118,9 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
     context = {
         **admin.site.each_context(request),
         "title": "Operations dashboard",
+        # Every number links to the rows it counts: today's runs in the executions list.
+        "runs_url": reverse("admin:executions_execution_changelist")
+        + f"?created_at__gte={timezone.localdate():%Y-%m-%d}",
         "all_organizations": organization_ids is None,
         **dashboard_context(organization_ids=organization_ids),
     }
