@@ -249,6 +249,8 @@ SPECTACULAR_SETTINGS = {
         "McpServerStatusEnum": "tools.models.McpServerStatus",
         "OrganizationMcpTransportEnum": "tools.api.mcp.ORGANIZATION_TRANSPORTS",
     },
+    # Tags per resource, summaries, documented errors, one auth scheme (config/api/openapi.py).
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "config.api.openapi.organize"],
     # The docs and the schema are public: they describe the API, they hold no tenant data.
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
