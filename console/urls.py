@@ -17,4 +17,14 @@ urlpatterns = [
         admin.site.admin_view(views.decide),
         name="console-decide",
     ),
+    path(
+        "console/provider-connections/<uuid:connection_id>/test/",
+        admin.site.admin_view(views.test_provider_connection),
+        name="console-test-provider-connection",
+    ),
+    path(
+        "console/mcp-servers/<uuid:server_id>/test/",
+        admin.site.admin_view(views.test_mcp_server),
+        name="console-test-mcp-server",
+    ),
 ]

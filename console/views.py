@@ -18,19 +18,23 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from agents.models import Agent, AgentVersion
+from agents.models import Agent, AgentVersion, ProviderConnection
 from approvals.models import ApprovalRequest
 from approvals.services import approval_resolve
 from billing.access import Actor
 from billing.admin_scoping import admin_actor, managed_organization_ids
 from config.api.errors import ApiError, error_response
 from config.json_input import JsonInputError, json_loads_bounded
+from console.connections import mcp_server_check, provider_connection_check
 from executions.api.sse import event_stream
 from executions.models import Execution
 from executions.services import execution_start
+from tools.models import McpServer
 
 EXECUTE = "agents.execute_agent"
 RESOLVE = "approvals.resolve_approvalrequest"
+MANAGE_CONNECTIONS = "billing.manage_provider_connections"
+MANAGE_MCP = "tools.change_tool"  # the API's rule for writing mcp-servers/
 MAX_TASK_CHARS = 50_000
 DECISIONS = ("approve", "deny")
 ZERO_ID = "00000000-0000-0000-0000-000000000000"
@@ -199,3 +203,48 @@ def decide(request: HttpRequest, approval_id: Any, decision: str) -> JsonRespons
     except ApiError as refused:
         return _refused(refused)
     return JsonResponse({"id": str(resolved.pk), "status": resolved.status})
+
+
+def _tested(request: HttpRequest, check: Any, change_url: str) -> HttpResponse:
+    (messages.success if check.ok else messages.error)(request, f"Test connection: {check.message}")
+    return redirect(change_url)
+
+
+@require_POST
+def test_provider_connection(request: HttpRequest, connection_id: Any) -> HttpResponse:
+    """Organization admins test their own connections; the platform's (no organization, the
+    platform's keys) only a superuser."""
+    connection = (
+        (
+            _visible(request, ProviderConnection.objects.filter(organization__isnull=False))
+            if not request.user.is_superuser
+            else ProviderConnection.objects.all()
+        )
+        .filter(pk=connection_id)
+        .first()
+    )
+    if connection is None:
+        raise Http404("No such provider connection.")
+    if connection.organization is not None:
+        _actor(request, connection.organization, MANAGE_CONNECTIONS)
+    check = provider_connection_check(connection)
+    return _tested(request, check, reverse("admin:agents_providerconnection_change", args=[connection.pk]))
+
+
+@require_POST
+def test_mcp_server(request: HttpRequest, server_id: Any) -> HttpResponse:
+    server = (
+        (
+            McpServer.objects.all()
+            if request.user.is_superuser
+            else _visible(request, McpServer.objects.filter(organization__isnull=False))
+        )
+        .filter(pk=server_id)
+        .first()
+    )
+    if server is None:
+        raise Http404("No such MCP server.")
+    if server.organization is not None:
+        _actor(request, server.organization, MANAGE_MCP)
+    check = mcp_server_check(server)
+    return _tested(request, check, reverse("admin:tools_mcpserver_change", args=[server.pk]))
