@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('executions', '0005_drop_org_wide_idempotency_key'),
+        ('executions', '0006_trigger_type_mcp'),
     ]
 
     operations = [
