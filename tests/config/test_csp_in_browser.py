@@ -82,7 +82,7 @@ def test_console_approvals_and_docs_render_under_the_policy(live_server, browser
             browser.set_window_size(1280, 900)  # the search box is in the side menu
             browser.find_element(By.CSS_SELECTOR, "input.search-input").send_keys("health")
             wait_for(
-                lambda: "v1_health_retrieve" in _text(browser, '[data-role="search:results"]'),
+                lambda: "Health of the platform" in _text(browser, '[data-role="search:results"]'),
                 30,
                 message="Redoc search results",
             )
