@@ -3,7 +3,7 @@ approvals, failing agents, queue depth and worker liveness.
 
 Superusers see every active organization; an organization admin (staff, owner/admin role)
 sees only the organizations they manage, as everywhere else in the admin
-(billing.admin_scoping). Everyone else is refused.
+(accounts.admin_scoping). Everyone else is refused.
 """
 
 from __future__ import annotations

@@ -18,11 +18,11 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.access import Actor
+from accounts.admin_scoping import admin_actor, managed_organization_ids
 from agents.models import Agent, AgentVersion, ProviderConnection
 from approvals.models import ApprovalRequest
 from approvals.services import approval_resolve
-from billing.access import Actor
-from billing.admin_scoping import admin_actor, managed_organization_ids
 from config.api.errors import ApiError, error_response
 from config.json_input import JsonInputError, json_loads_bounded
 from console.connections import mcp_server_check, provider_connection_check

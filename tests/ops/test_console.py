@@ -10,11 +10,11 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
+from accounts.access import Actor
+from accounts.models import Membership
 from agents.services.agents import agent_create, agent_update
 from agents.services.versions import agent_publish
 from approvals.models import ApprovalRequest
-from billing.access import Actor
-from billing.models import Membership
 from executions.models import Execution, ExecutionStep
 from executions.runtime.loop import run_execution
 from executions.services import execution_start

@@ -53,8 +53,8 @@ def mailer(org, make_agent, providers_at_fake, synced_tools):
 
 
 def _finished_run(org, alice, mailer, providers_at_fake, worker_env) -> Execution:
-    from billing.access import Actor
-    from billing.models import Membership
+    from accounts.access import Actor
+    from accounts.models import Membership
 
     providers_at_fake.script(tool_call("email_send", ASKED), text("Sent the refund e-mail to the customer."))
     actor = Actor(organization=org, user=alice, membership=Membership.objects.get(user=alice, organization=org))
@@ -110,7 +110,7 @@ def test_console_index_dashboard_agent_trace_and_usage(
     assert not browser.find_elements(By.CSS_SELECTOR, "input[type=submit][name=_save]")
     assert screenshots(browser, "trace") == {"desktop": 0, "phone": 0}
 
-    browser.get(f"{live_server.url}/admin/billing/organization/{org.pk}/usage/")
+    browser.get(f"{live_server.url}/admin/accounts/organization/{org.pk}/usage/")
     wait_for(lambda: "Last 30 days" in browser.page_source, 10, message="the usage page")
     legend = browser.find_element(By.ID, "usage-legend").text
     assert "USD (left axis)" in legend and "Tokens per day" in legend

@@ -81,4 +81,4 @@ def test_dashboard_numbers_link_to_the_rows_they_count(tenants, django_user_mode
     for link in links:
         assert root.get(link).status_code == 200, link
     assert f"/admin/approvals/approvalrequest/{mine.approval.pk}/change/" in links
-    assert f"/admin/billing/organization/{theirs.organization.pk}/usage/" in links
+    assert f"/admin/accounts/organization/{theirs.organization.pk}/usage/" in links

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('executions', '0006_trigger_type_mcp'),
+        ('executions', '0007_organization_in_accounts'),
     ]
 
     operations = [
