@@ -19,6 +19,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import urlencode
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +121,10 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
         "title": "Operations dashboard",
         # Every number links to the rows it counts: today's runs in the executions list.
         "runs_url": reverse("admin:executions_execution_changelist")
-        + f"?created_at__gte={timezone.localdate():%Y-%m-%d}",
+        + "?"
+        + urlencode(
+            {"created_at__gte": timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0).isoformat()}
+        ),
         "all_organizations": organization_ids is None,
         **dashboard_context(organization_ids=organization_ids),
     }
