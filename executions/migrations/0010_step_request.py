@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('executions', '0007_organization_in_accounts'),
+        ('executions', '0009_execution_trace_context'),
     ]
 
     operations = [
