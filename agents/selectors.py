@@ -337,8 +337,12 @@ def agent_get_for_execution(*, actor: Actor, agent_id: Any) -> Agent:
     return agent
 
 
-def agent_run_config(*, agent: Agent, organization: Organization) -> tuple[AgentVersion, dict[str, Any], list[str]]:
+def agent_run_config(
+    *, agent: Agent, organization: Organization, version: AgentVersion | None = None
+) -> tuple[AgentVersion, dict[str, Any], list[str]]:
     """For the runtime: (the version to run, its effective configuration, warnings to log).
+    ``version``: one of the agent's published versions instead of the current one (the
+    console's playground compares versions).
 
     Refuses with Conflict when the agent cannot run (draft, archived, deleted)."""
     if not agent_is_runnable(agent) or agent.current_version is None:
@@ -347,7 +351,9 @@ def agent_run_config(*, agent: Agent, organization: Organization) -> tuple[Agent
             message=f"Agent {agent.name!r} is {agent.status} and cannot run; publish it first.",
             details={"status": agent.status},
         )
-    version = agent.current_version
+    if version is not None and version.agent_id != agent.pk:
+        raise ApiError(code="InvalidInput", message="That version belongs to another agent.")
+    version = version or agent.current_version
     return version, agent_effective_config(version=version, organization=organization), agent_version_warnings(version)
 
 

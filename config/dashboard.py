@@ -3,7 +3,7 @@ approvals, failing agents, queue depth and worker liveness.
 
 Superusers see every active organization; an organization admin (staff, owner/admin role)
 sees only the organizations they manage, as everywhere else in the admin
-(billing.admin_scoping). Everyone else is refused.
+(accounts.admin_scoping). Everyone else is refused.
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import urlencode
 
 logger = logging.getLogger(__name__)
 
@@ -117,6 +119,12 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
     context = {
         **admin.site.each_context(request),
         "title": "Operations dashboard",
+        # Every number links to the rows it counts: today's runs in the executions list.
+        "runs_url": reverse("admin:executions_execution_changelist")
+        + "?"
+        + urlencode(
+            {"created_at__gte": timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0).isoformat()}
+        ),
         "all_organizations": organization_ids is None,
         **dashboard_context(organization_ids=organization_ids),
     }

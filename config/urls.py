@@ -10,6 +10,7 @@ from accounts.api.views import ActivityLogViewSet, ApiTokenViewSet
 from billing.api.usage import AlertViewSet, QuotaView, UsageView
 from config.api.errors import api_not_found
 from config.api.health import health
+from config.api.redoc_bundle import redoc_bundle
 from config.dashboard import dashboard
 from config.headers import csp_allow
 from config.metrics import metrics_view
@@ -48,6 +49,7 @@ urlpatterns = [
     # Before admin.site.urls, whose catch-all would answer 404 for it.
     path("admin/dashboard/", dashboard, name="admin-dashboard"),
     re_path(r"^admin/billing/(?P<model>organization|membership|apitoken|activitylog)/(?P<rest>.*)$", moved_admin_page),
+    path("admin/", include("console.urls")),
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
@@ -59,6 +61,7 @@ urlpatterns = [
     path(
         "api/redoc/", csp_allow({"worker-src": "blob:"})(SpectacularRedocView.as_view(url_name="schema")), name="redoc"
     ),
+    path("api/redoc/dist/bundles/redoc.standalone.js", redoc_bundle, name="redoc-bundle"),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("approvals/", include("approvals.pages.urls")),
     # The protocol doors: OpenAI-compatible endpoints (OpenAI's error shape) and A2A.

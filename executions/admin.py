@@ -1,49 +1,20 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from accounts.admin_scoping import OrganizationScopedAdmin, ReadOnlyAdminMixin
-from executions.models import Execution, ExecutionLog, ExecutionStep, PlatformEvent
-
-STEP_FIELDS: list[str] = [
-    "step_number", "step_type", "status", "summary", "tool_name", "tool_input", "tool_output", "provider",
-    "model", "tokens_used", "cost", "duration_ms", "started_at",
-]  # fmt: skip
-LOG_FIELDS: list[str] = ["timestamp", "level", "message", "metadata"]
-
-
-class StepInline(admin.TabularInline):
-    """The trace, step by step: what the model thought, which tool it called, what came back."""
-
-    model = ExecutionStep
-    extra = 0
-    can_delete = False
-    ordering = ["step_number"]
-    fields = tuple(STEP_FIELDS)
-    readonly_fields = STEP_FIELDS
-
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    @admin.display(description="reasoning / output")
-    def summary(self, step: ExecutionStep) -> str:
-        text = step.output_text or step.reasoning or step.input_text
-        return text[:500]
-
-
-class LogInline(admin.TabularInline):
-    model = ExecutionLog
-    extra = 0
-    can_delete = False
-    fields = tuple(LOG_FIELDS)
-    readonly_fields = LOG_FIELDS
-
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
+from executions.admin_trace import trace_context
+from executions.models import Execution, PlatformEvent
 
 
 @admin.register(Execution)
@@ -57,19 +28,31 @@ class ExecutionAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
     search_fields = ["id", "agent__name", "error", "idempotency_key"]
     date_hierarchy = "created_at"
     list_select_related = ["agent", "agent_version"]
-    readonly_fields = [
-        "id", "organization", "agent", "agent_version", "status", "trigger_type", "trigger_data", "triggered_by_user",
-        "parent", "input", "output", "error", "error_code", "error_details", "retry_count", "tokens_input",
-        "tokens_output", "tokens_total", "llm_calls", "tool_calls", "cost", "cpu_time_ms", "memory_peak_mb",
-        "warnings", "created_at", "started_at", "completed_at", "duration_ms", "wait_until", "lease_owner",
-    ]  # fmt: skip
-    exclude = ["config", "triggered_by_token", "idempotency_key", "actions_taken", "lease_expires_at"]
-    inlines = [StepInline, LogInline]
     actions = ["cancel_selected"]
 
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        # Viewing the change page is how the trace is read; nothing on it is editable.
-        return self.has_module_permission(request) and request.method in ("GET", "HEAD")
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        """The trace page instead of a form: a run is a record, nothing on it is editable
+        (and there is no Save to press). Scoped like the change list."""
+        if request.method not in ("GET", "HEAD"):
+            raise PermissionDenied("A run is read-only.")
+        execution = self.get_object(request, unquote(object_id))
+        if execution is None or not self.has_view_permission(request, execution):
+            raise Http404("No such execution.")
+        started = timezone.localtime(execution.created_at)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"{execution.agent.name} · {started:%Y-%m-%d %H:%M:%S}",
+            "subtitle": None,
+            **trace_context(execution),
+            # The console's Re-run and playground (console/urls.py), by name: no import upwards.
+            "run_url": reverse("console-rerun", args=[execution.pk]),
+            "playground_url": reverse("console-playground", args=[execution.agent_id]),
+            **(extra_context or {}),
+        }
+        return TemplateResponse(request, "admin/executions/execution/trace.html", context)
 
     @admin.display(description="version")
     def version_label(self, execution: Execution) -> str:

@@ -82,6 +82,7 @@ def execution_start(
     history: list[dict[str, str]] | None = None,
     caller_instructions: str = "",
     temperature: float | None = None,
+    version: Any = None,
 ) -> tuple[Execution, bool]:
     """Create a pending execution and queue it after commit. Returns (execution, created).
 
@@ -91,7 +92,8 @@ def execution_start(
     never in their place. ``temperature``: this run's, within the model's range.
 
     The same caller's same ``idempotency_key`` on the same agent returns the first execution
-    instead, if the request is the same (executions.idempotency).
+    instead, if the request is the same (executions.idempotency). ``version``: run one of the
+    agent's published versions instead of the current one (the console's playground).
     """
     from agents.selectors import agent_run_config
 
@@ -114,7 +116,7 @@ def execution_start(
         raise ApiError(code="InvalidInput", message=f"Runs may nest at most {MAX_DEPTH} levels deep.")
     if agent.status == "archived":
         raise ApiError(code="Conflict", message="Archived agents never run.", details={"status": agent.status})
-    version, config, warnings = agent_run_config(agent=agent, organization=organization)
+    version, config, warnings = agent_run_config(agent=agent, organization=organization, version=version)
     _validate_input(task=task, context=context, schema=config.get("input_schema"))
     run_input: dict[str, Any] = {"task": task, "context": context}
     if history is not None:

@@ -19,7 +19,8 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 PORT = env_int("PORT", 8000)
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # The admin on our site class: branded, index grouped by task (config/admin_site.py).
+    "config.admin_site.ConsoleAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -165,6 +166,8 @@ USE_TZ = True
 
 # --- Static files (served by WhiteNoise, also under ASGI) ------------------------------
 STATIC_URL = "/static/"
+# The console's stylesheet and scripts (no inline script runs under our CSP).
+STATICFILES_DIRS = [BASE_DIR / "static"]
 # collectstatic target in production; development and tests serve from the finders.
 STATIC_ROOT: Path | None = None
 STORAGES = {
@@ -219,7 +222,8 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
+    # The sidecar's bundle with its one CDN address (a logo) pointed here (config/api/redoc_bundle.py).
+    "REDOC_DIST": "/api/redoc/dist",
     "COMPONENT_SPLIT_REQUEST": True,
     "APPEND_COMPONENTS": {
         "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "agt_…"}}
@@ -245,6 +249,8 @@ SPECTACULAR_SETTINGS = {
         "McpServerStatusEnum": "tools.models.McpServerStatus",
         "OrganizationMcpTransportEnum": "tools.api.mcp.ORGANIZATION_TRANSPORTS",
     },
+    # Tags per resource, summaries, documented errors, one auth scheme (config/api/openapi.py).
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "config.api.openapi.organize"],
     # The docs and the schema are public: they describe the API, they hold no tenant data.
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],

@@ -164,6 +164,9 @@ class ExecutionStep(models.Model):
     output_text = models.TextField(blank=True)
     # Think steps: the model's tool calls, to rebuild the conversation on resume.
     llm_tool_calls = models.JSONField(default=list, blank=True)
+    # Think steps: what was sent (messages, tool specs, retrieved data), bounded and redacted
+    # (executions.runtime.recorded), for the console's trace.
+    request = models.JSONField(default=dict, blank=True, db_default={})
     provider = models.CharField(max_length=40, blank=True)
     model = models.CharField(max_length=120, blank=True)
     finish_reason = models.CharField(max_length=20, blank=True)

@@ -47,7 +47,7 @@ from executions.models import (
     StepType,
 )
 from executions.providers import resolve_providers
-from executions.runtime import chaos, finish, owners, shutdown
+from executions.runtime import chaos, finish, owners, recorded, shutdown
 from executions.runtime import context as ctx
 from executions.runtime.owners import owner_is_gone, worker_identity
 from executions.runtime.tools_port import ToolContext, ToolOutcome, tool_port
@@ -340,11 +340,13 @@ class Runner:
             Execution.objects.filter(pk=self.execution.pk).update(deadline_at=deadline)
             self.execution.deadline_at = deadline
             with transaction.atomic():
+                now = timezone.now()  # one instant: the step must not complete before it starts
                 step = self.new_step(
                     StepType.OBSERVE,
                     status=StepStatus.COMPLETED,
                     input_text=self.execution.task,
-                    completed_at=timezone.now(),
+                    started_at=now,
+                    completed_at=now,
                     duration_ms=0,
                 )
                 self.events.add(
@@ -434,7 +436,11 @@ class Runner:
             history=self.history,
             retrieved=self.retrieved,
         )
-        step = self.new_step(StepType.THINK, input_text=messages[-1].content or "")
+        step = self.new_step(
+            StepType.THINK,
+            input_text=messages[-1].content or "",
+            request=recorded.request_record(messages, tools, self.retrieved),
+        )
         self.publish_now("think_started", {"step_number": step.step_number})
         with telemetry.chat_span(
             self.execution, configs=self.providers.configs, messages=messages, step_number=step.step_number
@@ -552,7 +558,9 @@ class Runner:
         step.tokens_input, step.tokens_output, step.tokens_used = usage.input_tokens, usage.output_tokens, usage.total
         step.cost = cost
         step.completed_at = now
-        step.duration_ms = int(response.latency_ms)
+        # From the step's own timestamps, so the trace's duration and times agree (the
+        # provider's latency leaves out rate-limit waits and retries).
+        step.duration_ms = max(0, int((now - step.started_at).total_seconds() * 1000))
         with transaction.atomic():
             step.save(
                 update_fields=[

@@ -62,3 +62,23 @@ def test_dashboard_is_refused_to_others_and_linked_from_the_index(tenants, mia, 
     index = _login(adam).get("/admin/")
     assert index.status_code == 200
     assert 'href="/admin/dashboard/"' in index.content.decode()
+
+
+def test_dashboard_numbers_link_to_the_rows_they_count(tenants, django_user_model):
+    from html import unescape
+
+    mine, theirs = tenants
+    root = _login(django_user_model.objects.create_superuser("root", "root@example.com", "pw"))
+    html = root.get("/admin/dashboard/").content.decode()
+    content = html[html.index('id="content-main"') :]
+    links = {unescape(href) for href in re.findall(r'href="([^"]+)"', content)}
+    completed = next(link for link in links if "status__exact=completed" in link)
+    # The link's list holds exactly the runs the number counts.
+    listed = root.get(completed)
+    assert listed.status_code == 200 and listed.context["cl"].result_count == 5
+    mine_runs = next(link for link in links if f"organization__id__exact={mine.organization.pk}" in link)
+    assert root.get(mine_runs).context["cl"].result_count == 3  # 2 completed + 1 waiting
+    for link in links:
+        assert root.get(link).status_code == 200, link
+    assert f"/admin/approvals/approvalrequest/{mine.approval.pk}/change/" in links
+    assert f"/admin/accounts/organization/{theirs.organization.pk}/usage/" in links
