@@ -78,6 +78,12 @@ class AgentInputSerializer(StrictSerializer):
     max_runs_per_hour = serializers.IntegerField(required=False, write_only=True)
     max_runs_per_day = serializers.IntegerField(required=False, write_only=True)
     allowed_tools = _names()
+    tools = serializers.ListField(
+        child=serializers.CharField(max_length=120, allow_blank=True),
+        required=False,
+        write_only=True,
+        help_text="The reference's name for allowed_tools (send one or the other).",
+    )
     denied_tools = _names()
     trigger_events = _names()
     trigger_schedule = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=120)
@@ -89,6 +95,10 @@ class AgentInputSerializer(StrictSerializer):
     metadata = serializers.DictField(required=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if "tools" in attrs:
+            if "allowed_tools" in attrs and attrs["allowed_tools"] != attrs["tools"]:
+                raise serializers.ValidationError({"tools": ["Send tools or allowed_tools, not two different lists."]})
+            attrs["allowed_tools"] = attrs.pop("tools")
         top_level = {key: attrs.pop(key) for key in LIMIT_FIELDS if key in attrs}
         if top_level:
             attrs["limits"] = {**attrs.get("limits", {}), **top_level}

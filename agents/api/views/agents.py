@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from accounts.access import AccessRules, request_actor
 from agents import selectors, services
 from agents.access import agent_rights
-from agents.api.filters import AgentFilter
+from agents.api.filters import SORT_FIELDS, AgentFilter
 from agents.api.serializers import (
     AgentDetailSerializer,
     AgentFromTemplateSerializer,
@@ -31,6 +31,7 @@ from agents.api.serializers import (
 from agents.api.views.base import READ, SEMVER_PATH, WRITE, valid_input
 from agents.models import Agent
 from agents.services.common import require
+from agents.services.dry_run import agent_validate
 from config.api.errors import ApiError, InvalidInput
 from config.api.openapi import ETAG, IF_MATCH, error_responses
 
@@ -49,6 +50,7 @@ class AgentViewSet(viewsets.GenericViewSet):
         "permissions": READ,
         "create": ("agents:write", "agents.add_agent"),
         "from_template": ("agents:write", "agents.add_agent"),
+        "validate": ("agents:write", "agents.add_agent"),
         "partial_update": WRITE,
         "destroy": WRITE,
         "publish": WRITE,
@@ -82,7 +84,7 @@ class AgentViewSet(viewsets.GenericViewSet):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("sort_by", str, enum=["name", "created_at", "updated_at", "agent_type", "status"]),
+            OpenApiParameter("sort_by", str, enum=list(SORT_FIELDS)),
             OpenApiParameter("sort_order", str, enum=["asc", "desc"]),
         ]
     )
@@ -128,6 +130,13 @@ class AgentViewSet(viewsets.GenericViewSet):
             raise InvalidInput(validation_errors={"template": ["No such template."]})
         agent = services.agent_create_from_template(actor=request_actor(request), template=template, data=data)
         return self._detail(agent, status.HTTP_201_CREATED)
+
+    @extend_schema(request=AgentInputSerializer, responses={200: OpenApiTypes.OBJECT})
+    @action(detail=False, methods=["post"])
+    def validate(self, request: Request) -> Response:
+        """The errors create would answer for this body; nothing is written."""
+        data = valid_input(AgentInputSerializer, request)
+        return Response(agent_validate(actor=request_actor(request), data=data))
 
     # --- lifecycle ---------------------------------------------------------------------
 

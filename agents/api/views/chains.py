@@ -22,6 +22,7 @@ from agents.services.chains import (
     chain_execution_start,
     chain_update,
 )
+from agents.services.dry_run import chain_validate
 from config.api.errors import InvalidInput
 from config.api.openapi import IDEMPOTENCY_KEY, error_responses
 
@@ -99,6 +100,7 @@ class ChainViewSet(viewsets.GenericViewSet):
         "list": ("agents:read", "agents.view_agent"),
         "retrieve": ("agents:read", "agents.view_agent"),
         "create": ("agents:write", "agents.change_agent"),
+        "validate": ("agents:write", "agents.change_agent"),
         "partial_update": ("agents:write", "agents.change_agent"),
         "destroy": ("agents:write", "agents.change_agent"),
         "execute": ("agents:execute", "agents.execute_agent"),
@@ -124,6 +126,12 @@ class ChainViewSet(viewsets.GenericViewSet):
     def create(self, request: Request) -> Response:
         chain = chain_create(actor=request_actor(request), data=_body(request))
         return Response(ChainSerializer(chain).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT})
+    @action(detail=False, methods=["post"])
+    def validate(self, request: Request) -> Response:
+        """The errors create would answer for this definition; nothing is written."""
+        return Response(chain_validate(actor=request_actor(request), data=_body(request)))
 
     @extend_schema(request=OpenApiTypes.OBJECT, responses=ChainSerializer)
     def partial_update(self, request: Request, pk: str) -> Response:
