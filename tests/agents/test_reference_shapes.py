@@ -126,9 +126,7 @@ def test_sort_by_execution_count(org, alice, client_for):
     assert_error(api.get("/api/v1/agents/?sort_by=colour"), 400, "InvalidInput")
 
 
-def test_the_event_catalogue_describes_every_event_and_its_payloads(
-    org, vic, client_for, runnable, providers_at_fake
-):
+def test_the_event_catalogue_describes_every_event_and_its_payloads(org, vic, client_for, runnable, providers_at_fake):
     listed = client_for(vic).get("/api/v1/event-types/")
     assert listed.status_code == 200
     body = listed.json()
