@@ -201,9 +201,12 @@ class AgentDetailSerializer(AgentSerializer):
 
     access = serializers.SerializerMethodField()
     warnings = serializers.SerializerMethodField()
+    recent_executions = serializers.SerializerMethodField(
+        help_text="The agent's latest runs, newest first (the full list: agents/{id}/executions/)."
+    )
 
     class Meta(AgentSerializer.Meta):
-        fields = [*AgentSerializer.Meta.fields, "access", "warnings"]
+        fields = [*AgentSerializer.Meta.fields, "access", "warnings", "recent_executions"]
         read_only_fields = fields
 
     def get_access(self, agent: Agent) -> list[str]:
@@ -211,6 +214,9 @@ class AgentDetailSerializer(AgentSerializer):
 
     def get_warnings(self, agent: Agent) -> list[str]:
         return list(self.context.get("warnings", []))
+
+    def get_recent_executions(self, agent: Agent) -> list[dict[str, Any]]:
+        return list(self.context.get("recent_executions", []))
 
 
 class AgentVersionSerializer(serializers.ModelSerializer):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from agents.models import Agent, AgentChain
-from agents.services import agent_create, agent_publish
+from agents.services import agent_create
 from billing.models import ActivityLog, Plan
 from config.json_schema import schema_errors
 from executions.event_catalogue import EVENT_CATALOGUE
@@ -21,19 +21,6 @@ from tests.fakes.script import error, text
 pytestmark = pytest.mark.django_db(transaction=True)
 
 AGENT = {"name": "Checker", "system_prompt": "You check things."}
-
-
-@pytest.fixture
-def runnable(owner_actor):
-    """runnable(name) -> a published agent of org (the runtime's make_agent, by name)."""
-
-    def make(name: str) -> Agent:
-        agent = agent_create(actor=owner_actor, data={"name": name, "system_prompt": "You are a test agent."})
-        agent_publish(actor=owner_actor, agent=agent)
-        agent.refresh_from_db()
-        return agent
-
-    return make
 
 
 def nothing_written(org) -> tuple[int, int, int, int]:
@@ -139,7 +126,7 @@ def test_the_event_catalogue_describes_every_event_and_its_payloads(org, vic, cl
     providers_at_fake.script(text("done"))
     execution, _ = execution_start(agent=agent, organization=org, task="x")
     run_execution(execution.pk)
-    providers_at_fake.script(*[error(400, "no") for _ in range(3)])
+    providers_at_fake.script(error(400, "no"))  # not retried
     failed, _ = execution_start(agent=agent, organization=org, task="y")
     run_execution(failed.pk)
     seen = set()

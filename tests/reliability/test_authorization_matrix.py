@@ -53,6 +53,7 @@ MATRIX: dict[str, str] = {
     "GET /api/v1/agent-templates/{key}/": "viewer:global",
     "GET /api/v1/agents/": "viewer",
     "POST /api/v1/agents/": "member",
+    "GET /api/v1/agents/stats/": "viewer",
     "POST /api/v1/agents/validate/": "member",
     "GET /api/v1/agents/{agent_id}/capabilities/": "viewer",
     "PUT /api/v1/agents/{agent_id}/capabilities/": "admin",

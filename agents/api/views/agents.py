@@ -32,8 +32,18 @@ from agents.api.views.base import READ, SEMVER_PATH, WRITE, valid_input
 from agents.models import Agent
 from agents.services.common import require
 from agents.services.dry_run import agent_validate
+from agents.stats_selectors import MAX_TREND_DAYS, agent_org_stats, agent_recent_executions, agent_trends
 from config.api.errors import ApiError, InvalidInput
 from config.api.openapi import ETAG, IF_MATCH, error_responses
+
+DAYS = OpenApiParameter("days", int, description=f"Days of daily trends, 1 to {MAX_TREND_DAYS} (default 30).")
+
+
+def _days(request: Request) -> int:
+    raw = request.query_params.get("days", "30")
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_TREND_DAYS:
+        raise InvalidInput(validation_errors={"days": [f"A whole number from 1 to {MAX_TREND_DAYS}."]})
+    return int(raw)
 
 
 class AgentViewSet(viewsets.GenericViewSet):
@@ -47,6 +57,7 @@ class AgentViewSet(viewsets.GenericViewSet):
         "version_detail": READ,
         "compare": READ,
         "metrics": READ,
+        "stats": READ,
         "permissions": READ,
         "create": ("agents:write", "agents.add_agent"),
         "from_template": ("agents:write", "agents.add_agent"),
@@ -78,7 +89,11 @@ class AgentViewSet(viewsets.GenericViewSet):
     def _detail(self, agent: Agent, status_code: int = status.HTTP_200_OK) -> Response:
         actor = request_actor(self.request)
         agent = selectors.agent_get(actor=actor, agent_id=agent.pk)
-        context = {"rights": agent_rights(actor, agent), "warnings": selectors.agent_warnings(agent)}
+        context = {
+            "rights": agent_rights(actor, agent),
+            "warnings": selectors.agent_warnings(agent),
+            "recent_executions": agent_recent_executions(agent=agent),
+        }
         data = AgentDetailSerializer(agent, context=context).data
         return Response(data, status=status_code, headers={"ETag": selectors.agent_etag(agent)})
 
@@ -230,10 +245,19 @@ class AgentViewSet(viewsets.GenericViewSet):
             raise InvalidInput(validation_errors=missing)
         return Response(selectors.agent_version_diff(agent=agent, from_ref=refs["from"], to_ref=refs["to"]))
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=OpenApiTypes.OBJECT, parameters=[DAYS])
     @action(detail=True, methods=["get"])
     def metrics(self, request: Request, pk: str | None = None) -> Response:
-        return Response(selectors.agent_metrics(agent=self.get_object()))
+        agent = self.get_object()
+        trends = agent_trends(Agent.objects.filter(pk=agent.pk), days=_days(request))
+        return Response({**selectors.agent_metrics(agent=agent), "trends": trends})
+
+    @extend_schema(responses=OpenApiTypes.OBJECT, parameters=[DAYS])
+    @action(detail=False, methods=["get"])
+    def stats(self, request: Request) -> Response:
+        """Organization-wide: agents by status, runtime state and type; runs, success rate,
+        cost; the top agents; success rate and response time per day."""
+        return Response(agent_org_stats(actor=request_actor(request), days=_days(request)))
 
     # --- grants ------------------------------------------------------------------------
 
