@@ -48,6 +48,7 @@ DENIED = {"InsufficientPermissions", "AgentAccessDenied"}
 
 MATRIX: dict[str, str] = {
     "GET /api/v1/activity/": "viewer",
+    "POST /api/v1/activity/": "member",
     "GET /api/v1/activity/{id}/": "viewer:self",
     "GET /api/v1/agent-templates/": "viewer:global",
     "GET /api/v1/agent-templates/{key}/": "viewer:global",
