@@ -183,7 +183,10 @@ def finish_execution(execution: Execution, stop: Stop, *, events: Any, usage: di
             user=execution.triggered_by_user,
             target=execution,
             agent_id=execution.agent_id,
-            response_summary={"error_code": stop.code} if stop.code else {},
+            # What the run was asked and answered, as the reference's log keeps them
+            # (bounded, secret-looking keys redacted by activity_record).
+            request_summary={"task": execution.task, "trigger_type": execution.trigger_type},
+            response_summary={"output": stop.output, **({"error_code": stop.code} if stop.code else {})},
             status="success" if stop.status == S.COMPLETED else "failure",
             duration_ms=duration_ms,
             tokens=totals["tokens_total"],

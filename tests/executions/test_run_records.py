@@ -203,3 +203,15 @@ def test_the_completed_event_carries_the_reference_fields(org, make_agent, provi
     assert payload["actions_taken"] == [{"step_number": 3, "tool": "echo", "status": "completed"}]
     assert payload["tokens_used"] == execution.tokens_total == payload["tokens"]
     assert payload["duration_ms"] == execution.duration_ms
+
+
+def test_the_activity_row_keeps_what_the_run_was_asked_and_answered(org, make_agent, providers_at_fake):
+    from billing.models import ActivityLog
+
+    agent = make_agent()
+    providers_at_fake.script(text("The answer, with token=abc inside the text."))
+    execution = run(agent, org, task="What is the answer? " + "x" * 3000)
+    row = ActivityLog.objects.get(target_id=str(execution.pk), action="execution.completed")
+    assert row.request_summary["trigger_type"] == "manual"
+    assert row.request_summary["task"].startswith("What is the answer?") and len(row.request_summary["task"]) < 1100
+    assert row.response_summary == {"output": {"text": "The answer, with token=abc inside the text."}}
