@@ -116,6 +116,7 @@ MATRIX: dict[str, str] = {
     "PATCH /api/v1/chains/{id}/": "member",
     "DELETE /api/v1/chains/{id}/": "member",
     "POST /api/v1/chains/{id}/execute/": "member",
+    "GET /api/v1/chains/{id}/suggestions/": "viewer",
     "GET /api/v1/event-log/": "viewer",
     "GET /api/v1/event-log/{id}/": "viewer",
     "POST /api/v1/events/": "member",

@@ -14,6 +14,7 @@ from rest_framework.response import Response
 
 from accounts.access import AccessRules, request_actor
 from agents import selectors
+from agents.chain_suggestions import chain_suggestions
 from agents.models import AgentChain, ChainExecution, ChainRunStatus, ChainStepRun
 from agents.services.chains import (
     chain_create,
@@ -104,6 +105,7 @@ class ChainViewSet(viewsets.GenericViewSet):
         "partial_update": ("agents:write", "agents.change_agent"),
         "destroy": ("agents:write", "agents.change_agent"),
         "execute": ("agents:execute", "agents.execute_agent"),
+        "suggestions": ("agents:read", "agents.view_agent"),
     }
     serializer_class = ChainSerializer
     queryset = AgentChain.objects.none()
@@ -126,6 +128,12 @@ class ChainViewSet(viewsets.GenericViewSet):
     def create(self, request: Request) -> Response:
         chain = chain_create(actor=request_actor(request), data=_body(request))
         return Response(ChainSerializer(chain).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @action(detail=True, methods=["get"])
+    def suggestions(self, request: Request, pk: str) -> Response:
+        """From the chain's history and definition: slow steps, failing steps, unused outputs."""
+        return Response(chain_suggestions(chain=self._chain(pk)))
 
     @extend_schema(request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT})
     @action(detail=False, methods=["post"])
