@@ -93,6 +93,9 @@ class AgentInputSerializer(StrictSerializer):
     output_schema = serializers.JSONField(required=False, allow_null=True)
     visibility = serializers.CharField(required=False, max_length=16)
     metadata = serializers.DictField(required=False)
+    memory = serializers.DictField(
+        required=False, help_text="Conversation memory: {context_window (tokens), max_history (messages)}."
+    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if "tools" in attrs:
@@ -162,6 +165,7 @@ class AgentSerializer(serializers.ModelSerializer):
     model_config = _ObjectField()
     limits = _ObjectField()
     stats = _ObjectField()
+    memory = _ObjectField()
     current_version = serializers.CharField(source="current_version.version", default=None, read_only=True)
     runtime_state = serializers.SerializerMethodField()
     has_unpublished_changes = serializers.SerializerMethodField()
@@ -175,13 +179,16 @@ class AgentSerializer(serializers.ModelSerializer):
             "domain", "capabilities", "personality", "system_prompt", "instructions", "goals", "constraints",
             "examples", "model_config", "limits", "allowed_tools", "denied_tools", "trigger_events",
             "trigger_schedule", "trigger_timezone", "trigger_conditions", "input_schema", "output_schema",
-            "visibility", "metadata", "status", "is_active", "current_version", "current_version_id",
+            "memory", "visibility", "metadata", "status", "is_active", "current_version", "current_version_id",
             "runtime_state", "has_unpublished_changes", "stats", "created_by", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = fields
 
     def get_model_config(self, agent: Agent) -> dict[str, Any]:
         return agent_draft_view(agent)["model_config"]
+
+    def get_memory(self, agent: Agent) -> dict[str, Any]:
+        return dict(agent.memory_config or {})
 
     def get_limits(self, agent: Agent) -> dict[str, Any]:
         return {name: getattr(agent, name) for name in LIMIT_FIELDS}

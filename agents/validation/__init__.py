@@ -23,7 +23,13 @@ from agents.validation.behaviour import (
     validate_schema,
     validate_triggers,
 )
-from agents.validation.model_config import EXTRA_PARAMETERS, PROVIDER_EXTRAS, validate_limits, validate_model
+from agents.validation.model_config import (
+    EXTRA_PARAMETERS,
+    PROVIDER_EXTRAS,
+    validate_limits,
+    validate_memory,
+    validate_model,
+)
 
 __all__ = [
     "EXTRA_PARAMETERS",
@@ -70,6 +76,7 @@ def agent_config_validate(config: dict[str, Any], *, organization_id: Any = None
     validate_triggers(config, errors)
     validate_schema(config, "input_schema", errors)
     validate_schema(config, "output_schema", errors)
+    validate_memory(config, errors)
     if errors:
         raise invalid_config(errors.by_field)
     return config
