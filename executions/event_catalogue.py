@@ -126,6 +126,15 @@ EVENT_CATALOGUE: dict[str, dict[str, Any]] = {
             ["approval_id", "approved", "resolved_by"],
         ),
     },
+    "ai.goal.achieved": {
+        "name": "Goal Achieved",
+        "description": "An agent's goal reached its target (a platform metric after a run, or a reported value).",
+        "trigger_label": "When an AI agent achieves a goal",
+        "payload_schema": _object(
+            {"agent_id": _UUID, "goal_id": _UUID, "name": _TEXT, "metric": _TEXT, "value": _TEXT, "target": _TEXT},
+            ["agent_id", "goal_id", "name", "metric", "value"],
+        ),
+    },
 }
 CATEGORY = "AI Agents"
 

@@ -108,6 +108,11 @@ class AgentInputSerializer(StrictSerializer):
         return attrs
 
 
+class GoalProgressInputSerializer(StrictSerializer):
+    value = serializers.DecimalField(max_digits=18, decimal_places=4)
+    recorded_at = serializers.DateTimeField(required=False)
+
+
 class AgentFromTemplateSerializer(AgentInputSerializer):
     template = serializers.SlugField(max_length=80)
     name = serializers.CharField(max_length=200, required=False)

@@ -475,6 +475,7 @@ from agents.models.chains import (  # noqa: E402
     ChainStepRun,
     StepRunStatus,
 )
+from agents.models.goals import GoalProgress  # noqa: E402
 
 __all__ = [
     "CHAIN_TERMINAL",
@@ -496,6 +497,7 @@ __all__ = [
     "ChainStatus",
     "ChainStepRun",
     "GoalComparison",
+    "GoalProgress",
     "GoalWindow",
     "ProviderConnection",
     "RuntimeState",
