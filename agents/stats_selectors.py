@@ -16,9 +16,9 @@ from django.db.models import Avg, Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from accounts.access import Actor
 from agents.models import Agent
 from agents.selectors import agent_list, agent_stats
-from billing.access import Actor
 
 MAX_TREND_DAYS = 366
 TOP_AGENTS = 5

@@ -17,7 +17,7 @@ from agents.services.agents import agent_create
 from agents.services.chains import chain_create
 
 if TYPE_CHECKING:
-    from billing.access import Actor
+    from accounts.access import Actor
 
 
 def agent_validate(*, actor: Actor, data: dict[str, Any]) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from agents.services.common import emit, record, require
 from config.api.errors import InvalidInput, NotFound
 
 if TYPE_CHECKING:
-    from billing.access import Actor
+    from accounts.access import Actor
 
 
 def goal_get(*, agent: Agent, goal_id: Any) -> AgentGoal:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from accounts.models import ActivityLog
 from agents.models import Agent, AgentChain
 from agents.services import agent_create
-from billing.models import ActivityLog, Plan
+from billing.models import Plan
 from config.json_schema import schema_errors
 from executions.event_catalogue import EVENT_CATALOGUE
 from executions.events import EVENT_TYPES

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+from accounts.access import Actor
+from accounts.models import Membership
 from approvals.models import ApprovalRequest
 from approvals.services import approval_resolve
-from billing.access import Actor
-from billing.models import DailyUsage, Membership, UsagePeriod
+from billing.models import DailyUsage, UsagePeriod
 from billing.usage import daily_usage_rebuild
 from executions.models import ExecutionLog
 from executions.runtime.loop import run_execution

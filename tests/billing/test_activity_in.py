@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from accounts.models import ActivityLog
+from accounts.services import activity_record
 from agents.services import agent_create
-from billing.models import ActivityLog
-from billing.services import activity_record
 from tests.conftest import assert_error
 
 pytestmark = pytest.mark.django_db

@@ -206,7 +206,7 @@ def test_the_completed_event_carries_the_reference_fields(org, make_agent, provi
 
 
 def test_the_activity_row_keeps_what_the_run_was_asked_and_answered(org, make_agent, providers_at_fake):
-    from billing.models import ActivityLog
+    from accounts.models import ActivityLog
 
     agent = make_agent()
     providers_at_fake.script(text("The answer, with token=abc inside the text."))

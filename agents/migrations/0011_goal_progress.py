@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('agents', '0009_agent_memory_config'),
+        ('agents', '0010_agent_memory_config'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('agents', '0008_drop_org_wide_chain_idempotency_key'),
+        ('agents', '0009_organization_in_accounts'),
     ]
 
     operations = [
