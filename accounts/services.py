@@ -20,6 +20,7 @@ from accounts.roles import Role
 from accounts.tokens import display_prefix, generate_token, hash_token
 from config.api.errors import ApiError, Conflict, InsufficientPermissions, InvalidInput, NotFound
 from config.logging import request_id_var
+from config.redact_data import bounded_redacted
 
 if TYPE_CHECKING:
     from accounts.access import Actor
@@ -432,13 +433,49 @@ def activity_record(
         action=action,
         target_type=target_type,
         target_id=str(target.pk) if target is not None and hasattr(target, "pk") else "",
-        request_summary=request_summary or {},
-        response_summary=response_summary or {},
+        # The request and response data, bounded and with secret-looking keys redacted.
+        request_summary=bounded_redacted(request_summary or {}),
+        response_summary=bounded_redacted(response_summary or {}),
         status=status,
         duration_ms=duration_ms,
         tokens=tokens,
         cost=cost,
         request_id=request_id_var.get(),
+    )
+
+
+EXTERNAL_PREFIX = "external."
+
+
+@transaction.atomic
+def activity_log_external(*, actor: Actor, data: dict[str, Any]) -> ActivityLog:
+    """An integrator's own agent activity (``POST activity/``), in the organization's log.
+
+    The action is stored under ``external.`` so it can never pass for the platform's own
+    (``execution.completed`` …); ``agent_id`` must name an agent of the organization.
+    """
+    agent_id = data.get("agent_id")
+    if agent_id is not None:
+        # A loose reference, as the log's agent_id is: the tenant layer reads the agents'
+        # table by name rather than importing the app above it.
+        from django.apps import apps
+
+        agents = apps.get_model("agents", "Agent").objects
+        if not agents.filter(pk=agent_id, organization=actor.organization, deleted_at__isnull=True).exists():
+            raise ApiError(
+                code="AgentNotFound", message=f"Agent {agent_id} not found.", details={"agent_id": str(agent_id)}
+            )
+    return activity_record(
+        organization=actor.organization,
+        actor=actor,
+        action=EXTERNAL_PREFIX + data["action"],
+        agent_id=agent_id,
+        request_summary=data.get("request_data") or {},
+        response_summary=data.get("response_data") or {},
+        status=data.get("status", ActivityLog.Status.SUCCESS),
+        duration_ms=data.get("duration_ms"),
+        tokens=data.get("tokens", 0),
+        cost=data.get("cost", 0),
     )
 
 

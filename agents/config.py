@@ -51,6 +51,7 @@ VERSIONED_FIELDS = (
     "trigger_conditions",
     "input_schema",
     "output_schema",
+    "memory",
 )
 # Identity and access: take effect at once, never versioned.
 LIVE_FIELDS = ("name", "slug", "description", "avatar_url", "visibility", "metadata")
@@ -96,6 +97,7 @@ def default_config() -> dict[str, Any]:
         "trigger_conditions": {},
         "input_schema": None,
         "output_schema": None,
+        "memory": {},
     }
 
 
@@ -146,6 +148,7 @@ def agent_draft_view(agent: Agent) -> dict[str, Any]:
         "trigger_conditions": agent.trigger_conditions,
         "input_schema": agent.input_schema,
         "output_schema": agent.output_schema,
+        "memory": agent.memory_config,
     }
 
 
@@ -172,6 +175,7 @@ def merge_config(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any
 def agent_apply_config(agent: Agent, config: dict[str, Any]) -> list[str]:
     """Write a validated configuration onto the row; returns the columns that changed."""
     values: dict[str, Any] = {key: config[key] for key in WRITABLE_FIELDS if key not in ("model_config", "limits")}
+    values["memory_config"] = values.pop("memory")
     for key, column in MODEL_CONFIG_COLUMNS.items():
         values[column] = config["model_config"][key]
     for key in LIMIT_FIELDS:

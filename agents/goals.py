@@ -67,9 +67,45 @@ METRICS: dict[str, Callable[[Counters], Decimal | None]] = {
 }
 
 
+# The reference's names for platform metrics.
+METRIC_ALIASES = {"response_time": "avg_response_time_ms", "cost": "total_cost", "runs": "total_runs"}
+METRIC_DESCRIPTIONS = {
+    "total_runs": "Runs that ended (cancelled ones apart).",
+    "successful_runs": "Runs that completed.",
+    "failed_runs": "Runs that failed or timed out.",
+    "cancelled_runs": "Runs cancelled.",
+    "success_rate": "Completed runs per 100 runs that ended.",
+    "failure_rate": "Failed or timed-out runs per 100 runs that ended.",
+    "total_tokens": "Tokens used (model calls and memory extraction).",
+    "avg_tokens": "Tokens per run.",
+    "total_actions": "Actions taken (every tool call a run recorded).",
+    "avg_actions": "Actions per run.",
+    "total_cost": "US dollars spent.",
+    "avg_cost": "US dollars per run.",
+    "avg_response_time_ms": "Average duration of a run, in milliseconds.",
+}
+
+
+def platform_metric(metric: str) -> str | None:
+    """The platform metric ``metric`` names (an alias resolved), or None: a custom metric,
+    whose values are reported (``goal_progress_record``)."""
+    name = METRIC_ALIASES.get(metric, metric)
+    return name if name in METRICS else None
+
+
+def metric_list() -> list[dict[str, object]]:
+    aliases: dict[str, list[str]] = {}
+    for alias, name in METRIC_ALIASES.items():
+        aliases.setdefault(name, []).append(alias)
+    return [
+        {"name": name, "description": METRIC_DESCRIPTIONS[name], "aliases": sorted(aliases.get(name, []))}
+        for name in METRICS
+    ]
+
+
 def metric_value(metric: str, counters: Counters, baseline: Mapping[str, object] | None = None) -> Decimal | None:
     """``metric`` over the counters since ``baseline``; None if unknown or not measurable yet."""
-    compute = METRICS.get(metric)
+    compute = METRICS.get(METRIC_ALIASES.get(metric, metric))
     if compute is None:
         return None
     base = baseline or {}
@@ -108,6 +144,8 @@ def goal_evaluate(goal: AgentGoal, counters: Counters, now: datetime) -> list[st
         return []
     if not goal.is_recurring and goal.is_achieved:
         return []
+    if goal.success_metric and platform_metric(goal.success_metric) is None:
+        return []  # a custom metric: its value is the last one reported, judged when reported
     changed = {"evaluated_at"}
     goal.evaluated_at = now
     length = WINDOW_LENGTH.get(GoalWindow(goal.window))

@@ -192,6 +192,7 @@ def agent_metrics(*, agent: Agent) -> dict[str, Any]:
     now = timezone.now()
     goals = [
         {
+            "id": str(goal.pk),
             "name": goal.name,
             "metric": goal.success_metric or None,
             "target": str(goal.target_value) if goal.target_value is not None else None,

@@ -28,11 +28,12 @@ from accounts.access import Actor
 from accounts.services import activity_record
 from approvals.models import ApprovalRequest, ApprovalStatus
 from approvals.selectors import approvers_of
+from billing.usage import usage_count
 from config.api.errors import Conflict, InvalidInput
 from config.site import base_url as site_base_url
 from executions import telemetry
 from executions.events import event_emit
-from executions.models import Execution, ExecutionEvent, ExecutionStatus, ExecutionStep, StepStatus
+from executions.models import Execution, ExecutionEvent, ExecutionLog, ExecutionStatus, ExecutionStep, StepStatus
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +102,7 @@ def approval_open_for_step(*, execution: Execution, step: ExecutionStep, outcome
         agent_id=execution.agent_id,
         execution_id=execution.pk,
     )
+    usage_count(organization=execution.organization, agent_id=execution.agent_id, approvals=1)
     from approvals.tasks import notify_approvers
 
     approval_id = str(approval.pk)
@@ -241,13 +243,18 @@ def approval_resolve(
             )
             events.add("status", {"status": S.RUNNING})
             events.flush()
+            ExecutionLog.objects.create(
+                execution=execution,
+                message=f"Approved by {_approver(actor)}"
+                + (" with edited arguments" if final != locked.original_params else "")
+                + "; the run resumes.",
+                metadata={"approval_id": str(locked.pk), "step_number": locked.step_number, "note": note[:200]},
+            )
             enqueue_execution(execution.pk)
             locked.action_params = final
             locked.status = ApprovalStatus.APPROVED
         else:
-            reason = f"Denied by {actor.user.get_username() if actor.user else 'an approver'}" + (  # type: ignore[union-attr]
-                f": {note}" if note else "."
-            )
+            reason = f"Denied by {_approver(actor)}" + (f": {note}" if note else ".")
             _cancel_held_run(locked, execution, reason=reason, code="ApprovalDenied", note=note)
             locked.status = ApprovalStatus.DENIED
         locked.resolved_by = actor.user  # type: ignore[assignment]
@@ -265,6 +272,10 @@ def approval_resolve(
         telemetry.approval_waited(execution, approval=locked, decision=locked.status)
         _emit_resolved(locked)
     return locked
+
+
+def _approver(actor: Actor) -> str:
+    return actor.user.get_username() if actor.user else "an approver"  # type: ignore[union-attr]
 
 
 def _emit_resolved(approval: ApprovalRequest) -> None:
@@ -305,6 +316,12 @@ def _cancel_held_run(approval: ApprovalRequest, execution: Execution, *, reason:
     events.add(
         "approval_resolved",
         {"approval_id": str(approval.pk), "approved": False, "step_number": approval.step_number, "reason": reason},
+    )
+    ExecutionLog.objects.create(
+        execution=execution,
+        level="warn",
+        message=f"The held call to {approval.action_type!r} was not approved: {reason}"[:4000],
+        metadata={"approval_id": str(approval.pk), "step_number": approval.step_number, "code": code},
     )
     finish_execution(
         execution,

@@ -105,6 +105,11 @@ class DailyUsage(models.Model):
     tokens_output = models.PositiveBigIntegerField(default=0)
     tokens_cached = models.PositiveBigIntegerField(default=0)
     cost = models.DecimalField(max_digits=16, decimal_places=6, default=0)
+    # Counted on the agent's row with an empty provider and model (billing.usage.usage_count):
+    # a tool call or an approval request is no model's.
+    # db_default: the rollups are written in raw SQL (billing.usage) that names its columns.
+    tool_calls = models.PositiveIntegerField(db_default=0)
+    approvals = models.PositiveIntegerField(db_default=0)
 
     class Meta:
         constraints = [
@@ -134,6 +139,9 @@ class UsagePeriod(models.Model):
     runs_used = models.PositiveIntegerField(default=0)
     tokens_used = models.PositiveBigIntegerField(default=0)
     cost = models.DecimalField(max_digits=16, decimal_places=6, default=0)
+    # db_default: the rollups are written in raw SQL (billing.usage) that names its columns.
+    tool_calls = models.PositiveIntegerField(db_default=0)
+    approvals = models.PositiveIntegerField(db_default=0)
 
     class Meta:
         constraints = [

@@ -150,3 +150,29 @@ def agent_limit_problem(*, organization: Organization, agent_count: int) -> ApiE
                      "suggested_actions": ["Archive an agent", "Upgrade the plan"]},
         )  # fmt: skip
     return None
+
+
+# Features a plan may leave out (``Plan.features[key] is False``); a key the plan does not
+# name is included, so plans written before a feature existed keep it.
+PLAN_FEATURES = {
+    "knowledge_bases": "knowledge bases",
+    "webhooks": "outbound webhooks",
+    "chains": "agent chains",
+    "mcp": "MCP servers",
+}
+
+
+def plan_feature_require(*, organization: Organization, feature: str, user: Any = None) -> None:
+    """Raise 403 ``PlanFeatureUnavailable`` when the organization's plan leaves ``feature``
+    out; a superuser (the platform's operators) is never refused."""
+    if feature not in PLAN_FEATURES:
+        raise ValueError(f"not a plan feature: {feature!r}")
+    if user is not None and getattr(user, "is_superuser", False):
+        return
+    plan = effective_plan(organization)
+    if (plan.features or {}).get(feature, True) is False:
+        raise ApiError(
+            code="PlanFeatureUnavailable",
+            message=f"The {plan.name} plan does not include {PLAN_FEATURES[feature]}.",
+            details={"feature": feature, "plan": plan.slug, "suggested_actions": ["Upgrade the plan"]},
+        )

@@ -7,9 +7,11 @@ from decimal import Decimal
 from billing.models import ModelPrice, Plan
 from executions.llm.catalog import MODELS
 
+# What the free plan leaves out (billing.quotas.PLAN_FEATURES); an edited plan keeps its own.
+FREE_LACKS = {"knowledge_bases": False, "webhooks": False, "chains": False, "mcp": False}
 PLANS = [
     # slug, name, price, included runs, included tokens, overage allowed, max agents, features
-    ("free", "Free", Decimal("0"), 100, 100_000, False, 3, {"ai_addon": False}),
+    ("free", "Free", Decimal("0"), 100, 100_000, False, 3, {"ai_addon": False, **FREE_LACKS}),
     ("standard", "Standard", Decimal("49"), 500, 500_000, True, 25, {"ai_addon": True}),
     ("business", "Business", Decimal("499"), 10_000, 20_000_000, True, None, {"ai_addon": True}),
 ]

@@ -45,14 +45,17 @@ def usage_summary(*, actor: Actor, start: date, end: date, group_by: str) -> lis
             .annotate(llm_calls=Count("id"), tokens_input=Sum("tokens_input"), tokens_output=Sum("tokens_output"),
                       cost=Sum("cost"))
         )  # fmt: skip
-        runs = runs_qs.values(key=F("triggered_by_user__username")).annotate(runs=Count("id"))
+        # Tool calls per user from the runs they started; approvals have no user to count by.
+        runs = runs_qs.values(key=F("triggered_by_user__username")).annotate(
+            runs=Count("id"), tool_calls=Sum("tool_calls")
+        )
     else:
         field = {"day": "date", "agent": "agent_id", "provider": "provider", "model": "model"}[group_by]
         usage = (
             DailyUsage.objects.filter(organization=organization, date__gte=start, date__lte=end)
             .values(key=F(field))
             .annotate(llm_calls=Sum("llm_calls"), tokens_input=Sum("tokens_input"), tokens_output=Sum("tokens_output"),
-                      cost=Sum("cost"))
+                      cost=Sum("cost"), tool_calls=Sum("tool_calls"), approvals=Sum("approvals"))
         )  # fmt: skip
         if group_by == "day":
             runs = runs_qs.annotate(key=TruncDate("created_at")).values("key").annotate(runs=Count("id"))
@@ -65,7 +68,8 @@ def usage_summary(*, actor: Actor, start: date, end: date, group_by: str) -> lis
         rows[row["key"]] = {
             "key": row["key"], "runs": 0, "llm_calls": row["llm_calls"] or 0,
             "tokens_input": row["tokens_input"] or 0, "tokens_output": row["tokens_output"] or 0,
-            "cost": row["cost"] or Decimal(0),
+            "cost": row["cost"] or Decimal(0), "tool_calls": row.get("tool_calls") or 0,
+            "approvals": row.get("approvals") if group_by != "user" else None,
         }  # fmt: skip
     for run_row in runs or []:
         entry = rows.setdefault(
@@ -77,9 +81,13 @@ def usage_summary(*, actor: Actor, start: date, end: date, group_by: str) -> lis
                 "tokens_input": 0,
                 "tokens_output": 0,
                 "cost": Decimal(0),
+                "tool_calls": 0,
+                "approvals": None if group_by == "user" else 0,
             },
         )
         entry["runs"] = run_row["runs"]
+        if group_by == "user":
+            entry["tool_calls"] = run_row["tool_calls"] or 0
     # Calls of models without a price (charged the default price): few rows, one query, so a
     # model Agentry does not list yet shows in every grouping.
     records = UsageRecord.objects.filter(
@@ -113,6 +121,8 @@ def quota_summary(*, actor: Actor) -> dict[str, Any]:
         "runs": {"included": period.included_runs, "used": period.runs_used, "overage": period.overage_runs},
         "tokens": {"included": period.included_tokens, "used": period.tokens_used, "overage": period.overage_tokens},
         "cost_this_period_usd": str(period.cost),
+        "tool_calls": period.tool_calls,
+        "approvals": period.approvals,
         "budget": {
             "daily_usd": None if organization.daily_budget_usd is None else str(organization.daily_budget_usd),
             "monthly_usd": None if organization.monthly_budget_usd is None else str(organization.monthly_budget_usd),

@@ -71,6 +71,42 @@ def daily_usage_add(record: UsageRecord, organization: Any) -> None:
     alert_budget_thresholds(organization=organization, cost=record.cost)
 
 
+def usage_count(*, organization: Any, agent_id: Any, tool_calls: int = 0, approvals: int = 0) -> None:
+    """Count tool calls and approval requests into the day's rollup (the agent's row with no
+    provider or model) and the current period; call it in the transaction that records them."""
+    from billing.quotas import period_bounds, usage_period_current
+
+    if not tool_calls and not approvals:
+        return
+    day = timezone.localdate(timezone.now(), timezone.get_fixed_timezone(0))
+    start, _ = period_bounds(day)
+    # One statement: the day's row and the period's counters (a CTE's INSERT always runs).
+    sql = """
+        WITH day_row AS (
+            INSERT INTO billing_dailyusage
+                (organization_id, date, agent_id, provider, model, llm_calls,
+                 tokens_input, tokens_output, tokens_cached, cost, tool_calls, approvals)
+            VALUES (%s, %s, %s, '', '', 0, 0, 0, 0, 0, %s, %s)
+            ON CONFLICT (organization_id, date, agent_id, provider, model) DO UPDATE SET
+                tool_calls = billing_dailyusage.tool_calls + EXCLUDED.tool_calls,
+                approvals = billing_dailyusage.approvals + EXCLUDED.approvals
+        )
+        UPDATE billing_usageperiod SET tool_calls = tool_calls + %s, approvals = approvals + %s
+         WHERE organization_id = %s AND period_start = %s
+    """
+    params = [organization.pk, day, agent_id, tool_calls, approvals, tool_calls, approvals, organization.pk, start]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        if cursor.rowcount:
+            return
+        usage_period_current(organization)  # the period's first count: open it, then count it
+        cursor.execute(
+            "UPDATE billing_usageperiod SET tool_calls = tool_calls + %s, approvals = approvals + %s"
+            " WHERE organization_id = %s AND period_start = %s",
+            [tool_calls, approvals, organization.pk, start],
+        )
+
+
 def _period_add(record: UsageRecord, day: Any) -> UsagePeriod | None:
     """Add the record to its period and read the totals back, in one statement."""
     from billing.quotas import period_bounds
@@ -107,7 +143,8 @@ def daily_usage_rebuild(*, organization_id: Any = None) -> int:
         if organization_id is None
         else DailyUsage.objects.filter(organization_id=organization_id)
     )
-    stale.delete()
+    # The rows of tool calls and approvals (no provider) have no records to rebuild from: kept.
+    stale.exclude(provider="").delete()
     with connection.cursor() as cursor:
         cursor.execute(
             f"""

@@ -11,7 +11,7 @@ from executions.models import PlatformEvent
 
 logger = logging.getLogger(__name__)
 
-# The ten platform events of the reference (automation event integration).
+# The platform events: the reference's ten (automation event integration), and ours.
 EVENT_TYPES = (
     "ai.agent.created",
     "ai.agent.updated",
@@ -23,6 +23,8 @@ EVENT_TYPES = (
     "ai.execution.failed",
     "ai.approval.requested",
     "ai.approval.resolved",
+    # Beyond the reference's ten: a goal reached (issue #20).
+    "ai.goal.achieved",
 )
 
 

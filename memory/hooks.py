@@ -106,7 +106,7 @@ def prompt_sections(*, execution: Any, config: dict[str, Any]) -> list[Retrieved
 
 
 def conversation_history(*, execution: Any, config: dict[str, Any]) -> list[dict[str, Any]]:
-    return conversation_history_for(execution=execution)
+    return conversation_history_for(execution=execution, config=config)
 
 
 def after_execution_finished(execution_id: Any) -> None:

@@ -37,6 +37,7 @@ from typing import Any
 import httpx
 from django.conf import settings
 
+from config.call_count import count_call
 from config.guarded_http import EndpointRefused
 from tools.builtins.base import ToolError
 
@@ -328,6 +329,7 @@ def fetch(
                 json=body,
                 extensions=extensions,
             )
+            count_call()  # every hop is a request the tool made (the run's api_calls_count)
             try:
                 response = client.send(request, stream=True)
             except httpx.TimeoutException as exc:

@@ -53,6 +53,25 @@ class ApiTokenCreatedSerializer(ApiTokenSerializer):
         read_only_fields = fields
 
 
+class ActivityInputSerializer(serializers.Serializer):
+    """An integrator's activity row; stored as ``external.<action>``."""
+
+    action = serializers.RegexField(r"^[a-z0-9][a-z0-9_.:-]*$", max_length=70)
+    agent_id = serializers.UUIDField(required=False, allow_null=True)
+    status = serializers.ChoiceField(choices=ActivityLog.Status.choices, required=False)
+    request_data = serializers.DictField(required=False, help_text="Bounded; secret-looking keys are redacted.")
+    response_data = serializers.DictField(required=False, help_text="Bounded; secret-looking keys are redacted.")
+    duration_ms = serializers.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
+    tokens = serializers.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
+    cost = serializers.DecimalField(required=False, max_digits=14, decimal_places=6, min_value=0)
+
+    def validate(self, attrs: dict) -> dict:
+        unknown = sorted(set(self.initial_data) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError({key: ["Unknown field."] for key in unknown})
+        return attrs
+
+
 class ActivityLogSerializer(serializers.ModelSerializer):
     user: serializers.SlugRelatedField = serializers.SlugRelatedField(slug_field="username", read_only=True)
     token_prefix = serializers.CharField(source="token.prefix", read_only=True, default=None)

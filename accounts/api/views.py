@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from accounts import selectors, services
 from accounts.access import AccessRules, request_actor
 from accounts.api.serializers import (
+    ActivityInputSerializer,
     ActivityLogSerializer,
     ApiTokenCreatedSerializer,
     ApiTokenCreateSerializer,
@@ -59,14 +60,26 @@ class ActivityFilter(django_filters.FilterSet):
         fields = ["action", "agent_id", "status", "target_type"]
 
 
-class ActivityLogViewSet(viewsets.ReadOnlyModelViewSet):
-    """The organization's activity log: members see their own rows, admins all of them."""
+class ActivityLogViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """The organization's activity log: members see their own rows, admins all of them;
+    integrators add their own agents' activity (``external.<action>``)."""
 
     serializer_class = ActivityLogSerializer
     permission_classes = [AccessRules]
-    access_rules = {"*": (None, "billing.view_activitylog")}
+    access_rules = {
+        "list": (None, "billing.view_activitylog"),
+        "retrieve": (None, "billing.view_activitylog"),
+        "create": ("agents:execute", "agents.execute_agent"),
+    }
     filterset_class = ActivityFilter
     queryset = ActivityLog.objects.none()
 
     def get_queryset(self):
         return selectors.activity_list(actor=request_actor(self.request))
+
+    @extend_schema(request=ActivityInputSerializer, responses={201: ActivityLogSerializer})
+    def create(self, request: Request) -> Response:
+        payload = ActivityInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        row = services.activity_log_external(actor=request_actor(request), data=payload.validated_data)
+        return Response(ActivityLogSerializer(row).data, status=status.HTTP_201_CREATED)

@@ -41,7 +41,7 @@ _EDITABLE = [
     "llm_provider", "llm_model", "temperature", "max_tokens", "top_p", "llm_fallbacks", "llm_extra",
     "max_steps_per_run", "max_tool_calls_per_step", "timeout_seconds", "max_runs_per_hour", "max_runs_per_day",
     "allowed_tools", "denied_tools", "trigger_events", "trigger_schedule", "trigger_timezone", "trigger_conditions",
-    "input_schema", "output_schema",
+    "input_schema", "output_schema", "memory_config",
 ]  # fmt: skip
 
 

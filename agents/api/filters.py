@@ -5,7 +5,11 @@ from django.db.models import F, Q, QuerySet
 
 from agents.models import Agent, AgentStatus, AgentType, RuntimeState, Visibility
 
-SORT_FIELDS = ("name", "created_at", "updated_at", "agent_type", "status", "total_runs", "last_run_at")
+SORT_FIELDS = (
+    "name", "created_at", "updated_at", "agent_type", "status", "total_runs", "last_run_at", "execution_count"
+)  # fmt: skip
+# The reference's names for our columns.
+SORT_ALIASES = {"execution_count": "total_runs"}
 SORT_ORDERS = ("asc", "desc")
 
 
@@ -43,6 +47,7 @@ class AgentFilter(django_filters.FilterSet):
     def filter_queryset(self, queryset: QuerySet[Agent]) -> QuerySet[Agent]:
         qs = super().filter_queryset(queryset)
         field = self.form.cleaned_data.get("sort_by") or "created_at"
+        field = SORT_ALIASES.get(field, field)
         descending = (self.form.cleaned_data.get("sort_order") or ("asc" if field == "name" else "desc")) == "desc"
         # Nullable columns (last_run_at) sort their NULLs last; NOT NULL ones use plain
         # ASC/DESC, the order the list indexes are built in (NULLS LAST would defeat them).

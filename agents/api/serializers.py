@@ -101,6 +101,12 @@ class AgentInputSerializer(StrictSerializer):
     timeout_seconds = serializers.IntegerField(required=False, write_only=True)
     max_runs_per_hour = serializers.IntegerField(required=False, write_only=True)
     max_runs_per_day = serializers.IntegerField(required=False, write_only=True)
+    tools = serializers.ListField(
+        child=serializers.CharField(max_length=120, allow_blank=True),
+        required=False,
+        write_only=True,
+        help_text="The reference's name for allowed_tools (send one or the other).",
+    )
     denied_tools = _names()
     trigger_events = _names()
     trigger_schedule = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=120)
@@ -110,12 +116,24 @@ class AgentInputSerializer(StrictSerializer):
     output_schema = serializers.JSONField(required=False, allow_null=True)
     visibility = serializers.CharField(required=False, max_length=16)
     metadata = serializers.DictField(required=False)
+    memory = serializers.DictField(
+        required=False, help_text="Conversation memory: {context_window (tokens), max_history (messages)}."
+    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if "tools" in attrs:
+            if "allowed_tools" in attrs and attrs["allowed_tools"] != attrs["tools"]:
+                raise serializers.ValidationError({"tools": ["Send tools or allowed_tools, not two different lists."]})
+            attrs["allowed_tools"] = attrs.pop("tools")
         top_level = {key: attrs.pop(key) for key in LIMIT_FIELDS if key in attrs}
         if top_level:
             attrs["limits"] = {**attrs.get("limits", {}), **top_level}
         return attrs
+
+
+class GoalProgressInputSerializer(StrictSerializer):
+    value = serializers.DecimalField(max_digits=18, decimal_places=4)
+    recorded_at = serializers.DateTimeField(required=False)
 
 
 class AgentFromTemplateSerializer(AgentInputSerializer):
@@ -175,6 +193,7 @@ class AgentSerializer(serializers.ModelSerializer):
     model_config = _ObjectField()
     limits = _ObjectField()
     stats = _ObjectField()
+    memory = _ObjectField()
     current_version = serializers.CharField(source="current_version.version", default=None, read_only=True)
     runtime_state = serializers.SerializerMethodField()
     has_unpublished_changes = serializers.SerializerMethodField()
@@ -188,13 +207,16 @@ class AgentSerializer(serializers.ModelSerializer):
             "domain", "capabilities", "personality", "system_prompt", "instructions", "goals", "constraints",
             "examples", "model_config", "limits", "allowed_tools", "denied_tools", "trigger_events",
             "trigger_schedule", "trigger_timezone", "trigger_conditions", "input_schema", "output_schema",
-            "visibility", "metadata", "status", "is_active", "current_version", "current_version_id",
+            "memory", "visibility", "metadata", "status", "is_active", "current_version", "current_version_id",
             "runtime_state", "has_unpublished_changes", "stats", "created_by", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = fields
 
     def get_model_config(self, agent: Agent) -> dict[str, Any]:
         return agent_draft_view(agent)["model_config"]
+
+    def get_memory(self, agent: Agent) -> dict[str, Any]:
+        return dict(agent.memory_config or {})
 
     def get_limits(self, agent: Agent) -> dict[str, Any]:
         return {name: getattr(agent, name) for name in LIMIT_FIELDS}
@@ -214,9 +236,12 @@ class AgentDetailSerializer(AgentSerializer):
 
     access = serializers.SerializerMethodField()
     warnings = serializers.SerializerMethodField()
+    recent_executions = serializers.SerializerMethodField(
+        help_text="The agent's latest runs, newest first (the full list: agents/{id}/executions/)."
+    )
 
     class Meta(AgentSerializer.Meta):
-        fields = [*AgentSerializer.Meta.fields, "access", "warnings"]
+        fields = [*AgentSerializer.Meta.fields, "access", "warnings", "recent_executions"]
         read_only_fields = fields
 
     def get_access(self, agent: Agent) -> list[str]:
@@ -224,6 +249,9 @@ class AgentDetailSerializer(AgentSerializer):
 
     def get_warnings(self, agent: Agent) -> list[str]:
         return list(self.context.get("warnings", []))
+
+    def get_recent_executions(self, agent: Agent) -> list[dict[str, Any]]:
+        return list(self.context.get("recent_executions", []))
 
 
 class AgentVersionSerializer(serializers.ModelSerializer):

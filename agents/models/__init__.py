@@ -141,6 +141,9 @@ class Agent(models.Model):
 
     input_schema = models.JSONField(null=True, blank=True)
     output_schema = models.JSONField(null=True, blank=True)
+    # Conversation memory of this agent: {"context_window": tokens, "max_history": messages};
+    # a key left out falls back to MEMORY_HISTORY_MAX_TOKENS / _MESSAGES (the API's ``memory``).
+    memory_config = models.JSONField(default=dict, blank=True)
 
     # Lifecycle and switches.
     status = models.CharField(max_length=16, choices=AgentStatus.choices, default=AgentStatus.DRAFT, db_index=True)
@@ -472,6 +475,7 @@ from agents.models.chains import (  # noqa: E402
     ChainStepRun,
     StepRunStatus,
 )
+from agents.models.goals import GoalProgress  # noqa: E402
 
 __all__ = [
     "CHAIN_TERMINAL",
@@ -493,6 +497,7 @@ __all__ = [
     "ChainStatus",
     "ChainStepRun",
     "GoalComparison",
+    "GoalProgress",
     "GoalWindow",
     "ProviderConnection",
     "RuntimeState",

@@ -28,6 +28,7 @@ from agents.models import (
     StepRunStatus,
 )
 from agents.validation.chains import chain_definition_validate
+from billing.quotas import plan_feature_require
 from config.api.errors import ApiError, Conflict, InsufficientPermissions, InvalidInput, NotFound
 from executions import telemetry
 from executions.idempotency import check_same_request, idempotency_caller, request_fingerprint, same_caller_q
@@ -76,6 +77,7 @@ def chain_create(*, actor: Any, data: dict[str, Any], organization: Any = None, 
     """Validate the whole definition (agents, mappings, cycles) and save it."""
     _check_keys(data)
     organization = actor.organization if actor is not None else organization
+    plan_feature_require(organization=organization, feature="chains", user=actor.user if actor is not None else by_user)
     clean = chain_definition_validate(data, organization_id=organization.pk, actor=actor)
     _ensure_name_free(organization.pk, clean["name"])
     user = actor.user if actor is not None else by_user

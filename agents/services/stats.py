@@ -74,3 +74,11 @@ def agent_stats_record_run(
         evaluate_agent_goals.delay(str(agent_id))
 
     transaction.on_commit(evaluate)
+
+
+def agent_stats_add_spend(*, agent_id: Any, tokens: int, cost: Decimal) -> None:
+    """Spend on a run after it finished (memory extraction): into the totals, as its run's
+    own tokens and cost were, so an agent's totals stay the sums over its executions."""
+    Agent.objects.filter(pk=agent_id).update(
+        total_tokens_used=F("total_tokens_used") + int(tokens), total_cost=F("total_cost") + Decimal(str(cost))
+    )

@@ -28,6 +28,7 @@ from agents.validation.model_config import (
     PROVIDER_EXTRAS,
     model_warnings,
     validate_limits,
+    validate_memory,
     validate_model,
 )
 
@@ -77,6 +78,7 @@ def agent_config_validate(config: dict[str, Any], *, organization_id: Any = None
     validate_triggers(config, errors)
     validate_schema(config, "input_schema", errors)
     validate_schema(config, "output_schema", errors)
+    validate_memory(config, errors)
     if errors:
         raise invalid_config(errors.by_field)
     return config

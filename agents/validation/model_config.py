@@ -254,3 +254,22 @@ def validate_limits(config: dict, errors: Errors) -> None:
         if not int_in(limits.get(key), low, high):
             bound = f"from {low} to {high}" if high is not None else f"of at least {low}"
             errors.add(f"limits.{key}", f"Must be a whole number {bound}.")
+
+
+# The per-agent conversation window (``memory``): tokens and messages of earlier turns.
+MEMORY_RANGES = {"context_window": (100, 200_000), "max_history": (0, 500)}
+
+
+def validate_memory(config: dict, errors: Errors) -> None:
+    memory = config.get("memory")
+    if memory is None:
+        config["memory"] = {}
+        return
+    if not isinstance(memory, dict):
+        errors.add("memory", "Must be an object: {context_window, max_history}.")
+        return
+    for key in sorted(set(memory) - set(MEMORY_RANGES)):
+        errors.add(f"memory.{key}", f"Unknown setting; one of {sorted(MEMORY_RANGES)}.")
+    for key, (low, high) in MEMORY_RANGES.items():
+        if key in memory and not int_in(memory[key], low, high):
+            errors.add(f"memory.{key}", f"Must be a whole number from {low} to {high}.")

@@ -56,7 +56,8 @@ class CSVRenderer(BaseRenderer):
 
 
 class UsageView(ErrorsAsJson, APIView):
-    """Runs, LLM calls, tokens in/out and cost, grouped by day, agent, provider, model or user;
+    """Runs, LLM calls, tool calls, approval requests, tokens in/out and cost, grouped by day, agent,
+    provider, model or user (approvals: null per user, a request has no user of its own);
     ``priced_by_default_calls`` counts calls of models without a price (charged the default)."""
 
     permission_classes = [AccessRules]
@@ -98,7 +99,8 @@ class UsageView(ErrorsAsJson, APIView):
 def _csv(rows: list[dict], group_by: str, start: date, end: date) -> HttpResponse:
     buffer = io.StringIO()
     columns = [
-        "key", "runs", "llm_calls", "tokens_input", "tokens_output", "tokens_total", "cost", "priced_by_default_calls",
+        "key", "runs", "llm_calls", "tool_calls", "approvals", "tokens_input", "tokens_output", "tokens_total", "cost",
+        "priced_by_default_calls",
     ]  # fmt: skip
     writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
     writer.writerow({c: (group_by if c == "key" else c) for c in columns})

@@ -43,6 +43,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "InsufficientPermissions": (403, "You do not have permission to do this."),
     "AgentAccessDenied": (403, "The token does not have the scope this operation needs."),
     "OrganizationLimitExceeded": (403, "The organization has reached a limit of its plan."),
+    "PlanFeatureUnavailable": (403, "The organization's plan does not include this feature."),
     # Never disclosed as such: an agent outside the caller's visibility is simply not found.
     "VisibilityViolation": (404, "Not found."),
     # Generic codes.

@@ -9,7 +9,7 @@ from executions.api.triggers import (
     TriggerAttemptViewSet,
 )
 from executions.api.views import AgentExecutionsView, ExecuteAgentView, ExecutionViewSet
-from executions.api.webhooks import EventLogViewSet, WebhookEndpointViewSet
+from executions.api.webhooks import EventLogViewSet, EventTypeView, WebhookEndpointViewSet
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
@@ -24,6 +24,7 @@ urlpatterns = [
     path("agents/<str:agent_id>/executions/", AgentExecutionsView.as_view(), name="agent-executions"),
     path("agents/<str:agent_id>/hook-secret/", HookSecretView.as_view(), name="agent-hook-secret"),
     path("events/", EventView.as_view(), name="events"),
+    path("event-types/", EventTypeView.as_view(), name="event-types"),
     path("hooks/<str:agent_id>/", HookView.as_view(), name="hook"),
     *router.urls,
 ]

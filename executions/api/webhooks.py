@@ -1,4 +1,4 @@
-"""``webhooks/`` (endpoints, their deliveries, secret rotation) and ``event-log/``."""
+"""``webhooks/`` (endpoints, their deliveries, secret rotation), ``event-log/`` and ``event-types/``."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from accounts.access import AccessRules, request_actor
 from config.api.errors import InvalidInput
 from config.api.filters import FromToFilterSet, UtcIsoDateTimeFilter
+from executions.event_catalogue import event_type_list
 from executions.events import EVENT_TYPES
 from executions.models import DeliveryStatus, PlatformEvent, WebhookDelivery, WebhookEndpoint
 from executions.triggers import selectors
@@ -179,3 +181,16 @@ class EventLogViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_object(self) -> PlatformEvent:
         return selectors.platform_event_get(actor=request_actor(self.request), event_id=self.kwargs["pk"])
+
+
+class EventTypeView(APIView):
+    """Every platform event: id, category, name, description, trigger label and the JSON
+    Schema of its payload (the reference's EVENT_REGISTRY)."""
+
+    permission_classes = [AccessRules]
+    access_rules = {"get": ("agents:read", "executions.view_execution")}
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request: Request) -> Response:
+        types = event_type_list()
+        return Response({"results": types, "total": len(types)})

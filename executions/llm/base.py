@@ -78,11 +78,17 @@ class LLMClient:
     ) -> LLMResponse:
         request = self._build_request(messages, tools, temperature, max_tokens, top_p, extra)
         started = time.perf_counter()
-        response = call_with_retries(
-            lambda: self._complete(request), policy=self.config.retry_policy, translate=self._translate
-        )
+        tries = 0
+
+        def attempt() -> LLMResponse:
+            nonlocal tries
+            tries += 1
+            return self._complete(request)
+
+        response = call_with_retries(attempt, policy=self.config.retry_policy, translate=self._translate)
         # Wall time the caller waited, retries included: that is what a step "took".
         response.latency_ms = round((time.perf_counter() - started) * 1000, 3)
+        response.attempts = tries
         return response
 
     def stream(
@@ -98,13 +104,19 @@ class LLMClient:
         request = self._build_request(messages, tools, temperature, max_tokens, top_p, extra)
         started = time.perf_counter()
         # Retrying is only safe before the first event: after that the caller has seen tokens.
-        events = call_with_retries(
-            lambda: self._open_stream(request), policy=self.config.retry_policy, translate=self._translate
-        )
+        tries = 0
+
+        def attempt() -> Iterator[StreamEvent]:
+            nonlocal tries
+            tries += 1
+            return self._open_stream(request)
+
+        events = call_with_retries(attempt, policy=self.config.retry_policy, translate=self._translate)
         try:
             for event in events:
                 if event.type == "done" and event.response is not None:
                     event.response.latency_ms = round((time.perf_counter() - started) * 1000, 3)
+                    event.response.attempts = tries
                 yield event
         except LLMError:
             raise

@@ -270,6 +270,10 @@ class LLMResponse:
     raw_id: str | None = None
     # What the provider actually said ("end_turn", "tool_use", ...), for the step log.
     raw_finish_reason: str | None = None
+    # Tries of the provider that answered (1 = no retry), and "provider/model: error" of each
+    # earlier fallback config that failed: the run's log says what the answer cost in detours.
+    attempts: int = 1
+    fallback_from: list[str] = field(default_factory=list)
     _nul_in_content: int = field(default=0, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

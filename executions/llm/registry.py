@@ -161,6 +161,7 @@ def complete_with_fallback(
                 raise
             continue
         attempts.append(FallbackAttempt(config, None, _elapsed_ms(started)))
+        response.fallback_from = _failed(attempts)
         return FallbackResult(response=response, config=config, attempts=attempts)
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -197,9 +198,21 @@ def stream_with_fallback(
                 raise
             continue
         if first is not None:
-            yield first
-            yield from events
+            failed = _failed(attempts)
+            yield _with_fallbacks(first, failed)
+            for event in events:
+                yield _with_fallbacks(event, failed)
         return
+
+
+def _failed(attempts: list[FallbackAttempt]) -> list[str]:
+    return [f"{a.config.label}: {type(a.error).__name__}" for a in attempts if a.error is not None]
+
+
+def _with_fallbacks(event: StreamEvent, failed: list[str]) -> StreamEvent:
+    if event.type == "done" and event.response is not None:
+        event.response.fallback_from = failed
+    return event
 
 
 def _elapsed_ms(started: float) -> float:

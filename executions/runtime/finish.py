@@ -8,6 +8,8 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
+from django.db.models import F
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from config.json_input import MAX_JSON_DEPTH, JsonInputError, json_loads_bounded
@@ -100,6 +102,7 @@ def finish_execution(execution: Execution, stop: Stop, *, events: Any, usage: di
                 "started_at",
                 "created_at",
                 "retry_count",
+                "actions_taken",
             )[0]
         )
         started = totals["started_at"] or totals["created_at"]
@@ -114,25 +117,35 @@ def finish_execution(execution: Execution, stop: Stop, *, events: Any, usage: di
                 error_code=stop.code,
                 error_details=stop.details,
                 duration_ms=duration_ms,
-                cpu_time_ms=(usage or {}).get("cpu_time_ms", 0),
-                memory_peak_mb=(usage or {}).get("memory_peak_mb", 0),
             )
         except TransitionRefused:
             return False  # someone else ended it; nothing more to do
+        if usage:
+            # Added to what earlier steps and resumes recorded (Runner.bump), never replacing it.
+            Execution.objects.filter(pk=execution.pk).update(
+                cpu_time_ms=F("cpu_time_ms") + usage.get("cpu_time_ms", 0),
+                memory_peak_mb=Greatest(F("memory_peak_mb"), usage.get("memory_peak_mb", 0)),
+            )
+        _log_end(execution, stop, totals=totals, duration_ms=duration_ms)
         from agents.services.stats import agent_stats_record_run
 
         agent_stats_record_run(
             agent_id=execution.agent_id,
             status=stop.status,
             tokens=totals["tokens_total"],
-            actions=totals["tool_calls"],
+            # The reference's count: every action the run recorded (jsonb_array_length of
+            # actions_taken), refused and failed calls included.
+            actions=len(totals["actions_taken"] or []),
             cost=totals["cost"],
             duration_ms=duration_ms,
             error=stop.message,
             started=totals["started_at"] is not None,  # a run cancelled before it started never counted as busy
         )
         name = "execution_completed" if stop.status == S.COMPLETED else "execution_failed"
-        runner_events.add("agent_finished", {"status": stop.status})
+        runner_events.add(
+            "agent_finished",
+            {"status": stop.status, "reason": stop.message or "final_answer", "error_code": stop.code},
+        )
         runner_events.add(
             name,
             {
@@ -160,8 +173,13 @@ def finish_execution(execution: Execution, stop: Stop, *, events: Any, usage: di
                     "agent_id": execution.agent_id,
                     "status": stop.status,
                     "error": stop.message,
+                    "error_code": stop.code,
                     "tokens": totals["tokens_total"],
                     "cost": totals["cost"],
+                    # The reference's names (core-infrastructure, "Integration Code Example").
+                    "actions_taken": totals["actions_taken"] or [],
+                    "tokens_used": totals["tokens_total"],
+                    "duration_ms": duration_ms,
                 },
                 agent_id=execution.agent_id,
                 execution_id=execution.pk,
@@ -174,7 +192,10 @@ def finish_execution(execution: Execution, stop: Stop, *, events: Any, usage: di
             user=execution.triggered_by_user,
             target=execution,
             agent_id=execution.agent_id,
-            response_summary={"error_code": stop.code} if stop.code else {},
+            # What the run was asked and answered, as the reference's log keeps them
+            # (bounded, secret-looking keys redacted by activity_record).
+            request_summary={"task": execution.task, "trigger_type": execution.trigger_type},
+            response_summary={"output": stop.output, **({"error_code": stop.code} if stop.code else {})},
             status="success" if stop.status == S.COMPLETED else "failure",
             duration_ms=duration_ms,
             tokens=totals["tokens_total"],
@@ -185,6 +206,24 @@ def finish_execution(execution: Execution, stop: Stop, *, events: Any, usage: di
         hooks.after_execution_finished(execution.pk)
         telemetry.run_ended(execution, status=stop.status, error_code=stop.code, totals=totals)
     return True
+
+
+def _log_end(execution: Execution, stop: Stop, *, totals: dict[str, Any], duration_ms: int) -> None:
+    level = {"completed": "info", "cancelled": "warn"}.get(str(stop.status), "error")
+    message = f"Run {stop.status}." if not stop.message else f"Run {stop.status}: {stop.message}"
+    ExecutionLog.objects.create(
+        execution=execution,
+        level=level,
+        message=message[:4000],
+        metadata={
+            "status": stop.status,
+            "error_code": stop.code,
+            "tokens": totals["tokens_total"],
+            "tool_calls": totals["tool_calls"],
+            "cost": str(totals["cost"]),
+            "duration_ms": duration_ms,
+        },
+    )
 
 
 def start_waiting(runner: Runner, seconds: int) -> None:
@@ -209,10 +248,18 @@ def await_approval(runner: Runner, step: Any, outcome: ToolOutcome) -> None:
     from executions import hooks
 
     with transaction.atomic():
+        runner.bump({})  # the CPU time so far is the run's, whoever resumes it
         step.status = StepStatus.AWAITING_APPROVAL
         step.save(update_fields=["status"])
         transition(runner.execution, S.WAITING_APPROVAL, lease_owner="", lease_expires_at=None)
         approval = hooks.open_approval(execution=runner.execution, step=step, outcome=outcome)
+        runner.log(
+            "info",
+            f"Waiting for a person to approve {step.tool_name!r}.",
+            step_number=step.step_number,
+            tool=step.tool_name,
+            approval_id=str((approval or {}).get("approval_id", "")),
+        )
         runner.events.add(
             "approval_requested",
             {"step_number": step.step_number, "tool": step.tool_name, "input": step.tool_input, "approval": approval},

@@ -32,6 +32,8 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from billing.pricing import call_cost
+from billing.usage import usage_count
+from config.call_count import counting
 from config.logging import log_context_var
 from executions import streaming, telemetry
 from executions.llm.base import LLMResponse, ToolSpec
@@ -47,7 +49,7 @@ from executions.models import (
     StepType,
 )
 from executions.providers import resolve_providers
-from executions.runtime import chaos, finish, owners, recorded, shutdown
+from executions.runtime import chaos, finish, owners, recorded, records, shutdown
 from executions.runtime import context as ctx
 from executions.runtime.owners import owner_is_gone, worker_identity
 from executions.runtime.tools_port import ToolContext, ToolOutcome, tool_port
@@ -159,7 +161,9 @@ class Runner:
         self.events = EventBuffer(execution.pk, last_seq)
         self.limits: dict[str, Any] = self.config.get("limits") or {}
         self.model_config: dict[str, Any] = self.config.get("model_config") or {}
-        self.cpu_start = time.process_time()
+        # The CPU time of this thread (Celery's threads pool runs many runs in one process):
+        # added to the run's cpu_time_ms at every step's commit, so resumes accumulate.
+        self.cpu_mark = time.thread_time()
         self.cancel_seen: tuple[bool, float] | None = None
         from executions import hooks
 
@@ -196,8 +200,12 @@ class Runner:
         back) when another worker has taken the run over. The cancel flag it reads makes the
         next ``checkpoint`` free of a query of its own.
         """
+        usage = self.resource_usage()
+        counters = {**counters, "cpu_time_ms": usage["cpu_time_ms"]}
         sets = [f"{column} = {column} + %s" for column in counters]  # column names are ours
         params: list[Any] = list(counters.values())
+        sets.append("memory_peak_mb = GREATEST(memory_peak_mb, %s)")
+        params.append(usage["memory_peak_mb"])
         if action is not None:
             sets.append("actions_taken = actions_taken || %s::jsonb")
             params.append(json.dumps([action]))
@@ -340,6 +348,13 @@ class Runner:
             Execution.objects.filter(pk=self.execution.pk).update(deadline_at=deadline)
             self.execution.deadline_at = deadline
             with transaction.atomic():
+                self.log(
+                    "info",
+                    "Run started.",
+                    trigger_type=self.execution.trigger_type,
+                    agent_version_id=str(self.execution.agent_version_id),
+                    model=f"{self.model_config.get('provider', '')}/{self.model_config.get('model', '')}",
+                )
                 now = timezone.now()  # one instant: the step must not complete before it starts
                 step = self.new_step(
                     StepType.OBSERVE,
@@ -354,6 +369,9 @@ class Runner:
                     {"execution_id": str(self.execution.pk), "agent_id": str(self.execution.agent_id)},
                 )
                 self.events.add("status", {"status": S.RUNNING})
+                # Observing is reading the task: started and completed in one commit.
+                self.events.add("step_started", {"step_number": step.step_number, "step_type": "observe"})
+                self.events.add("observe_started", {"step_number": step.step_number})
                 self.events.add("observe_completed", {"step_number": step.step_number, "input": self.execution.task})
                 for warning in self.execution.warnings:
                     self.log("warn", warning)
@@ -441,6 +459,7 @@ class Runner:
             input_text=messages[-1].content or "",
             request=recorded.request_record(messages, tools, self.retrieved),
         )
+        self.publish_now("step_started", {"step_number": step.step_number, "step_type": "think"})
         self.publish_now("think_started", {"step_number": step.step_number})
         with telemetry.chat_span(
             self.execution, configs=self.providers.configs, messages=messages, step_number=step.step_number
@@ -457,6 +476,14 @@ class Runner:
             return self.call_model(messages, tools, step)
         except LLMError as error:
             self.fail_step(step, str(error))
+            self.log(
+                "error",
+                f"The model call failed: {error}",
+                step_number=step.step_number,
+                provider_error=type(error).__name__,
+                attempts=getattr(error, "attempts", 1),
+                fallback_attempts=[a.config.label for a in getattr(error, "fallback_attempts", []) or []],
+            )
             raise finish.Stop(
                 S.FAILED,
                 str(error),
@@ -561,9 +588,11 @@ class Runner:
         # From the step's own timestamps, so the trace's duration and times agree (the
         # provider's latency leaves out rate-limit waits and retries).
         step.duration_ms = max(0, int((now - step.started_at).total_seconds() * 1000))
+        step.attempts = min(response.attempts, 32767)
         with transaction.atomic():
             step.save(
                 update_fields=[
+                    "attempts",
                     "status",
                     "output_text",
                     "reasoning",
@@ -614,6 +643,7 @@ class Runner:
             )
             self.events.add("step_completed", {"step_number": step.step_number, "step_type": "think"})
             self.events.flush()
+            records.log_think(self, step, response)
             if response.nul_replaced:
                 # Replaced where the answer entered the platform (executions/llm/data.py).
                 self.log(
@@ -647,6 +677,7 @@ class Runner:
                 completed_at=timezone.now(),
             )
             self.events.add("reflect_completed", {"problem": problem})
+            self.log("warn", f"The answer does not match the output schema ({problem}); asked again.")
             self.events.flush()
         return False
 
@@ -665,6 +696,7 @@ class Runner:
             self.checkpoint()
             arguments = call.get("arguments")
             step = self.new_step(StepType.ACT, tool_name=call["name"], tool_call_id=call["id"], tool_input=arguments)
+            self.publish_now("step_started", {"step_number": step.step_number, "step_type": "act"})
             self.publish_now("act_started", {"step_number": step.step_number, "tool": call["name"], "input": arguments})
             if already + index >= limit:
                 outcome = ToolOutcome("failed", error=f"Skipped: at most {limit} tool calls per step.")
@@ -685,15 +717,19 @@ class Runner:
 
     def run_tool(self, step: ExecutionStep, name: str, arguments: dict[str, Any]) -> ToolOutcome:
         chaos.boundary("before_tool")
-        with telemetry.tool_span(
-            self.execution, name=name, call_id=step.tool_call_id, arguments=arguments, step_number=step.step_number
-        ) as span:
+        with (
+            telemetry.tool_span(
+                self.execution, name=name, call_id=step.tool_call_id, arguments=arguments, step_number=step.step_number
+            ) as span,
+            counting() as calls,
+        ):
             try:
                 outcome = self.port.run(context=self.tool_context(step.step_number), name=name, arguments=arguments)
             except Exception as exc:  # a tool's own failure is told to the model, not fatal to the run
                 logger.warning("tool %s failed", name, exc_info=True)
                 outcome = ToolOutcome("failed", error=f"{type(exc).__name__}: {exc}"[:1000])
             telemetry.tool_answered(span, outcome)
+        outcome.api_calls += calls.calls
         return outcome
 
     def record_tool(self, step: ExecutionStep, outcome: ToolOutcome) -> bool:
@@ -727,14 +763,17 @@ class Runner:
                     step_number=step.step_number,
                 )
             counted = outcome.status in ("completed", "wait")
+            if counted:
+                usage_count(organization=self.execution.organization, agent_id=self.execution.agent_id, tool_calls=1)
             self.bump(
-                {"tool_calls": 1 if counted else 0},
+                {"tool_calls": 1 if counted else 0, "api_calls_count": outcome.api_calls},
                 action={"step_number": step.step_number, "tool": step.tool_name, "status": outcome.status},
             )
             name = "act_completed" if outcome.status in ("completed", "wait") else "act_failed"
             self.events.add(name, {"step_number": step.step_number, "tool": step.tool_name, "output": step.tool_output})
             self.events.add("step_completed", {"step_number": step.step_number, "step_type": "act"})
             self.events.flush()
+            records.log_tool(self, step, outcome)
             if outcome.status == "wait":
                 finish.start_waiting(self, outcome.wait_seconds or 1)
         return outcome.status == "wait"
@@ -744,8 +783,13 @@ class Runner:
         streaming.publish(self.execution.pk, [{"event": event, "data": data}])
 
     def resource_usage(self) -> dict[str, int]:
+        """This thread's CPU time since the last call (the caller adds it to the run's), and
+        the worker's peak resident memory so far (a thread has no memory of its own to read)."""
+        now = time.thread_time()
+        cpu_ms = int((now - self.cpu_mark) * 1000)
+        self.cpu_mark += cpu_ms / 1000  # the sub-millisecond rest counts at the next call
         return {
-            "cpu_time_ms": int((time.process_time() - self.cpu_start) * 1000),
+            "cpu_time_ms": cpu_ms,
             "memory_peak_mb": int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         }
 

@@ -34,6 +34,8 @@ class ToolOutcome:
     approval: dict[str, Any] = field(default_factory=dict)  # status "needs_approval": risk, reason
     # Values of output/error replaced to be storable (config.json_input.storable_json).
     replaced: int = 0
+    # Requests the call sent to other services (config.call_count), for api_calls_count.
+    api_calls: int = 0
 
 
 @dataclass

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from accounts.access import Actor
 from accounts.services import activity_record
+from billing.quotas import plan_feature_require
 from config.api.errors import InvalidInput
 from executions.models import DeliveryStatus, PlatformEvent, WebhookDelivery, WebhookEndpoint
 from executions.triggers.patterns import pattern_matches, pattern_problem
@@ -74,6 +75,9 @@ def webhook_endpoint_create(
 ) -> tuple[WebhookEndpoint, str]:
     """Create an endpoint; returns it with its secret, which is never shown again."""
     organization = actor.organization if actor is not None else organization
+    plan_feature_require(
+        organization=organization, feature="webhooks", user=actor.user if actor is not None else by_user
+    )
     clean = _validated(data, partial=False)
     if WebhookEndpoint.objects.filter(organization=organization).count() >= MAX_ENDPOINTS:
         raise InvalidInput(f"An organization has at most {MAX_ENDPOINTS} webhook endpoints.")

@@ -65,7 +65,10 @@ def history_window(messages: list[dict[str, Any]], *, max_messages: int, max_tok
     return [{"role": m["role"], "content": str(m.get("content", ""))} for m in window]
 
 
-def conversation_history_for(*, execution: Any) -> list[dict[str, str]]:
+def conversation_history_for(*, execution: Any, config: dict[str, Any] | None = None) -> list[dict[str, str]]:
+    """Earlier turns of the run's conversation, within the agent's window (its ``memory``
+    settings, else the platform's)."""
+    window = (config or {}).get("memory") or {}
     if not execution.conversation_id:
         return []
     conversation = Conversation.objects.filter(pk=execution.conversation_id).first()
@@ -78,8 +81,8 @@ def conversation_history_for(*, execution: Any) -> list[dict[str, str]]:
         return []
     return history_window(
         list(conversation.messages or []),
-        max_messages=settings.MEMORY_HISTORY_MAX_MESSAGES,
-        max_tokens=settings.MEMORY_HISTORY_MAX_TOKENS,
+        max_messages=window.get("max_history", settings.MEMORY_HISTORY_MAX_MESSAGES),
+        max_tokens=window.get("context_window", settings.MEMORY_HISTORY_MAX_TOKENS),
     )
 
 

@@ -22,6 +22,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
+from agents.services.stats import agent_stats_add_spend
 from config.json_schema import schema_errors
 from memory.embedders import Embedder, EmbedderUnavailable, get_embedder
 from memory.models import Episode, EpisodeOutcome, MemorySource, MemoryType, SourceTrust
@@ -335,6 +336,7 @@ def execution_memory_process(*, execution_id: Any, embedder: Embedder | None = N
                 api_calls_count=F("api_calls_count") + 1,
                 cost=F("cost") + cost,
             )
+            agent_stats_add_spend(agent_id=execution.agent_id, tokens=usage.total, cost=cost)
         if extraction.memories:
             stored = memories_store(
                 organization=execution.organization,

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from accounts.access import Actor
 from accounts.services import activity_record
+from billing.quotas import plan_feature_require
 from config.api.errors import ApiError, InvalidInput
 from memory.chunking import ExtractionError, chunk_text, extract_text
 from memory.embedders import Embedder, get_embedder
@@ -42,6 +43,7 @@ def _agents_for(*, actor: Actor, agent_ids: Sequence[Any]) -> list[Any]:
 def knowledge_base_create(
     *, actor: Actor, name: str, description: str = "", agent_ids: Sequence[Any] = ()
 ) -> KnowledgeBase:
+    plan_feature_require(organization=actor.organization, feature="knowledge_bases", user=actor.user)
     agents = _agents_for(actor=actor, agent_ids=agent_ids)
     try:
         with transaction.atomic():

@@ -43,9 +43,14 @@ def _executor() -> MigrationExecutor:
 def _before_the_move(executor: MigrationExecutor) -> list[tuple[str, str]]:
     """Each app's last migration before the move (the head a running database was at)."""
     graph = executor.loader.graph
+
+    def after_the_move(key: tuple[str, str]) -> bool:
+        # The move itself, or a later migration built on it (added since: walk past those too).
+        return key in MOVE or any(ancestor in MOVE for ancestor in graph.forwards_plan(key))
+
     heads = []
     for node in graph.leaf_nodes():
-        while node in MOVE:  # accounts' own migrations have no earlier one: the app did not exist
+        while after_the_move(node):  # accounts' own migrations have no earlier one: the app did not exist
             earlier = [parent.key for parent in graph.node_map[node].parents if parent.key[0] == node[0]]
             node = earlier[0] if earlier else None
             if node is None:

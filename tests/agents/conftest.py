@@ -66,3 +66,16 @@ def published(make_agent, alice):
     services.agent_publish(actor=actor_of(alice), agent=agent, changelog="first")
     agent.refresh_from_db()
     return agent
+
+
+@pytest.fixture
+def runnable(owner_actor):
+    """runnable(name) -> a published agent of org (the runtime's make_agent, by name)."""
+
+    def make(name: str) -> Any:
+        agent = services.agent_create(actor=owner_actor, data={"name": name, "system_prompt": "You are a test agent."})
+        services.agent_publish(actor=owner_actor, agent=agent)
+        agent.refresh_from_db()
+        return agent
+
+    return make

@@ -66,13 +66,16 @@ def test_usage_records_and_rollups_equal_their_sums(org, make_agent, providers_a
     assert records.count() == 6
     executions = Execution.objects.filter(organization=org)
     assert sum(e.cost for e in executions) == sum(r.cost for r in records)
-    rollup = DailyUsage.objects.get(organization=org)
+    rollup = DailyUsage.objects.get(organization=org, provider="openai")
     assert rollup.llm_calls == 6
+    # Tool calls are counted on the agent's row without a provider or model.
+    assert DailyUsage.objects.get(organization=org, provider="").tool_calls == 3
     assert rollup.tokens_input == sum(r.tokens_input for r in records)
     assert rollup.cost == sum(r.cost for r in records)
-    before = list(DailyUsage.objects.values_list("date", "provider", "model", "llm_calls", "tokens_input", "cost"))
+    columns = ("date", "provider", "model", "llm_calls", "tokens_input", "cost", "tool_calls")
+    before = list(DailyUsage.objects.order_by("provider").values_list(*columns))
     daily_usage_rebuild(organization_id=org.pk)
-    after = list(DailyUsage.objects.values_list("date", "provider", "model", "llm_calls", "tokens_input", "cost"))
+    after = list(DailyUsage.objects.order_by("provider").values_list(*columns))
     assert before == after
     period = usage_period_current(org)
     assert period.runs_used == 3

@@ -269,8 +269,9 @@ def test_queries_per_step_are_constant(org, make_agent, providers_at_fake, echo_
     assert four - two == six - four  # each think+act round costs the same number of queries
     per_round = (six - two) / 4
     # think: lease check, step insert, then one transaction (step, counters, usage, events);
-    # act: lease check, step insert, one transaction (step, counters, events). BEGIN/COMMIT count.
-    assert per_round <= 15, per_round
+    # act: lease check, step insert, one transaction (step, counters, usage rollup, events).
+    # BEGIN/COMMIT count, and so does the run's log line for each step's outcome.
+    assert per_round <= 18, per_round
 
 
 def test_run_agent_command_prints_the_steps(org, make_agent, providers_at_fake, echo_tool):

@@ -28,7 +28,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import ActivityLog, ApiToken
 from accounts.services import api_token_create
-from agents.models import AgentChain, AgentConfiguration, AgentTemplate, ChainExecution, Visibility
+from agents.models import AgentChain, AgentConfiguration, AgentGoal, AgentTemplate, ChainExecution, Visibility
 from agents.services.agents import agent_create
 from agents.services.connections import provider_connection_create
 from agents.services.grants import agent_grant
@@ -48,11 +48,18 @@ DENIED = {"InsufficientPermissions", "AgentAccessDenied"}
 
 MATRIX: dict[str, str] = {
     "GET /api/v1/activity/": "viewer",
+    "POST /api/v1/activity/": "member",
     "GET /api/v1/activity/{id}/": "viewer:self",
     "GET /api/v1/agent-templates/": "viewer:global",
     "GET /api/v1/agent-templates/{key}/": "viewer:global",
     "GET /api/v1/agents/": "viewer",
     "POST /api/v1/agents/": "member",
+    "GET /api/v1/agents/stats/": "viewer",
+    "GET /api/v1/agents/goal-metrics/": "viewer",
+    "GET /api/v1/agents/{id}/goals/{goal_id}/progress/": "viewer",
+    # Reporting a goal's value edits the (owner's) agent: agents.manage_all_agents.
+    "POST /api/v1/agents/{id}/goals/{goal_id}/progress/": "admin",
+    "POST /api/v1/agents/validate/": "member",
     "GET /api/v1/agents/{agent_id}/capabilities/": "viewer",
     "PUT /api/v1/agents/{agent_id}/capabilities/": "admin",
     "GET /api/v1/agents/{agent_id}/conversations/": "viewer",
@@ -108,10 +115,12 @@ MATRIX: dict[str, str] = {
     "POST /api/v1/chain-executions/{id}/cancel/": "member",
     "GET /api/v1/chains/": "viewer",
     "POST /api/v1/chains/": "member",
+    "POST /api/v1/chains/validate/": "member",
     "GET /api/v1/chains/{id}/": "viewer",
     "PATCH /api/v1/chains/{id}/": "member",
     "DELETE /api/v1/chains/{id}/": "member",
     "POST /api/v1/chains/{id}/execute/": "member",
+    "GET /api/v1/chains/{id}/suggestions/": "viewer",
     "GET /api/v1/event-log/": "viewer",
     "GET /api/v1/event-log/{id}/": "viewer",
     "POST /api/v1/events/": "member",
@@ -181,6 +190,7 @@ MATRIX: dict[str, str] = {
     "DELETE /api/v1/tools/{name}/": "admin",
     "GET /api/v1/trigger-attempts/": "viewer",
     "GET /api/v1/trigger-attempts/{id}/": "viewer",
+    "GET /api/v1/event-types/": "viewer",
     "GET /api/v1/usage/": "viewer",
     "GET /api/v1/usage/quota/": "viewer",
     "GET /api/v1/webhooks/": "admin",
@@ -254,6 +264,8 @@ def world(org, other_org, alice, adam, mia, vic, oscar, owner_actor, client_for)
     version = agent_publish(actor=owner_actor, agent=agent)
     agent.refresh_from_db()
     _add(world, "agent", agent.pk)
+    goal = AgentGoal.objects.create(agent=agent, name="Matrix goal", success_metric="leads_qualified")
+    _add(world, "goal_id", goal.pk)
     world.ids["version"] = version.version
     public = agent_create(
         actor=owner_actor,

@@ -50,6 +50,7 @@ from mcp.client.subscriptions import listen
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import LATEST_MODERN_VERSION, MODERN_PROTOCOL_VERSIONS
 
+from config.call_count import count_call
 from config.guarded_http import EndpointGuard, EndpointRefused, guarded_async_http_client
 
 logger = logging.getLogger(__name__)
@@ -479,5 +480,8 @@ def call_tool(
                     break
             return await session.call_tool(name, arguments, meta=request_meta)
 
+    # Counted here, in the caller's thread (the session runs on the pool's loop thread): one
+    # ``tools/call`` is one call to the server, whatever its transport sends around it.
+    count_call()
     pool = mcp_pool()
     return pool.run(lambda: pool.using(endpoint, work, retry_safe=retry_safe, timeout=timeout), timeout=timeout)

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from accounts.access import Actor
 from accounts.services import activity_record
+from billing.quotas import plan_feature_require
 from config.api.errors import ApiError, InvalidInput
 from config.json_schema import schema_problems
 from tools import tasks
@@ -148,6 +149,7 @@ def _sync_after_commit(server: McpServer) -> None:
 def mcp_server_create(*, actor: Actor, data: dict[str, Any]) -> McpServer:
     """An organization's server (status ``pending``); a worker lists its tools right after,
     ``POST …/sync/`` does it at once."""
+    plan_feature_require(organization=actor.organization, feature="mcp", user=actor.user)
     name = str(data.get("name", ""))
     _check_name(name)
     values = _values(data, creating=True)

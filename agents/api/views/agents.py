@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from accounts.access import AccessRules, request_actor
 from agents import selectors, services
 from agents.access import agent_rights
-from agents.api.filters import AgentFilter
+from agents.api.filters import SORT_FIELDS, AgentFilter
 from agents.api.serializers import (
     AgentDetailSerializer,
     AgentFromTemplateSerializer,
@@ -22,6 +22,7 @@ from agents.api.serializers import (
     AgentSerializer,
     AgentVersionDetailSerializer,
     AgentVersionSerializer,
+    GoalProgressInputSerializer,
     GrantInputSerializer,
     GrantSerializer,
     PublishInputSerializer,
@@ -29,10 +30,32 @@ from agents.api.serializers import (
     RollbackInputSerializer,
 )
 from agents.api.views.base import READ, SEMVER_PATH, WRITE, valid_input
-from agents.models import Agent
+from agents.goals import metric_list
+from agents.models import Agent, GoalProgress
 from agents.services.common import require
+from agents.services.dry_run import agent_validate
+from agents.services.goal_progress import goal_get, goal_progress_record
+from agents.stats_selectors import MAX_TREND_DAYS, agent_org_stats, agent_recent_executions, agent_trends
 from config.api.errors import ApiError, InvalidInput
 from config.api.openapi import ETAG, IF_MATCH, error_responses
+
+DAYS = OpenApiParameter("days", int, description=f"Days of daily trends, 1 to {MAX_TREND_DAYS} (default 30).")
+
+
+def _progress_row(progress: GoalProgress) -> dict[str, Any]:
+    return {
+        "id": progress.pk,
+        "value": str(progress.value),
+        "recorded_at": progress.recorded_at.isoformat(),
+        "recorded_by": progress.recorded_by.get_username() if progress.recorded_by else None,
+    }
+
+
+def _days(request: Request) -> int:
+    raw = request.query_params.get("days", "30")
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_TREND_DAYS:
+        raise InvalidInput(validation_errors={"days": [f"A whole number from 1 to {MAX_TREND_DAYS}."]})
+    return int(raw)
 
 
 class AgentViewSet(viewsets.GenericViewSet):
@@ -46,9 +69,14 @@ class AgentViewSet(viewsets.GenericViewSet):
         "version_detail": READ,
         "compare": READ,
         "metrics": READ,
+        "stats": READ,
+        "goal_metrics": READ,
+        "goal_progress": READ,
+        "goal_progress_report": WRITE,
         "permissions": READ,
         "create": ("agents:write", "agents.add_agent"),
         "from_template": ("agents:write", "agents.add_agent"),
+        "validate": ("agents:write", "agents.add_agent"),
         "partial_update": WRITE,
         "destroy": WRITE,
         "publish": WRITE,
@@ -76,13 +104,17 @@ class AgentViewSet(viewsets.GenericViewSet):
     def _detail(self, agent: Agent, status_code: int = status.HTTP_200_OK) -> Response:
         actor = request_actor(self.request)
         agent = selectors.agent_get(actor=actor, agent_id=agent.pk)
-        context = {"rights": agent_rights(actor, agent), "warnings": selectors.agent_warnings(agent)}
+        context = {
+            "rights": agent_rights(actor, agent),
+            "warnings": selectors.agent_warnings(agent),
+            "recent_executions": agent_recent_executions(agent=agent),
+        }
         data = AgentDetailSerializer(agent, context=context).data
         return Response(data, status=status_code, headers={"ETag": selectors.agent_etag(agent)})
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("sort_by", str, enum=["name", "created_at", "updated_at", "agent_type", "status"]),
+            OpenApiParameter("sort_by", str, enum=list(SORT_FIELDS)),
             OpenApiParameter("sort_order", str, enum=["asc", "desc"]),
         ]
     )
@@ -128,6 +160,13 @@ class AgentViewSet(viewsets.GenericViewSet):
             raise InvalidInput(validation_errors={"template": ["No such template."]})
         agent = services.agent_create_from_template(actor=request_actor(request), template=template, data=data)
         return self._detail(agent, status.HTTP_201_CREATED)
+
+    @extend_schema(request=AgentInputSerializer, responses={200: OpenApiTypes.OBJECT})
+    @action(detail=False, methods=["post"])
+    def validate(self, request: Request) -> Response:
+        """The errors create would answer for this body; nothing is written."""
+        data = valid_input(AgentInputSerializer, request)
+        return Response(agent_validate(actor=request_actor(request), data=data))
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -221,10 +260,63 @@ class AgentViewSet(viewsets.GenericViewSet):
             raise InvalidInput(validation_errors=missing)
         return Response(selectors.agent_version_diff(agent=agent, from_ref=refs["from"], to_ref=refs["to"]))
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=OpenApiTypes.OBJECT, parameters=[DAYS])
     @action(detail=True, methods=["get"])
     def metrics(self, request: Request, pk: str | None = None) -> Response:
-        return Response(selectors.agent_metrics(agent=self.get_object()))
+        agent = self.get_object()
+        trends = agent_trends(Agent.objects.filter(pk=agent.pk), days=_days(request))
+        return Response({**selectors.agent_metrics(agent=agent), "trends": trends})
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @action(detail=False, methods=["get"], url_path="goal-metrics")
+    def goal_metrics(self, request: Request) -> Response:
+        """The platform's goal metrics (measured from the runs); any other name is a custom
+        metric whose values are reported to goals/{goal_id}/progress/."""
+        metrics = metric_list()
+        return Response({"results": metrics, "total": len(metrics)})
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @action(detail=True, methods=["get"], url_path=r"goals/(?P<goal_id>[^/]+)/progress")
+    def goal_progress(self, request: Request, pk: str | None = None, goal_id: str = "") -> Response:
+        """The reported values of the goal's custom metric, newest first."""
+        goal = goal_get(agent=self.get_object(), goal_id=goal_id)
+        page = self.paginate_queryset(GoalProgress.objects.filter(goal=goal).select_related("recorded_by"))
+        return self.get_paginated_response([_progress_row(p) for p in page or []])
+
+    @extend_schema(request=GoalProgressInputSerializer, responses={201: OpenApiTypes.OBJECT})
+    @goal_progress.mapping.post
+    def goal_progress_report(self, request: Request, pk: str | None = None, goal_id: str = "") -> Response:
+        agent = self.get_object()
+        require(request_actor(request), agent, "write")  # a role that may not edit gets 403 before a 400
+        goal = goal_get(agent=agent, goal_id=goal_id)
+        data = valid_input(GoalProgressInputSerializer, request)
+        progress = goal_progress_record(
+            actor=request_actor(request),
+            agent=agent,
+            goal=goal,
+            value=data["value"],
+            recorded_at=data.get("recorded_at"),
+        )
+        goal.refresh_from_db()
+        body = {
+            "progress": _progress_row(progress),
+            "goal": {
+                "id": str(goal.pk),
+                "name": goal.name,
+                "metric": goal.success_metric,
+                "current_value": str(goal.current_value) if goal.current_value is not None else None,
+                "is_achieved": goal.is_achieved,
+                "achieved_at": goal.achieved_at.isoformat() if goal.achieved_at else None,
+            },
+        }
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses=OpenApiTypes.OBJECT, parameters=[DAYS])
+    @action(detail=False, methods=["get"])
+    def stats(self, request: Request) -> Response:
+        """Organization-wide: agents by status, runtime state and type; runs, success rate,
+        cost; the top agents; success rate and response time per day."""
+        return Response(agent_org_stats(actor=request_actor(request), days=_days(request)))
 
     # --- grants ------------------------------------------------------------------------
 

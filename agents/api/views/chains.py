@@ -14,6 +14,7 @@ from rest_framework.response import Response
 
 from accounts.access import AccessRules, request_actor
 from agents import selectors
+from agents.chain_suggestions import chain_suggestions
 from agents.models import AgentChain, ChainExecution, ChainRunStatus, ChainStepRun
 from agents.services.chains import (
     chain_create,
@@ -22,6 +23,7 @@ from agents.services.chains import (
     chain_execution_start,
     chain_update,
 )
+from agents.services.dry_run import chain_validate
 from config.api.errors import InvalidInput
 from config.api.openapi import IDEMPOTENCY_KEY, error_responses
 
@@ -99,9 +101,11 @@ class ChainViewSet(viewsets.GenericViewSet):
         "list": ("agents:read", "agents.view_agent"),
         "retrieve": ("agents:read", "agents.view_agent"),
         "create": ("agents:write", "agents.change_agent"),
+        "validate": ("agents:write", "agents.change_agent"),
         "partial_update": ("agents:write", "agents.change_agent"),
         "destroy": ("agents:write", "agents.change_agent"),
         "execute": ("agents:execute", "agents.execute_agent"),
+        "suggestions": ("agents:read", "agents.view_agent"),
     }
     serializer_class = ChainSerializer
     queryset = AgentChain.objects.none()
@@ -124,6 +128,18 @@ class ChainViewSet(viewsets.GenericViewSet):
     def create(self, request: Request) -> Response:
         chain = chain_create(actor=request_actor(request), data=_body(request))
         return Response(ChainSerializer(chain).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @action(detail=True, methods=["get"])
+    def suggestions(self, request: Request, pk: str) -> Response:
+        """From the chain's history and definition: slow steps, failing steps, unused outputs."""
+        return Response(chain_suggestions(chain=self._chain(pk)))
+
+    @extend_schema(request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT})
+    @action(detail=False, methods=["post"])
+    def validate(self, request: Request) -> Response:
+        """The errors create would answer for this definition; nothing is written."""
+        return Response(chain_validate(actor=request_actor(request), data=_body(request)))
 
     @extend_schema(request=OpenApiTypes.OBJECT, responses=ChainSerializer)
     def partial_update(self, request: Request, pk: str) -> Response:

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('agents', '0009_organization_in_accounts'),
+        ('agents', '0011_goal_progress'),
     ]
 
     operations = [
