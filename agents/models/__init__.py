@@ -143,7 +143,7 @@ class Agent(models.Model):
     output_schema = models.JSONField(null=True, blank=True)
     # Conversation memory of this agent: {"context_window": tokens, "max_history": messages};
     # a key left out falls back to MEMORY_HISTORY_MAX_TOKENS / _MESSAGES (the API's ``memory``).
-    memory_config = models.JSONField(default=dict, blank=True)
+    memory_config = models.JSONField(default=dict, blank=True, db_default={})
 
     # Lifecycle and switches.
     status = models.CharField(max_length=16, choices=AgentStatus.choices, default=AgentStatus.DRAFT, db_index=True)
