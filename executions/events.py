@@ -7,23 +7,10 @@ from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 
+from agents.triggers.patterns import EVENT_TYPES
 from executions.models import PlatformEvent
 
 logger = logging.getLogger(__name__)
-
-# The ten platform events of the reference (automation event integration).
-EVENT_TYPES = (
-    "ai.agent.created",
-    "ai.agent.updated",
-    "ai.agent.deleted",
-    "ai.agent.activated",
-    "ai.agent.deactivated",
-    "ai.execution.started",
-    "ai.execution.completed",
-    "ai.execution.failed",
-    "ai.approval.requested",
-    "ai.approval.resolved",
-)
 
 
 def _jsonable(payload: dict[str, Any]) -> dict[str, Any]:

@@ -11,9 +11,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.access import AccessRules, request_actor
+from agents.triggers.patterns import EVENT_TYPES
 from config.api.errors import InvalidInput
 from config.api.filters import FromToFilterSet, UtcIsoDateTimeFilter
-from executions.events import EVENT_TYPES
 from executions.models import DeliveryStatus, PlatformEvent, WebhookDelivery, WebhookEndpoint
 from executions.triggers import selectors
 from executions.webhooks.services import (

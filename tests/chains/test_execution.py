@@ -8,7 +8,8 @@ import time
 import pytest
 
 from agents.models import ChainExecution, ChainStepRun
-from agents.services.chains import chain_create, chain_execution_cancel, chain_execution_start
+from agents.services.chains import chain_create
+from executions.chains.services import chain_execution_cancel, chain_execution_start
 from executions.models import Execution
 from tests.chains.conftest import run_to_end, step
 from tests.conftest import assert_error
