@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from billing.catalog import MODELS
 from billing.models import ModelPrice, Plan
-from executions.llm.catalog import MODELS
 
 PLANS = [
     # slug, name, price, included runs, included tokens, overage allowed, max agents, features
