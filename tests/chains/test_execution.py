@@ -195,6 +195,8 @@ def test_the_chain_api(org, alice, oscar, owner_actor, role_agent, client_for):
 def test_chain_tasks_keep_the_names_queued_messages_and_beat_use():
     # The tasks moved from agents.tasks to executions.chains.tasks; a message queued before a
     # deploy, and the beat entry, name them as before.
-    assert app.tasks["agents.chain_advance"] is chain_advance_task
-    assert app.tasks["agents.chains_tick"] is chains_tick
+    # (shared_task hands out a proxy: the registered task runs the same function.)
+    assert app.tasks["agents.chain_advance"].run is chain_advance_task.run
+    assert app.tasks["agents.chains_tick"].run is chains_tick.run
+    assert app.tasks["agents.chain_advance"].run.__module__ == "executions.chains.tasks"
     assert app.conf.beat_schedule["agents.chains-tick"]["task"] == "agents.chains_tick"
