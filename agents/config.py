@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from agents.models import DEFAULT_LIMITS, DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE, AgentType, Visibility
-from executions.llm.catalog import DEFAULT_MODEL, DEFAULT_PROVIDER
+from billing.catalog import DEFAULT_MODEL, DEFAULT_PROVIDER
 
 if TYPE_CHECKING:
     from agents.models import Agent, AgentVersion

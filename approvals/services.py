@@ -6,8 +6,12 @@ How a request moves the run (DESIGN.md §5 and §7):
   (``approval_open_for_step``, the ``open_approval`` runtime hook);
 - approved: the held act step gets the final arguments and status ``approved``, the run goes
   back to ``running`` with no lease, and is queued; the worker that claims it runs that one
-  call, then carries on (``executions.runtime.loop.Runner.start_or_resume``);
-- denied or expired: the step is marked ``denied`` and the run is cancelled with the note.
+  call, then carries on (``executions.held_calls.held_call_resume``);
+- denied or expired: the step is marked ``denied`` and the run is cancelled with the note
+  (``executions.held_calls.held_call_end``).
+
+This module writes approval requests only: the run, its steps and tool-call rows change
+through the executions app's services.
 
 Resolution is one-shot: the request row is locked (``select_for_update``) and only a
 ``pending`` request that has not expired can be resolved; a second approver waits for the
@@ -33,7 +37,8 @@ from config.api.errors import Conflict, InvalidInput
 from config.site import base_url as site_base_url
 from executions import telemetry
 from executions.events import event_emit
-from executions.models import Execution, ExecutionEvent, ExecutionLog, ExecutionStatus, ExecutionStep, StepStatus
+from executions.held_calls import held_call_close, held_call_end, held_call_resume
+from executions.models import TERMINAL_STATUSES, Execution, ExecutionStatus, ExecutionStep
 
 logger = logging.getLogger(__name__)
 
@@ -43,15 +48,6 @@ DEFAULT_TTL_SECONDS = 24 * 3600
 
 def approval_ttl() -> timedelta:
     return timedelta(seconds=int(getattr(settings, "AGENTRY_APPROVAL_TTL_SECONDS", DEFAULT_TTL_SECONDS)))
-
-
-def _event_buffer(execution_id: Any) -> Any:
-    from executions.runtime.loop import EventBuffer
-
-    last = (
-        ExecutionEvent.objects.filter(execution_id=execution_id).order_by("-seq").values_list("seq", flat=True).first()
-    )
-    return EventBuffer(execution_id, last or 0)
 
 
 # --- Opening -------------------------------------------------------------------------------
@@ -179,9 +175,6 @@ def approval_resolve(
 ) -> ApprovalRequest:
     """Approve (optionally with edited ``params``) or deny; raises Conflict when it was
     resolved or expired already, InvalidInput when edited params fail the schema."""
-    from executions.state import transition
-    from executions.tasks import enqueue_execution
-
     note = (note or "").strip()[:2000]
     if params is not None and not approved:
         raise InvalidInput(validation_errors={"params": ["Parameters can only be edited when approving."]})
@@ -213,49 +206,29 @@ def approval_resolve(
             final = locked.action_params if params is None else params
             if params is not None:
                 _validate_params(locked, params)
-            step = ExecutionStep.objects.select_for_update().get(
-                execution_id=execution.pk, step_number=locked.step_number
-            )
-            step.tool_input, step.status = final, StepStatus.APPROVED
-            step.save(update_fields=["tool_input", "status"])
-            from tools.services import tool_call_mark_held
-
-            tool_call_mark_held(
-                execution_id=execution.pk,
+            held_call_resume(
+                execution=execution,
                 step_number=locked.step_number,
                 params=final,
                 edited=final != locked.original_params,
+                approval_id=locked.pk,
+                held_since=locked.created_at,
+                approver=_approver(actor),
+                note=note,
             )
-            # The time spent waiting for a person does not count against the run's timeout.
-            deadline = execution.deadline_at + (now - locked.created_at) if execution.deadline_at else None
-            transition(
-                execution,
-                S.RUNNING,
-                expect=S.WAITING_APPROVAL,
-                lease_owner="",
-                lease_expires_at=None,
-                deadline_at=deadline,
-            )
-            events = _event_buffer(execution.pk)
-            events.add(
-                "approval_resolved",
-                {"approval_id": str(locked.pk), "approved": True, "step_number": locked.step_number},
-            )
-            events.add("status", {"status": S.RUNNING})
-            events.flush()
-            ExecutionLog.objects.create(
-                execution=execution,
-                message=f"Approved by {_approver(actor)}"
-                + (" with edited arguments" if final != locked.original_params else "")
-                + "; the run resumes.",
-                metadata={"approval_id": str(locked.pk), "step_number": locked.step_number, "note": note[:200]},
-            )
-            enqueue_execution(execution.pk)
             locked.action_params = final
             locked.status = ApprovalStatus.APPROVED
         else:
             reason = f"Denied by {_approver(actor)}" + (f": {note}" if note else ".")
-            _cancel_held_run(locked, execution, reason=reason, code="ApprovalDenied", note=note)
+            held_call_end(
+                execution=execution,
+                step_number=locked.step_number,
+                approval_id=locked.pk,
+                reason=reason,
+                code="ApprovalDenied",
+                note=note,
+                action=locked.action_type,
+            )
             locked.status = ApprovalStatus.DENIED
         locked.resolved_by = actor.user  # type: ignore[assignment]
         locked.resolved_at = now
@@ -295,41 +268,6 @@ def _emit_resolved(approval: ApprovalRequest) -> None:
     )
 
 
-def _cancel_held_run(approval: ApprovalRequest, execution: Execution, *, reason: str, code: str, note: str) -> None:
-    """Inside the resolving transaction: the held step denied, the run cancelled with the reason."""
-    from executions.runtime.finish import Stop, finish_execution
-    from tools.services import tool_call_deny_held
-
-    now = timezone.now()
-    ExecutionStep.objects.filter(
-        execution_id=execution.pk, step_number=approval.step_number, status=StepStatus.AWAITING_APPROVAL
-    ).update(
-        status=StepStatus.DENIED,
-        tool_output={"error": reason, "status": "denied"},
-        is_error=True,
-        completed_at=now,
-    )
-    tool_call_deny_held(execution_id=execution.pk, step_number=approval.step_number, reason=reason)
-    if execution.status != S.WAITING_APPROVAL:
-        return
-    events = _event_buffer(execution.pk)
-    events.add(
-        "approval_resolved",
-        {"approval_id": str(approval.pk), "approved": False, "step_number": approval.step_number, "reason": reason},
-    )
-    ExecutionLog.objects.create(
-        execution=execution,
-        level="warn",
-        message=f"The held call to {approval.action_type!r} was not approved: {reason}"[:4000],
-        metadata={"approval_id": str(approval.pk), "step_number": approval.step_number, "code": code},
-    )
-    finish_execution(
-        execution,
-        Stop(S.CANCELLED, reason, code, {"approval_id": str(approval.pk), "note": note}),
-        events=events,
-    )
-
-
 # --- Expiry and clean-up ----------------------------------------------------------------
 
 
@@ -354,7 +292,14 @@ def approvals_expire(*, now: Any = None, limit: int = 500) -> int:
                 continue
             execution = Execution.objects.select_for_update(no_key=True).get(pk=approval.execution_id)
             reason = "The approval request expired before anyone decided."
-            _cancel_held_run(approval, execution, reason=reason, code="ApprovalExpired", note="")
+            held_call_end(
+                execution=execution,
+                step_number=approval.step_number,
+                approval_id=approval.pk,
+                reason=reason,
+                code="ApprovalExpired",
+                action=approval.action_type,
+            )
             approval.status = ApprovalStatus.EXPIRED
             approval.resolved_at = now
             approval.resolution_note = reason
@@ -376,8 +321,6 @@ def approvals_expire(*, now: Any = None, limit: int = 500) -> int:
 def approvals_close_for_execution(execution_id: Any) -> int:
     """``after_execution_finished`` hook: a run that ended another way (cancelled on
     request, say) leaves no request pending and no step awaiting a decision."""
-    from executions.models import TERMINAL_STATUSES
-
     pending = ApprovalRequest.objects.filter(
         execution_id=execution_id, status=ApprovalStatus.PENDING, execution__status__in=TERMINAL_STATUSES
     )
@@ -391,8 +334,6 @@ def approvals_close_for_execution(execution_id: Any) -> int:
 
 
 def _close_pending(execution_id: Any, pending: list[ApprovalRequest]) -> int:
-    from tools.services import tool_call_deny_held
-
     closed = 0
     for approval in pending:
         reason = "The run ended before anyone decided."
@@ -402,10 +343,7 @@ def _close_pending(execution_id: Any, pending: list[ApprovalRequest]) -> int:
             )
             if not updated:
                 continue
-            ExecutionStep.objects.filter(
-                execution_id=execution_id, step_number=approval.step_number, status=StepStatus.AWAITING_APPROVAL
-            ).update(status=StepStatus.DENIED, tool_output={"error": reason, "status": "denied"}, is_error=True)
-            tool_call_deny_held(execution_id=execution_id, step_number=approval.step_number, reason=reason)
+            held_call_close(execution_id=execution_id, step_number=approval.step_number, reason=reason)
             closed += 1
     return closed
 

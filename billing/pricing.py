@@ -15,7 +15,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.utils import timezone
 
-from executions.llm.catalog import MODELS
+from billing.catalog import MODELS
 
 MILLION = Decimal(1_000_000)
 SIX_PLACES = Decimal("0.000001")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from billing.catalog import MODELS
 from billing.models import ModelPrice, Plan
-from executions.llm.catalog import MODELS
 
 # What the free plan leaves out (billing.quotas.PLAN_FEATURES); an edited plan keeps its own.
 FREE_LACKS = {"knowledge_bases": False, "webhooks": False, "chains": False, "mcp": False}

@@ -107,3 +107,6 @@ from executions.admin_triggers import (  # noqa: E402, F401  (registers the Mode
     WebhookDeliveryAdmin,
     WebhookEndpointAdmin,
 )
+
+# --- Chain executions (their definitions are agents' admin) ------------------------------------
+from executions.chains.admin import ChainExecutionAdmin  # noqa: E402, F401  (registers the ModelAdmin)

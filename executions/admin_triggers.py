@@ -13,10 +13,10 @@ from django.http import HttpRequest
 from accounts.access import Actor
 from accounts.admin_scoping import OrganizationScopedAdmin, ReadOnlyAdminMixin, managed_organization_ids
 from agents.services.common import require
+from agents.triggers.cron import cron_normalise, cron_problem, timezone_problem
+from agents.triggers.patterns import pattern_problem
 from config.api.errors import ApiError
 from executions.models import ScheduledExecution, ScheduleSource, TriggerAttempt, WebhookDelivery, WebhookEndpoint
-from executions.triggers.cron import cron_normalise, cron_problem, timezone_problem
-from executions.triggers.patterns import pattern_problem
 from executions.triggers.schedules import schedule_create, schedule_delete, schedule_update
 from executions.webhooks.delivery import url_problem, webhook_delivery_retry_now
 from executions.webhooks.services import webhook_endpoint_create, webhook_endpoint_delete, webhook_endpoint_update

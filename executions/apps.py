@@ -9,8 +9,10 @@ class ExecutionsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Schedules follow agent changes (signals); trigger and webhook tasks register with
-        # Celery (autodiscovery only finds executions.tasks).
+        # Agents' events are recorded and schedules follow agent changes (signals); chain,
+        # trigger and webhook tasks register with Celery (autodiscovery only finds executions.tasks).
+        from executions import events  # noqa: F401
+        from executions.chains import tasks as chain_tasks  # noqa: F401
         from executions.triggers import signals, tasks  # noqa: F401
         from executions.webhooks import tasks as webhook_tasks  # noqa: F401
 

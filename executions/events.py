@@ -1,36 +1,24 @@
-"""Emitting platform events: written to the event log after the surrounding commit."""
+"""Emitting platform events: written to the event log in the surrounding transaction."""
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
+from django.dispatch import receiver
 
+from agents.models import Agent
+from agents.signals import agent_event
+from agents.triggers.patterns import EVENT_TYPES
 from executions.models import PlatformEvent
+from executions.webhooks.services import webhook_deliveries_for_event_safely
 
 logger = logging.getLogger(__name__)
 
-# The platform events: the reference's ten (automation event integration), and ours.
-EVENT_TYPES = (
-    "ai.agent.created",
-    "ai.agent.updated",
-    "ai.agent.deleted",
-    "ai.agent.activated",
-    "ai.agent.deactivated",
-    "ai.execution.started",
-    "ai.execution.completed",
-    "ai.execution.failed",
-    "ai.approval.requested",
-    "ai.approval.resolved",
-    # Beyond the reference's ten: a goal reached (issue #20).
-    "ai.goal.achieved",
-)
-
 
 def _jsonable(payload: dict[str, Any]) -> dict[str, Any]:
-    import json
-
     return json.loads(json.dumps(payload, cls=DjangoJSONEncoder))
 
 
@@ -63,8 +51,14 @@ def event_emit(
             execution_id=execution_id,
         )
         # Organizations' webhook endpoints receive what the log receives.
-        from executions.webhooks.services import webhook_deliveries_for_event_safely
-
         webhook_deliveries_for_event_safely(event)
 
     write()
+
+
+@receiver(agent_event, sender=Agent, dispatch_uid="agentry_platform_event_from_agents")
+def _agent_event(
+    sender: type, *, organization_id: Any, event_type: str, payload: dict[str, Any], agent_id: Any, **kwargs: Any
+) -> None:
+    """Agents' own events (ai.agent.*), sent by agents.services without importing this app."""
+    event_emit(organization_id=organization_id, event_type=event_type, payload=payload, agent_id=agent_id)

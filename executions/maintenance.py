@@ -18,7 +18,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from executions.models import TERMINAL_STATUSES, Execution, ExecutionEvent, ExecutionStatus
+from executions.models import TERMINAL_STATUSES, Execution, ExecutionStatus
+from executions.runtime.buffers import event_buffer_for
 from executions.runtime.finish import Stop, finish_execution
 
 S = ExecutionStatus
@@ -93,10 +94,7 @@ def executions_requeue_stuck(
 
 
 def _end_timed_out(execution: Execution, *, now) -> None:
-    from executions.runtime.loop import EventBuffer
-
     status = S.TIMED_OUT if execution.status == S.RUNNING else S.FAILED
-    last_seq = ExecutionEvent.objects.filter(execution=execution).order_by("-seq").values_list("seq", flat=True).first()
     deadline = execution.deadline_at.isoformat() if execution.deadline_at else None
     # finish_execution refuses (returns False) if a worker ended the run meanwhile: fine.
     finish_execution(
@@ -107,5 +105,5 @@ def _end_timed_out(execution: Execution, *, now) -> None:
             "ExecutionTimeout",
             details={"deadline_at": deadline, "ended_at": now.isoformat()},
         ),
-        events=EventBuffer(execution.pk, last_seq or 0),
+        events=event_buffer_for(execution.pk),
     )

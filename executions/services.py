@@ -18,7 +18,8 @@ from config.api.errors import ApiError, Conflict, InvalidInput
 from config.json_schema import error_line, schema_errors
 from executions import telemetry
 from executions.idempotency import check_same_request, idempotency_caller, request_fingerprint, same_caller_q
-from executions.models import Execution, ExecutionEvent, ExecutionStatus, TriggerType
+from executions.models import Execution, ExecutionStatus, TriggerType
+from executions.runtime.buffers import event_buffer_for
 from executions.runtime.finish import Stop, finish_execution
 from executions.runtime.owners import owner_is_gone
 from executions.tasks import enqueue_execution
@@ -185,8 +186,6 @@ def _first_with_key(
 def execution_cancel(*, execution: Execution, actor: Actor | None = None) -> Execution:
     """Cancel now when no worker holds the run; else flag it and the runtime stops at the
     next step boundary (a model call in flight finishes first)."""
-    from executions.runtime.loop import EventBuffer
-
     with transaction.atomic():
         locked = Execution.objects.select_for_update(no_key=True).get(pk=execution.pk)
         if locked.is_terminal:
@@ -202,13 +201,10 @@ def execution_cancel(*, execution: Execution, actor: Actor | None = None) -> Exe
             Execution.objects.filter(pk=locked.pk).update(cancel_requested=True)
             locked.cancel_requested = True
             return locked
-        last_seq = (
-            ExecutionEvent.objects.filter(execution=locked).order_by("-seq").values_list("seq", flat=True).first()
-        )
         finish_execution(
             locked,
             Stop(S.CANCELLED, "Cancelled on request.", "ExecutionCancelled"),
-            events=EventBuffer(locked.pk, last_seq or 0),
+            events=event_buffer_for(locked.pk),
         )
     locked.refresh_from_db()
     return locked

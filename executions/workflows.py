@@ -4,7 +4,7 @@
 back ``{execution_id, status: success|error, output, tokens, cost, error}`` (``running`` when
 the run goes on without a worker — it waits for a person or a timer, or runs elsewhere; its
 end then arrives through the ``after_execution_finished`` hook). Chains
-(agents.services.chain_runner) and delegation (the ``trigger_workflow`` tool, through
+(executions.chains.runner) and delegation (the ``trigger_workflow`` tool, through
 ``workflow_trigger``) both use it.
 
 A child run's own tokens and cost are added to every ancestor when it finishes
@@ -27,7 +27,9 @@ from django.db.models import F, Q, Sum
 
 from accounts.access import Actor
 from agents.models import Agent
+from agents.services.chains import chain_for_organization
 from config.api.errors import ApiError, InvalidInput, NotFound
+from executions.chains.services import chain_execution_start
 from executions.models import Execution, ExecutionStatus, ExecutionStep, TriggerType
 from executions.triggers.common import trigger_start
 
@@ -259,8 +261,6 @@ def workflow_chain_start(
     idempotency_key: str,
 ) -> dict[str, Any]:
     """Start a chain for a run (``settings.AGENTRY_CHAIN_STARTER``); returns what to tell the model."""
-    from agents.services.chains import chain_execution_start, chain_for_organization
-
     chain = chain_for_organization(organization_id=organization_id, ref=chain_id)
     if not isinstance(input_data, dict):
         raise InvalidInput(validation_errors={"input_data": ["Must be an object."]})

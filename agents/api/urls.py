@@ -8,7 +8,7 @@ from agents.api.views import (
     OrganizationRolesView,
     PlatformAgentViewSet,
 )
-from agents.api.views.chains import ChainExecutionViewSet, ChainViewSet
+from agents.api.views.chains import ChainViewSet
 from agents.api.views.connections import ProviderConnectionViewSet
 
 router = DefaultRouter(trailing_slash=True)
@@ -19,7 +19,6 @@ router.register("platform-agents", PlatformAgentViewSet, basename="platform-agen
 router.register("agent-templates", AgentTemplateViewSet, basename="agent-template")
 router.register("provider-connections", ProviderConnectionViewSet, basename="provider-connection")
 router.register("chains", ChainViewSet, basename="chain")
-router.register("chain-executions", ChainExecutionViewSet, basename="chain-execution")
 
 urlpatterns = [
     path("organization/roles/", OrganizationRolesView.as_view(), name="organization-roles"),

@@ -24,7 +24,7 @@ from django.db import models
 from django.db.models.functions import Lower
 from guardian.models import UserObjectPermissionBase
 
-from executions.llm.catalog import DEFAULT_MODEL, DEFAULT_PROVIDER
+from billing.catalog import DEFAULT_MODEL, DEFAULT_PROVIDER
 
 
 class AgentType(models.TextChoices):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
@@ -11,11 +12,13 @@ from accounts.services import activity_record
 from agents.access import agent_rights
 from agents.models import Agent
 from agents.selectors import agent_not_found
+from agents.signals import agent_event
 from config.api.errors import ApiError, InsufficientPermissions
-from executions.events import event_emit
 
 if TYPE_CHECKING:
     from accounts.access import Actor
+
+logger = logging.getLogger(__name__)
 
 RIGHT_MESSAGES = {
     "write": "You may not change this agent.",
@@ -105,7 +108,13 @@ def record(
 
 
 def emit(agent: Agent, event_type: str, payload: dict[str, Any]) -> None:
-    """A platform event after commit; platform agents belong to no organization's log."""
+    """A platform event, in the current transaction (``agents.signals.agent_event``);
+    platform agents belong to no organization's log."""
     if agent.organization_id is None:
         return
-    event_emit(organization_id=agent.organization_id, event_type=event_type, payload=payload, agent_id=agent.pk)
+    received = agent_event.send(
+        sender=Agent, organization_id=agent.organization_id, event_type=event_type, payload=payload, agent_id=agent.pk
+    )
+    if not received:
+        # Only when the executions app is not installed: say so rather than lose it quietly.
+        logger.error("no receiver for agent events: %s of agent %s is not recorded", event_type, agent.pk)

@@ -15,8 +15,8 @@ from django.db import transaction
 from accounts.access import Actor
 from accounts.services import activity_record
 from agents.models import ProviderConnection
+from billing.catalog import PROVIDERS
 from config.api.errors import InvalidInput
-from executions.llm.catalog import PROVIDERS
 
 FIELDS = {
     "provider", "name", "base_url", "api_key", "default_model", "available_models", "is_default", "is_active",

@@ -12,6 +12,7 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from agents.models import Agent
+from agents.tasks import evaluate_agent_goals
 
 SUCCESS_STATUSES = frozenset({"completed"})
 FAILURE_STATUSES = frozenset({"failed", "timed_out"})  # timed out counts as failed
@@ -69,8 +70,6 @@ def agent_stats_record_run(
     Agent.objects.filter(pk=agent_id).update(**updates)
 
     def evaluate() -> None:
-        from agents.tasks import evaluate_agent_goals
-
         evaluate_agent_goals.delay(str(agent_id))
 
     transaction.on_commit(evaluate)

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import re
-import zoneinfo
 from decimal import Decimal, InvalidOperation
-from functools import cache
 from typing import Any
 
 from config.api.errors import ApiError
@@ -27,11 +25,6 @@ class Errors:
 
 def invalid_config(errors: dict[str, list[str]], message: str = "The agent configuration is invalid.") -> ApiError:
     return ApiError(code="InvalidAgentConfig", message=message, details={"validation_errors": errors})
-
-
-@cache
-def timezones() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones())
 
 
 def is_str_list(value: Any) -> bool:

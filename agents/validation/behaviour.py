@@ -8,6 +8,9 @@ from typing import Any
 from django.utils.dateparse import parse_datetime
 
 from agents.models import GoalComparison, GoalWindow
+from agents.triggers.conditions import trigger_conditions_problems
+from agents.triggers.cron import cron_normalise, cron_problem, timezones
+from agents.triggers.patterns import pattern_problem
 from agents.validation.base import (
     TOOL_PATTERN,
     Errors,
@@ -15,7 +18,6 @@ from agents.validation.base import (
     int_in,
     is_str_list,
     str_list,
-    timezones,
 )
 from config.json_schema import schema_problems
 
@@ -145,10 +147,6 @@ def validate_examples(config: dict, errors: Errors) -> None:
 def validate_triggers(config: dict, errors: Errors) -> None:
     """Cron, timezone, event patterns and conditions, with the same checks the trigger
     services run (executions.triggers): what saves here can be scheduled and can match."""
-    from executions.triggers.conditions import trigger_conditions_problems
-    from executions.triggers.cron import cron_normalise, cron_problem
-    from executions.triggers.patterns import pattern_problem
-
     raw_events = config.get("trigger_events")
     str_list(config, "trigger_events", errors)
     if isinstance(raw_events, list):

@@ -9,7 +9,7 @@ A step: ``{"id", "agent_id", "input_mapping", "output_mapping", "condition",
 - ``output_mapping`` names chain variables after parts of the step's result
   (``{"summary": "output.text"}``; roots: output, status, error, error_code, tokens, cost,
   execution_id).
-- ``condition`` (executions.triggers.conditions) decides whether the step runs.
+- ``condition`` (agents.triggers.conditions) decides whether the step runs.
 - ``on_error``: stop, continue or fallback (to ``fallback_step``); the chain's
   ``error_handling`` is the default. A step named as a fallback runs only in place of the
   step that failed; it never runs in the normal sequence.
@@ -27,9 +27,9 @@ from typing import Any
 
 from django.conf import settings
 
+from agents.triggers.conditions import ConditionError, condition_parse, path_text
 from agents.validation.base import Errors, int_in
 from config.api.errors import InvalidInput
-from executions.triggers.conditions import ConditionError, condition_parse, path_text
 
 STEP_ID = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")

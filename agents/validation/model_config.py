@@ -10,8 +10,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from agents.validation.base import Errors, as_decimal, int_in
+from billing.catalog import MODELS, OPEN_MODEL_PROVIDERS, PROVIDERS, is_known_model
 from config.json_schema import schema_errors
-from executions.llm.catalog import MODELS, OPEN_MODEL_PROVIDERS, PROVIDERS, is_known_model
 
 MAX_FALLBACKS = 5
 LIMIT_RANGES = {

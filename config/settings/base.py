@@ -300,7 +300,7 @@ AGENTRY_RUNTIME_HOOKS: dict[str, list[str]] = {
         "memory.hooks.after_execution_finished",
         "approvals.services.approvals_close_for_execution",
         "executions.workflows.execution_rollup_to_parents",
-        "agents.services.chains.chain_on_execution_finished",
+        "executions.chains.services.chain_on_execution_finished",
     ],
     "prompt_sections": ["memory.hooks.prompt_sections"],
     "conversation_history": ["memory.hooks.conversation_history"],

@@ -1,6 +1,7 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
+from executions.api.chains import ChainExecutionViewSet, ChainRunViewSet
 from executions.api.triggers import (
     EventView,
     HookSecretView,
@@ -18,6 +19,9 @@ router.register("schedules", ScheduleViewSet, basename="schedule")
 router.register("trigger-attempts", TriggerAttemptViewSet, basename="trigger-attempt")
 router.register("webhooks", WebhookEndpointViewSet, basename="webhook")
 router.register("event-log", EventLogViewSet, basename="event-log")
+# Only chains/{id}/execute/: the definitions under chains/ are agents' (agents.api.urls).
+router.register("chains", ChainRunViewSet, basename="chain")
+router.register("chain-executions", ChainExecutionViewSet, basename="chain-execution")
 
 urlpatterns = [
     path("agents/<str:agent_id>/execute/", ExecuteAgentView.as_view(), name="agent-execute"),

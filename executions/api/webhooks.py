@@ -12,10 +12,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.access import AccessRules, request_actor
+from agents.triggers.patterns import EVENT_TYPES
 from config.api.errors import InvalidInput
 from config.api.filters import FromToFilterSet, UtcIsoDateTimeFilter
 from executions.event_catalogue import event_type_list
-from executions.events import EVENT_TYPES
 from executions.models import DeliveryStatus, PlatformEvent, WebhookDelivery, WebhookEndpoint
 from executions.triggers import selectors
 from executions.webhooks.services import (

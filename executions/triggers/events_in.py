@@ -16,11 +16,11 @@ from typing import Any
 
 from accounts.access import Actor
 from agents.models import Agent
+from agents.triggers.conditions import ConditionError, trigger_conditions_hold
+from agents.triggers.patterns import RESERVED_PREFIX, event_type_problem, pattern_matches
 from config.api.errors import InvalidInput
 from executions.models import Execution, TriggerAttempt, TriggerType
 from executions.triggers.common import trigger_agents, trigger_start
-from executions.triggers.conditions import ConditionError, trigger_conditions_hold
-from executions.triggers.patterns import RESERVED_PREFIX, event_type_problem, pattern_matches
 
 logger = logging.getLogger(__name__)
 

@@ -26,11 +26,11 @@ from django.db import transaction
 from accounts.access import Actor
 from accounts.services import activity_record
 from agents.models import Agent
+from agents.triggers.conditions import ConditionError, trigger_conditions_hold
 from config.api.errors import ApiError, Conflict, ResourceExhausted
 from config.api.parsers import JsonInputError, invalid_json_input, json_loads_bounded
 from executions.models import AgentHookSecret, Execution, TriggerAttempt, TriggerType
 from executions.triggers.common import trigger_agents, trigger_start
-from executions.triggers.conditions import ConditionError, trigger_conditions_hold
 from executions.triggers.signing import secret_generate, signature_problem
 
 DEFAULT_TOLERANCE_SECONDS = 300

@@ -26,11 +26,7 @@ from django.utils import timezone
 from accounts.access import Actor
 from accounts.services import activity_record
 from agents.models import Agent, AgentConfiguration
-from config.api.errors import Conflict, InvalidInput
-from config.json_schema import error_line, schema_errors
-from executions.models import Execution, ScheduledExecution, ScheduleSource, TriggerType
-from executions.triggers.common import trigger_start
-from executions.triggers.cron import (
+from agents.triggers.cron import (
     cron_fields,
     cron_next,
     cron_normalise,
@@ -38,6 +34,10 @@ from executions.triggers.cron import (
     cron_tick_at,
     timezone_problem,
 )
+from config.api.errors import Conflict, InvalidInput
+from config.json_schema import error_line, schema_errors
+from executions.models import Execution, ScheduledExecution, ScheduleSource, TriggerType
+from executions.triggers.common import trigger_start
 
 logger = logging.getLogger(__name__)
 

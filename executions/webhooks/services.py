@@ -10,10 +10,10 @@ from django.utils import timezone
 
 from accounts.access import Actor
 from accounts.services import activity_record
+from agents.triggers.patterns import pattern_matches, pattern_problem
 from billing.quotas import plan_feature_require
 from config.api.errors import InvalidInput
 from executions.models import DeliveryStatus, PlatformEvent, WebhookDelivery, WebhookEndpoint
-from executions.triggers.patterns import pattern_matches, pattern_problem
 from executions.triggers.signing import secret_generate
 from executions.webhooks.delivery import enqueue_delivery, url_problem
 

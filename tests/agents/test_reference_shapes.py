@@ -8,10 +8,10 @@ import pytest
 from accounts.models import ActivityLog
 from agents.models import Agent, AgentChain
 from agents.services import agent_create
+from agents.triggers.patterns import EVENT_TYPES
 from billing.models import Plan
 from config.json_schema import schema_errors
 from executions.event_catalogue import EVENT_CATALOGUE
-from executions.events import EVENT_TYPES
 from executions.models import PlatformEvent
 from executions.runtime.loop import run_execution
 from executions.services import execution_start

@@ -9,7 +9,9 @@ from accounts.models import ActivityLog
 from agents import services
 from agents.models import Agent, AgentGoal, AgentStatus, AgentVersion
 from agents.selectors import agent_is_runnable, agent_version_warnings
+from agents.signals import agent_event
 from config.api.errors import ApiError
+from executions.events import _agent_event
 from executions.models import PlatformEvent
 from tests.agents.conftest import actor_of, body
 
@@ -278,3 +280,17 @@ def test_a_lost_name_race_still_answers_duplicate_agent_name(alice, org, monkeyp
         services.agent_create(actor=actor_of(alice), data=body(name="racer"))
     assert caught.value.code == "DuplicateAgentName"
     assert Agent.objects.filter(organization=org).count() == 1
+
+
+def test_an_agent_event_nobody_receives_is_logged_not_lost_quietly(alice, org, caplog):
+    # agents sends its events as a signal (it imports nothing of executions); the executions
+    # app records them. Without that receiver the event cannot be written, and the log says so.
+    assert agent_event.disconnect(sender=Agent, dispatch_uid="agentry_platform_event_from_agents")
+    try:
+        agent = services.agent_create(actor=actor_of(alice), data=body(name="Unheard"))
+    finally:
+        agent_event.connect(_agent_event, sender=Agent, dispatch_uid="agentry_platform_event_from_agents")
+    assert _events(org) == []
+    assert f"ai.agent.created of agent {agent.pk} is not recorded" in caplog.text
+    services.agent_update(actor=actor_of(alice), agent=agent, data={"description": "Heard again."})
+    assert [e.event_type for e in _events(org)] == ["ai.agent.updated"]

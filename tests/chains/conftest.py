@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from agents.models import Agent, ChainExecution
-from agents.services.chain_runner import chain_advance
+from executions.chains.runner import chain_advance
 from tests.fakes.script import Conversation, error, text, tool_call
 
 

@@ -8,7 +8,10 @@ import time
 import pytest
 
 from agents.models import ChainExecution, ChainStepRun
-from agents.services.chains import chain_create, chain_execution_cancel, chain_execution_start
+from agents.services.chains import chain_create
+from config.celery import app
+from executions.chains.services import chain_execution_cancel, chain_execution_start
+from executions.chains.tasks import chain_advance_task, chains_tick
 from executions.models import Execution
 from tests.chains.conftest import run_to_end, step
 from tests.conftest import assert_error
@@ -187,3 +190,13 @@ def test_the_chain_api(org, alice, oscar, owner_actor, role_agent, client_for):
     assert_error(api.post(f"/api/v1/chain-executions/{detail['id']}/cancel/"), 409, "Conflict")
     assert_error(api.post(f"/api/v1/chains/{chain.pk}/execute/", {"input": [1]}, format="json"), 400, "InvalidInput")
     assert_error(api.post(f"/api/v1/chains/{chain.pk}/execute/", {"inputs": {}}, format="json"), 400, "InvalidInput")
+
+
+def test_chain_tasks_keep_the_names_queued_messages_and_beat_use():
+    # The tasks moved from agents.tasks to executions.chains.tasks; a message queued before a
+    # deploy, and the beat entry, name them as before.
+    # (shared_task hands out a proxy: the registered task runs the same function.)
+    assert app.tasks["agents.chain_advance"].run is chain_advance_task.run
+    assert app.tasks["agents.chains_tick"].run is chains_tick.run
+    assert app.tasks["agents.chain_advance"].run.__module__ == "executions.chains.tasks"
+    assert app.conf.beat_schedule["agents.chains-tick"]["task"] == "agents.chains_tick"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from executions.triggers.conditions import (
+from agents.triggers.conditions import (
     ConditionError,
     condition_parse,
     trigger_conditions_hold,

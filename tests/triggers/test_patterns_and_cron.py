@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from executions.triggers.cron import cron_next, cron_problem, cron_tick_at, timezone_problem
-from executions.triggers.patterns import event_type_problem, pattern_matches, pattern_problem
+from agents.triggers.cron import cron_next, cron_problem, cron_tick_at, timezone_problem
+from agents.triggers.patterns import event_type_problem, pattern_matches, pattern_problem
 
 UTC = ZoneInfo("UTC")
 

@@ -4,8 +4,8 @@ An event type is dot-separated lowercase segments (``crm.contact.created``). In 
 ``*`` stands for exactly one segment and ``**`` for one or more, so ``crm.contact.*`` matches
 ``crm.contact.created`` but not ``crm.contact.note.added``, and ``crm.**`` matches both.
 
-``ai.*`` types are the platform's own events (executions.events.EVENT_TYPES): they are written
-to the event log and sent to webhook endpoints, never posted to ``events/``, so an agent
+``ai.*`` types are the platform's own events (``EVENT_TYPES``): ``executions.events`` writes them
+to the event log and sends them to webhook endpoints, never posted to ``events/``, so an agent
 pattern that can only match them would never fire and is refused.
 """
 
@@ -19,6 +19,22 @@ SEGMENT = r"[a-z0-9][a-z0-9_\-]*"
 EVENT_TYPE = re.compile(rf"^{SEGMENT}(\.{SEGMENT})*$")
 PATTERN_SEGMENT = re.compile(rf"^(\*\*|\*|{SEGMENT})$")
 RESERVED_PREFIX = "ai"
+
+# The ten platform events of the reference (automation event integration).
+EVENT_TYPES = (
+    "ai.agent.created",
+    "ai.agent.updated",
+    "ai.agent.deleted",
+    "ai.agent.activated",
+    "ai.agent.deactivated",
+    "ai.execution.started",
+    "ai.execution.completed",
+    "ai.execution.failed",
+    "ai.approval.requested",
+    "ai.approval.resolved",
+    # Beyond the reference's ten: a goal reached (issue #20).
+    "ai.goal.achieved",
+)
 
 
 def event_type_problem(event_type: object) -> str | None:
@@ -70,8 +86,6 @@ def pattern_problem(pattern: object, *, allow_platform: bool = False) -> str | N
                 "event types look like crm.contact.created."
             )
     if allow_platform:
-        from executions.events import EVENT_TYPES
-
         if not any(pattern_matches(pattern, event_type) for event_type in EVENT_TYPES):
             return f"{pattern!r} matches none of the platform events ({', '.join(EVENT_TYPES)})."
         return None

@@ -29,9 +29,15 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from agents.models import Agent, ChainExecution, ChainRunStatus, ChainStepRun, StepRunStatus
+from agents.triggers.conditions import condition_parse, resolve
 from agents.validation.chains import TEMPLATE, mapping_kind
+from config.api.errors import ApiError
 from executions import telemetry
-from executions.triggers.conditions import condition_parse, resolve
+from executions.chains.services import chain_enqueue
+from executions.models import Execution
+from executions.runtime.owners import worker_identity
+from executions.services import execution_cancel
+from executions.workflows import NodeResult, execution_run_node, node_result_of
 
 logger = logging.getLogger(__name__)
 
@@ -83,8 +89,6 @@ class _LeaseKeeper:
 
 def chain_advance(*, chain_execution_id: Any) -> None:
     """Entry point of the task: advance the chain if nobody else is."""
-    from executions.runtime.loop import worker_identity
-
     owner = worker_identity()
     if not _claim(chain_execution_id, owner):
         return
@@ -234,17 +238,12 @@ class _Runner:
         )
 
     def wait_until(self, moment: Any) -> None:
-        from agents.services.chains import chain_enqueue
-
         ChainExecution.objects.filter(pk=self.ce.pk).update(next_attempt_at=moment)
         delay = max(0.0, (moment - timezone.now()).total_seconds())
         chain_enqueue(self.ce.pk, countdown=delay)  # the beat job picks it up too
 
-    def drive(self, run: ChainStepRun) -> Any:
+    def drive(self, run: ChainStepRun) -> NodeResult | None:
         """Start or resume the step's agent run; its NodeResult, or None while it goes on."""
-        from executions.models import Execution
-        from executions.workflows import execution_run_node, node_result_of
-
         step = self.by_id[run.step_id]
         now = timezone.now()
         if run.started_at is None:
@@ -263,8 +262,6 @@ class _Runner:
                 return None
         agent = Agent.objects.select_related("current_version").filter(pk=step["agent_id"]).first()
         if agent is None:
-            from executions.workflows import NodeResult
-
             return NodeResult(None, "error", error="The step's agent no longer exists.", error_code="AgentNotFound")
         task, context = self.inputs(step, self.state())
         remaining = (run.deadline_at - now).total_seconds() if run.deadline_at else None
@@ -297,7 +294,7 @@ class _Runner:
             return None
         return result
 
-    def settle(self, run: ChainStepRun, result: Any) -> None:
+    def settle(self, run: ChainStepRun, result: NodeResult) -> None:
         """Record the step's outcome and decide what comes next (retry, fallback, go on, stop)."""
         now = timezone.now()
         with transaction.atomic():
@@ -409,10 +406,6 @@ class _Runner:
             self.ce = ce
 
     def cancel_open_child(self) -> None:
-        from config.api.errors import ApiError
-        from executions.models import Execution
-        from executions.services import execution_cancel
-
         ids = (
             ChainStepRun.objects.filter(chain_execution=self.ce, execution__isnull=False)
             .exclude(status__in=list(_SETTLED))
