@@ -42,7 +42,7 @@ def test_agent_validate_answers_what_create_would_and_writes_nothing(org, alice,
     assert nothing_written(org) == before
 
     for body in (
-        {**AGENT, "model_config": {"provider": "openai", "model": "no-such-model"}},
+        {**AGENT, "model_config": {"provider": "openai", "model": "claude-sonnet-4-20250514"}},  # another provider's model
         {**AGENT, "agent_type": "wizard"},
         {"system_prompt": "no name"},
     ):

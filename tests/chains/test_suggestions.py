@@ -7,7 +7,8 @@ from datetime import timedelta
 import pytest
 
 from agents.models import ChainStepRun
-from agents.services.chains import chain_create, chain_execution_start
+from agents.services.chains import chain_create
+from executions.chains.services import chain_execution_start
 from tests.chains.conftest import run_to_end, step
 from tests.conftest import assert_error
 

@@ -15,8 +15,9 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-from agents.services.chains import chain_create, chain_execution_start
+from agents.services.chains import chain_create
 from config import telemetry as otel
+from executions.chains.services import chain_execution_start
 from executions.models import Execution
 from executions.runtime.loop import run_execution
 from executions.runtime.tools_port import LocalTool, register_local_tool, unregister_local_tool
