@@ -34,7 +34,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from config.json_input import storable_json
+from config.api.json_input import storable_json
 from config.json_schema import error_line, schema_errors
 from executions.llm.base import ToolSpec
 from executions.runtime import tools_port

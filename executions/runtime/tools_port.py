@@ -32,7 +32,7 @@ class ToolOutcome:
     error: str = ""
     wait_seconds: int | None = None  # status "wait": resume the run after this long
     approval: dict[str, Any] = field(default_factory=dict)  # status "needs_approval": risk, reason
-    # Values of output/error replaced to be storable (config.json_input.storable_json).
+    # Values of output/error replaced to be storable (config.api.json_input.storable_json).
     replaced: int = 0
     # Requests the call sent to other services (config.call_count), for api_calls_count.
     api_calls: int = 0

@@ -24,7 +24,7 @@ from agents.services.chains import (
     chain_update,
 )
 from agents.services.dry_run import chain_validate
-from config.api.errors import InvalidInput
+from config.api.inputs import StrictSerializer, json_object_body, valid_input
 from config.api.openapi import IDEMPOTENCY_KEY, error_responses
 
 UUID_PATH = "[0-9a-fA-F-]{36}"
@@ -75,15 +75,9 @@ class ChainExecutionDetailSerializer(ChainExecutionSerializer):
         read_only_fields = fields
 
 
-class ExecuteChainSerializer(serializers.Serializer):
+class ExecuteChainSerializer(StrictSerializer):
     input = serializers.DictField(required=False, default=dict)  # type: ignore[assignment]
     wait = serializers.FloatField(required=False, min_value=0, max_value=60, help_text="seconds to wait for the end")
-
-
-def _body(request: Request) -> dict:
-    if not isinstance(request.data, dict):
-        raise InvalidInput("The body must be a JSON object.")
-    return dict(request.data)
 
 
 def _detail(run: ChainExecution) -> dict:
@@ -126,7 +120,7 @@ class ChainViewSet(viewsets.GenericViewSet):
 
     @extend_schema(request=OpenApiTypes.OBJECT, responses={201: ChainSerializer})
     def create(self, request: Request) -> Response:
-        chain = chain_create(actor=request_actor(request), data=_body(request))
+        chain = chain_create(actor=request_actor(request), data=json_object_body(request))
         return Response(ChainSerializer(chain).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
@@ -139,11 +133,11 @@ class ChainViewSet(viewsets.GenericViewSet):
     @action(detail=False, methods=["post"])
     def validate(self, request: Request) -> Response:
         """The errors create would answer for this definition; nothing is written."""
-        return Response(chain_validate(actor=request_actor(request), data=_body(request)))
+        return Response(chain_validate(actor=request_actor(request), data=json_object_body(request)))
 
     @extend_schema(request=OpenApiTypes.OBJECT, responses=ChainSerializer)
     def partial_update(self, request: Request, pk: str) -> Response:
-        chain = chain_update(actor=request_actor(request), chain=self._chain(pk), data=_body(request))
+        chain = chain_update(actor=request_actor(request), chain=self._chain(pk), data=json_object_body(request))
         return Response(ChainSerializer(chain).data)
 
     def destroy(self, request: Request, pk: str) -> Response:
@@ -163,18 +157,14 @@ class ChainViewSet(viewsets.GenericViewSet):
     def execute(self, request: Request, pk: str) -> Response:
         actor = request_actor(request)
         chain = self._chain(pk)
-        payload = ExecuteChainSerializer(data=_body(request))
-        payload.is_valid(raise_exception=True)
-        unknown = sorted(set(request.data) - {"input", "wait"})
-        if unknown:
-            raise InvalidInput(validation_errors={key: ["Unknown field."] for key in unknown})
+        data = valid_input(ExecuteChainSerializer, request)
         run = chain_execution_start(
             chain=chain,
-            input=payload.validated_data.get("input") or {},
+            input=data.get("input") or {},
             actor=actor,
             idempotency_key=request.headers.get("Idempotency-Key"),
         )
-        wait = payload.validated_data.get("wait")
+        wait = data.get("wait")
         if wait:
             deadline = time.monotonic() + wait
             while time.monotonic() < deadline and not run.is_terminal:
