@@ -12,7 +12,7 @@ import pytest
 
 from agents.models import Agent, ChainExecution
 from agents.services.chain_runner import chain_advance
-from tests.fakes.script import Conversation, error, text, tool_call
+from bench.fakes.script import Conversation, error, text, tool_call
 
 
 class Behaviours:

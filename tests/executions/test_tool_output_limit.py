@@ -7,10 +7,10 @@ import json
 
 import pytest
 
+from bench.fakes.script import text, tool_call
 from executions.runtime.loop import run_execution
 from executions.runtime.tools_port import LocalTool, register_local_tool, tool_port, unregister_local_tool
 from executions.services import execution_start
-from tests.fakes.script import text, tool_call
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -8,10 +8,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from bench.fakes.script import text, tool_call
 from executions.runtime.loop import run_execution
 from executions.runtime.tools_port import ToolContext, bound_tool_output
 from executions.services import execution_start
-from tests.fakes.script import text, tool_call
 from tools.gateway import DatabaseToolPort
 from tools.models import Tool, ToolCall
 
