@@ -8,6 +8,7 @@ import pytest
 from accounts.models import ActivityLog
 from agents.models import Agent, AgentChain
 from agents.services import agent_create
+from bench.fakes.script import error, text
 from billing.models import Plan
 from config.json_schema import schema_errors
 from executions.event_catalogue import EVENT_CATALOGUE
@@ -17,7 +18,6 @@ from executions.runtime.loop import run_execution
 from executions.services import execution_start
 from tests.chains.conftest import step
 from tests.conftest import assert_error
-from tests.fakes.script import error, text
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
