@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
-APPS := config accounts agents executions memory tools approvals billing doors console
+APPS := config accounts agents executions memory tools approvals billing ops doors console
 
 .PHONY: install run test test-faults lint fmt pytest bench clean-data
 

@@ -1,7 +1,7 @@
 """The fake LLM provider of the benchmarks, run as its own process.
 
-The test suite's server (``tests.fakes.llm_server``: keep-alive HTTP/1.1, TCP_NODELAY, a
-listen backlog of 4096, no per-request logging) with the benchmark's responder: the default
+The fake provider the test-suite uses too (``bench.fakes.llm_server``: keep-alive HTTP/1.1,
+TCP_NODELAY, a listen backlog of 4096, no per-request logging) with the benchmark's responder: the default
 "two model calls, one tool call", or ``rounds`` tool calls one after the other when the task
 says ``[rounds=N]`` (P1 varies the number of steps that way).
 
@@ -15,8 +15,8 @@ import re
 import signal
 import threading
 
-from tests.fakes.llm_server import FakeLLMServer
-from tests.fakes.script import Conversation, FakeToolCall, Reply, ScriptItem, placeholder_arguments
+from bench.fakes.llm_server import FakeLLMServer
+from bench.fakes.script import Conversation, FakeToolCall, Reply, ScriptItem, placeholder_arguments
 
 ROUNDS = re.compile(r"\[rounds=(\d+)\]")
 FINAL_TEXT = "Done: two model calls, one tool call."

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
-from celery.signals import worker_process_shutdown, worker_ready, worker_shutdown, worker_shutting_down
+from celery.signals import worker_process_shutdown, worker_ready, worker_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
 
@@ -114,15 +114,6 @@ def _start_heartbeat(sender=None, **kwargs) -> None:
     from config.workers import start_heartbeat
 
     start_heartbeat(getattr(sender, "hostname", None))
-
-
-@worker_shutting_down.connect
-def _hand_runs_back(**kwargs) -> None:
-    # SIGTERM (warm shutdown): runs in progress stop at their next step boundary and are
-    # queued again for another worker (executions/runtime/shutdown.py).
-    from executions.runtime.shutdown import request_handback
-
-    request_handback()
 
 
 @worker_shutdown.connect

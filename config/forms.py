@@ -7,7 +7,7 @@ from typing import Any
 from django import forms
 from django.forms.fields import InvalidJSONInput
 
-from config.api.parsers import JsonInputError, json_loads_bounded
+from config.api.json_input import JsonInputError, json_loads_bounded
 
 
 class BoundedJSONField(forms.JSONField):

@@ -11,9 +11,7 @@ from billing.api.usage import AlertViewSet, QuotaView, UsageView
 from config.api.errors import api_not_found
 from config.api.health import health
 from config.api.redoc_bundle import redoc_bundle
-from config.dashboard import dashboard
 from config.headers import csp_allow
-from config.metrics import metrics_view
 from doors.openai.errors import not_found as openai_not_found
 
 router = DefaultRouter(trailing_slash=True)
@@ -44,10 +42,8 @@ def moved_admin_page(request: HttpRequest, model: str, rest: str) -> HttpRespons
 
 urlpatterns = [
     path("", TemplateView.as_view(template_name="landing.html"), name="home"),
-    path("metrics", metrics_view, name="metrics"),
-    path("metrics/", metrics_view),
-    # Before admin.site.urls, whose catch-all would answer 404 for it.
-    path("admin/dashboard/", dashboard, name="admin-dashboard"),
+    # /metrics and /admin/dashboard/; before admin.site.urls, whose catch-all would answer 404.
+    path("", include("ops.urls")),
     re_path(r"^admin/billing/(?P<model>organization|membership|apitoken|activitylog)/(?P<rest>.*)$", moved_admin_page),
     path("admin/", include("console.urls")),
     path("admin/", admin.site.urls),

@@ -24,7 +24,7 @@ from agents.models import Agent, AgentVersion, ProviderConnection
 from approvals.models import ApprovalRequest
 from approvals.services import approval_resolve
 from config.api.errors import ApiError, error_response
-from config.json_input import JsonInputError, json_loads_bounded
+from config.api.json_input import JsonInputError, json_loads_bounded
 from console.connections import mcp_server_check, provider_connection_check
 from executions.api.sse import event_stream
 from executions.models import Execution

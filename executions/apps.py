@@ -1,6 +1,8 @@
+from celery.signals import worker_shutting_down
 from django.apps import AppConfig
 
 from config import telemetry
+from executions.runtime.shutdown import request_handback
 
 
 class ExecutionsConfig(AppConfig):
@@ -18,3 +20,7 @@ class ExecutionsConfig(AppConfig):
 
         # Before the web process loads its middleware: Django's instrumentation adds its own.
         telemetry.setup()
+
+        # SIGTERM to a worker: its runs stop at the next step boundary and are queued again
+        # for another worker (executions/runtime/shutdown.py).
+        worker_shutting_down.connect(request_handback, weak=False, dispatch_uid="executions.handback")

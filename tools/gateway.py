@@ -34,11 +34,11 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from config.json_input import storable_json
+from config.api.json_input import storable_json
 from config.json_schema import error_line, schema_errors
 from executions.llm.base import ToolSpec
 from executions.runtime import tools_port
-from executions.runtime.tools_port import ToolContext, ToolOutcome, tool_allowed
+from executions.runtime.tools_port import ToolContext, ToolOutcome, bound_tool_output, tool_allowed
 from tools.builtins import handler_for
 from tools.builtins.base import Invocation, ToolDef, ToolDenied, ToolError
 from tools.models import ToolCallStatus
@@ -46,7 +46,6 @@ from tools.selectors import ToolView, refusal, unoffered_tools
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_RESULT_MAX_CHARS = 12_000
 # How long a run trusts what it read about its tools and grants: a revoked grant or a
 # disabled tool takes effect within this many seconds, even in the middle of a run.
 VIEW_SECONDS = 5.0
@@ -64,26 +63,6 @@ def _local_defs() -> dict[str, ToolDef]:
         )
         for name, tool in tools_port._LOCAL_TOOLS.items()
     }
-
-
-def bound_output(output: Any, limit: int) -> Any:
-    """``output`` within ``limit`` characters of JSON: long strings are cut, marked as such."""
-    text = json.dumps(output, default=str, ensure_ascii=False)
-    if len(text) <= limit:
-        return output
-    if isinstance(output, dict):
-        trimmed = dict(output)
-        for _ in range(4):
-            strings = sorted((k for k, v in trimmed.items() if isinstance(v, str)), key=lambda k: -len(trimmed[k]))
-            if not strings:
-                break
-            overflow = len(json.dumps(trimmed, default=str, ensure_ascii=False)) - limit + 200
-            key = strings[0]
-            trimmed[key] = trimmed[key][: max(0, len(trimmed[key]) - overflow)] + "…[truncated]"
-            trimmed["truncated"] = True
-            if len(json.dumps(trimmed, default=str, ensure_ascii=False)) <= limit:
-                return trimmed
-    return {"truncated": True, "original_chars": len(text), "content": text[: max(0, limit - 100)]}
 
 
 def validation_errors(schema: dict[str, Any], arguments: Any) -> list[str]:
@@ -245,10 +224,9 @@ class DatabaseToolPort:
             outcome = ToolOutcome("failed", error=f"The tool failed: {type(exc).__name__}.")
         else:
             outcome = result if isinstance(result, ToolOutcome) else ToolOutcome("completed", output=result)
-            limit = int(getattr(settings, "AGENTRY_TOOL_RESULT_MAX_CHARS", DEFAULT_RESULT_MAX_CHARS))
             # Redacted before it is bounded (a cut must not leave half a secret behind) and
             # before anything else sees it: the model, the step, the call log, the events.
-            outcome.output = bound_output(invocation.redacted(outcome.output), limit)
+            outcome.output = bound_tool_output(invocation.redacted(outcome.output))
         outcome.error = invocation.redacted(outcome.error)
         # A hostile page's NUL or a server's NaN cannot be stored: the call log, the step and
         # the model all get the storable form (the runtime's log says it was replaced).

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, TypeVar
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from accounts.access import Actor
@@ -367,6 +367,17 @@ def tool_call_deny_held(*, execution_id: Any, step_number: int, reason: str) -> 
 
 # --- Rows the built-in tools write ------------------------------------------------------
 
+M = TypeVar("M", bound=models.Model)
+
+
+def _create_once(model: type[M], idempotency_key: str | None, values: dict[str, Any]) -> M:
+    """A new row, or with an idempotency key the row that key already made (a tool call
+    re-run after a worker died must not write it twice)."""
+    if idempotency_key:
+        row, _ = model._default_manager.get_or_create(idempotency_key=idempotency_key, defaults=values)
+        return row
+    return model._default_manager.create(**values)
+
 
 def task_create(
     *,
@@ -390,10 +401,7 @@ def task_create(
         "agent_id": agent_id,
         "execution_id": execution_id,
     }
-    if idempotency_key:
-        task, _ = Task.objects.get_or_create(idempotency_key=idempotency_key, defaults=defaults)
-        return task
-    return Task.objects.create(**defaults)
+    return _create_once(Task, idempotency_key, defaults)
 
 
 def email_draft_create(
@@ -414,10 +422,7 @@ def email_draft_create(
         "agent_id": agent_id,
         "execution_id": execution_id,
     }
-    if idempotency_key:
-        draft, _ = EmailDraft.objects.get_or_create(idempotency_key=idempotency_key, defaults=defaults)
-        return draft
-    return EmailDraft.objects.create(**defaults)
+    return _create_once(EmailDraft, idempotency_key, defaults)
 
 
 def notification_create(

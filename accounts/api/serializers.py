@@ -4,6 +4,7 @@ from rest_framework import serializers
 
 from accounts.models import ActivityLog, ApiToken, Scope
 from accounts.services import MAX_TOKEN_DAYS
+from config.api.inputs import StrictSerializer
 
 
 class ApiTokenSerializer(serializers.ModelSerializer):
@@ -25,7 +26,7 @@ class ApiTokenSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ApiTokenCreateSerializer(serializers.Serializer):
+class ApiTokenCreateSerializer(StrictSerializer):
     name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     scopes = serializers.ListField(
         child=serializers.ChoiceField(choices=Scope.values), required=False, allow_empty=False
@@ -37,12 +38,6 @@ class ApiTokenCreateSerializer(serializers.Serializer):
         help_text="Left out: never, or when the token making this request expires (a token cannot mint one "
         "that outlives it; a later expiry is refused with 400).",
     )
-
-    def validate(self, attrs: dict) -> dict:
-        unknown = set(self.initial_data) - set(self.fields)
-        if unknown:
-            raise serializers.ValidationError({name: ["Unknown field."] for name in sorted(unknown)})
-        return attrs
 
 
 class ApiTokenCreatedSerializer(ApiTokenSerializer):

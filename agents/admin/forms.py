@@ -19,7 +19,7 @@ from agents.services.common import ensure_name_free
 from agents.services.platform import agent_configuration_validate
 from agents.validation import agent_config_validate
 from config.api.errors import ApiError
-from config.api.parsers import json_loads_bounded
+from config.api.json_input import json_loads_bounded
 
 _FIELD_FOR = {f"model_config.{key}": column for key, column in MODEL_CONFIG_COLUMNS.items()}
 

@@ -14,17 +14,7 @@ from agents.config import LIMIT_FIELDS, agent_draft_view, agent_version_config
 from agents.models import Agent, AgentTemplate, AgentVersion
 from agents.selectors import agent_has_unpublished_changes, agent_runtime_state, agent_stats
 from agents.services.versions import BUMPS
-
-
-class StrictSerializer(serializers.Serializer):
-    """Refuses fields it does not know (a typo must not be silently ignored), nested too."""
-
-    def to_internal_value(self, data: Any) -> Any:
-        if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError({key: ["Unknown field."] for key in unknown})
-        return super().to_internal_value(data)
+from config.api.inputs import StrictSerializer
 
 
 def _text(max_length: int = 100_000) -> serializers.CharField:

@@ -25,6 +25,7 @@ from django.db.models.functions import Lower
 from guardian.models import UserObjectPermissionBase
 
 from billing.catalog import DEFAULT_MODEL, DEFAULT_PROVIDER
+from config.errors import DomainError
 
 
 class AgentType(models.TextChoices):
@@ -246,6 +247,12 @@ class Agent(models.Model):
         return self.deleted_at is not None
 
 
+class PublishedVersionImmutable(DomainError):
+    """A published version row was saved again; the API answers 409 VersionConflict."""
+
+    code = "VersionConflict"
+
+
 class AgentVersion(models.Model):
     """An immutable snapshot of an agent's configuration. Only ``is_current`` and
     ``deprecated_at`` ever change after creation (and only through queryset updates)."""
@@ -283,9 +290,7 @@ class AgentVersion(models.Model):
         # A published version never changes; the services only ever insert rows and flip
         # is_current / deprecated_at with queryset updates.
         if not self._state.adding:
-            from config.api.errors import ApiError
-
-            raise ApiError(code="VersionConflict", message=f"Version {self.version} is published and cannot change.")
+            raise PublishedVersionImmutable(f"Version {self.version} is published and cannot change.")
         super().save(*args, **kwargs)
 
 

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import re
+
 from rest_framework import serializers
 
 from approvals.models import ApprovalRequest, RiskLevel, RiskRule
-from tools.api.serializers import StrictSerializer
+from config.api.inputs import StrictFieldsMixin, StrictSerializer
 
 
 class ApprovalSerializer(serializers.ModelSerializer):
@@ -37,7 +39,7 @@ class DenyInputSerializer(StrictSerializer):
     note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
 
-class RiskRuleSerializer(serializers.ModelSerializer):
+class RiskRuleSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     # Plain text, checked in validate(): the same choices as risk_level would be a second
     # name for one enum in the OpenAPI schema.
     threshold_risk_level = serializers.CharField(max_length=8, required=False, allow_blank=True)
@@ -51,16 +53,11 @@ class RiskRuleSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "created_at"]
 
     def validate_pattern(self, value: str) -> str:
-        import re
-
         if not re.fullmatch(r"[a-z0-9_*?]{1,120}", value):
             raise serializers.ValidationError("A tool name or wildcard pattern (letters, digits, _, *, ?).")
         return value
 
     def validate(self, attrs: dict) -> dict:
-        unknown = set(getattr(self, "initial_data", {})) - set(self.fields)
-        if unknown:
-            raise serializers.ValidationError({name: ["Unknown field."] for name in sorted(unknown)})
         field = attrs.get("count_field", getattr(self.instance, "count_field", ""))
         threshold = attrs.get("count_threshold", getattr(self.instance, "count_threshold", None))
         if bool(field) != bool(threshold):

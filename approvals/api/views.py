@@ -11,7 +11,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.access import AccessRules, request_actor
+from accounts.access import AccessRules, request_actor, resolve_actor
 from approvals import selectors, services
 from approvals.api.serializers import (
     ApprovalSerializer,
@@ -21,7 +21,7 @@ from approvals.api.serializers import (
 )
 from approvals.models import ApprovalRequest, ApprovalStatus, RiskLevel, RiskRule
 from config.api.errors import ApiError, NotFound
-from tools.api.views import MethodCheckedFirst, valid
+from config.api.inputs import valid_input
 
 
 class ApprovalAccessRules(AccessRules):
@@ -30,8 +30,6 @@ class ApprovalAccessRules(AccessRules):
     list requests."""
 
     def has_permission(self, request: Request, view) -> bool:
-        from accounts.access import resolve_actor
-
         actor = resolve_actor(request)
         rule = getattr(view, "access_rules", {}).get(getattr(view, "action", None) or "")
         if actor is not None and rule is not None and isinstance(rule[0], tuple):
@@ -79,7 +77,7 @@ class ApprovalFilter(django_filters.FilterSet):
         return queryset
 
 
-class ApprovalViewSet(MethodCheckedFirst, viewsets.ReadOnlyModelViewSet):
+class ApprovalViewSet(viewsets.ReadOnlyModelViewSet):
     permission_classes = [ApprovalAccessRules]
     access_rules = {"list": READ, "retrieve": READ, "approve": RESOLVE, "deny": RESOLVE}
     serializer_class = ApprovalSerializer
@@ -104,7 +102,7 @@ class ApprovalViewSet(MethodCheckedFirst, viewsets.ReadOnlyModelViewSet):
     @extend_schema(request=ApproveInputSerializer, responses=ApprovalSerializer)
     @action(detail=True, methods=["post"])
     def approve(self, request: Request, pk: str | None = None) -> Response:
-        data = valid(ApproveInputSerializer, request)
+        data = valid_input(ApproveInputSerializer, request)
         approval = services.approval_resolve(
             approval=self.get_object(),
             actor=request_actor(request),
@@ -117,7 +115,7 @@ class ApprovalViewSet(MethodCheckedFirst, viewsets.ReadOnlyModelViewSet):
     @extend_schema(request=DenyInputSerializer, responses=ApprovalSerializer)
     @action(detail=True, methods=["post"])
     def deny(self, request: Request, pk: str | None = None) -> Response:
-        data = valid(DenyInputSerializer, request)
+        data = valid_input(DenyInputSerializer, request)
         approval = services.approval_resolve(
             approval=self.get_object(), actor=request_actor(request), approved=False, note=data.get("note", "")
         )
@@ -128,7 +126,7 @@ RULES_READ = ("agents:read", "approvals.view_approvalrequest")
 RULES_WRITE = ("agents:write", "approvals.change_riskrule")
 
 
-class RiskRuleViewSet(MethodCheckedFirst, viewsets.GenericViewSet):
+class RiskRuleViewSet(viewsets.GenericViewSet):
     """The organization's risk rules, read before the platform's defaults."""
 
     permission_classes = [AccessRules]
@@ -164,7 +162,7 @@ class RiskRuleViewSet(MethodCheckedFirst, viewsets.GenericViewSet):
         return Response(RiskRuleSerializer(self.get_object()).data)
 
     def create(self, request: Request) -> Response:
-        data = valid(RiskRuleSerializer, request)
+        data = valid_input(RiskRuleSerializer, request)
         rule = services.risk_rule_save(actor=request_actor(request), data=data)
         return Response(RiskRuleSerializer(rule).data, status=status.HTTP_201_CREATED)
 

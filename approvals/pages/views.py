@@ -22,7 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 from approvals import selectors, services
 from approvals.models import ApprovalStatus
 from config.api.errors import ApiError, NotFound
-from config.api.parsers import JsonInputError, json_loads_bounded
+from config.api.json_input import JsonInputError, json_loads_bounded
 
 PAGE_SIZE = 100
 

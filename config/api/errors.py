@@ -24,6 +24,7 @@ from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
+from config.errors import DomainError
 from config.logging import request_id_var
 
 logger = logging.getLogger("agentry.api")
@@ -189,7 +190,7 @@ _DRF_CODES: dict[type[Exception], str] = {
 def exception_handler(exc: Exception, context: dict) -> Response | None:
     """DRF EXCEPTION_HANDLER: every exception becomes the error shape."""
     headers: dict[str, str] = {}
-    if isinstance(exc, ApiError):
+    if isinstance(exc, (ApiError, DomainError)):
         code, message, details = exc.code, exc.message, exc.details
     elif isinstance(exc, drf_exceptions.ValidationError):
         code, message = "InvalidInput", "The request has invalid fields."

@@ -12,7 +12,7 @@ from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 
 from config.api.errors import error_response
-from config.api.parsers import NUL_MESSAGE
+from config.api.json_input import NUL_MESSAGE
 from config.logging import log_context_var, request_id_var
 
 _VALID_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")

@@ -1,7 +1,7 @@
 """JSON bodies: size-limited, nesting-bounded, and free of what PostgreSQL cannot store.
 
-The checks themselves are ``config.json_input`` (plain Python, shared with every other door
-JSON comes through); they are imported here under their old names too.
+The checks themselves are ``config.api.json_input`` (plain Python, shared with every other door
+JSON comes through); import them from there.
 """
 
 from __future__ import annotations
@@ -14,24 +14,7 @@ from django.conf import settings
 from rest_framework.exceptions import APIException, ParseError
 from rest_framework.parsers import JSONParser
 
-from config.json_input import (
-    MAX_JSON_DEPTH,
-    NUL_MESSAGE,
-    JsonInputError,
-    json_input_problem,
-    json_loads_bounded,
-)
-
-__all__ = [
-    "MAX_JSON_DEPTH",
-    "NUL_MESSAGE",
-    "JsonInputError",
-    "LimitedJSONParser",
-    "PayloadTooLarge",
-    "invalid_json_input",
-    "json_input_problem",
-    "json_loads_bounded",
-]
+from config.api.json_input import JsonInputError, json_loads_bounded
 
 
 class PayloadTooLarge(APIException):

@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "memory",
     "tools",
     "approvals",
+    "ops",
     "doors",
 ]
 
@@ -400,7 +401,7 @@ AGENTRY_BASE_URL = env_str("AGENTRY_BASE_URL")
 # --- Activity log ---------------------------------------------------------------------
 ACTIVITY_LOG_RETENTION_DAYS = env_int("ACTIVITY_LOG_RETENTION_DAYS", 90)
 
-# --- Metrics (config/metrics.py) -------------------------------------------------------
+# --- Metrics (ops/metrics.py) ----------------------------------------------------------
 # A scraper's bearer token for /metrics (platform-wide); empty: admin tokens and staff only.
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 

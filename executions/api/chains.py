@@ -18,18 +18,11 @@ from rest_framework.response import Response
 from accounts.access import AccessRules, request_actor
 from agents import selectors
 from agents.models import AgentChain, ChainExecution, ChainRunStatus, ChainStepRun
-from config.api.errors import InvalidInput
+from config.api.inputs import StrictSerializer, valid_input
 from config.api.openapi import IDEMPOTENCY_KEY, error_responses
 from executions.chains.services import chain_execution_cancel, chain_execution_start
 
 UUID_PATH = "[0-9a-fA-F-]{36}"
-
-
-def _body(request: Request) -> dict:
-    # One of the per-app input helpers the shared API kit (issue #15, item 4) replaces.
-    if not isinstance(request.data, dict):
-        raise InvalidInput("The body must be a JSON object.")
-    return dict(request.data)
 
 
 class StepRunSerializer(serializers.ModelSerializer):
@@ -67,7 +60,7 @@ class ChainExecutionDetailSerializer(ChainExecutionSerializer):
         read_only_fields = fields
 
 
-class ExecuteChainSerializer(serializers.Serializer):
+class ExecuteChainSerializer(StrictSerializer):
     input = serializers.DictField(required=False, default=dict)  # type: ignore[assignment]
     wait = serializers.FloatField(required=False, min_value=0, max_value=60, help_text="seconds to wait for the end")
 
@@ -100,18 +93,14 @@ class ChainRunViewSet(viewsets.GenericViewSet):
     def execute(self, request: Request, pk: str) -> Response:
         actor = request_actor(request)
         chain = selectors.chain_get(actor=actor, chain_id=pk)
-        payload = ExecuteChainSerializer(data=_body(request))
-        payload.is_valid(raise_exception=True)
-        unknown = sorted(set(request.data) - {"input", "wait"})
-        if unknown:
-            raise InvalidInput(validation_errors={key: ["Unknown field."] for key in unknown})
+        data = valid_input(ExecuteChainSerializer, request)
         run = chain_execution_start(
             chain=chain,
-            input=payload.validated_data.get("input") or {},
+            input=data.get("input") or {},
             actor=actor,
             idempotency_key=request.headers.get("Idempotency-Key"),
         )
-        wait = payload.validated_data.get("wait")
+        wait = data.get("wait")
         if wait:
             deadline = time.monotonic() + wait
             while time.monotonic() < deadline and not run.is_terminal:

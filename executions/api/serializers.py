@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from config.api.inputs import StrictSerializer
 from executions.models import Execution, ExecutionLog, ExecutionStep
 
 
-class ExecuteSerializer(serializers.Serializer):
+class ExecuteSerializer(StrictSerializer):
     task = serializers.CharField(max_length=100_000, trim_whitespace=False)
     context = serializers.DictField(required=False, default=dict)  # type: ignore[assignment]
     max_tokens = serializers.IntegerField(required=False, min_value=1, max_value=200_000)
@@ -17,12 +18,6 @@ class ExecuteSerializer(serializers.Serializer):
         help_text="Seconds to wait for the result; the answer comes sooner when the run ends (200) or "
         "parks for an approval or a timer (202 with status waiting_approval or waiting).",
     )
-
-    def validate(self, attrs: dict) -> dict:
-        unknown = set(self.initial_data) - set(self.fields)
-        if unknown:
-            raise serializers.ValidationError({name: ["Unknown field."] for name in sorted(unknown)})
-        return attrs
 
 
 class ExecutionSerializer(serializers.ModelSerializer):

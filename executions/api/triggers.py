@@ -21,6 +21,7 @@ from agents.access import agent_rights, visible_agents_q
 from agents.models import Agent
 from agents.selectors import agent_get, agent_get_for_execution
 from config.api.errors import ApiError, InsufficientPermissions, InvalidInput
+from config.api.inputs import json_object_body
 from config.api.openapi import IDEMPOTENCY_KEY
 from executions.api.serializers import ExecutionSerializer
 from executions.models import AgentHookSecret, ScheduledExecution, TriggerAttempt, TriggerType
@@ -34,12 +35,6 @@ from executions.triggers.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER
 READ = ("agents:read", "agents.view_agent")
 RUN = ("agents:execute", "agents.execute_agent")
 UUID_PATH = "[0-9a-fA-F-]{36}"
-
-
-def _body(request: Request) -> dict[str, Any]:
-    if not isinstance(request.data, dict):
-        raise InvalidInput("The body must be a JSON object.")
-    return dict(request.data)
 
 
 class ScheduleSerializer(serializers.ModelSerializer):
@@ -115,7 +110,7 @@ class ScheduleViewSet(viewsets.GenericViewSet):
     @extend_schema(request=OpenApiTypes.OBJECT, responses={201: ScheduleSerializer})
     def create(self, request: Request) -> Response:
         actor = request_actor(request)
-        data = _body(request)
+        data = json_object_body(request)
         agent_ref = data.pop("agent_id", data.pop("agent", None))
         if agent_ref is None:
             raise InvalidInput(validation_errors={"agent_id": ["Which agent to run."]})
@@ -129,7 +124,7 @@ class ScheduleViewSet(viewsets.GenericViewSet):
         actor = request_actor(request)
         schedule = selectors.schedule_get(actor=actor, schedule_id=pk)
         agent_get_for_execution(actor=actor, agent_id=schedule.agent_id)  # may run it, or 403
-        schedule_update(actor=actor, schedule=schedule, data=_body(request))
+        schedule_update(actor=actor, schedule=schedule, data=json_object_body(request))
         return Response(ScheduleSerializer(selectors.schedule_get(actor=actor, schedule_id=pk)).data)
 
     def destroy(self, request: Request, pk: str) -> Response:
@@ -159,7 +154,7 @@ class EventView(APIView):
     )
     def post(self, request: Request) -> Response:
         actor = request_actor(request)
-        data = _body(request)
+        data = json_object_body(request)
         unknown = sorted(set(data) - {"type", "payload"})
         if unknown:
             raise InvalidInput(validation_errors={key: ["Unknown field."] for key in unknown})

@@ -15,6 +15,7 @@ from accounts.access import AccessRules, request_actor
 from agents.triggers.patterns import EVENT_TYPES
 from config.api.errors import InvalidInput
 from config.api.filters import FromToFilterSet, UtcIsoDateTimeFilter
+from config.api.inputs import json_object_body
 from executions.event_catalogue import event_type_list
 from executions.models import DeliveryStatus, PlatformEvent, WebhookDelivery, WebhookEndpoint
 from executions.triggers import selectors
@@ -67,12 +68,6 @@ class DeliveryFilter(django_filters.FilterSet):
         fields = ["status", "event_type"]
 
 
-def _body(request: Request) -> dict:
-    if not isinstance(request.data, dict):
-        raise InvalidInput("The body must be a JSON object.")
-    return dict(request.data)
-
-
 class WebhookEndpointViewSet(viewsets.GenericViewSet):
     """The organization's endpoints for platform events. The secret signs every delivery
     (``X-Agentry-Signature: sha256=HMAC(secret, "<X-Agentry-Timestamp>." + body)``) and is
@@ -107,14 +102,14 @@ class WebhookEndpointViewSet(viewsets.GenericViewSet):
 
     @extend_schema(request=OpenApiTypes.OBJECT, responses={201: WebhookEndpointCreatedSerializer})
     def create(self, request: Request) -> Response:
-        endpoint, secret = webhook_endpoint_create(actor=request_actor(request), data=_body(request))
+        endpoint, secret = webhook_endpoint_create(actor=request_actor(request), data=json_object_body(request))
         endpoint.secret = secret
         return Response(WebhookEndpointCreatedSerializer(endpoint).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=OpenApiTypes.OBJECT, responses=WebhookEndpointSerializer)
     def partial_update(self, request: Request, pk: str) -> Response:
         endpoint = webhook_endpoint_update(
-            actor=request_actor(request), endpoint=self._endpoint(pk), data=_body(request)
+            actor=request_actor(request), endpoint=self._endpoint(pk), data=json_object_body(request)
         )
         return Response(WebhookEndpointSerializer(endpoint).data)
 

@@ -11,8 +11,6 @@ from typing import Any, ClassVar
 import anthropic
 import httpx2
 
-from config.guarded_http import guarded_http_client
-
 from .base import (
     ChatMessage,
     CompletionRequest,
@@ -26,7 +24,8 @@ from .base import (
 )
 from .data import tool_arguments_from_object
 from .errors import LLMAuthError, LLMError, LLMInvalidResponse, describe_answer, invalid_response
-from .openai_client import organization_key, pool_options
+from .openai_client import organization_key
+from .pooling import pooled_sdk
 from .sdk_errors import translate_sdk_error
 from .shapes import SHAPE_ERRORS, BadShape, count_of, field_of, has_fields, optional_text
 
@@ -125,20 +124,13 @@ class AnthropicClient(LLMClient):
 
     @classmethod
     def build_sdk(cls, *, api_key: str | None, base_url: str | None, config: ProviderConfig) -> Any:
-        limits, timeout = pool_options(config, httpx2)
-        if config.endpoint_guard is not None:
-            http_client = guarded_http_client(
-                module=httpx2, guard=config.endpoint_guard, limits=limits, timeout=timeout
-            )
-        else:
-            http_client = anthropic.DefaultHttpxClient(limits=limits, timeout=timeout)
-        return anthropic.Anthropic(
+        return pooled_sdk(
+            anthropic.Anthropic,
+            default_http_client=anthropic.DefaultHttpxClient,
+            http_module=httpx2,
             api_key=api_key,
             base_url=base_url,
-            timeout=config.timeout,
-            max_retries=0,  # retries are ours (retry.py)
-            default_headers=config.extra.get("default_headers"),
-            http_client=http_client,
+            config=config,
         )
 
     def _request_kwargs(self, request: CompletionRequest) -> dict[str, Any]:

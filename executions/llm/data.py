@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from config.json_input import MAX_JSON_DEPTH, JsonInputError, json_loads_bounded
+from config.api.json_input import MAX_JSON_DEPTH, JsonInputError, json_loads_bounded
 
 from .errors import LLMBadRequest
 from .retry import RetryPolicy

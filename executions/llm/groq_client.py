@@ -10,10 +10,9 @@ from typing import Any, ClassVar
 import groq
 import httpx
 
-from config.guarded_http import guarded_http_client
-
 from .base import ProviderConfig
-from .openai_client import OpenAIClient, pool_options
+from .openai_client import OpenAIClient
+from .pooling import pooled_sdk
 
 
 class GroqClient(OpenAIClient):
@@ -28,18 +27,13 @@ class GroqClient(OpenAIClient):
     def build_sdk(cls, *, api_key: str | None, base_url: str | None, config: ProviderConfig) -> Any:
         # The Groq SDK's default pool keeps only 20 connections alive; a threaded worker
         # with hundreds of runs in flight would reconnect constantly.
-        limits, timeout = pool_options(config, httpx)
-        if config.endpoint_guard is not None:
-            http_client = guarded_http_client(module=httpx, guard=config.endpoint_guard, limits=limits, timeout=timeout)
-        else:
-            http_client = groq.DefaultHttpxClient(limits=limits, timeout=timeout)
-        return groq.Groq(
+        return pooled_sdk(
+            groq.Groq,
+            default_http_client=groq.DefaultHttpxClient,
+            http_module=httpx,
             api_key=api_key,
             base_url=base_url,
-            timeout=config.timeout,
-            max_retries=0,  # retries are ours (retry.py)
-            default_headers=config.extra.get("default_headers"),
-            http_client=http_client,
+            config=config,
         )
 
     def _stream_kwargs(self) -> dict[str, Any]:

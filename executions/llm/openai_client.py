@@ -10,29 +10,15 @@ from typing import Any, ClassVar
 import httpx2
 import openai
 
-from config.guarded_http import guarded_http_client
-
 from .base import CompletionRequest, EmbeddingResult, LLMClient, LLMResponse, ProviderConfig, StreamEvent, Usage
 from .errors import LLMAuthError, LLMError, describe_answer, invalid_response
 from .openai_format import StreamAssembler, parse_completion, to_openai_messages, to_openai_tools
+from .pooling import pooled_sdk
 from .sdk_errors import translate_sdk_error
 from .shapes import SHAPE_ERRORS, BadShape, count_of, field_of, has_fields
 
 # OpenAI accepts up to 2,048 inputs per embeddings request; stay well below for request size.
 EMBED_BATCH = 512
-# One pooled HTTP client is shared by every worker thread of a process (see registry.py):
-# size the pool for a thread pool of hundreds of in-flight runs, all kept alive.
-DEFAULT_MAX_CONNECTIONS = 1000
-
-
-def pool_options(config: ProviderConfig, module: ModuleType) -> tuple[Any, Any]:
-    """(limits, timeout) of the HTTP client an SDK is built with, from ``module`` (httpx2 for
-    the openai and anthropic SDKs, httpx for groq's)."""
-    limit = int(config.extra.get("max_connections", DEFAULT_MAX_CONNECTIONS))
-    return (
-        module.Limits(max_connections=limit, max_keepalive_connections=limit),
-        module.Timeout(config.timeout, connect=min(config.timeout, 10.0)),
-    )
 
 
 def organization_key(provider: str, config: ProviderConfig) -> str:
@@ -96,20 +82,13 @@ class OpenAIClient(LLMClient):
 
     @classmethod
     def build_sdk(cls, *, api_key: str | None, base_url: str | None, config: ProviderConfig) -> Any:
-        limits, timeout = pool_options(config, httpx2)
-        if config.endpoint_guard is not None:
-            http_client = guarded_http_client(
-                module=httpx2, guard=config.endpoint_guard, limits=limits, timeout=timeout
-            )
-        else:
-            http_client = openai.DefaultHttpxClient(limits=limits, timeout=timeout)
-        return openai.OpenAI(
+        return pooled_sdk(
+            openai.OpenAI,
+            default_http_client=openai.DefaultHttpxClient,
+            http_module=httpx2,
             api_key=api_key,
             base_url=base_url,
-            timeout=config.timeout,
-            max_retries=0,  # retries are ours (retry.py), bounded per ProviderConfig
-            default_headers=config.extra.get("default_headers"),
-            http_client=http_client,
+            config=config,
         )
 
     # -- protocol ------------------------------------------------------------------------

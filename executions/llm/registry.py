@@ -24,12 +24,14 @@ import json
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from .base import ChatMessage, LLMClient, LLMResponse, ProviderConfig, StreamEvent, ToolSpec
 from .errors import LLMBadRequest, LLMConfigurationError, LLMError
+
+T = TypeVar("T")
 
 ADAPTERS: dict[str, str] = {
     "openai": "executions.llm.openai_client.OpenAIClient",
@@ -131,6 +133,30 @@ def should_fall_back(error: LLMError) -> bool:
     return True
 
 
+def _first_that_answers(
+    configs: Sequence[ProviderConfig], call: Callable[[LLMClient], T]
+) -> tuple[T, ProviderConfig, list[FallbackAttempt]]:
+    """``call`` with each config's client in order until one answers; the fallback policy of
+    the module doc. When all fail, the last error is raised with ``fallback_attempts`` set."""
+    if not configs:
+        raise LLMConfigurationError("no provider configured")
+    attempts: list[FallbackAttempt] = []
+    last = len(configs) - 1
+    for position, config in enumerate(configs):
+        started = time.perf_counter()
+        try:
+            answer = call(get_client(config))
+        except LLMError as error:
+            attempts.append(FallbackAttempt(config, error, _elapsed_ms(started)))
+            if not should_fall_back(error) or position == last:
+                error.fallback_attempts = attempts
+                raise
+            continue
+        attempts.append(FallbackAttempt(config, None, _elapsed_ms(started)))
+        return answer, config, attempts
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def complete_with_fallback(
     configs: Sequence[ProviderConfig],
     messages: Iterable[ChatMessage | Mapping[str, Any]],
@@ -143,27 +169,15 @@ def complete_with_fallback(
 ) -> FallbackResult:
     """Try each config in order (each with its own retries); see the module doc for when we
     move on. When all fail, the last error is raised with ``fallback_attempts`` set on it."""
-    if not configs:
-        raise LLMConfigurationError("no provider configured")
     messages = list(messages)
-    attempts: list[FallbackAttempt] = []
-    last = len(configs) - 1
-    for position, config in enumerate(configs):
-        started = time.perf_counter()
-        try:
-            response = get_client(config).complete(
-                messages, tools=tools, temperature=temperature, max_tokens=max_tokens, top_p=top_p, extra=extra
-            )
-        except LLMError as error:
-            attempts.append(FallbackAttempt(config, error, _elapsed_ms(started)))
-            if not should_fall_back(error) or position == last:
-                error.fallback_attempts = attempts
-                raise
-            continue
-        attempts.append(FallbackAttempt(config, None, _elapsed_ms(started)))
-        response.fallback_from = _failed(attempts)
-        return FallbackResult(response=response, config=config, attempts=attempts)
-    raise AssertionError("unreachable")  # pragma: no cover
+    response, config, attempts = _first_that_answers(
+        configs,
+        lambda client: client.complete(
+            messages, tools=tools, temperature=temperature, max_tokens=max_tokens, top_p=top_p, extra=extra
+        ),
+    )
+    response.fallback_from = _failed(attempts)
+    return FallbackResult(response=response, config=config, attempts=attempts)
 
 
 def stream_with_fallback(
@@ -179,30 +193,20 @@ def stream_with_fallback(
     """Like ``complete_with_fallback`` for streams, falling back only before the first event
     (after that the caller has shown tokens). The ``done`` event's response names the
     provider and model that answered."""
-    if not configs:
-        raise LLMConfigurationError("no provider configured")
     messages = list(messages)
-    attempts: list[FallbackAttempt] = []
-    last = len(configs) - 1
-    for position, config in enumerate(configs):
-        started = time.perf_counter()
-        try:
-            events = get_client(config).stream(
-                messages, tools=tools, temperature=temperature, max_tokens=max_tokens, top_p=top_p, extra=extra
-            )
-            first = next(events, None)
-        except LLMError as error:
-            attempts.append(FallbackAttempt(config, error, _elapsed_ms(started)))
-            if not should_fall_back(error) or position == last:
-                error.fallback_attempts = attempts
-                raise
-            continue
-        if first is not None:
-            failed = _failed(attempts)
-            yield _with_fallbacks(first, failed)
-            for event in events:
-                yield _with_fallbacks(event, failed)
-        return
+
+    def opened(client: LLMClient) -> tuple[StreamEvent | None, Iterator[StreamEvent]]:
+        events = client.stream(
+            messages, tools=tools, temperature=temperature, max_tokens=max_tokens, top_p=top_p, extra=extra
+        )
+        return next(events, None), events
+
+    (first, events), _, attempts = _first_that_answers(configs, opened)
+    if first is not None:
+        failed = _failed(attempts)
+        yield _with_fallbacks(first, failed)
+        for event in events:
+            yield _with_fallbacks(event, failed)
 
 
 def _failed(attempts: list[FallbackAttempt]) -> list[str]:

@@ -12,7 +12,7 @@ from django.db.models import F
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from config.json_input import MAX_JSON_DEPTH, JsonInputError, json_loads_bounded
+from config.api.json_input import MAX_JSON_DEPTH, JsonInputError, json_loads_bounded
 from config.json_schema import error_line, schema_errors
 from executions import telemetry
 from executions.events import event_emit

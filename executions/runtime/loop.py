@@ -52,12 +52,10 @@ from executions.providers import resolve_providers
 from executions.runtime import chaos, finish, owners, recorded, records, shutdown
 from executions.runtime import context as ctx
 from executions.runtime.owners import owner_is_gone, worker_identity
-from executions.runtime.tools_port import ToolContext, ToolOutcome, tool_port
+from executions.runtime.tools_port import ToolContext, ToolOutcome, bound_tool_output, tool_port
 
 logger = logging.getLogger(__name__)
 
-# Bound what a tool hands back to the model (characters of its JSON).
-MAX_TOOL_RESULT_CHARS = 16_000
 S = ExecutionStatus
 # The database, Redis or the broker unreachable: not the run's fault, and gone after a
 # restart. These escape to the task as before: it tries again shortly (the database), or the
@@ -739,7 +737,7 @@ class Runner:
             return True
         now = timezone.now()
         if outcome.status == "completed":
-            output = _bounded(outcome.output)
+            output = bound_tool_output(outcome.output)
             step.status, step.tool_output, step.is_error = StepStatus.COMPLETED, output, False
         elif outcome.status == "wait":
             step.status, step.tool_output, step.is_error = (
@@ -792,13 +790,6 @@ class Runner:
             "cpu_time_ms": cpu_ms,
             "memory_peak_mb": int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         }
-
-
-def _bounded(output: Any) -> Any:
-    text = json.dumps(output, default=str)
-    if len(text) <= MAX_TOOL_RESULT_CHARS:
-        return output
-    return {"truncated": True, "original_chars": len(text), "content": text[:MAX_TOOL_RESULT_CHARS]}
 
 
 def run_execution(execution_id: Any) -> float | None:

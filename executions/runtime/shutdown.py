@@ -2,7 +2,7 @@
 
 Celery's warm shutdown (SIGTERM) stops taking messages and waits for the tasks in progress.
 A run may take minutes, longer than an orchestrator's grace period, so the runtime is told
-(``worker_shutting_down``, connected in ``config/celery.py``) and every run of this process
+(``worker_shutting_down``, connected in ``executions/apps.py``) and every run of this process
 stops at its next step boundary: the model call or tool call in progress finishes and
 commits, then the lease is released (owner cleared, expiry NULL) and the run is queued
 again for another worker, which resumes it from its committed steps at once, without a
@@ -21,7 +21,8 @@ import threading
 _requested = threading.Event()
 
 
-def request_handback() -> None:
+def request_handback(**signal_kwargs: object) -> None:
+    """Also the receiver of Celery's ``worker_shutting_down`` (SIGTERM, warm shutdown)."""
     _requested.set()
 
 

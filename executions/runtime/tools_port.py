@@ -11,6 +11,7 @@ falls back to.
 from __future__ import annotations
 
 import fnmatch
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
@@ -32,10 +33,37 @@ class ToolOutcome:
     error: str = ""
     wait_seconds: int | None = None  # status "wait": resume the run after this long
     approval: dict[str, Any] = field(default_factory=dict)  # status "needs_approval": risk, reason
-    # Values of output/error replaced to be storable (config.json_input.storable_json).
+    # Values of output/error replaced to be storable (config.api.json_input.storable_json).
     replaced: int = 0
     # Requests the call sent to other services (config.call_count), for api_calls_count.
     api_calls: int = 0
+
+
+def bound_output(output: Any, limit: int) -> Any:
+    """``output`` within ``limit`` characters of JSON: long strings are cut, marked as such."""
+    text = json.dumps(output, default=str, ensure_ascii=False)
+    if len(text) <= limit:
+        return output
+    if isinstance(output, dict):
+        trimmed = dict(output)
+        for _ in range(4):
+            strings = sorted((k for k, v in trimmed.items() if isinstance(v, str)), key=lambda k: -len(trimmed[k]))
+            if not strings:
+                break
+            overflow = len(json.dumps(trimmed, default=str, ensure_ascii=False)) - limit + 200
+            key = strings[0]
+            trimmed[key] = trimmed[key][: max(0, len(trimmed[key]) - overflow)] + "…[truncated]"
+            trimmed["truncated"] = True
+            if len(json.dumps(trimmed, default=str, ensure_ascii=False)) <= limit:
+                return trimmed
+    return {"truncated": True, "original_chars": len(text), "content": text[: max(0, limit - 100)]}
+
+
+def bound_tool_output(output: Any) -> Any:
+    """What a tool hands back, within AGENTRY_TOOL_RESULT_MAX_CHARS characters of JSON: the
+    one limit, whichever port ran the tool (the tools app's gateway bounds it before its call
+    log; the runtime bounds every outcome before the model and the step see it)."""
+    return bound_output(output, int(settings.AGENTRY_TOOL_RESULT_MAX_CHARS))
 
 
 @dataclass

@@ -28,7 +28,8 @@ from accounts.services import activity_record
 from agents.models import Agent
 from agents.triggers.conditions import ConditionError, trigger_conditions_hold
 from config.api.errors import ApiError, Conflict, ResourceExhausted
-from config.api.parsers import JsonInputError, invalid_json_input, json_loads_bounded
+from config.api.json_input import JsonInputError, json_loads_bounded
+from config.api.parsers import invalid_json_input
 from executions.models import AgentHookSecret, Execution, TriggerAttempt, TriggerType
 from executions.triggers.common import trigger_agents, trigger_start
 from executions.triggers.signing import secret_generate, signature_problem

@@ -6,12 +6,12 @@ import pytest
 
 from agents.models import ProviderConnection
 from agents.services.connections import provider_connection_create
+from bench.fakes.script import text
 from config.api.errors import ApiError
 from executions.models import Execution
 from executions.runtime.loop import run_execution
 from executions.services import execution_start
 from tests.conftest import assert_error
-from tests.fakes.script import text
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -10,12 +10,12 @@ import pytest
 from agents.services.agents import agent_create
 from agents.services.connections import provider_connection_create
 from agents.services.versions import agent_publish
+from bench.fakes.script import text
 from billing.models import UsageRecord
 from executions.runtime.loop import run_execution
 from executions.services import execution_start
 from tests.agents.conftest import body
 from tests.conftest import assert_error
-from tests.fakes.script import text
 
 pytestmark = pytest.mark.django_db
 

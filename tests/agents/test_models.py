@@ -4,8 +4,8 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from agents.models import AgentVersion
-from config.api.errors import ApiError
+from agents.models import AgentVersion, PublishedVersionImmutable
+from config.api.errors import exception_handler
 from tests.agents.factories import AgentFactory
 
 
@@ -42,8 +42,12 @@ def test_published_version_row_cannot_be_saved_again(org):
         agent=agent, version="1.0.0", major=1, minor=0, patch=0, config={}, published_at=timezone.now()
     )
     version.changelog = "rewritten history"
-    with pytest.raises(ApiError) as caught:
+    with pytest.raises(PublishedVersionImmutable):
         version.save()
-    assert caught.value.code == "VersionConflict"
+    # The API maps the model's error to its code (nothing HTTP in the model itself).
+    answer = exception_handler(PublishedVersionImmutable("Version 1.0.0 is published and cannot change."), {})
+    assert answer is not None and answer.status_code == 409
+    assert answer.data["error"]["code"] == "VersionConflict"
+    assert answer.data["error"]["message"] == "Version 1.0.0 is published and cannot change."
     version.refresh_from_db()
     assert version.changelog == ""

@@ -9,6 +9,7 @@ from accounts.models import ActivityLog
 from agents.models import Agent, AgentChain
 from agents.services import agent_create
 from agents.triggers.patterns import EVENT_TYPES
+from bench.fakes.script import error, text
 from billing.models import Plan
 from config.json_schema import schema_errors
 from executions.event_catalogue import EVENT_CATALOGUE
@@ -17,7 +18,6 @@ from executions.runtime.loop import run_execution
 from executions.services import execution_start
 from tests.chains.conftest import step
 from tests.conftest import assert_error
-from tests.fakes.script import error, text
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -42,7 +42,10 @@ def test_agent_validate_answers_what_create_would_and_writes_nothing(org, alice,
     assert nothing_written(org) == before
 
     for body in (
-        {**AGENT, "model_config": {"provider": "openai", "model": "claude-sonnet-4-20250514"}},  # another provider's model
+        {
+            **AGENT,
+            "model_config": {"provider": "openai", "model": "claude-sonnet-4-20250514"},
+        },  # another provider's model
         {**AGENT, "agent_type": "wizard"},
         {"system_prompt": "no name"},
     ):

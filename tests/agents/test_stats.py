@@ -10,11 +10,11 @@ from django.utils import timezone
 
 from agents.models import Visibility
 from agents.services import agent_activate, agent_create
+from bench.fakes.script import error, text
 from executions.models import Execution
 from executions.runtime.loop import run_execution
 from executions.services import execution_cancel, execution_start
 from tests.conftest import assert_error
-from tests.fakes.script import error, text
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

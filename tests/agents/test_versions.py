@@ -9,7 +9,7 @@ from django.db import connection
 
 from agents import services
 from agents.config import agent_version_config, config_diff
-from agents.models import Agent, AgentStatus, AgentVersion
+from agents.models import Agent, AgentStatus, AgentVersion, PublishedVersionImmutable
 from agents.selectors import agent_has_unpublished_changes, agent_version_diff
 from config.api.errors import ApiError
 from tests.agents.conftest import actor_of, body
@@ -80,7 +80,7 @@ def test_published_versions_never_change(alice, published):
     assert version.config == snapshot
     assert agent_version_config(version)["system_prompt"] == "You answer customer questions about Acme products."
     version.config = {"system_prompt": "tampered"}
-    with pytest.raises(ApiError) as caught:
+    with pytest.raises(PublishedVersionImmutable) as caught:
         version.save()
     assert caught.value.code == "VersionConflict"
     version.refresh_from_db()

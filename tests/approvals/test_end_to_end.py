@@ -15,10 +15,10 @@ from django.conf import settings
 from django.utils import timezone
 
 from approvals.models import ApprovalRequest
+from bench.fakes.script import text, tool_call
 from executions.models import Execution
 from executions.services import execution_start
 from tests.fakes.fixtures import FAKE_API_KEY
-from tests.fakes.script import text, tool_call
 from tests.processes import celery_worker, wait_for
 from tools.models import AgentCapabilityGrant, ToolCall
 

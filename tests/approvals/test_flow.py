@@ -14,11 +14,11 @@ from accounts.access import Actor
 from accounts.models import ActivityLog, Membership
 from approvals.models import ApprovalRequest
 from approvals.services import approval_notify_by_email, approval_resolve, approvals_expire
+from bench.fakes.script import text, tool_call
 from config.api.errors import ApiError
 from executions.models import Execution, ExecutionEvent, ExecutionStep, PlatformEvent
 from executions.runtime.loop import run_execution
 from executions.services import execution_cancel, execution_start
-from tests.fakes.script import text, tool_call
 from tools.models import AgentCapabilityGrant, Notification, ToolCall
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -217,7 +217,7 @@ def test_a_constraint_holds_back_a_harmless_tool(org, alice, make_agent, provide
 def test_two_held_calls_in_one_step_are_decided_one_after_the_other(
     org, alice, make_agent, providers_at_fake, synced_tools
 ):
-    from tests.fakes.script import FakeToolCall, Reply
+    from bench.fakes.script import FakeToolCall, Reply
 
     agent = make_agent(name="Double", allowed_tools=["email_send"], limits={"max_tool_calls_per_step": 3})
     AgentCapabilityGrant.objects.create(organization=org, agent=agent, capabilities=["send_emails"])

@@ -9,12 +9,12 @@ from accounts.access import Actor
 from accounts.models import Membership
 from approvals.models import ApprovalRequest
 from approvals.services import approval_resolve
+from bench.fakes.script import text, tool_call
 from billing.models import DailyUsage, UsagePeriod
 from billing.usage import daily_usage_rebuild
 from executions.models import ExecutionLog
 from executions.runtime.loop import run_execution
 from executions.services import execution_start
-from tests.fakes.script import text, tool_call
 from tools.models import AgentCapabilityGrant
 
 pytestmark = pytest.mark.django_db(transaction=True)

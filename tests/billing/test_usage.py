@@ -9,6 +9,7 @@ import pytest
 from django.core import mail
 from django.db import connection
 
+from bench.fakes.script import text, tool_call
 from billing.models import Alert, DailyUsage, ModelPrice, Plan, UsagePeriod, UsageRecord
 from billing.pricing import Price, call_cost, clear_price_cache, price_call
 from billing.quotas import usage_period_current
@@ -17,7 +18,6 @@ from executions.models import Execution
 from executions.runtime.loop import run_execution
 from executions.services import execution_start
 from tests.conftest import assert_error
-from tests.fakes.script import text, tool_call
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

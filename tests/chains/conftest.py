@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from agents.models import Agent, ChainExecution
+from bench.fakes.script import Conversation, error, text, tool_call
 from executions.chains.runner import chain_advance
-from tests.fakes.script import Conversation, error, text, tool_call
 
 
 class Behaviours:

@@ -12,7 +12,7 @@ import pytest
 
 from accounts.models import ActivityLog
 from agents.models import Agent, AgentChain, ProviderConnection
-from config.api.parsers import MAX_JSON_DEPTH
+from config.api.json_input import MAX_JSON_DEPTH
 from executions.models import Execution, ScheduledExecution
 from tests.agents.conftest import body as agent_body
 from tests.conftest import assert_error

@@ -14,8 +14,8 @@ from a2a.client import A2ACardResolver, A2AClientError, ClientConfig, ClientFact
 from a2a.types import a2a_pb2 as pb
 from a2a.utils.errors import A2AError, TaskNotCancelableError, TaskNotFoundError
 
+from bench.fakes.script import text, tool_call
 from executions.models import Execution
-from tests.fakes.script import text, tool_call
 from tools.models import AgentCapabilityGrant
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]

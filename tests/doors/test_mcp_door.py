@@ -24,9 +24,9 @@ from accounts.models import Membership
 from accounts.services import api_token_create
 from agents.services import agent_create, agent_publish
 from approvals.models import ApprovalRequest
+from bench.fakes.script import HttpError, text, tool_call
 from executions.models import Execution
 from tests.fakes.fixtures import FAKE_API_KEY
-from tests.fakes.script import HttpError, text, tool_call
 from tests.processes import asgi_server, celery_worker
 from tools.mcp.handler import IDEMPOTENCY_META_KEY
 

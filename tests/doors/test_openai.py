@@ -9,8 +9,8 @@ import openai
 import pytest
 from openai import OpenAI
 
+from bench.fakes.script import text, tool_call
 from executions.models import Execution
-from tests.fakes.script import text, tool_call
 from tools.models import AgentCapabilityGrant
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]

@@ -9,11 +9,11 @@ import httpx
 import pytest
 from django.db import connection
 
+from bench.fakes.script import text, tool_call
 from executions.models import Execution
 from executions.runtime.loop import run_execution
 from tests.conftest import assert_error
 from tests.fakes.schema_canary import SCHEMA_SECRET
-from tests.fakes.script import text, tool_call
 from tests.processes import asgi_server, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -12,13 +12,13 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from bench.fakes.script import text, tool_call
 from executions.models import Execution, ExecutionStep
 from executions.runtime.loop import claim, run_execution
 from executions.runtime.tools_port import LocalTool, ToolOutcome, register_local_tool, unregister_local_tool
 from executions.services import execution_cancel, execution_start, executions_due
 from executions.tasks import tick
 from tests.fakes.fixtures import worker_env_for
-from tests.fakes.script import text, tool_call
 from tests.processes import celery_worker, wait_for
 from tests.tooling import NoteReceiver, model_calls_by_task
 

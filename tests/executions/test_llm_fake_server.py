@@ -143,7 +143,7 @@ def test_server_without_recording_still_counts():
 
 def test_command_line_entry_point():
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes.llm_server", "--port", "0", "--latency-ms", "5"],
+        [sys.executable, "-m", "bench.fakes.llm_server", "--port", "0", "--latency-ms", "5"],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,

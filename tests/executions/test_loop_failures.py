@@ -11,13 +11,13 @@ import pytest
 import redis.exceptions
 from django.db import OperationalError
 
+from bench.fakes.script import text
 from executions.models import Execution
 from executions.runtime import loop
 from executions.runtime.loop import run_execution
 from executions.services import execution_start
 from executions.tasks import tick
 from tests.fakes.http_fakes import FakeHttpServer
-from tests.fakes.script import text
 from tests.processes import celery_worker, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -23,13 +23,13 @@ from django.core.management.base import CommandError
 
 from agents.models import ProviderConnection
 from agents.services.connections import provider_connection_create
+from bench.fakes import protocols
+from bench.fakes.script import conversation, text
 from executions.llm.registry import clear_client_cache
 from executions.models import Execution
 from executions.runtime.loop import run_execution
 from executions.services import execution_start
-from tests.fakes import protocols
 from tests.fakes.http_fakes import Canary, FakeHttpServer, Recorded, Route
-from tests.fakes.script import conversation, text
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -11,12 +11,12 @@ import pytest
 import redis
 from django.conf import settings
 
+from bench.fakes.script import error, text, tool_call
 from executions import streaming
 from executions.models import Execution, ExecutionEvent, ExecutionLog, PlatformEvent
 from executions.runtime.loop import run_execution
 from executions.runtime.tools_port import LocalTool, ToolOutcome, register_local_tool, unregister_local_tool
 from executions.services import execution_start, executions_due
-from tests.fakes.script import error, text, tool_call
 from tests.processes import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -9,12 +9,12 @@ import pytest
 
 from accounts.models import ActivityLog
 from agents.models import Agent
+from bench.fakes.script import error, text, tool_call
 from billing.models import UsageRecord
 from config.api.errors import ApiError
 from executions.models import Execution, ExecutionEvent, ExecutionStep, PlatformEvent
 from executions.runtime.loop import run_execution
 from executions.services import execution_start
-from tests.fakes.script import error, text, tool_call
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -134,10 +134,10 @@ def test_max_steps_ends_the_run_failed(org, make_agent, providers_at_fake, echo_
 
 
 def test_max_tool_calls_per_step(org, make_agent, providers_at_fake, echo_tool):
-    from tests.fakes.script import Reply
+    from bench.fakes.script import Reply
 
     agent = make_agent(allowed_tools=["echo"], limits={"max_tool_calls_per_step": 1})
-    from tests.fakes.script import FakeToolCall
+    from bench.fakes.script import FakeToolCall
 
     many = Reply(tool_calls=[FakeToolCall(name="echo", arguments={"text": t}) for t in ("a", "b", "c")])
     providers_at_fake.script(many, text("done"))

@@ -16,6 +16,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 from agents.services.chains import chain_create
+from bench.fakes.script import error, text, tool_call
 from config import telemetry as otel
 from executions.chains.services import chain_execution_start
 from executions.models import Execution
@@ -25,7 +26,6 @@ from executions.services import execution_start
 from tests.chains.conftest import run_to_end
 from tests.fakes.fixtures import FAKE_API_KEY
 from tests.fakes.otlp_receiver import OtlpReceiver, ReceivedSpan
-from tests.fakes.script import error, text, tool_call
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -15,11 +15,11 @@ import pytest
 from django.conf import settings
 
 from approvals.models import ApprovalRequest
+from bench.fakes.script import text, tool_call
 from executions.models import Execution
 from executions.tasks import tick
 from tests.fakes.fixtures import FAKE_API_KEY, worker_env_for
 from tests.fakes.otlp_receiver import OtlpReceiver, ReceivedSpan
-from tests.fakes.script import text, tool_call
 from tests.processes import asgi_server, celery_worker, wait_for
 from tests.tooling import NoteReceiver
 from tests.tools.fixtures import synced_tools  # noqa: F401  (a fixture)

@@ -9,10 +9,10 @@ import json
 
 import pytest
 
+from bench.fakes.script import text, tool_call
 from executions.runtime.loop import run_execution
 from executions.runtime.tools_port import LocalTool, register_local_tool, unregister_local_tool
 from executions.services import execution_start
-from tests.fakes.script import text, tool_call
 from tests.tools.fixtures import *  # noqa: F403 (synced_tools, http_fake)
 from tools.builtins.base import ToolError
 from tools.models import AgentCapabilityGrant, Tool, ToolCall

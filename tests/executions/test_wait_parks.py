@@ -7,8 +7,8 @@ import time
 
 import pytest
 
+from bench.fakes.script import tool_call
 from tests.fakes.fixtures import FAKE_API_KEY
-from tests.fakes.script import tool_call
 from tests.processes import celery_worker
 from tests.tools.fixtures import synced_tools  # noqa: F401
 from tools.models import AgentCapabilityGrant

@@ -22,13 +22,13 @@ is rendered in the protocol of the path that asked. With an empty script the def
 (``auto_responder``) calls the first offered tool, then answers with text once a tool result
 comes back: two model calls, one tool call.
 
-For benchmarks: ``python -m tests.fakes.llm_server --port 8765 --latency-ms 0`` (or
+For benchmarks: ``python -m bench.fakes.llm_server --port 8765 --latency-ms 0`` (or
 ``FakeLLMServer(record=False, latency_ms=...)`` in-process); ``GET /_fake/stats`` counts
 requests and TCP connections.
 """
 
-from .llm_server import FakeLLMServer
-from .script import (
+from bench.fakes.llm_server import FakeLLMServer
+from bench.fakes.script import (
     Conversation,
     Disconnect,
     FakeToolCall,

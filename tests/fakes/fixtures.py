@@ -14,8 +14,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from .llm_server import FakeLLMServer
-from .script import auto_responder
+from bench.fakes.llm_server import FakeLLMServer
+from bench.fakes.script import auto_responder
 
 __all__ = ["FAKE_API_KEY", "fake_llm", "fake_llm_server", "fake_provider_config", "worker_env_for"]
 

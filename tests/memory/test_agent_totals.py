@@ -9,12 +9,12 @@ from decimal import Decimal
 import pytest
 from django.db.models import Count, Q, Sum
 
+from bench.fakes.script import text, tool_call
 from executions.models import Execution
 from executions.runtime.loop import run_execution
 from executions.runtime.tools_port import LocalTool, ToolOutcome, register_local_tool, unregister_local_tool
 from executions.services import execution_cancel, execution_start
 from memory.tasks import after_execution
-from tests.fakes.script import text, tool_call
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -7,10 +7,10 @@ import uuid
 
 import pytest
 
+from bench.fakes.script import text
 from executions.runtime.loop import run_execution
 from executions.services import execution_start
 from tests.conftest import assert_error
-from tests.fakes.script import text
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

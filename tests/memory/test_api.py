@@ -120,7 +120,7 @@ def test_add_bad_input(client_for, alice, agent, body, field):
 
 
 def test_embedder_down_is_a_clear_503(client_for, alice, agent, settings, providers_at_fake):
-    from tests.fakes.script import error
+    from bench.fakes.script import error
 
     settings.MEMORY_EMBEDDER = "openai:text-embedding-3-small"
     providers_at_fake.script_embeddings(*[error(503)] * 6)

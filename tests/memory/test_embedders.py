@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from bench.fakes.script import error
 from billing.pricing import call_cost
 from memory.embedders import (
     EmbedderUnavailable,
@@ -14,7 +15,6 @@ from memory.embedders import (
     get_embedder,
     local_model_files,
 )
-from tests.fakes.script import error
 
 # A small labelled set: each query's nearest sentence (by meaning, not by shared words).
 CORPUS = [

@@ -201,10 +201,10 @@ def test_knowledge_base_crud_permissions_and_tenancy(client_for, alice, vic, osc
 
 @pytest.mark.django_db(transaction=True)
 def test_agents_get_relevant_excerpts_in_their_prompt(org, agent, other_agent, owner_actor, providers_at_fake):
+    from bench.fakes.script import text
     from executions.runtime.loop import run_execution
     from executions.services import execution_start
     from memory.services import document_upload, knowledge_base_create
-    from tests.fakes.script import text
 
     kb = knowledge_base_create(actor=owner_actor, name="Policies", agent_ids=[agent.pk])
     document_upload(actor=owner_actor, knowledge_base=kb, data=REFUNDS.encode(), fmt="markdown", title="Refunds")
@@ -237,11 +237,11 @@ def test_upload_is_indexed_by_a_real_worker(client_for, alice):
 
 @pytest.mark.django_db(transaction=True)
 def test_the_knowledge_search_tool_in_a_run(org, owner_actor, make_agent, providers_at_fake):
+    from bench.fakes.script import text, tool_call
     from executions.models import ExecutionStep
     from executions.runtime.loop import run_execution
     from executions.services import execution_start
     from memory.services import document_upload, knowledge_base_create
-    from tests.fakes.script import text, tool_call
     from tools.services import tools_sync
 
     tools_sync()

@@ -9,13 +9,13 @@ from decimal import Decimal
 
 import pytest
 
+from bench.fakes.script import error, text
 from billing.models import UsageRecord
 from executions.models import Execution, ExecutionLog
 from executions.runtime.loop import run_execution
 from executions.services import execution_start
 from memory.models import Conversation, Episode, Memory
 from memory.tasks import after_execution
-from tests.fakes.script import error, text
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

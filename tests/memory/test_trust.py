@@ -8,13 +8,13 @@ import re
 
 import pytest
 
+from bench.fakes.script import text, tool_call
 from executions.models import Execution, ExecutionLog
 from executions.runtime.loop import run_execution
 from executions.runtime.tools_port import LocalTool, register_local_tool, unregister_local_tool
 from executions.services import execution_start
 from memory.models import Memory
 from memory.tasks import after_execution
-from tests.fakes.script import text, tool_call
 from tests.tools.fixtures import *  # noqa: F403 (synced_tools, http_fake)
 from tools.models import AgentCapabilityGrant
 

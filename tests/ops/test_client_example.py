@@ -16,9 +16,9 @@ from django.conf import settings
 from accounts.services import api_token_create
 from agents.models import Agent
 from approvals.models import ApprovalRequest
+from bench.fakes.script import text, tool_call
 from executions.models import Execution
 from tests.fakes.fixtures import FAKE_API_KEY
-from tests.fakes.script import text, tool_call
 from tests.processes import asgi_server, celery_worker
 from tools.models import Notification, ToolCall
 

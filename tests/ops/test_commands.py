@@ -11,11 +11,11 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from agents.services.connections import provider_connection_create
+from bench.fakes.script import text
 from billing.models import UsageRecord
 from executions.models import Execution, ExecutionEvent, ExecutionLog, ExecutionStep
 from executions.runtime.loop import run_execution
 from executions.services import execution_start
-from tests.fakes.script import text
 
 pytestmark = pytest.mark.django_db
 

@@ -10,12 +10,12 @@ from django.conf import settings
 
 from approvals.models import ApprovalRequest
 from approvals.services import approval_resolve
+from bench.fakes.script import text, tool_call
 from executions.models import Execution
 from executions.services import execution_start
 from tests.console_browser import admin_login, editable_fields, screenshots
 from tests.factories import MembershipFactory
 from tests.fakes.fixtures import FAKE_API_KEY
-from tests.fakes.script import text, tool_call
 from tests.processes import asgi_server, celery_worker, wait_for
 from tests.tools.fixtures import *  # noqa: F403
 from tools.models import AgentCapabilityGrant

@@ -9,7 +9,7 @@ from django.contrib.messages import get_messages
 from django.test import Client
 
 from agents.models import ProviderConnection
-from tests.fakes.script import text
+from bench.fakes.script import text
 from tests.tools.fixtures import *  # noqa: F403
 from tools.models import McpServer
 

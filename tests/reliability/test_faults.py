@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.fakes.llm_server import FakeLLMServer
+from bench.fakes.llm_server import FakeLLMServer
 from tests.processes import ROOT
 from tests.reliability.infra import DedicatedPostgres, DedicatedRedis, Processes, free_port, run_django
 from tests.tooling import NoteReceiver, model_calls_by_task

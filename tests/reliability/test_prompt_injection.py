@@ -17,11 +17,11 @@ from django.core import mail
 from django.utils import timezone
 
 from approvals.models import ApprovalRequest, RiskRule
+from bench.fakes.script import Reply, text, tool_call
 from executions.models import Execution, ExecutionStep
 from executions.runtime.loop import Runner, claim, run_execution
 from executions.services import execution_start
 from tests.fakes.http_fakes import Route
-from tests.fakes.script import Reply, text, tool_call
 from tests.tools.fixtures import *  # noqa: F403 (synced_tools, http_fake)
 from tools.models import AgentCapabilityGrant, Task, Tool, ToolCall
 

@@ -13,9 +13,9 @@ from django.contrib import admin
 from django.urls import reverse
 
 from agents.services.connections import provider_connection_create
+from bench.fakes.script import text, tool_call
 from executions.runtime.loop import run_execution
 from executions.services import execution_start
-from tests.fakes.script import text, tool_call
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -19,12 +19,12 @@ import pytest
 from django.core import serializers
 from django.urls import reverse
 
+from bench.fakes.script import Reply, text, tool_call
 from billing.models import UsageRecord
 from executions.models import Execution, ExecutionEvent, ExecutionLog, ExecutionStep
 from executions.runtime.loop import run_execution
 from executions.services import execution_start
 from tests.fakes.http_fakes import Route
-from tests.fakes.script import Reply, text, tool_call
 from tests.tools.fixtures import *  # noqa: F403 (synced_tools, http_fake)
 from tools.models import AgentCapabilityGrant, ModuleEndpoint, Tool, ToolCall
 

@@ -8,10 +8,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from bench.fakes.script import text, tool_call
 from executions.runtime.loop import run_execution
-from executions.runtime.tools_port import ToolContext
+from executions.runtime.tools_port import ToolContext, bound_tool_output
 from executions.services import execution_start
-from tests.fakes.script import text, tool_call
 from tools.gateway import DatabaseToolPort
 from tools.models import Tool, ToolCall
 
@@ -115,13 +115,11 @@ def test_rate_limits_are_atomic_under_concurrency(settings):
 
 
 def test_results_are_bounded_before_the_model_sees_them(tool_env, settings):
-    from tools.gateway import bound_output
-
     settings.AGENTRY_TOOL_RESULT_MAX_CHARS = 2000
     big = {"title": "t", "csv": "x" * 10_000}
-    bounded = bound_output(big, 2000)
+    bounded = bound_tool_output(big)
     assert bounded["truncated"] is True and bounded["title"] == "t" and len(json.dumps(bounded)) <= 2000
-    listing = bound_output(list(range(5000)), 2000)
+    listing = bound_tool_output(list(range(5000)))
     assert listing["truncated"] is True and listing["original_chars"] > 2000
 
 

@@ -19,12 +19,12 @@ from accounts.access import Actor
 from accounts.models import Membership
 from approvals.models import ApprovalRequest
 from approvals.services import approval_resolve
+from bench.fakes.script import text, tool_call
 from executions.models import Execution
 from executions.runtime.loop import run_execution
 from executions.services import execution_start
 from executions.tasks import tick
 from tests.fakes.fixtures import FAKE_API_KEY
-from tests.fakes.script import text, tool_call
 from tests.processes import celery_worker, wait_for
 from tools.mcp.handler import IDEMPOTENCY_META_KEY
 from tools.mcp.platform import mcp_platform_servers_sync

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from bench.fakes.script import text, tool_call
 from executions.models import Execution, ExecutionLog
 from executions.runtime.loop import run_execution
 from executions.services import execution_start
-from tests.fakes.script import text, tool_call
 from tools.mcp.services import mcp_server_create, mcp_server_sync
 from tools.models import AgentCapabilityGrant, McpServerStatus
 from tools.services import http_tool_create

@@ -19,8 +19,8 @@ from rest_framework.response import Response
 
 from accounts.access import AccessRules, request_actor
 from config.api.errors import ApiError
-from tools.api.serializers import StrictSerializer
-from tools.api.views import READ, MethodCheckedFirst, valid
+from config.api.inputs import StrictSerializer, valid_input
+from tools.api.views import READ
 from tools.mcp import selectors, services
 from tools.models import McpServer, McpTransport
 
@@ -95,7 +95,7 @@ class McpServerUpdateSerializer(McpServerInputSerializer):
         return fields
 
 
-class McpServerViewSet(MethodCheckedFirst, viewsets.GenericViewSet):
+class McpServerViewSet(viewsets.GenericViewSet):
     permission_classes = [AccessRules]
     access_rules = {
         "list": READ,
@@ -130,13 +130,15 @@ class McpServerViewSet(MethodCheckedFirst, viewsets.GenericViewSet):
 
     @extend_schema(request=McpServerInputSerializer, responses={201: McpServerSerializer})
     def create(self, request: Request) -> Response:
-        server = services.mcp_server_create(actor=request_actor(request), data=valid(McpServerInputSerializer, request))
+        server = services.mcp_server_create(
+            actor=request_actor(request), data=valid_input(McpServerInputSerializer, request)
+        )
         return Response(McpServerSerializer(server).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=McpServerUpdateSerializer, responses=McpServerSerializer)
     def partial_update(self, request: Request, pk: str) -> Response:
         server = self._own()
-        data = valid(McpServerUpdateSerializer, request, partial=True)
+        data = valid_input(McpServerUpdateSerializer, request, partial=True)
         return Response(
             McpServerSerializer(services.mcp_server_update(actor=request_actor(request), server=server, data=data)).data
         )

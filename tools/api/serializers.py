@@ -5,18 +5,9 @@ from typing import Any
 
 from rest_framework import serializers
 
+from config.api.inputs import StrictSerializer
 from config.crypto import mask
 from tools.models import AgentCapabilityGrant, Capability, Module, ModuleEndpoint, Notification, Tool, ToolCall
-
-
-class StrictSerializer(serializers.Serializer):
-    """Unknown fields are an error, not silently dropped."""
-
-    def validate(self, attrs: dict) -> dict:
-        unknown = set(getattr(self, "initial_data", {})) - set(self.fields)
-        if unknown:
-            raise serializers.ValidationError({name: ["Unknown field."] for name in sorted(unknown)})
-        return attrs
 
 
 class ToolSerializer(serializers.ModelSerializer):

@@ -9,13 +9,13 @@ import django_filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import MethodNotAllowed
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.access import AccessRules, request_actor
-from config.api.errors import ApiError, InvalidInput, NotFound
+from config.api.errors import ApiError, NotFound
+from config.api.inputs import valid_input
 from tools import selectors, services
 from tools.api.serializers import (
     CapabilitiesInputSerializer,
@@ -29,28 +29,9 @@ from tools.api.serializers import (
     ToolCallSerializer,
     ToolSerializer,
 )
-from tools.models import HandlerType, ModuleEndpoint, Notification, Tool, ToolCall, ToolCallStatus
+from tools.models import AgentCapabilityGrant, HandlerType, ModuleEndpoint, Notification, Tool, ToolCall, ToolCallStatus
 
 READ = ("agents:read", "tools.view_tool")
-
-
-class MethodCheckedFirst:
-    """A method the view does not offer answers 405 before the access rules (else 403)."""
-
-    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        action_map = getattr(self, "action_map", None)
-        method = (request.method or "").lower()
-        if action_map is not None and method not in action_map and method != "options":
-            raise MethodNotAllowed(method.upper())
-        super().initial(request, *args, **kwargs)  # type: ignore[misc]
-
-
-def valid(serializer_class: type, request: Request, *, partial: bool = False) -> dict[str, Any]:
-    if not isinstance(request.data, dict):
-        raise InvalidInput("The body must be a JSON object.")
-    payload = serializer_class(data=request.data, partial=partial)
-    payload.is_valid(raise_exception=True)
-    return dict(payload.validated_data)
 
 
 class ToolFilter(django_filters.FilterSet):
@@ -71,7 +52,7 @@ class ToolFilter(django_filters.FilterSet):
         return queryset.filter(Q(name__icontains=value) | Q(display_name__icontains=value))
 
 
-class ToolViewSet(MethodCheckedFirst, viewsets.GenericViewSet):
+class ToolViewSet(viewsets.GenericViewSet):
     """System tools (read-only) and the organization's own HTTP tools (admins write)."""
 
     permission_classes = [AccessRules]
@@ -110,13 +91,15 @@ class ToolViewSet(MethodCheckedFirst, viewsets.GenericViewSet):
 
     @extend_schema(request=HttpToolInputSerializer, responses={201: ToolSerializer})
     def create(self, request: Request) -> Response:
-        tool = services.http_tool_create(actor=request_actor(request), data=valid(HttpToolInputSerializer, request))
+        tool = services.http_tool_create(
+            actor=request_actor(request), data=valid_input(HttpToolInputSerializer, request)
+        )
         return Response(ToolSerializer(tool).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=HttpToolUpdateSerializer, responses=ToolSerializer)
     def partial_update(self, request: Request, name: str) -> Response:
         tool = self._own()
-        data = valid(HttpToolUpdateSerializer, request, partial=True)
+        data = valid_input(HttpToolUpdateSerializer, request, partial=True)
         return Response(
             ToolSerializer(services.http_tool_update(actor=request_actor(request), tool=tool, data=data)).data
         )
@@ -137,7 +120,7 @@ class ToolCallFilter(django_filters.FilterSet):
         fields = ["agent", "execution", "tool", "status"]
 
 
-class ToolCallViewSet(MethodCheckedFirst, viewsets.ReadOnlyModelViewSet):
+class ToolCallViewSet(viewsets.ReadOnlyModelViewSet):
     permission_classes = [AccessRules]
     access_rules = {"list": READ, "retrieve": READ}
     serializer_class = ToolCallSerializer
@@ -178,8 +161,6 @@ class AgentCapabilitiesView(APIView):
             return platform_agent_get(agent_id=agent_id)
 
     def _body(self, agent: Any, request: Request) -> dict[str, Any]:
-        from tools.models import AgentCapabilityGrant
-
         grant = AgentCapabilityGrant.objects.filter(
             organization=request_actor(request).organization, agent=agent
         ).first()
@@ -194,7 +175,7 @@ class AgentCapabilitiesView(APIView):
     @extend_schema(request=CapabilitiesInputSerializer, responses=CapabilitiesSerializer)
     def put(self, request: Request, agent_id: str) -> Response:
         agent = self._agent(request, agent_id)
-        data = valid(CapabilitiesInputSerializer, request)
+        data = valid_input(CapabilitiesInputSerializer, request)
         services.capabilities_set(actor=request_actor(request), agent=agent, capabilities=data["capabilities"])
         return Response(self._body(agent, request))
 
@@ -202,7 +183,7 @@ class AgentCapabilitiesView(APIView):
 ADMIN = ("agents:write", "tools.change_tool")
 
 
-class ModuleEndpointViewSet(MethodCheckedFirst, viewsets.GenericViewSet):
+class ModuleEndpointViewSet(viewsets.GenericViewSet):
     """Where the organization's CRM, calendar, SMS gateway and search API answer (admins)."""
 
     permission_classes = [AccessRules]
@@ -233,7 +214,7 @@ class ModuleEndpointViewSet(MethodCheckedFirst, viewsets.GenericViewSet):
     @extend_schema(request=ModuleEndpointInputSerializer, responses={201: ModuleEndpointSerializer})
     def create(self, request: Request) -> Response:
         endpoint = services.module_endpoint_save(
-            actor=request_actor(request), data=valid(ModuleEndpointInputSerializer, request)
+            actor=request_actor(request), data=valid_input(ModuleEndpointInputSerializer, request)
         )
         return Response(ModuleEndpointSerializer(endpoint).data, status=status.HTTP_201_CREATED)
 
@@ -241,7 +222,7 @@ class ModuleEndpointViewSet(MethodCheckedFirst, viewsets.GenericViewSet):
     def partial_update(self, request: Request, pk: str) -> Response:
         endpoint = services.module_endpoint_save(
             actor=request_actor(request),
-            data=valid(ModuleEndpointUpdateSerializer, request, partial=True),
+            data=valid_input(ModuleEndpointUpdateSerializer, request, partial=True),
             endpoint=self.get_object(),
         )
         return Response(ModuleEndpointSerializer(endpoint).data)
@@ -251,7 +232,7 @@ class ModuleEndpointViewSet(MethodCheckedFirst, viewsets.GenericViewSet):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class NotificationViewSet(MethodCheckedFirst, viewsets.ReadOnlyModelViewSet):
+class NotificationViewSet(viewsets.ReadOnlyModelViewSet):
     """The caller's own in-app notifications (approval requests, agents' notify_user)."""
 
     permission_classes = [AccessRules]

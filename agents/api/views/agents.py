@@ -29,7 +29,7 @@ from agents.api.serializers import (
     RevokeInputSerializer,
     RollbackInputSerializer,
 )
-from agents.api.views.base import READ, SEMVER_PATH, WRITE, valid_input
+from agents.api.views.base import READ, SEMVER_PATH, WRITE
 from agents.goals import metric_list
 from agents.models import Agent, GoalProgress
 from agents.services.common import require
@@ -37,6 +37,7 @@ from agents.services.dry_run import agent_validate
 from agents.services.goal_progress import goal_get, goal_progress_record
 from agents.stats_selectors import MAX_TREND_DAYS, agent_org_stats, agent_recent_executions, agent_trends
 from config.api.errors import ApiError, InvalidInput
+from config.api.inputs import valid_input
 from config.api.openapi import ETAG, IF_MATCH, error_responses
 
 DAYS = OpenApiParameter("days", int, description=f"Days of daily trends, 1 to {MAX_TREND_DAYS} (default 30).")

@@ -26,8 +26,9 @@ from agents.api.serializers import (
     MarketplaceAgentSerializer,
     PlatformAgentSerializer,
 )
-from agents.api.views.base import READ, valid_input
+from agents.api.views.base import READ
 from agents.models import Agent, AgentConfiguration, AgentTemplate
+from config.api.inputs import valid_input
 
 
 class MarketplaceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

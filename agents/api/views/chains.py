@@ -16,7 +16,7 @@ from agents.chain_suggestions import chain_suggestions
 from agents.models import AgentChain
 from agents.services.chains import chain_create, chain_delete, chain_update
 from agents.services.dry_run import chain_validate
-from config.api.errors import InvalidInput
+from config.api.inputs import json_object_body
 
 UUID_PATH = "[0-9a-fA-F-]{36}"
 
@@ -29,12 +29,6 @@ class ChainSerializer(serializers.ModelSerializer):
             "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = fields
-
-
-def _body(request: Request) -> dict:
-    if not isinstance(request.data, dict):
-        raise InvalidInput("The body must be a JSON object.")
-    return dict(request.data)
 
 
 class ChainViewSet(viewsets.GenericViewSet):
@@ -71,7 +65,7 @@ class ChainViewSet(viewsets.GenericViewSet):
 
     @extend_schema(request=OpenApiTypes.OBJECT, responses={201: ChainSerializer})
     def create(self, request: Request) -> Response:
-        chain = chain_create(actor=request_actor(request), data=_body(request))
+        chain = chain_create(actor=request_actor(request), data=json_object_body(request))
         return Response(ChainSerializer(chain).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
@@ -84,11 +78,11 @@ class ChainViewSet(viewsets.GenericViewSet):
     @action(detail=False, methods=["post"])
     def validate(self, request: Request) -> Response:
         """The errors create would answer for this definition; nothing is written."""
-        return Response(chain_validate(actor=request_actor(request), data=_body(request)))
+        return Response(chain_validate(actor=request_actor(request), data=json_object_body(request)))
 
     @extend_schema(request=OpenApiTypes.OBJECT, responses=ChainSerializer)
     def partial_update(self, request: Request, pk: str) -> Response:
-        chain = chain_update(actor=request_actor(request), chain=self._chain(pk), data=_body(request))
+        chain = chain_update(actor=request_actor(request), chain=self._chain(pk), data=json_object_body(request))
         return Response(ChainSerializer(chain).data)
 
     def destroy(self, request: Request, pk: str) -> Response:

@@ -16,7 +16,7 @@ from agents.services.connections import (
     provider_connection_delete,
     provider_connection_update,
 )
-from config.api.errors import InvalidInput
+from config.api.inputs import json_object_body
 
 MANAGE = ("admin", "billing.manage_provider_connections")
 
@@ -73,14 +73,14 @@ class ProviderConnectionViewSet(viewsets.ViewSet):
 
     @extend_schema(request=OpenApiTypes.OBJECT, responses={201: ProviderConnectionSerializer})
     def create(self, request: Request) -> Response:
-        connection = provider_connection_create(actor=request_actor(request), data=_body(request))
+        connection = provider_connection_create(actor=request_actor(request), data=json_object_body(request))
         return Response(ProviderConnectionSerializer(connection).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=OpenApiTypes.OBJECT, responses=ProviderConnectionSerializer)
     def partial_update(self, request: Request, pk: str) -> Response:
         actor = request_actor(request)
         connection = selectors.provider_connection_get(actor=actor, connection_id=pk, writable=True)
-        connection = provider_connection_update(actor=actor, connection=connection, data=_body(request))
+        connection = provider_connection_update(actor=actor, connection=connection, data=json_object_body(request))
         return Response(ProviderConnectionSerializer(connection).data)
 
     @extend_schema(responses={204: None})
@@ -89,9 +89,3 @@ class ProviderConnectionViewSet(viewsets.ViewSet):
         connection = selectors.provider_connection_get(actor=actor, connection_id=pk, writable=True)
         provider_connection_delete(actor=actor, connection=connection)
         return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-def _body(request: Request) -> dict:
-    if not isinstance(request.data, dict):
-        raise InvalidInput("The body must be a JSON object.")
-    return dict(request.data)

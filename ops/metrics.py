@@ -40,8 +40,16 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from redis import Redis
 
+from accounts.admin_scoping import managed_organization_ids
+from accounts.authentication import BearerTokenAuthentication, TokenFailed
+from accounts.models import Scope
+from approvals.models import ApprovalRequest, ApprovalStatus
+from billing.models import UsageRecord
 from config.api.errors import error_response
+from config.workers import live_workers
+from executions.models import TERMINAL_STATUSES, Execution, ExecutionStep, StepType
 
 logger = logging.getLogger(__name__)
 
@@ -72,8 +80,6 @@ class AgentryCollector:
         yield from self._queues()
 
     def _executions(self) -> Iterator[Metric]:
-        from executions.models import TERMINAL_STATUSES, Execution
-
         rows = (
             self._scoped(Execution.objects.all())
             .values("status")
@@ -98,8 +104,6 @@ class AgentryCollector:
         yield from (started, finished, current)
 
     def _latency(self) -> Iterator[Metric]:
-        from executions.models import ExecutionStep, StepType
-
         since = timezone.now() - HISTOGRAM_WINDOW
         buckets = {f"le_{i}": Count("id", filter=Q(duration_ms__lte=b * 1000)) for i, b in enumerate(LATENCY_BUCKETS)}
         rows = (
@@ -136,8 +140,6 @@ class AgentryCollector:
         yield llm_family
 
     def _usage(self) -> Iterator[Metric]:
-        from billing.models import UsageRecord
-
         rows = (
             self._scoped(UsageRecord.objects.all())
             .values("provider", "model")
@@ -165,8 +167,6 @@ class AgentryCollector:
         yield from (calls, tokens, cost)
 
     def _tool_calls(self) -> Iterator[Metric]:
-        from executions.models import ExecutionStep, StepType
-
         rows = (
             self._scoped(ExecutionStep.objects.filter(step_type=StepType.ACT), "execution__organization_id")
             .values("status")
@@ -179,8 +179,6 @@ class AgentryCollector:
         yield family
 
     def _approvals(self) -> Iterator[Metric]:
-        from approvals.models import ApprovalRequest, ApprovalStatus
-
         n = self._scoped(ApprovalRequest.objects.filter(status=ApprovalStatus.PENDING)).count()
         yield GaugeMetricFamily("agentry_approvals_pending", "Approval requests waiting for a person.", value=n)
 
@@ -209,8 +207,6 @@ def _buckets(row: dict[str, Any]) -> list[tuple[str, float]]:
 
 def queue_depths() -> dict[str, int]:
     """LLEN of each Celery queue's Redis list (the kombu Redis transport keeps one per queue)."""
-    from redis import Redis
-
     client = Redis.from_url(settings.CELERY_BROKER_URL, socket_connect_timeout=1, socket_timeout=1)
     try:
         return {queue: int(client.llen(queue)) for queue in settings.CELERY_TASK_QUEUES}
@@ -219,17 +215,11 @@ def queue_depths() -> dict[str, int]:
 
 
 def live_worker_count() -> int:
-    from config.workers import live_workers
-
     return len(live_workers())
 
 
 def _metrics_scope(request: HttpRequest) -> tuple[list[Any] | None, HttpResponse | None]:
     """(organization ids or ALL_ORGANIZATIONS, None) for an allowed caller, else (None, error)."""
-    from accounts.admin_scoping import managed_organization_ids
-    from accounts.authentication import BearerTokenAuthentication, TokenFailed
-    from accounts.models import Scope
-
     header = request.headers.get("Authorization", "")
     if header[:7].lower() == "bearer ":
         raw = header[7:].strip()

@@ -9,7 +9,7 @@ backlog of 4096 (``http.server`` defaults to 5 and drops connections under load)
 thread per connection, each response written in one ``send``, no per-request logging and no
 sleeping unless a script item or ``latency_ms`` asks for it.
 
-    python -m tests.fakes.llm_server --port 8765 --latency-ms 0
+    python -m bench.fakes.llm_server --port 8765 --latency-ms 0
 """
 
 from __future__ import annotations

@@ -21,6 +21,15 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 
+from accounts.admin_scoping import managed_organization_ids
+from accounts.models import Organization
+from agents.models import Agent
+from approvals.models import ApprovalRequest, ApprovalStatus
+from billing.quotas import spend
+from config.workers import live_workers
+from executions.models import Execution
+from ops.metrics import queue_depths
+
 logger = logging.getLogger(__name__)
 
 # One page, not a report: the oldest/most recent few of each list are what an operator acts on.
@@ -30,8 +39,6 @@ FAILING_STATUSES = ("failed", "timed_out")
 
 def _scope(request: HttpRequest) -> list[Any] | None:
     """None for every organization (superuser), else the managed organizations' ids."""
-    from accounts.admin_scoping import managed_organization_ids
-
     user = request.user
     if user.is_active and user.is_superuser:
         return None
@@ -42,9 +49,6 @@ def _scope(request: HttpRequest) -> list[Any] | None:
 
 
 def _broker_state() -> dict[str, Any]:
-    from config.metrics import queue_depths
-    from config.workers import live_workers
-
     try:
         return {"queues": queue_depths(), "workers": sorted(live_workers()), "broker_error": ""}
     except Exception as exc:  # the page must render while Redis is down: that is when it is needed
@@ -53,12 +57,6 @@ def _broker_state() -> dict[str, Any]:
 
 
 def dashboard_context(*, organization_ids: list[Any] | None) -> dict[str, Any]:
-    from accounts.models import Organization
-    from agents.models import Agent
-    from approvals.models import ApprovalRequest, ApprovalStatus
-    from billing.quotas import spend
-    from executions.models import Execution
-
     def scoped(qs, path: str = "organization_id"):
         return qs if organization_ids is None else qs.filter(**{f"{path}__in": organization_ids})
 
