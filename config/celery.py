@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
-from celery.signals import worker_process_shutdown, worker_ready, worker_shutdown
+from celery.signals import task_postrun, task_prerun, worker_process_shutdown, worker_ready, worker_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
 
@@ -107,6 +107,22 @@ def beat_schedule() -> dict:
 
 app.conf.beat_schedule = beat_schedule()
 app.autodiscover_tasks()
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _recycle_connections(task=None, **kwargs) -> None:
+    """A task is a request: its connection is kept across tasks (Celery's Django fix-up would
+    close it, CELERY_DB_REUSE_MAX), closed only when it broke or outlived CONN_MAX_AGE, and
+    checked before reuse (CONN_HEALTH_CHECKS), as Django does around a web request. A new
+    backend for every task was a quarter of a run's machine time (issue #16). With the pool
+    on, "closing" hands the connection back to the pool. Eager tasks (tests) run inside their
+    caller's transaction and are left alone."""
+    if task is not None and getattr(task.request, "is_eager", False):
+        return
+    from django.db import close_old_connections
+
+    close_old_connections()
 
 
 @worker_ready.connect

@@ -11,7 +11,7 @@ from django.db.models import F, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from agents.models import Agent
+from agents.models import Agent, AgentGoal
 from agents.tasks import evaluate_agent_goals
 
 SUCCESS_STATUSES = frozenset({"completed"})
@@ -38,7 +38,8 @@ def agent_stats_record_run(
     """Count one finished run; call it inside the transaction that finishes the execution.
 
     ``started`` says whether ``agent_run_started`` was called for it (then the in-flight
-    count goes down again). Goals are re-evaluated once the transaction commits.
+    count goes down again). The agent's goals, if it has any, are re-evaluated once the
+    transaction commits.
     """
     if status not in SUCCESS_STATUSES | FAILURE_STATUSES | CANCELLED_STATUSES:
         raise ValueError(f"not a final execution status: {status!r}")
@@ -68,6 +69,8 @@ def agent_stats_record_run(
     else:
         updates["cancelled_runs"] = F("cancelled_runs") + 1
     Agent.objects.filter(pk=agent_id).update(**updates)
+    if not AgentGoal.objects.filter(agent_id=agent_id).exists():
+        return  # nothing to evaluate: no task, no queue hop, no worker connection for it
 
     def evaluate() -> None:
         evaluate_agent_goals.delay(str(agent_id))

@@ -283,6 +283,11 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # INFO, not as Celery's default WARNING: printing is not a problem.
 CELERY_WORKER_REDIRECT_STDOUTS_LEVEL = "INFO"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Celery's Django fix-up closes every database connection before and after each task unless
+# this is set; it closes them only every this many tasks instead. config/celery.py recycles
+# connections the way Django does around a request (close_old_connections), so a worker
+# thread keeps its connection across tasks while it is healthy and younger than CONN_MAX_AGE.
+CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1_000_000)
 CELERY_TIMEZONE = "UTC"
 WORKER_HEARTBEAT_SECONDS = 5
 # How long a worker's claim on a run lasts without renewal (renewed at every step); a run

@@ -72,9 +72,19 @@ def test_stats_are_counted_with_f_expressions(alice, make_agent, no_enqueue, dja
     assert agent.active_runs == 0
     stats = agent_stats(agent)
     assert (stats["success_rate"], stats["avg_tokens"], stats["avg_cost"]) == (33.33, 533.33, "0.003333")
-    assert no_enqueue == [str(agent.pk)] * 4
+    assert no_enqueue == [str(agent.pk)] * 4  # it has a goal: each run queues its evaluation
     with pytest.raises(ValueError):
         _record(agent, "running")
+
+
+def test_an_agent_without_goals_queues_no_evaluation(alice, make_agent, no_enqueue, django_capture_on_commit_callbacks):
+    agent = make_agent(alice, name="Goalless", goals=[])
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        _record(agent, "completed", tokens=10)
+    assert callbacks == []
+    agent.refresh_from_db()
+    assert agent.total_runs == 1
+    assert no_enqueue == []  # no task, no queue hop, no worker connection for nothing
 
 
 def test_runtime_state_is_derived(alice, published, no_enqueue):
