@@ -24,6 +24,7 @@ import uuid
 from typing import Any
 
 from bench import data, load
+from bench.cpu import CpuMeter, postmaster_pid
 from bench.env import Processes, redis, wait_for_count, wait_until
 from bench.report import Figure, percentile, ratio, summary
 
@@ -143,7 +144,9 @@ def run(args: Any) -> Figure:
         web = procs.web(
             provider_url=provider, workers=args.p2_web_workers, extra_env={"DB_POOL_MAX_SIZE": args.web_db_pool}
         )
-        procs.worker(queues="io,default", concurrency=args.p2_concurrency, provider_url=provider)
+        web_process = procs.started[-1]
+        worker = procs.worker(queues="io,default", concurrency=args.p2_concurrency, provider_url=provider)
+        meter = CpuMeter({"web": web_process.pid, "worker": worker.pid, "postgresql": postmaster_pid()})
         owner = data.tenant("bench-runtime", tokens=clients)
         warm_agent = data.agent(owner, "P2 warm-up")
         main_agent = data.agent(owner, "P2 throughput")
@@ -164,6 +167,7 @@ def run(args: Any) -> Figure:
         import httpx
 
         fake_before = httpx.get(provider.removesuffix("/v1") + "/_fake/stats", timeout=5).json()
+        meter.start()
         submit = load.run(
             load.closed_loop(
                 web,
@@ -180,6 +184,7 @@ def run(args: Any) -> Figure:
             stall_seconds=STALL_SECONDS / 2 if args.quick else STALL_SECONDS,
             timeout=max(120.0, args.p2_runs / 5),
         )
+        meter.stop()
         fake_after = httpx.get(provider.removesuffix("/v1") + "/_fake/stats", timeout=5).json()
         rows = _rows(main_agent.pk)
 
@@ -195,7 +200,9 @@ def run(args: Any) -> Figure:
         t10, t90 = ends[len(ends) // 10], ends[(len(ends) * 9) // 10]
         steady = (len(ends) * 0.8) / (t90 - t10) if t90 > t10 else None
     post_latency = submit.latencies()
+    cpu = meter.per_run_ms(len(done))
     figure.details = {
+        "cpu_ms_per_run": cpu,
         "runs_per_s": rate,
         "steady_runs_per_s": steady,
         "runs_accepted": accepted,
@@ -233,6 +240,15 @@ def run(args: Any) -> Figure:
         baseline_label="no-op tasks/s",
         ratio=ratio(rate, baseline["tasks_per_s"]),
     )
+    figure.add(
+        "machine CPU per run (web + worker + PostgreSQL)",
+        cpu["total"],
+        unit="ms",
+        target="≤ 25 ms",
+        met=None if cpu["total"] is None else cpu["total"] <= 25.0,
+    )
+    for name in ("web", "worker", "postgresql"):
+        figure.add(f"  CPU per run: {name}", cpu[name], unit="ms")
     figure.add("end-to-end latency, one run at a time (p50)", seq["latency_ms"]["p50"], unit="ms")
     figure.add("end-to-end overhead per step, one at a time (p50)", seq["overhead_per_step_ms"]["p50"], unit="ms")
     not_done = len(rows) - len(completed)
