@@ -40,124 +40,18 @@ import statistics
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
 
-DIMS = 384
-RANK = 64
-CHUNK = 50_000
-K = 10
+from bench.memory_data import CHUNK, DIMS, AgentSpec, K, Layout, agent_queries, agent_vectors, exact_top_k
+from bench.memory_results import TARGET_P99_MS, TARGET_RECALL, Measure, choose, percentile, print_table
+
 MODEL = "local/all-MiniLM-L6-v2-int8"
 ORG = uuid.UUID("00000000-0000-4000-8000-000000000001")
-TARGET_P99_MS = 15.0
-TARGET_RECALL = 0.95
 DATABASE = "agentry_bench_memory"
-
-
-# -- data ----------------------------------------------------------------------------------
-
-
-@dataclass
-class AgentSpec:
-    key: str  # "spread-17", "single", "ladder-20000"
-    seed: int
-    size: int
-    offset: int = 0  # first row id
-
-    @property
-    def agent_id(self) -> uuid.UUID:
-        return uuid.UUID(int=(1 << 64) + self.seed)
-
-
-def _basis() -> np.ndarray:
-    rng = np.random.default_rng(12345)
-    return (rng.normal(size=(RANK, DIMS)) / np.sqrt(RANK)).astype(np.float32)
-
-
-BASIS = _basis()
-
-
-def _topics(seed: int, size: int) -> np.ndarray:
-    """An agent's topics: around its (weak) centre; more memories, more topics."""
-    rng = np.random.default_rng([seed, 0])
-    centre = 0.4 * rng.normal(size=RANK)
-    count = min(max(16, size // 10), 20_000)
-    return centre + rng.normal(size=(count, RANK))
-
-
-def _sample(topics: np.ndarray, rng: np.random.Generator, n: int, noise: float) -> np.ndarray:
-    latent = topics[rng.integers(0, len(topics), n)] + 0.9 * rng.normal(size=(n, RANK))
-    x = latent.astype(np.float32) @ BASIS + noise * rng.normal(size=(n, DIMS)).astype(np.float32)
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
-
-
-def agent_vectors(spec: AgentSpec, noise: float) -> Iterator[tuple[int, np.ndarray]]:
-    """(first row index within the agent, vectors) chunk by chunk; deterministic per seed."""
-    topics = _topics(spec.seed, spec.size)
-    for start in range(0, spec.size, CHUNK):
-        rng = np.random.default_rng([spec.seed, 1, start])
-        yield start, _sample(topics, rng, min(CHUNK, spec.size - start), noise)
-
-
-def agent_queries(spec: AgentSpec, count: int, noise: float) -> np.ndarray:
-    return _sample(_topics(spec.seed, spec.size), np.random.default_rng([spec.seed, 2]), count, noise)
-
-
-def exact_top_k(spec: AgentSpec, queries: np.ndarray, noise: float) -> list[list[int]]:
-    """Ground truth: the k nearest row ids by cosine (vectors are unit length: dot product)."""
-    best_scores = np.full((len(queries), K), -np.inf, dtype=np.float32)
-    best_ids = np.zeros((len(queries), K), dtype=np.int64)
-    for start, vectors in agent_vectors(spec, noise):
-        scores = queries @ vectors.T
-        ids = np.broadcast_to(np.arange(start, start + len(vectors)) + spec.offset, scores.shape)
-        all_scores = np.concatenate([best_scores, scores], axis=1)
-        all_ids = np.concatenate([best_ids, ids], axis=1)
-        top = np.argpartition(-all_scores, K - 1, axis=1)[:, :K]
-        best_scores = np.take_along_axis(all_scores, top, axis=1)
-        best_ids = np.take_along_axis(all_ids, top, axis=1)
-    order = np.argsort(-best_scores, axis=1)
-    return np.take_along_axis(best_ids, order, axis=1).tolist()
-
-
-@dataclass
-class Layout:
-    memories: int
-    agents: int
-    single: int
-    ladder: list[int]
-    noise: float
-    specs: list[AgentSpec] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        seed = 1
-        per_agent, extra = divmod(self.memories, self.agents) if self.agents else (0, 0)
-        for index in range(self.agents):
-            self.specs.append(AgentSpec(f"spread-{index}", seed, per_agent + (1 if index < extra else 0)))
-            seed += 1
-        if self.single:
-            self.specs.append(AgentSpec("single", seed, self.single))
-            seed += 1
-        for size in self.ladder:
-            self.specs.append(AgentSpec(f"ladder-{size}", seed, size))
-            seed += 1
-        offset = 0
-        for spec in self.specs:
-            spec.offset = offset
-            offset += spec.size
-
-    @property
-    def rows(self) -> int:
-        return sum(s.size for s in self.specs)
-
-    def signature(self) -> str:
-        return json.dumps(
-            {"memories": self.memories, "agents": self.agents, "single": self.single, "ladder": self.ladder,
-             "noise": self.noise, "dims": DIMS, "rank": RANK, "version": 2},
-            sort_keys=True,
-        )  # fmt: skip
 
 
 # -- database ------------------------------------------------------------------------------
@@ -355,27 +249,6 @@ def plan_of(conn, spec: AgentSpec, vector: np.ndarray, *, exact: bool, ef: int, 
     return "seqscan" if any("Seq Scan" in line for line in lines) else "other"
 
 
-def percentile(values: Sequence[float], p: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    index = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
-    return ordered[index]
-
-
-@dataclass
-class Measure:
-    scenario: str
-    path: str
-    agent_rows: int
-    queries: int
-    p50_ms: float
-    p99_ms: float
-    recall: float
-    plan: str
-    settings: str = ""
-
-
 def measure(
     conn,
     scenario: str,
@@ -505,69 +378,6 @@ def run(
         return report
     finally:
         conn.close()
-
-
-def choose(results: list[Measure], ef_values: Sequence[int], ef_default: int = 100) -> dict[str, Any]:
-    """The exact/HNSW threshold and the ef_search the numbers support.
-
-    The exact path returns the true top-10, so it is kept while its p99 stays within half the
-    target (headroom for a loaded server), or while HNSW misses a target at that size.
-    """
-    by_size: dict[int, dict[str, Measure]] = {}
-    for m in results:
-        if "iterative_scan=off" in m.settings:
-            continue
-        if m.path == "exact" or f"ef_search={ef_default} " in m.settings:
-            by_size.setdefault(m.agent_rows, {})[m.path] = m
-    threshold = 0
-    for size in sorted(by_size):
-        exact, hnsw = by_size[size].get("exact"), by_size[size].get("hnsw")
-        if exact is None or exact.p99_ms > TARGET_P99_MS:
-            break
-        hnsw_fails = hnsw is None or hnsw.recall < TARGET_RECALL or hnsw.p99_ms > TARGET_P99_MS
-        if exact.p99_ms <= TARGET_P99_MS / 2 or hnsw_fails:
-            threshold = size
-        else:
-            break
-
-    def ef_of(m: Measure) -> int:
-        return int(m.settings.split()[0].split("=")[1])
-
-    large = sorted((m for m in results if m.scenario.startswith("one agent") and m.path == "hnsw"), key=ef_of)
-    good = [m for m in large if m.recall >= TARGET_RECALL and m.p99_ms <= TARGET_P99_MS]
-    ef = ef_of(good[0]) if good else max(ef_values)
-    chosen_large = next((m for m in large if ef_of(m) == ef), None)
-    spread_exact = next((m for m in results if m.scenario.startswith("spread") and m.path == "exact"), None)
-    return {
-        "MEMORY_EXACT_SEARCH_MAX_ROWS": threshold,
-        "MEMORY_HNSW_EF_SEARCH": ef,
-        "hnsw.iterative_scan": "relaxed_order",
-        "spread_exact": asdict(spread_exact) if spread_exact else None,
-        "single_hnsw": asdict(chosen_large) if chosen_large else None,
-        "meets_targets": bool(
-            spread_exact
-            and spread_exact.p99_ms <= TARGET_P99_MS
-            and chosen_large
-            and chosen_large.p99_ms <= TARGET_P99_MS
-            and chosen_large.recall >= TARGET_RECALL
-        ),
-    }
-
-
-def print_table(report: dict[str, Any], log) -> None:
-    log("")
-    log(
-        f"{'scenario':<26} {'path':<6} {'rows/agent':>10} {'n':>5} {'p50 ms':>8} {'p99 ms':>8} {'recall@10':>9}  plan        settings"
-    )
-    for m in report["results"]:
-        log(f"{m['scenario']:<26} {m['path']:<6} {m['agent_rows']:>10,} {m['queries']:>5} {m['p50_ms']:>8.2f} "
-            f"{m['p99_ms']:>8.2f} {m['recall']:>9.3f}  {m['plan']:<11} {m['settings']}")  # fmt: skip
-    chosen = report["chosen"]
-    log("")
-    log(f"build: {report['build']}")
-    log(f"chosen: MEMORY_EXACT_SEARCH_MAX_ROWS={chosen['MEMORY_EXACT_SEARCH_MAX_ROWS']:,}, "
-        f"MEMORY_HNSW_EF_SEARCH={chosen['MEMORY_HNSW_EF_SEARCH']}, hnsw.iterative_scan=relaxed_order; "
-        f"targets (p99 <= {TARGET_P99_MS} ms, recall >= {TARGET_RECALL}) met: {chosen['meets_targets']}")  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
