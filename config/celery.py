@@ -15,6 +15,7 @@ import os
 
 from celery import Celery
 from celery.signals import task_postrun, task_prerun, worker_process_shutdown, worker_ready, worker_shutdown
+from django.db import close_old_connections
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
 
@@ -120,8 +121,6 @@ def _recycle_connections(task=None, **kwargs) -> None:
     caller's transaction and are left alone."""
     if task is not None and getattr(task.request, "is_eager", False):
         return
-    from django.db import close_old_connections
-
     close_old_connections()
 
 
