@@ -36,10 +36,10 @@ TARGET_MEDIAN_MS = 3.0
 def in_process_runs():
     """No enqueue (this process runs the executions) and a timer around every model call."""
     from executions import services
-    from executions.runtime import loop
+    from executions.runtime import think
 
     spent = [0.0, 0.0]  # wall, CPU seconds inside model calls
-    original_call = loop.complete_with_fallback
+    original_call = think.complete_with_fallback
     original_enqueue = services.enqueue_execution
 
     def timed_call(*args: Any, **kwargs: Any) -> Any:
@@ -50,12 +50,12 @@ def in_process_runs():
             spent[0] += time.perf_counter() - started
             spent[1] += time.process_time() - cpu
 
-    loop.complete_with_fallback = timed_call
+    think.complete_with_fallback = timed_call
     services.enqueue_execution = lambda *args, **kwargs: None
     try:
         yield spent
     finally:
-        loop.complete_with_fallback = original_call
+        think.complete_with_fallback = original_call
         services.enqueue_execution = original_enqueue
 
 

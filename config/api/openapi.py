@@ -73,7 +73,7 @@ TAGS: list[tuple[str, str, tuple[str, ...]]] = [
      ("executions", "agents/execute", "agents/executions")),
     ("Chains", "Agents run one after another, each step's output feeding the next.", ("chains", "chain-executions")),
     ("Triggers & webhooks", "Schedules, events, inbound hooks, outbound webhooks and their deliveries.",
-     ("schedules", "trigger-attempts", "events", "hooks", "webhooks", "event-log", "agents/hook-secret")),
+     ("schedules", "trigger-attempts", "events", "event-types", "hooks", "webhooks", "event-log", "agents/hook-secret")),
     ("Tools & MCP", "The tool catalogue, MCP servers, module endpoints, calls made, capability grants, "
      "tasks and notifications.",
      ("tools", "mcp-servers", "module-endpoints", "tool-calls", "agents/capabilities", "notifications")),

@@ -92,7 +92,7 @@ DB_POOL_MAX_SIZE = env_int("DB_POOL_MAX_SIZE", 0)
 # once (tests/ops/test_connections.py) need well over 10 s to drain on 2 busy cores.
 DB_POOL_TIMEOUT = env_int("DB_POOL_TIMEOUT", 30)
 # With the pool on, a run returns its connection to the pool while it waits for its model
-# (executions.runtime.loop.release_connection_during_wait); 0 holds it through the call.
+# (executions.runtime.lease.release_connection_during_wait); 0 holds it through the call.
 AGENTRY_RELEASE_DB_DURING_MODEL_CALL = env_bool("AGENTRY_RELEASE_DB_DURING_MODEL_CALL", True)
 
 

@@ -21,7 +21,7 @@ from executions.state import TransitionRefused, transition
 
 if TYPE_CHECKING:
     from executions.llm.base import LLMResponse
-    from executions.runtime.loop import Runner
+    from executions.runtime.base import RunnerBase
     from executions.runtime.tools_port import ToolOutcome
 
 logger = logging.getLogger(__name__)
@@ -59,14 +59,14 @@ def output_problem(content: str, schema: dict) -> str | None:
     return "; ".join(error_line(e) for e in errors) if errors else None
 
 
-def complete(runner: Runner, response: LLMResponse) -> None:
+def complete(runner: RunnerBase, response: LLMResponse) -> None:
     output: Any = {"text": response.content}
     if runner.config.get("output_schema"):
         output = parse_answer(response.content)
     end(runner, Stop(S.COMPLETED, "", output=output))
 
 
-def on_started(runner: Runner) -> None:
+def on_started(runner: RunnerBase) -> None:
     """Inside the first step's transaction."""
     from agents.services.stats import agent_run_started
 
@@ -81,7 +81,7 @@ def on_started(runner: Runner) -> None:
     )
 
 
-def end(runner: Runner, stop: Stop) -> None:
+def end(runner: RunnerBase, stop: Stop) -> None:
     finish_execution(runner.execution, stop, events=runner.events, usage=runner.resource_usage())
 
 
@@ -121,7 +121,7 @@ def finish_execution(execution: Execution, stop: Stop, *, events: Any, usage: di
         except TransitionRefused:
             return False  # someone else ended it; nothing more to do
         if usage:
-            # Added to what earlier steps and resumes recorded (Runner.bump), never replacing it.
+            # Added to what earlier steps and resumes recorded (RunnerBase.bump), never replacing it.
             Execution.objects.filter(pk=execution.pk).update(
                 cpu_time_ms=F("cpu_time_ms") + usage.get("cpu_time_ms", 0),
                 memory_peak_mb=Greatest(F("memory_peak_mb"), usage.get("memory_peak_mb", 0)),
@@ -226,7 +226,7 @@ def _log_end(execution: Execution, stop: Stop, *, totals: dict[str, Any], durati
     )
 
 
-def start_waiting(runner: Runner, seconds: int) -> None:
+def start_waiting(runner: RunnerBase, seconds: int) -> None:
     """Inside the act step's transaction: release the worker until the timer is due."""
     from executions.tasks import enqueue_execution
 
@@ -243,7 +243,7 @@ def start_waiting(runner: Runner, seconds: int) -> None:
     enqueue_execution(runner.execution.pk, countdown=seconds)
 
 
-def await_approval(runner: Runner, step: Any, outcome: ToolOutcome) -> None:
+def await_approval(runner: RunnerBase, step: Any, outcome: ToolOutcome) -> None:
     """Hold the tool call for a person: the run waits without a worker until resolved."""
     from executions import hooks
 

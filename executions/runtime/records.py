@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from executions.llm.base import LLMResponse
     from executions.models import ExecutionStep
-    from executions.runtime.loop import Runner
+    from executions.runtime.base import RunnerBase
     from executions.runtime.tools_port import ToolOutcome
 
 
-def log_think(runner: Runner, step: ExecutionStep, response: LLMResponse) -> None:
+def log_think(runner: RunnerBase, step: ExecutionStep, response: LLMResponse) -> None:
     """The run's log line for a model answer, and its retries and fallbacks if it had any."""
     calls = [c.name for c in response.tool_calls]
     runner.log(
@@ -42,7 +42,7 @@ def log_think(runner: Runner, step: ExecutionStep, response: LLMResponse) -> Non
         )
 
 
-def log_tool(runner: Runner, step: ExecutionStep, outcome: ToolOutcome) -> None:
+def log_tool(runner: RunnerBase, step: ExecutionStep, outcome: ToolOutcome) -> None:
     """The run's log line for a tool call's outcome."""
     facts = {
         "step_number": step.step_number,

@@ -43,7 +43,7 @@ FAMILIES: list[Family] = [
      Agent, "metadata.note"),
     ("metadata key", "alice", lambda a: "/api/v1/agents/", lambda a: agent_body(metadata={"k\u0000": 1}), Agent,
      "metadata.k\\u0000"),
-    ("metadata 900 deep", "alice", lambda a: "/api/v1/agents/", lambda a: agent_body(metadata=nested(900)), Agent,
+    ("metadata 200 deep", "alice", lambda a: "/api/v1/agents/", lambda a: agent_body(metadata=nested(200)), Agent,
      "metadata.a.a.a.a.a.a.a.a.a.…"),
     ("goals", "alice", lambda a: "/api/v1/agents/", lambda a: agent_body(goals=[{"name": "Grow\u0000"}]), Agent,
      "goals.0.name"),

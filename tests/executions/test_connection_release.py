@@ -1,7 +1,7 @@
 """A worker with psycopg's pool keeps more runs in flight than it has connections.
 
 The runtime hands its connection back to the pool while it waits for the model
-(``executions.runtime.loop.release_connection_during_wait``): six runs on a worker whose
+(``executions.runtime.lease.release_connection_during_wait``): six runs on a worker whose
 pool holds two connections must all be waiting for the model at once. Were the connection
 held through the call, only two model requests could be open while the model takes five
 seconds to answer.

@@ -14,7 +14,8 @@ from django.utils import timezone
 
 from bench.fakes.script import text, tool_call
 from executions.models import Execution, ExecutionStep
-from executions.runtime.loop import claim, run_execution
+from executions.runtime.lease import claim
+from executions.runtime.loop import run_execution
 from executions.runtime.tools_port import LocalTool, ToolOutcome, register_local_tool, unregister_local_tool
 from executions.services import execution_cancel, execution_start, executions_due
 from executions.tasks import tick

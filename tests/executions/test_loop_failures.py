@@ -13,7 +13,9 @@ from django.db import OperationalError
 
 from bench.fakes.script import text
 from executions.models import Execution
-from executions.runtime import loop
+from executions.runtime import base
+from executions.runtime import context as prompt_context
+from executions.runtime import think as think_steps
 from executions.runtime.loop import run_execution
 from executions.services import execution_start
 from executions.tasks import tick
@@ -29,7 +31,7 @@ def start(make_agent, org) -> Execution:
 
 
 def test_an_exception_before_the_model_call_fails_the_run(org, make_agent, providers_at_fake, monkeypatch):
-    monkeypatch.setattr(loop.ctx, "conversation", lambda **_: (_ for _ in ()).throw(RuntimeError("a bug")))
+    monkeypatch.setattr(prompt_context, "conversation", lambda **_: (_ for _ in ()).throw(RuntimeError("a bug")))
     execution = start(make_agent, org)
 
     assert run_execution(execution.pk) is None  # nothing escapes to the task
@@ -48,7 +50,7 @@ def test_an_exception_after_the_model_answered_fails_the_run_and_its_step(
     def broken_cost(**_):
         raise ZeroDivisionError("a bug in pricing")
 
-    monkeypatch.setattr(loop, "call_cost", broken_cost)
+    monkeypatch.setattr(think_steps, "call_cost", broken_cost)
     providers_at_fake.script(text("an answer"))
     execution = start(make_agent, org)
 
@@ -65,7 +67,7 @@ def test_an_exception_while_the_run_is_set_up_fails_it(org, make_agent, provider
     def broken(**_):
         raise KeyError("model_config")
 
-    monkeypatch.setattr(loop, "resolve_providers", broken)
+    monkeypatch.setattr(base, "resolve_providers", broken)
     execution = start(make_agent, org)
 
     run_execution(execution.pk)
@@ -92,7 +94,7 @@ def test_an_outage_still_escapes_to_the_task_and_the_run_resumes_later(
     def down(**_):
         raise outage
 
-    monkeypatch.setattr(loop.ctx, "conversation", down)
+    monkeypatch.setattr(prompt_context, "conversation", down)
     execution = start(make_agent, org)
 
     with pytest.raises(type(outage)):
@@ -109,7 +111,7 @@ def test_a_run_whose_lease_was_taken_is_not_failed_by_its_old_worker(org, make_a
         Execution.objects.filter(pk=execution.pk).update(lease_owner="another:1:1:x")
         raise RuntimeError("late")
 
-    monkeypatch.setattr(loop.ctx, "conversation", lose_then_fail)
+    monkeypatch.setattr(prompt_context, "conversation", lose_then_fail)
     execution = start(make_agent, org)
 
     run_execution(execution.pk)

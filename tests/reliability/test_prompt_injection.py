@@ -19,7 +19,8 @@ from django.utils import timezone
 from approvals.models import ApprovalRequest, RiskRule
 from bench.fakes.script import Reply, text, tool_call
 from executions.models import Execution, ExecutionStep
-from executions.runtime.loop import Runner, claim, run_execution
+from executions.runtime.lease import claim
+from executions.runtime.loop import Runner, run_execution
 from executions.services import execution_start
 from tests.fakes.http_fakes import Route
 from tests.tools.fixtures import *  # noqa: F403 (synced_tools, http_fake)

@@ -347,7 +347,8 @@ def test_idempotency_is_read_from_the_organizations_own_tool(
     from django.utils import timezone
 
     from executions.models import Execution, ExecutionStep
-    from executions.runtime.loop import Runner, claim
+    from executions.runtime.lease import claim
+    from executions.runtime.loop import Runner
 
     http_fake.route("POST", "/sync", json={"synced": 3})
     _http_tool(org, "sync_orders", http_fake.url("/sync"), idempotent=True)
