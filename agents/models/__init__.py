@@ -294,58 +294,6 @@ class AgentVersion(models.Model):
         super().save(*args, **kwargs)
 
 
-class GoalComparison(models.TextChoices):
-    GT = "gt", ">"
-    GTE = "gte", "≥"
-    LT = "lt", "<"
-    LTE = "lte", "≤"
-    EQ = "eq", "="
-
-
-class GoalWindow(models.TextChoices):
-    ALL_TIME = "all_time", "All time"
-    DAY = "day", "Day"
-    WEEK = "week", "Week"
-    MONTH = "month", "Month (30 days)"
-
-
-class AgentGoal(models.Model):
-    """One entry of ``Agent.goals`` as a row, evaluated after runs and daily
-    (agents.goals). Rows are kept in step with the JSON by ``agent_goals_sync``."""
-
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="goal_records")
-    name = models.CharField(max_length=200)
-    description = models.TextField(blank=True)
-    priority = models.PositiveSmallIntegerField(default=5, validators=[MinValueValidator(1), MaxValueValidator(10)])
-    success_metric = models.CharField(max_length=80, blank=True)
-    target_value = models.DecimalField(max_digits=18, decimal_places=4, null=True, blank=True)
-    comparison = models.CharField(max_length=4, choices=GoalComparison.choices, default=GoalComparison.GTE)
-    window = models.CharField(max_length=10, choices=GoalWindow.choices, default=GoalWindow.ALL_TIME)
-    is_recurring = models.BooleanField(default=True)
-    deadline = models.DateTimeField(null=True, blank=True)
-    position = models.PositiveSmallIntegerField(default=0)
-
-    current_value = models.DecimalField(max_digits=18, decimal_places=4, null=True, blank=True)
-    is_achieved = models.BooleanField(default=False)
-    achieved_at = models.DateTimeField(null=True, blank=True)
-    evaluated_at = models.DateTimeField(null=True, blank=True)
-    # The agent's counters when the current window began: windowed values are the
-    # difference between the counters now and these (see agents.goals).
-    window_started_at = models.DateTimeField(null=True, blank=True)
-    window_baseline = models.JSONField(default=dict, blank=True)
-
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        ordering = ["position", "name"]
-        constraints = [models.UniqueConstraint(fields=["agent", "name"], name="agentgoal_unique_name")]
-
-    def __str__(self) -> str:
-        return self.name
-
-
 class AgentUserObjectPermission(UserObjectPermissionBase):
     """django-guardian grants on one agent (direct foreign key: fast joins, cascades).
 
@@ -469,7 +417,7 @@ class ProviderConnection(models.Model):
         self.key_last4 = raw[-4:] if raw else ""
 
 
-# Chains live in their own module; importing them here keeps ``agents.models.X`` working.
+# Chains and goals live in their own modules; importing them here keeps ``agents.models.X`` working.
 from agents.models.chains import (  # noqa: E402
     CHAIN_TERMINAL,
     STEP_SETTLED,
@@ -480,7 +428,7 @@ from agents.models.chains import (  # noqa: E402
     ChainStepRun,
     StepRunStatus,
 )
-from agents.models.goals import GoalProgress  # noqa: E402
+from agents.models.goals import AgentGoal, GoalComparison, GoalProgress, GoalWindow  # noqa: E402
 
 __all__ = [
     "CHAIN_TERMINAL",
