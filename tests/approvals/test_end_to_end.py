@@ -81,7 +81,10 @@ def test_request_page_approve_with_edits_resume_tool_runs_once(
         browser.find_element(By.ID, "id_password").send_keys(PASSWORD)
         browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
         wait_for(lambda: browser.current_url.rstrip("/").endswith("/approvals"), 10, message="the list")
-        row = browser.find_element(By.LINK_TEXT, "Send an email to everyone@example.test: “Refund”")
+        # The URL changes when the next page starts loading; its rows may not be there yet.
+        title = "Send an email to everyone@example.test: “Refund”"
+        wait_for(lambda: browser.find_elements(By.LINK_TEXT, title), 10, message="the request in the list")
+        row = browser.find_element(By.LINK_TEXT, title)
         assert browser.find_element(By.CSS_SELECTOR, ".risk-high").text == "high"
         ARTIFACTS.mkdir(exist_ok=True)
         browser.save_screenshot(str(ARTIFACTS / "approvals-list.png"))
