@@ -17,6 +17,8 @@ from celery import Celery
 from celery.signals import task_postrun, task_prerun, worker_process_shutdown, worker_ready, worker_shutdown
 from django.db import close_old_connections
 
+from config.workers import start_heartbeat, stop_heartbeat
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
 
 app = Celery("agentry")
@@ -126,15 +128,11 @@ def _recycle_connections(task=None, **kwargs) -> None:
 
 @worker_ready.connect
 def _start_heartbeat(sender=None, **kwargs) -> None:
-    from config.workers import start_heartbeat
-
     start_heartbeat(getattr(sender, "hostname", None))
 
 
 @worker_shutdown.connect
 def _stop_heartbeat(**kwargs) -> None:
-    from config.workers import stop_heartbeat
-
     stop_heartbeat()
 
 
