@@ -39,8 +39,8 @@ from config.json_schema import error_line, schema_errors
 from executions.llm.base import ToolSpec
 from executions.runtime import tools_port
 from executions.runtime.tools_port import ToolContext, ToolOutcome, bound_tool_output, tool_allowed
-from tools.builtins import handler_for
 from tools.builtins.base import Invocation, ToolDef, ToolDenied, ToolError
+from tools.handlers import handler_for
 from tools.models import ToolCallStatus
 from tools.selectors import ToolView, refusal, unoffered_tools
 

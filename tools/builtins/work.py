@@ -45,24 +45,6 @@ def task_create(call: Invocation) -> dict[str, Any]:
     }
 
 
-def knowledge_search(call: Invocation) -> dict[str, Any]:
-    """The knowledge bases linked to the agent (memory app), searched by meaning."""
-    from memory.embedders import EmbedderUnavailable
-    from memory.services import knowledge_search as search
-
-    try:
-        hits = search(
-            organization_id=call.organization_id,
-            agent_id=call.agent_id,
-            query=call.arguments["query"],
-            k=int(call.arguments.get("k") or 5),
-        )
-    except EmbedderUnavailable as exc:
-        raise ToolError(f"Knowledge search is unavailable right now: {exc}") from exc
-    # Passages are data for the model, not instructions (the system prompt says so too).
-    return {"results": [{k: str(v) if k.endswith("_id") else v for k, v in hit.items()} for hit in hits]}
-
-
 def wait(call: Invocation) -> ToolOutcome:
     # The runtime parks the run (status waiting, no worker held) and a timer resumes it.
     seconds = int(call.arguments["seconds"])
