@@ -50,7 +50,7 @@ def alert_raise(
     return alert
 
 
-def _crossed(used: Decimal | int, limit: Decimal | int | None, delta: Decimal | int) -> list[int]:
+def thresholds_crossed(used: Decimal | int, limit: Decimal | int | None, delta: Decimal | int) -> list[int]:
     """Thresholds that this increment (``delta``) took ``used`` across — so a period past 80 %
     costs no alert query on every later call."""
     if not limit:
@@ -63,40 +63,17 @@ def _crossed(used: Decimal | int, limit: Decimal | int | None, delta: Decimal | 
 def alert_quota_thresholds(*, organization: Organization, period: UsagePeriod, runs: int = 0, tokens: int = 0) -> None:
     """After ``runs`` runs or ``tokens`` tokens were added to ``period``."""
     key = period.period_start.isoformat()
-    for threshold in _crossed(period.runs_used, period.included_runs, runs):
+    for threshold in thresholds_crossed(period.runs_used, period.included_runs, runs):
         alert_raise(
             organization_id=organization.pk, kind=Alert.Kind.QUOTA_RUNS, threshold=threshold, key=key,
             message=f"{organization.name} has used {threshold}% of its included runs for the period starting {key}.",
             details={"runs_used": period.runs_used, "included_runs": period.included_runs},
         )  # fmt: skip
-    for threshold in _crossed(period.tokens_used, period.included_tokens, tokens):
+    for threshold in thresholds_crossed(period.tokens_used, period.included_tokens, tokens):
         alert_raise(
             organization_id=organization.pk, kind=Alert.Kind.QUOTA_TOKENS, threshold=threshold, key=key,
             message=f"{organization.name} has used {threshold}% of its included tokens for the period starting {key}.",
             details={"tokens_used": period.tokens_used, "included_tokens": period.included_tokens},
-        )  # fmt: skip
-
-
-def alert_budget_thresholds(*, organization: Organization, cost: Decimal) -> None:
-    """After ``cost`` was spent."""
-    if organization.daily_budget_usd is None and organization.monthly_budget_usd is None:
-        return
-    from billing.quotas import period_bounds, spend
-
-    day, month = spend(organization.pk)
-    today = timezone.now().date()
-    for threshold in _crossed(day, organization.daily_budget_usd, cost):
-        alert_raise(
-            organization_id=organization.pk, kind=Alert.Kind.BUDGET_DAILY, threshold=threshold, key=today.isoformat(),
-            message=f"{organization.name} has spent {threshold}% of its daily budget (${organization.daily_budget_usd}).",
-            details={"spent_usd": str(day)},
-        )  # fmt: skip
-    for threshold in _crossed(month, organization.monthly_budget_usd, cost):
-        alert_raise(
-            organization_id=organization.pk, kind=Alert.Kind.BUDGET_MONTHLY, threshold=threshold,
-            key=period_bounds(today)[0].isoformat(),
-            message=f"{organization.name} has spent {threshold}% of its monthly budget (${organization.monthly_budget_usd}).",
-            details={"spent_usd": str(month)},
         )  # fmt: skip
 
 

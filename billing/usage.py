@@ -57,8 +57,8 @@ def daily_usage_add(record: UsageRecord, organization: Any) -> None:
                 record.tokens_input, record.tokens_output, record.tokens_cached, record.cost,
             ],
         )  # fmt: skip
-    from billing.alerts import alert_budget_thresholds, alert_quota_thresholds
-    from billing.quotas import usage_period_current
+    from billing.alerts import alert_quota_thresholds
+    from billing.quotas import alert_budget_thresholds, usage_period_current
 
     period = _period_add(record, day)
     if period is None:  # a run that began last period and crossed into this one
