@@ -18,7 +18,7 @@ from django.db.models import F, Sum
 from django.utils import timezone
 
 from accounts.models import Organization
-from billing.alerts import thresholds_crossed, alert_quota_thresholds, alert_raise
+from billing.alerts import alert_quota_thresholds, alert_raise, thresholds_crossed
 from billing.models import Alert, DailyUsage, Plan, UsagePeriod
 from config.api.errors import ApiError
 
