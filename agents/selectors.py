@@ -404,19 +404,6 @@ def provider_connection_get(*, actor: Actor, connection_id: Any, writable: bool 
     return connection
 
 
-def connection_models(*, organization_id: Any, provider: str) -> set[str]:
-    """Model names the organization's and the platform's active connections add for a provider."""
-    names: set[str] = set()
-    rows = ProviderConnection.objects.filter(
-        Q(organization_id=organization_id) | Q(organization__isnull=True), provider=provider, is_active=True
-    ).values_list("available_models", "default_model")
-    for available, default in rows:
-        names.update(m for m in available or [] if isinstance(m, str))
-        if default:
-            names.add(default)
-    return names
-
-
 # --- Chains -------------------------------------------------------------------------------
 
 

@@ -8,7 +8,9 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 
+from agents.models import ProviderConnection
 from agents.validation.base import Errors, as_decimal, int_in
 from billing.catalog import MODELS, OPEN_MODEL_PROVIDERS, PROVIDERS, is_known_model
 from config.json_schema import schema_errors
@@ -74,15 +76,26 @@ PROVIDER_EXTRAS: dict[str, frozenset[str]] = {
 }
 
 
+def _connection_models(*, organization_id: Any, provider: str) -> set[str]:
+    """Model names the organization's and the platform's active connections add for a provider."""
+    names: set[str] = set()
+    rows = ProviderConnection.objects.filter(
+        Q(organization_id=organization_id) | Q(organization__isnull=True), provider=provider, is_active=True
+    ).values_list("available_models", "default_model")
+    for available, default in rows:
+        names.update(m for m in available or [] if isinstance(m, str))
+        if default:
+            names.add(default)
+    return names
+
+
 def _model_known(provider: str, model: Any, organization_id: Any) -> bool:
     """In the catalog, or served by one of the organization's (or the platform's) connections."""
     if not isinstance(model, str):
         return False
     if is_known_model(provider, model):
         return True
-    from agents.selectors import connection_models
-
-    return model in connection_models(organization_id=organization_id, provider=provider)
+    return model in _connection_models(organization_id=organization_id, provider=provider)
 
 
 # Providers ship models every month: a model Agentry does not list yet is accepted (with a
