@@ -1,5 +1,7 @@
 from django.apps import AppConfig
 
+from config.platform_sync import SYNC_STEPS
+
 
 class AgentsConfig(AppConfig):
     name = "agents"
@@ -8,8 +10,6 @@ class AgentsConfig(AppConfig):
 
     def ready(self) -> None:
         # `manage.py sync_platform` runs the steps apps register (config/platform_sync.py).
-        from config.platform_sync import SYNC_STEPS
-
         step = "agents.services.agent_template_sync"
         if step not in SYNC_STEPS:
             SYNC_STEPS.append(step)

@@ -10,6 +10,7 @@ from django.db.models import Count, Sum
 from django.utils import timezone
 
 from accounts.models import Organization
+from agents.models import Agent
 from billing.models import DailyUsage, UsageRecord
 
 # The plot area sits inside margins that hold the axes' labels: cost on the left (USD),
@@ -46,8 +47,6 @@ def _axes(dates: list[Any], cost_top: float, token_top: float) -> dict[str, Any]
 
 
 def usage_dashboard(organization: Organization, days: int = 30) -> dict[str, Any]:
-    from agents.models import Agent
-
     today = timezone.now().date()
     start = today - timedelta(days=days - 1)
     rows = DailyUsage.objects.filter(organization=organization, date__gte=start)

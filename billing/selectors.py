@@ -13,6 +13,7 @@ from django.utils import timezone
 from accounts.access import Actor
 from billing.models import Alert, DailyUsage, UsageRecord
 from billing.quotas import effective_plan, spend, usage_period_current
+from executions.models import Execution
 
 GROUPS = ("day", "agent", "provider", "model", "user")
 MAX_RANGE_DAYS = 366
@@ -28,8 +29,6 @@ def usage_summary(*, actor: Actor, start: date, end: date, group_by: str) -> lis
     Tokens and cost come from the daily rollups (or the records, for per-user groups); runs
     are executions created in the range.
     """
-    from executions.models import Execution
-
     organization = actor.organization
     runs_qs = Execution.objects.filter(
         organization=organization,

@@ -20,8 +20,10 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Q
 
+from agents.models import ProviderConnection
 from config.guarded_http import EndpointRefused
 from executions.llm.base import EndpointGuard, ProviderConfig
+from tools.ssrf import SSRFBlocked, check_url
 
 # Per-call network timeout; the run's own timeout_seconds bounds the whole run.
 LLM_TIMEOUT_SECONDS = 60
@@ -36,8 +38,6 @@ class ResolvedProviders:
 
 
 def _connections(organization_id: Any, providers: set[str]) -> list[Any]:
-    from agents.models import ProviderConnection
-
     return list(
         ProviderConnection.objects.filter(
             Q(organization_id=organization_id) | Q(organization__isnull=True), provider__in=providers, is_active=True
@@ -59,8 +59,6 @@ def _pick(connections: list[Any], entry: dict[str, Any], organization_id: Any) -
 def _checked_address(url: str) -> str:
     """The SSRF guard for an organization's endpoint: the one address to connect to."""
     # tools.ssrf imports the tool handlers, which import it back: it cannot load first.
-    from tools.ssrf import SSRFBlocked, check_url
-
     try:
         return str(check_url(url)[1])
     except SSRFBlocked as exc:

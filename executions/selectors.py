@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.db.models import Q, QuerySet
@@ -37,8 +38,6 @@ def execution_list(*, actor: Actor) -> QuerySet[Execution]:
 
 
 def execution_get(*, actor: Actor, execution_id: Any) -> Execution:
-    import uuid
-
     try:
         pk = uuid.UUID(str(execution_id))
     except ValueError:

@@ -7,11 +7,11 @@ class ToolsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from agents.tooling import ToolsCatalog, tools_catalog_set
-        from tools.mcp.client import mcp_pool
-        from tools.mcp.services import mcp_sync_requested
-        from tools.models import Capability
-        from tools.selectors import agent_capabilities, agent_tool_gaps, tool_names_available
+        from agents.tooling import ToolsCatalog, tools_catalog_set  # noqa: PLC0415  (ready(): app modules load after the app registry)
+        from tools.mcp.client import mcp_pool  # noqa: PLC0415  (ready(): app modules load after the app registry)
+        from tools.mcp.services import mcp_sync_requested  # noqa: PLC0415  (ready(): app modules load after the app registry)
+        from tools.models import Capability  # noqa: PLC0415  (ready(): app modules load after the app registry)
+        from tools.selectors import agent_capabilities, agent_tool_gaps, tool_names_available  # noqa: PLC0415  (ready(): app modules load after the app registry)
 
         # The agents app (below this one) asks about tools through what is registered here:
         # pattern warnings, tools its runs would not be offered, capability tags.

@@ -34,15 +34,18 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
+from approvals.policy import approval_requirement
 from config.api.json_input import storable_json
 from config.json_schema import error_line, schema_errors
 from executions.llm.base import ToolSpec
 from executions.runtime import tools_port
 from executions.runtime.tools_port import ToolContext, ToolOutcome, bound_tool_output, tool_allowed
+from tools import ratelimit
 from tools.builtins.base import Invocation, ToolDef, ToolDenied, ToolError
 from tools.handlers import handler_for
 from tools.models import ToolCallStatus
-from tools.selectors import ToolView, refusal, unoffered_tools
+from tools.selectors import ToolView, refusal, tool_catalog, tool_view, unoffered_tools
+from tools.services import tool_call_log
 
 logger = logging.getLogger(__name__)
 
@@ -71,16 +74,12 @@ def validation_errors(schema: dict[str, Any], arguments: Any) -> list[str]:
 
 def tool_schema(*, organization_id: Any, name: str) -> dict[str, Any] | None:
     """The parameters schema of a tool the organization's runs may call (None: no such tool)."""
-    from tools.selectors import tool_catalog
-
     tool = tool_catalog(organization_id=organization_id).get(name) or _local_defs().get(name)
     return tool.parameters if tool else None
 
 
 class DatabaseToolPort:
     def _view(self, context: ToolContext) -> ToolView:
-        from tools.selectors import tool_view
-
         execution = context.execution
         memo = getattr(execution, "_agentry_tool_view", None)
         fresh_for = getattr(settings, "AGENTRY_TOOL_VIEW_SECONDS", VIEW_SECONDS)
@@ -143,7 +142,6 @@ class DatabaseToolPort:
         limited = self._rate_limited(context, tool)
         if limited:
             return self._refuse(context, tool, name, arguments, "failed", limited)
-        from approvals.policy import approval_requirement
 
         approval = approval_requirement(
             organization_id=context.execution.organization_id,
@@ -154,8 +152,6 @@ class DatabaseToolPort:
             rules=view.risk_rules,
         )
         if approval is not None:
-            from tools.services import tool_call_log
-
             tool_call_log(
                 context=context, tool_id=tool.tool_id, name=name, arguments=arguments, status=ToolCallStatus.PENDING
             )
@@ -166,8 +162,6 @@ class DatabaseToolPort:
     def _refuse(
         context: ToolContext, tool: ToolDef | None, name: str, arguments: Any, status: str, message: str
     ) -> ToolOutcome:
-        from tools.services import tool_call_log
-
         tool_call_log(
             context=context,
             tool_id=tool.tool_id if tool else None,
@@ -180,8 +174,6 @@ class DatabaseToolPort:
 
     @staticmethod
     def _rate_limited(context: ToolContext, tool: ToolDef) -> str | None:
-        from tools import ratelimit
-
         windows = ratelimit.windows_for(tool=tool, agent_id=context.execution.agent_id, config=context.config)
         try:
             full = ratelimit.take(windows)
@@ -196,8 +188,6 @@ class DatabaseToolPort:
     # -- running it ---------------------------------------------------------------------
 
     def run(self, *, context: ToolContext, name: str, arguments: dict[str, Any]) -> ToolOutcome:
-        from tools.services import tool_call_log
-
         view = self._view(context)
         tool = view.catalog.get(name)
         if tool is None:

@@ -28,6 +28,7 @@ endpoint, the SMS gateway, the search API — goes through ``fetch``:
 from __future__ import annotations
 
 import ipaddress
+import json
 import socket
 import time
 from collections.abc import Iterable
@@ -101,8 +102,6 @@ class FetchResult:
             return self.content.decode("utf-8", errors="replace")
 
     def json(self) -> Any:
-        import json
-
         return json.loads(self.content)
 
 

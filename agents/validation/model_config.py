@@ -13,6 +13,7 @@ from django.db.models import Q
 from agents.models import ProviderConnection
 from agents.validation.base import Errors, as_decimal, int_in
 from billing.catalog import MODELS, OPEN_MODEL_PROVIDERS, PROVIDERS, is_known_model
+from billing.pricing import model_price
 from config.json_schema import schema_errors
 
 MAX_FALLBACKS = 5
@@ -125,8 +126,6 @@ def model_warnings(config: dict[str, Any], organization_id: Any = None) -> list[
     none of the organization's connections): accepted, sent to the provider as named, and
     charged at the default price unless an operator priced them; their usage rows are
     flagged ``priced_by_default``."""
-    from billing.pricing import model_price
-
     mc = config.get("model_config")
     if not isinstance(mc, dict):
         return []
@@ -150,10 +149,6 @@ def model_warnings(config: dict[str, Any], organization_id: Any = None) -> list[
 
 
 def _check_connection(path: str, provider: Any, connection_id: Any, organization_id: Any, errors: Errors) -> None:
-    from django.db.models import Q
-
-    from agents.models import ProviderConnection
-
     try:
         found = ProviderConnection.objects.filter(
             Q(organization_id=organization_id) | Q(organization__isnull=True),

@@ -29,6 +29,9 @@ from django.utils import timezone
 
 from executions.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from executions.triggers.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, signature_for
+from executions.webhooks.tasks import webhook_deliver_task
+from tools.builtins.base import ToolError
+from tools.ssrf import check_url
 
 logger = logging.getLogger(__name__)
 
@@ -49,9 +52,6 @@ def url_problem(url: Any) -> str | None:
     """Why deliveries may not go to ``url`` (None when they may). The one place that decides,
     using the tools' guard: http(s) only, no credentials, public addresses only unless
     settings.AGENTRY_SSRF_ALLOW lists the target."""
-    from tools.builtins.base import ToolError
-    from tools.ssrf import check_url
-
     if not isinstance(url, str) or not url.strip():
         return "A URL is required."
     try:
@@ -63,7 +63,6 @@ def url_problem(url: Any) -> str | None:
 
 def enqueue_delivery(delivery_id: Any, *, countdown: float | None = None) -> None:
     """Queue an attempt once the surrounding transaction commits (at once outside one)."""
-    from executions.webhooks.tasks import webhook_deliver_task
 
     def send() -> None:
         webhook_deliver_task.apply_async(args=[str(delivery_id)], queue="default", countdown=countdown)
@@ -105,9 +104,6 @@ def _host_header(url: httpx.URL) -> str:
 
 
 def send_signed(*, url: str, body: bytes, headers: dict[str, str]) -> Sent:
-    from tools.builtins.base import ToolError
-    from tools.ssrf import check_url
-
     started = time.monotonic()
     try:
         target, ip = check_url(url)

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import uuid
+from importlib import import_module
 from typing import Any
 
 from django.conf import settings
+from django.db.models import Q
 from django.utils.dateparse import parse_datetime
 from django.utils.module_loading import import_string
 
+from agents.models import Agent
+from config.api.errors import ApiError
+from executions.models import TriggerType
 from executions.runtime.tools_port import ToolOutcome
+from executions.services import execution_start
 from tools.builtins.base import Invocation, ToolError
 from tools.builtins.people import member
+from tools.services import task_create as create
 
 
 def task_create(call: Invocation) -> dict[str, Any]:
-    from tools.services import task_create as create
-
     args = call.arguments
     due = None
     if args.get("due_date"):
@@ -59,10 +65,6 @@ def trigger_workflow(call: Invocation) -> dict[str, Any]:
     ``executions.workflows.workflow_trigger`` (delegation that waits a while for the
     child's result), that does the work; otherwise the child is started and left to run.
     """
-    from importlib import import_module
-
-    from config.api.errors import ApiError
-
     try:
         workflow_trigger = getattr(import_module("executions.workflows"), "workflow_trigger", None)
     except ImportError:
@@ -86,9 +88,6 @@ def trigger_workflow(call: Invocation) -> dict[str, Any]:
 
 
 def _start_child(call: Invocation, data: dict[str, Any]) -> dict[str, Any]:
-    from executions.models import TriggerType
-    from executions.services import execution_start
-
     ref = str(call.arguments["workflow_id"]).strip()
     kind, _, rest = ref.partition(":")
     if kind == "chain" and rest:
@@ -125,12 +124,6 @@ def _start_child(call: Invocation, data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _agent(organization_id: Any, ref: str) -> Any:
-    import uuid
-
-    from django.db.models import Q
-
-    from agents.models import Agent
-
     try:
         match = Q(pk=uuid.UUID(ref))
     except ValueError:
