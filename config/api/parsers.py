@@ -25,8 +25,6 @@ class PayloadTooLarge(APIException):
 
 
 def invalid_json_input(problem: JsonInputError) -> Exception:
-    # Imported here: config.api.errors imports DRF's views, which import this parser (the
-    # DEFAULT_PARSER_CLASSES setting) while errors is still half-loaded.
     return InvalidInput(
         f"The request body cannot be accepted: {problem.field}: {problem.message}",
         validation_errors={problem.field: [problem.message]},

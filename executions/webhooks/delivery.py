@@ -5,7 +5,7 @@ lease), so two workers never send the same attempt at once; a worker that dies m
 leaves the lease to expire and ``webhooks_retry_due`` sends it again. Receivers deduplicate
 on ``X-Agentry-Delivery``.
 
-The target URL goes through the tools' SSRF guard (``tools.ssrf.check_url``) when the
+The target URL goes through the SSRF guard (``config.ssrf.check_url``) when the
 endpoint is saved and again before every attempt (DNS can change), and the connection is
 made to the address that was checked, so a rebinding answer cannot redirect it. Redirects
 are not followed: a 3xx is a failed attempt.
@@ -27,11 +27,10 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from config.ssrf import UrlRefused, check_url
 from executions.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from executions.triggers.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, signature_for
 from executions.webhooks.tasks import webhook_deliver_task
-from tools.builtins.base import ToolError
-from tools.ssrf import check_url
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +55,7 @@ def url_problem(url: Any) -> str | None:
         return "A URL is required."
     try:
         check_url(url)
-    except ToolError as exc:
+    except UrlRefused as exc:
         return str(exc)
     return None
 
@@ -107,7 +106,7 @@ def send_signed(*, url: str, body: bytes, headers: dict[str, str]) -> Sent:
     started = time.monotonic()
     try:
         target, ip = check_url(url)
-    except ToolError as exc:
+    except UrlRefused as exc:
         return Sent(error=str(exc), permanent=True)
     extensions: dict[str, Any] = {}
     if target.scheme == "https":

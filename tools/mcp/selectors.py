@@ -12,9 +12,9 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from accounts.access import Actor
 from config.api.errors import NotFound
+from config.ssrf import ssrf_guard
 from tools.mcp.client import Endpoint
 from tools.models import McpServer
-from tools.ssrf import ssrf_guard
 
 
 def platform_servers_shared_with(organization_id: Any) -> QuerySet[McpServer]:
