@@ -11,7 +11,7 @@ every step passes (each refusal is logged as a ToolCall and told to the model):
 3. the arguments match its JSON Schema — otherwise ``failed``, with the errors;
 4. its rate limits (per tool per agent, per minute and hour) and the agent's overall limit
    have room, counted atomically in Redis — otherwise ``failed``;
-5. the approval policy (``approvals.policy``) — ``needs_approval`` holds it for a person.
+5. the approval policy (``approvals.policy``, registered in ``tools.approval_policy``) — ``needs_approval`` holds it for a person.
 
 ``run`` then calls the handler with a deadline, bounds the result before it goes back to the
 model, and logs the call with its duration and status.
@@ -34,13 +34,13 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from approvals.policy import approval_requirement
 from config.api.json_input import storable_json
 from config.json_schema import error_line, schema_errors
 from executions.llm.base import ToolSpec
 from executions.runtime import tools_port
 from executions.runtime.tools_port import ToolContext, ToolOutcome, bound_tool_output, tool_allowed
 from tools import ratelimit
+from tools.approval_policy import approval_policy
 from tools.builtins.base import Invocation, ToolDef, ToolDenied, ToolError
 from tools.handlers import handler_for
 from tools.models import ToolCallStatus
@@ -143,7 +143,7 @@ class DatabaseToolPort:
         if limited:
             return self._refuse(context, tool, name, arguments, "failed", limited)
 
-        approval = approval_requirement(
+        approval = approval_policy().requirement(
             organization_id=context.execution.organization_id,
             name=name,
             is_dangerous=tool.is_dangerous,

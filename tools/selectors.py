@@ -15,10 +15,9 @@ from django.db.models import CharField, Q, QuerySet, Subquery
 from accounts.access import Actor
 from agents.access import visible_agents_q
 from agents.models import Agent
-from approvals.policy import organization_rules
-from approvals.selectors import risk_rules_subquery
 from config.api.errors import NotFound
 from executions.runtime.tools_port import local_tool, tool_allowed
+from tools.approval_policy import approval_policy
 from tools.builtins.base import ToolDef
 from tools.mcp.selectors import platform_servers_shared_with
 from tools.models import AgentCapabilityGrant, ModuleEndpoint, Notification, Tool, ToolCall
@@ -171,7 +170,7 @@ def tool_view(*, organization_id: Any, agent_id: Any) -> ToolView:
         Tool.objects.filter(visible_tools_q(organization_id), is_active=True).annotate(
             _granted=Subquery(grants.values("capabilities")[:1], output_field=ArrayField(CharField())),
             _modules=ArraySubquery(modules.values("module")),
-            _rules=risk_rules_subquery(organization_id=organization_id),
+            _rules=approval_policy().rules_subquery(organization_id=organization_id),
         )
     )
     capabilities: frozenset[str] | list[str]
@@ -182,7 +181,7 @@ def tool_view(*, organization_id: Any, agent_id: Any) -> ToolView:
     else:  # no tool rows at all (a registry not synced yet): ask separately
         capabilities = agent_capabilities(organization_id=organization_id, agent_id=agent_id)
         module_names = configured_modules(organization_id=organization_id)
-        rules = organization_rules(organization_id)
+        rules = approval_policy().organization_rules(organization_id)
     return ToolView(
         catalog=_catalog_from(rows),
         capabilities=frozenset(capabilities),
