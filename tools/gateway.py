@@ -45,7 +45,7 @@ from tools.builtins.base import Invocation, ToolDef, ToolDenied, ToolError
 from tools.handlers import handler_for
 from tools.models import ToolCallStatus
 from tools.selectors import ToolView, refusal, tool_catalog, tool_view, unoffered_tools
-from tools.services import tool_call_log
+from tools.services import tool_call_deny_held, tool_call_log, tool_call_mark_held
 
 logger = logging.getLogger(__name__)
 
@@ -274,3 +274,9 @@ class DatabaseToolPort:
         # must not change how this run recovers from a crash).
         tool = self._view(context).catalog.get(name)
         return bool(tool and tool.is_idempotent)
+
+    def held_call_approved(self, *, execution_id: Any, step_number: int, params: Any, edited: bool) -> None:
+        tool_call_mark_held(execution_id=execution_id, step_number=step_number, params=params, edited=edited)
+
+    def held_call_denied(self, *, execution_id: Any, step_number: int, reason: str) -> None:
+        tool_call_deny_held(execution_id=execution_id, step_number=step_number, reason=reason)
