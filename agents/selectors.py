@@ -429,3 +429,9 @@ def chain_execution_get(*, actor: Actor, chain_execution_id: Any) -> ChainExecut
     if run is None:
         raise NotFound("Chain execution not found.", details={"chain_execution_id": str(chain_execution_id)})
     return run
+
+
+def agent_names(agent_ids: list[Any]) -> dict[Any, str]:
+    """Names of the agents with these ids (billing's usage page; registered in
+    ``billing.report_sources`` by this app's ready())."""
+    return dict(Agent.objects.filter(pk__in=agent_ids).values_list("pk", "name"))

@@ -10,8 +10,8 @@ from django.db.models import Count, Sum
 from django.utils import timezone
 
 from accounts.models import Organization
-from agents.models import Agent
 from billing.models import DailyUsage, UsageRecord
+from billing.report_sources import agent_names
 
 # The plot area sits inside margins that hold the axes' labels: cost on the left (USD),
 # tokens on the right, dates below.
@@ -71,7 +71,7 @@ def usage_dashboard(organization: Organization, days: int = 30) -> dict[str, Any
         dict(row)
         for row in rows.values("agent_id").annotate(cost=Sum("cost"), calls=Sum("llm_calls")).order_by("-cost")[:10]
     ]
-    names = dict(Agent.objects.filter(pk__in=[a["agent_id"] for a in top_agents]).values_list("pk", "name"))
+    names = agent_names([a["agent_id"] for a in top_agents])
     for entry in top_agents:
         entry["name"] = names.get(entry["agent_id"], "(deleted or platform agent)") if entry["agent_id"] else "-"
         entry["runs"] = agent_runs.get(entry["agent_id"], 0)
