@@ -34,6 +34,7 @@ run: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy $(APPS)
 	$(VENV)/bin/mypy --config-file clients/python/pyproject.toml clients/python/agentry_client
 	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) manage.py check --fail-level WARNING

@@ -7,13 +7,16 @@ that gives the user a role there. Organizations never cross: an actor has exactl
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from rest_framework.exceptions import MethodNotAllowed
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
 from accounts.models import ApiToken, Membership, Organization
+from config.api.errors import ApiError
 from config.logging import log_context_var
 
 if TYPE_CHECKING:
@@ -91,8 +94,6 @@ def token_actor(token: ApiToken) -> Actor | None:
 
 
 def _looks_like_uuid(value: str) -> bool:
-    import uuid
-
     try:
         uuid.UUID(value)
     except ValueError:
@@ -116,15 +117,11 @@ class AccessRules(IsOrganizationMember):
     """
 
     def has_permission(self, request: Request, view) -> bool:
-        from config.api.errors import ApiError
-
         method = (request.method or "").lower()
         action_map = getattr(view, "action_map", None)
         offered = method in action_map if action_map is not None else hasattr(view, method)
         if not offered and method != "options":
             # A method the view does not offer is a 405, not "no rule allows it" (403).
-            from rest_framework.exceptions import MethodNotAllowed
-
             raise MethodNotAllowed(method.upper())
         actor = resolve_actor(request)
         if actor is None:

@@ -7,4 +7,4 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from accounts import schema  # noqa: F401  (registers the OpenAPI auth extensions)
+        from accounts import schema  # noqa: F401, PLC0415  (registers the OpenAPI auth extensions; ready(): app modules load after the app registry)

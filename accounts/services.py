@@ -10,6 +10,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
@@ -458,8 +459,6 @@ def activity_log_external(*, actor: Actor, data: dict[str, Any]) -> ActivityLog:
     if agent_id is not None:
         # A loose reference, as the log's agent_id is: the tenant layer reads the agents'
         # table by name rather than importing the app above it.
-        from django.apps import apps
-
         agents = apps.get_model("agents", "Agent").objects
         if not agents.filter(pk=agent_id, organization=actor.organization, deleted_at__isnull=True).exists():
             raise ApiError(

@@ -1,5 +1,8 @@
 from django.apps import AppConfig
 
+from billing.report_sources import agent_names_set
+from config.platform_sync import SYNC_STEPS
+
 
 class AgentsConfig(AppConfig):
     name = "agents"
@@ -7,9 +10,11 @@ class AgentsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # `manage.py sync_platform` runs the steps apps register (config/platform_sync.py).
-        from config.platform_sync import SYNC_STEPS
+        from agents.selectors import agent_names  # noqa: PLC0415  (ready(): app modules load after the app registry)
 
+        # Billing's usage page names the top agents (billing sits below this app).
+        agent_names_set(agent_names)
+        # `manage.py sync_platform` runs the steps apps register (config/platform_sync.py).
         step = "agents.services.agent_template_sync"
         if step not in SYNC_STEPS:
             SYNC_STEPS.append(step)

@@ -404,19 +404,6 @@ def provider_connection_get(*, actor: Actor, connection_id: Any, writable: bool 
     return connection
 
 
-def connection_models(*, organization_id: Any, provider: str) -> set[str]:
-    """Model names the organization's and the platform's active connections add for a provider."""
-    names: set[str] = set()
-    rows = ProviderConnection.objects.filter(
-        Q(organization_id=organization_id) | Q(organization__isnull=True), provider=provider, is_active=True
-    ).values_list("available_models", "default_model")
-    for available, default in rows:
-        names.update(m for m in available or [] if isinstance(m, str))
-        if default:
-            names.add(default)
-    return names
-
-
 # --- Chains -------------------------------------------------------------------------------
 
 
@@ -442,3 +429,9 @@ def chain_execution_get(*, actor: Actor, chain_execution_id: Any) -> ChainExecut
     if run is None:
         raise NotFound("Chain execution not found.", details={"chain_execution_id": str(chain_execution_id)})
     return run
+
+
+def agent_names(agent_ids: list[Any]) -> dict[Any, str]:
+    """Names of the agents with these ids (billing's usage page; registered in
+    ``billing.report_sources`` by this app's ready())."""
+    return dict(Agent.objects.filter(pk__in=agent_ids).values_list("pk", "name"))

@@ -6,11 +6,15 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.db.models import QuerySet
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db.models import CharField, Q, QuerySet, Value
+from django.db.models.functions import Cast, Concat, JSONObject
 
 from accounts.access import Actor
 from accounts.models import Membership
-from approvals.models import ApprovalRequest, ApprovalStatus
+from agents.access import visible_agents_q
+from agents.models import Agent
+from approvals.models import ApprovalRequest, ApprovalStatus, RiskRule
 from config.api.errors import NotFound
 
 RESOLVE_PERMISSION = "approvals.resolve_approvalrequest"
@@ -26,11 +30,6 @@ def _uuid(value: Any) -> uuid.UUID | None:
 def approval_list(*, actor: Actor) -> QuerySet[ApprovalRequest]:
     """The organization's requests for agents the actor may see (all of them for approvers,
     who hold ``manage_all_agents`` by default; a private agent's runs stay private)."""
-    from django.db.models import Q
-
-    from agents.access import visible_agents_q
-    from agents.models import Agent
-
     visible = Agent.objects.filter(visible_agents_q(actor)).values("pk")
     return (
         ApprovalRequest.objects.filter(organization=actor.organization)
@@ -107,12 +106,6 @@ def approvers_of(*, organization_id: Any) -> list[Any]:
 def risk_rules_subquery(*, organization_id: Any) -> Any:
     """The organization's active risk rules as a JSON array expression (policy rule dicts),
     for the tool gateway's one query per run."""
-    from django.contrib.postgres.expressions import ArraySubquery
-    from django.db.models import CharField, Value
-    from django.db.models.functions import Cast, Concat, JSONObject
-
-    from approvals.models import RiskRule
-
     rules = (
         RiskRule.objects.filter(organization_id=organization_id, is_active=True)
         .order_by("position", "created_at")

@@ -25,20 +25,24 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.mail import send_mass_mail
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from accounts.access import Actor
 from accounts.services import activity_record
-from approvals.models import ApprovalRequest, ApprovalStatus
+from approvals.models import ApprovalRequest, ApprovalStatus, RiskRule
 from approvals.selectors import approvers_of
+from approvals.tasks import notify_approvers
 from billing.usage import usage_count
-from config.api.errors import Conflict, InvalidInput
+from config.api.errors import Conflict, InvalidInput, NotFound
 from config.site import base_url as site_base_url
 from executions import telemetry
 from executions.events import event_emit
 from executions.held_calls import held_call_close, held_call_end, held_call_resume
 from executions.models import TERMINAL_STATUSES, Execution, ExecutionStatus, ExecutionStep
+from tools.gateway import tool_schema, validation_errors
+from tools.services import notification_create
 
 logger = logging.getLogger(__name__)
 
@@ -55,8 +59,6 @@ def approval_ttl() -> timedelta:
 
 def approval_open_for_step(*, execution: Execution, step: ExecutionStep, outcome: Any) -> dict[str, Any]:
     """The ``open_approval`` runtime hook: inside the transaction that holds the call."""
-    from tools.services import notification_create
-
     details = outcome.approval or {}
     params = step.tool_input if isinstance(step.tool_input, dict) else {}
     approval = ApprovalRequest.objects.create(
@@ -99,7 +101,6 @@ def approval_open_for_step(*, execution: Execution, step: ExecutionStep, outcome
         execution_id=execution.pk,
     )
     usage_count(organization=execution.organization, agent_id=execution.agent_id, approvals=1)
-    from approvals.tasks import notify_approvers
 
     approval_id = str(approval.pk)
     # Email goes out from a worker after commit: a slow mail server never holds up a run,
@@ -118,8 +119,6 @@ def approval_open_for_step(*, execution: Execution, step: ExecutionStep, outcome
 def approval_notify_by_email(*, approval: ApprovalRequest, base_url: str | None = None) -> int:
     """E-mail the approvers; the link is absolute (config.site: AGENTRY_BASE_URL or the
     address the installation is reached at), as a mail client has no page to be relative to."""
-    from django.core.mail import send_mass_mail
-
     base_url = (base_url or site_base_url()).rstrip("/")
     recipients = [u.email for u in approvers_of(organization_id=approval.organization_id) if u.email]
     if not recipients:
@@ -138,8 +137,6 @@ def approval_notify_by_email(*, approval: ApprovalRequest, base_url: str | None 
 
 
 def _validate_params(approval: ApprovalRequest, params: Any) -> None:
-    from tools.gateway import tool_schema, validation_errors
-
     if not isinstance(params, dict):
         raise InvalidInput(validation_errors={"params": ["Must be a JSON object of the tool's arguments."]})
     schema = tool_schema(organization_id=approval.organization_id, name=approval.action_type)
@@ -185,8 +182,6 @@ def approval_resolve(
             ApprovalRequest.objects.select_for_update().filter(pk=approval.pk, organization=actor.organization).first()
         )
         if locked is None:
-            from config.api.errors import NotFound
-
             raise NotFound("Approval request not found.")
         if locked.status != ApprovalStatus.PENDING:
             raise _already(locked)
@@ -352,8 +347,6 @@ def _close_pending(execution_id: Any, pending: list[ApprovalRequest]) -> int:
 
 
 def risk_rule_save(*, actor: Actor, data: dict[str, Any], rule: Any = None) -> Any:
-    from approvals.models import RiskRule
-
     with transaction.atomic():
         if rule is None:
             rule = RiskRule(organization=actor.organization)

@@ -19,7 +19,11 @@ import shlex
 import sys
 import time
 import traceback
+from pathlib import Path
 from typing import Any
+
+from bench import env, report
+from bench.report import ratio
 
 FIGURES = {
     "FAKE": "bench.fake_ceiling",
@@ -131,8 +135,6 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 def cross_reference(figures: dict[str, Any]) -> None:
     """The targets that compare figures with each other (P2 and P3 against LangGraph)."""
-    from bench.report import ratio
-
     fake = figures.get("FAKE")
     ceiling = fake.details.get("ceiling_requests_per_s") if fake is not None else None
     if ceiling:
@@ -203,13 +205,11 @@ def cross_reference(figures: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
-    from bench import env
 
     env.install_signal_handlers()
     env.configure(database=args.database, redis_db=args.redis_db, reset=args.reset_db)
     env.start_django()
     env.flush_redis()
-    from bench import report
 
     meta: dict[str, Any] = {
         "date": report.now_iso(),
@@ -252,7 +252,6 @@ def main(argv: list[str] | None = None) -> int:
     meta["duration_s"] = time.perf_counter() - started
     figures = list(done.values())
     print("\n" + report.text_table(figures), flush=True)
-    from pathlib import Path
 
     directory = Path(args.output) if args.output else report.HERE
     directory.mkdir(parents=True, exist_ok=True)

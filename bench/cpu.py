@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from config import embedded
+
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
@@ -47,8 +49,6 @@ def tree_seconds(pid: int) -> float | None:
 
 def postmaster_pid() -> int | None:
     """The embedded PostgreSQL's postmaster (the first line of ``postmaster.pid``), if it runs here."""
-    from config import embedded
-
     try:
         return int((embedded.DATA_DIR / "postgres" / "postmaster.pid").read_text().split()[0])
     except (OSError, ValueError, IndexError):

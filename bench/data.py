@@ -7,11 +7,22 @@ organization on the Business plan (no agent cap, overage counted, as a paying te
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db import OperationalError, transaction
+
+from accounts.access import Actor
+from accounts.models import Membership, Organization
+from accounts.services import api_token_create, membership_set, organization_create, user_get_or_create
+from agents.services.agents import agent_create
+from agents.services.versions import agent_publish
 from bench.tooling import LOOKUP
+from billing.models import Plan
+from executions.models import TERMINAL_STATUSES, Execution
+from executions.services import execution_start
 
 PLAN = "business"
 OWNER = "owner@bench.agentry.test"
@@ -36,13 +47,6 @@ class Tenant:
 
 def tenant(slug: str, *, tokens: int = 0) -> Tenant:
     """The organization ``slug`` with its owner (created once), and ``tokens`` fresh API tokens."""
-    from django.db import transaction
-
-    from accounts.access import Actor
-    from accounts.models import Membership, Organization
-    from accounts.services import api_token_create, membership_set, organization_create, user_get_or_create
-    from billing.models import Plan
-
     with transaction.atomic():
         organization = Organization.objects.filter(slug=slug).first() or organization_create(
             name=f"Bench {slug}", slug=slug
@@ -65,9 +69,6 @@ def tenant(slug: str, *, tokens: int = 0) -> Tenant:
 
 def agent(owner: Tenant, label: str, **fields: Any) -> Any:
     """A fresh published agent with the ``lookup`` tool (``fields`` as in the API body)."""
-    from agents.services.agents import agent_create
-    from agents.services.versions import agent_publish
-
     data: dict[str, Any] = {
         "name": f"{label} {uuid.uuid4().hex[:8]}",
         "system_prompt": SYSTEM_PROMPT,
@@ -104,12 +105,6 @@ def start_runs(
     """``count`` executions through ``execution_start`` (queued after commit), retrying the
     transient database errors a client of the API would retry (a deadlock answers 503);
     fewer when ``seconds`` run out first."""
-    import time
-
-    from django.db import OperationalError
-
-    from executions.services import execution_start
-
     started = Started()
     deadline = time.monotonic() + seconds if seconds else None
     for _ in range(count):
@@ -136,10 +131,6 @@ def start_runs(
 
 def wait_for_runs(agent_id: Any, expected: int, *, stall_seconds: float, timeout: float) -> dict[str, Any]:
     """Wait until ``expected`` runs of the agent ended, or none ended for ``stall_seconds``."""
-    import time
-
-    from executions.models import TERMINAL_STATUSES, Execution
-
     deadline = time.monotonic() + timeout
     last_count, last_change = -1, time.monotonic()
     while True:

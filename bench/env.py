@@ -26,6 +26,19 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import django
+import httpx
+import psycopg
+from django.conf import settings
+from django.core.management import call_command
+from django.db import connection
+from redis import Redis
+
+from config import embedded
+from config.embedded import embedded_postgres_url
+from config.workers import live_workers
+from executions.llm.registry import clear_client_cache
+
 ROOT = Path(__file__).resolve().parent.parent
 LOG_DIR = ROOT / ".data" / "bench"
 FAKE_API_KEY = "sk-fake-bench-0123456789"
@@ -41,7 +54,6 @@ def configure(*, database: str, redis_db: int, reset: bool = False) -> dict[str,
     _EXPECTED[0] = database
     # Before config.embedded is imported: it reads the embedded database's name at import.
     os.environ["AGENTRY_EMBEDDED_DB_NAME"] = database
-    from config import embedded
 
     embedded.DATABASE_NAME = database
     os.environ["DJANGO_SETTINGS_MODULE"] = SETTINGS
@@ -71,16 +83,12 @@ def configure(*, database: str, redis_db: int, reset: bool = False) -> dict[str,
 
 def _reset_database(name: str) -> None:
     """Drop and create the bench's database (``--reset-db``); never another one."""
-    import psycopg
-
     if name != _EXPECTED[0] or not name.startswith("agentry_bench"):
         raise SystemExit(f"bench: refusing to drop database {name!r}")
     if os.environ.get("DATABASE_URL"):
         parts = urlsplit(os.environ["DATABASE_URL"])
         admin = {"conninfo": urlunsplit(parts._replace(path="/postgres"))}
     else:
-        from config import embedded
-
         params = embedded.embedded_postgres()
         admin = {"host": params["HOST"], "user": params["USER"], "dbname": "postgres"}
     with psycopg.connect(**admin, autocommit=True) as conn:
@@ -90,8 +98,6 @@ def _reset_database(name: str) -> None:
 
 def _ensure_database(url: str, name: str) -> str:
     """The same server as ``url`` with database ``name``, created when missing."""
-    import psycopg
-
     parts = urlsplit(url)
     target = urlunsplit(parts._replace(path=f"/{name}"))
     with psycopg.connect(url, autocommit=True) as conn:
@@ -102,9 +108,6 @@ def _ensure_database(url: str, name: str) -> str:
 
 def start_django() -> None:
     """Django in this process, the database migrated, the platform's rows synced."""
-    import django
-    from django.core.management import call_command
-
     django.setup()
     # Never the development database or a test database: refuse before writing anything.
     name = database_name()
@@ -112,11 +115,8 @@ def start_django() -> None:
         raise SystemExit(f"bench: connected to database {name!r}, expected {_EXPECTED[0]!r}; refusing to run")
     call_command("migrate", interactive=False, verbosity=0)
     call_command("sync_platform", verbosity=0)
-    from django.conf import settings
 
     if not os.environ.get("DATABASE_URL"):
-        from config.embedded import embedded_postgres_url
-
         # The children connect to the server this process holds open.
         os.environ["DATABASE_URL"] = embedded_postgres_url()
     _ENV.update(os.environ)
@@ -124,8 +124,6 @@ def start_django() -> None:
 
 
 def database_name() -> str:
-    from django.db import connection
-
     return str(connection.settings_dict["NAME"])
 
 
@@ -136,9 +134,6 @@ def child_env(**extra: Any) -> dict[str, str]:
 
 
 def redis() -> Any:
-    from django.conf import settings
-    from redis import Redis
-
     return Redis.from_url(settings.REDIS_URL)
 
 
@@ -161,8 +156,6 @@ def purge_queues() -> int:
 def retire_leftover_runs() -> int:
     """Cancel the bench database's unfinished runs (from an earlier figure or an aborted bench):
     a later figure's worker and beat tick would otherwise pick them up and share its CPU."""
-    from django.db import connection
-
     with connection.cursor() as cursor:
         cursor.execute(
             "UPDATE executions_execution SET status = 'cancelled', error_code = 'BenchLeftover',"
@@ -205,8 +198,6 @@ def wait_for_count(
 
 
 def http_ok(url: str) -> bool:
-    import httpx
-
     try:
         return httpx.get(url, timeout=1).status_code < 500
     except httpx.HTTPError:
@@ -327,8 +318,6 @@ class Processes(contextlib.AbstractContextManager):
         extra_env: dict | None = None,
     ) -> Process:
         """A Celery worker of the platform (``-A config``); returns once its heartbeat is in Redis."""
-        from config.workers import live_workers
-
         name = f"bench-{uuid.uuid4().hex[:8]}@localhost"
         cmd = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queues, "-P", pool,
                "-c", str(concurrency), "-n", name, "--loglevel", os.environ.get("BENCH_WORKER_LOGLEVEL", "WARNING"), "--without-gossip",
@@ -380,10 +369,6 @@ def provider_env(provider_url: str | None) -> dict[str, str]:
 
 def use_provider_in_process(provider_url: str) -> None:
     """Point this process's runtime (P1 runs executions in-process) at the fake."""
-    from django.conf import settings
-
-    from executions.llm.registry import clear_client_cache
-
     root = provider_url.removesuffix("/v1")
     settings.PROVIDER_ENV = {
         "openai": {"api_key": FAKE_API_KEY, "base_url": provider_url},
@@ -412,8 +397,6 @@ def install_signal_handlers() -> None:
 
 def pg_connections(database: str) -> int:
     """Server connections to ``database`` right now (pg_stat_activity), from this process."""
-    from django.db import connection
-
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s", [database])
         return int(cursor.fetchone()[0])

@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx
+
 from bench import load
 from bench.env import Processes, http_ok
 from bench.report import Figure, percentile
@@ -45,7 +47,6 @@ def measure(provider_url: str, *, clients: int, seconds: float) -> dict[str, Any
     step = load.simple_step("POST", "/v1/chat/completions", body, {"Authorization": "Bearer sk-fake"})
     result = load.run(load.closed_loop(root, step, clients=clients, seconds=seconds, warmup=3))
     latencies = result.latencies()
-    import httpx
 
     stats = httpx.get(root + "/_fake/stats", timeout=5).json()
     return {

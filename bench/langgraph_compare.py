@@ -28,6 +28,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from bench import load
 from bench.env import ROOT, Processes, free_port, http_ok
 from bench.report import Figure, summary
@@ -119,8 +121,6 @@ def throughput(url: str, *, runs: int, clients: int) -> dict[str, Any]:
 
 
 def sequential(url: str, count: int) -> dict[str, Any]:
-    import httpx
-
     totals, per_step = [], []
     with httpx.Client(base_url=url, timeout=60) as client:
         client.post("/runs/wait", json={"assistant_id": "agent", "input": INPUT}).raise_for_status()

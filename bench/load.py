@@ -219,7 +219,7 @@ def simple_step(method: str, path: str, body: Any = None, headers: dict[str, str
 def run(coro: Awaitable[Any]) -> Any:
     """asyncio.run with uvloop when it is installed (uvicorn[standard] brings it)."""
     try:
-        import uvloop
+        import uvloop  # noqa: PLC0415  (optional dependency: its absence is handled (ImportError) where it is used)
     except ImportError:  # pragma: no cover
         return asyncio.run(coro)  # type: ignore[arg-type]
     return uvloop.run(coro)  # type: ignore[arg-type]

@@ -42,12 +42,21 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import Any
 
+import django
 import numpy as np
+import psycopg
+from django.conf import settings
+from django.db import connection
+from pgvector.psycopg import register_vector
 
 from bench.memory_data import CHUNK, DIMS, AgentSpec, K, Layout, agent_queries, agent_vectors, exact_top_k
 from bench.memory_results import TARGET_P99_MS, TARGET_RECALL, Measure, choose, percentile, print_table
+from config.embedded import DATA_DIR, _pgserver
+from memory.models import HNSW_EF_CONSTRUCTION, HNSW_M
+from memory.selectors import memory_search_sql, vector_text
 
 MODEL = "local/all-MiniLM-L6-v2-int8"
 ORG = uuid.UUID("00000000-0000-4000-8000-000000000001")
@@ -65,9 +74,6 @@ def own_server(shared_buffers: str, log) -> tuple[dict[str, Any], str]:
     whose shared_buffers hold the index: the application's server keeps its defaults, and its
     other users are not slowed down by gigabytes of benchmark data."""
     global _own_server
-    import psycopg
-
-    from config.embedded import DATA_DIR, _pgserver
 
     pgserver = _pgserver()
     pgdata = DATA_DIR / "bench-postgres"
@@ -92,8 +98,6 @@ def own_server(shared_buffers: str, log) -> tuple[dict[str, Any], str]:
 
 
 def _server_params() -> tuple[dict[str, Any], str]:
-    from django.db import connection
-
     settings_dict = connection.settings_dict
     params: dict[str, Any] = {
         "host": settings_dict.get("HOST") or None,
@@ -105,9 +109,6 @@ def _server_params() -> tuple[dict[str, Any], str]:
 
 
 def connect(database: str, *, shared_buffers: str | None = None, log=print):
-    import psycopg
-    from pgvector.psycopg import register_vector
-
     params, main_db = own_server(shared_buffers, log) if shared_buffers else _server_params()
     with psycopg.connect(dbname=main_db, autocommit=True, **params) as admin:
         exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database]).fetchone()
@@ -170,7 +171,6 @@ def load(conn, layout: Layout, *, rebuild: bool, log) -> dict[str, float]:
     conn.execute("CREATE INDEX bench_memory_agent_model ON bench_memory (agent_id, organization_id, embedding_model)")
     btree_seconds = time.perf_counter() - started
     log(f"  B-tree built in {btree_seconds:.1f} s; building HNSW (m 16, ef_construction 64)...")
-    from memory.models import HNSW_EF_CONSTRUCTION, HNSW_M
 
     started = time.perf_counter()
     conn.execute(
@@ -196,16 +196,10 @@ def load(conn, layout: Layout, *, rebuild: bool, log) -> dict[str, float]:
 
 
 def _sql(exact: bool) -> str:
-    from memory.selectors import memory_search_sql
-
     return memory_search_sql(exact=exact, table="bench_memory", columns="id")
 
 
 def _params(spec: AgentSpec, vector: np.ndarray) -> dict[str, Any]:
-    from datetime import UTC, datetime
-
-    from memory.selectors import vector_text
-
     return {
         "q": vector_text(vector),
         "agent": spec.agent_id,
@@ -317,7 +311,6 @@ def run(
     try:
         built = load(conn, layout, rebuild=rebuild, log=log)
         log(f"  build: {built}")
-        from django.conf import settings
 
         # The spread and ladder agents are searched with the application's configured ef_search.
         ef_default = settings.MEMORY_HNSW_EF_SEARCH
@@ -410,7 +403,6 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         args.ladder = "5000,10000,20000,50000,100000"
         args.queries = max(args.queries, 500)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
-    import django
 
     django.setup()
     shared_buffers = args.own_server

@@ -25,9 +25,17 @@ import time
 from contextlib import contextmanager
 from typing import Any
 
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
 from bench import data
 from bench.env import Processes, purge_queues, use_provider_in_process
 from bench.report import Figure, percentile, ratio, summary
+from executions import services
+from executions.models import Execution, ExecutionStep
+from executions.runtime import think
+from executions.runtime.loop import run_execution
+from executions.services import execution_start
 
 TARGET_MEDIAN_MS = 3.0
 
@@ -35,9 +43,6 @@ TARGET_MEDIAN_MS = 3.0
 @contextmanager
 def in_process_runs():
     """No enqueue (this process runs the executions) and a timer around every model call."""
-    from executions import services
-    from executions.runtime import think
-
     spent = [0.0, 0.0]  # wall, CPU seconds inside model calls
     original_call = think.complete_with_fallback
     original_enqueue = services.enqueue_execution
@@ -60,8 +65,6 @@ def in_process_runs():
 
 
 def _start(owner: data.Tenant, agent: Any, rounds: int) -> Any:
-    from executions.services import execution_start
-
     execution, _ = execution_start(
         agent=agent, organization=owner.organization, task=f"[rounds={rounds}] Look the key up.", actor=owner.actor
     )
@@ -69,15 +72,10 @@ def _start(owner: data.Tenant, agent: Any, rounds: int) -> Any:
 
 
 def _steps(execution_id: Any) -> int:
-    from executions.models import ExecutionStep
-
     return ExecutionStep.objects.filter(execution_id=execution_id, step_type__in=["think", "act"]).count()
 
 
 def _time_runs(owner: data.Tenant, agent: Any, rounds: int, count: int, spent: list[float]) -> list[dict[str, Any]]:
-    from executions.models import Execution
-    from executions.runtime.loop import run_execution
-
     ids = [_start(owner, agent, rounds) for _ in range(count)]
     runs = []
     for execution_id in ids:
@@ -104,11 +102,6 @@ def _time_runs(owner: data.Tenant, agent: Any, rounds: int, count: int, spent: l
 
 
 def _count_queries(owner: data.Tenant, agent: Any, rounds: int) -> tuple[int, int]:
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    from executions.runtime.loop import run_execution
-
     execution_id = _start(owner, agent, rounds)
     with CaptureQueriesContext(connection) as captured:
         run_execution(execution_id)
@@ -116,8 +109,6 @@ def _count_queries(owner: data.Tenant, agent: Any, rounds: int) -> tuple[int, in
 
 
 def _select_one_ms(samples: int = 200) -> float:
-    from django.db import connection
-
     times = []
     with connection.cursor() as cursor:
         for _ in range(samples):

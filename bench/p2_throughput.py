@@ -23,10 +23,15 @@ import time
 import uuid
 from typing import Any
 
+import httpx
+from django.db.models import Sum
+
 from bench import data, load
 from bench.cpu import CpuMeter, postmaster_pid
 from bench.env import Processes, redis, wait_for_count, wait_until
 from bench.report import Figure, percentile, ratio, summary
+from bench.tasks import noop
+from executions.models import TERMINAL_STATUSES, Execution, ExecutionStep
 
 TASK = "Look the key up and answer."
 RETRIES = 5
@@ -35,8 +40,6 @@ STALL_SECONDS = 20.0
 
 def noop_round_trips(count: int, *, queue: str = "io", timeout: float = 300.0) -> dict[str, Any]:
     """Publish ``count`` no-op tasks and wait until all ran; tasks per second end to end."""
-    from bench.tasks import noop
-
     client = redis()
     warm = f"bench:noop:warm:{uuid.uuid4().hex}"
     for _ in range(50):
@@ -79,14 +82,10 @@ def _execute_step(agent_id: Any, tokens: list[str]):
 
 
 def _finished(agent_id: Any) -> int:
-    from executions.models import TERMINAL_STATUSES, Execution
-
     return Execution.objects.filter(agent_id=agent_id, status__in=TERMINAL_STATUSES).count()
 
 
 def _rows(agent_id: Any) -> list[dict[str, Any]]:
-    from executions.models import Execution
-
     return list(
         Execution.objects.filter(agent_id=agent_id).values(
             "id", "status", "created_at", "started_at", "completed_at", "llm_calls", "tool_calls", "error_code"
@@ -95,10 +94,6 @@ def _rows(agent_id: Any) -> list[dict[str, Any]]:
 
 
 def _model_ms(execution_ids: list[Any]) -> dict[Any, float]:
-    from django.db.models import Sum
-
-    from executions.models import ExecutionStep
-
     rows = (
         ExecutionStep.objects.filter(execution_id__in=execution_ids, step_type="think")
         .values("execution_id")
@@ -109,10 +104,6 @@ def _model_ms(execution_ids: list[Any]) -> dict[Any, float]:
 
 def sequential(web_url: str, token: str, agent_id: Any, count: int) -> dict[str, Any]:
     """Runs one after the other through the API; latency from the rows' timestamps."""
-    import httpx
-
-    from executions.models import TERMINAL_STATUSES, Execution
-
     ids = []
     with httpx.Client(base_url=web_url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
         for _ in range(count):
@@ -163,8 +154,6 @@ def run(args: Any) -> Figure:
         )
         wait_until(lambda: _finished(warm_agent.pk) >= len(warm.ok), 120, "warm-up runs")
         seq = sequential(web, owner.tokens[0], warm_agent.pk, args.p2_sequential)
-
-        import httpx
 
         fake_before = httpx.get(provider.removesuffix("/v1") + "/_fake/stats", timeout=5).json()
         meter.start()

@@ -32,9 +32,13 @@ import time
 import uuid
 from typing import Any
 
+from django.db import connection
+
 from bench import data
 from bench.env import Processes, database_name, pg_connections, redis, task_failures, wait_for_count
 from bench.report import Figure, ratio
+from bench.tasks import sleep
+from executions.models import Execution, ExecutionStep
 
 TARGET_CONCURRENCY = 500
 TARGET_SHARE = 0.8
@@ -60,8 +64,6 @@ class Sampler:
         self._thread.join(5)
 
     def _run(self) -> None:
-        from django.db import connection
-
         try:
             while not self._stop.is_set():
                 try:
@@ -102,8 +104,6 @@ def steady_rate(ends: list[float]) -> float | None:
 
 def sleeping_baseline(count: int, seconds: float, *, timeout: float) -> dict[str, Any]:
     """``count`` tasks that sleep ``seconds`` on the worker: tasks/s and the most in flight."""
-    from bench.tasks import sleep
-
     client = redis()
     key = f"bench:sleep:{uuid.uuid4().hex}"
 
@@ -136,8 +136,6 @@ def sleeping_baseline(count: int, seconds: float, *, timeout: float) -> dict[str
 
 
 def measure_runs(args: Any, *, hold_db: bool, label: str) -> dict[str, Any]:
-    from executions.models import Execution, ExecutionStep
-
     latency_s = args.p3_latency_ms / 1000
     extra = {"DB_POOL_MAX_SIZE": args.p3_pool}
     if hold_db:

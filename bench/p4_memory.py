@@ -16,6 +16,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+from bench import memory_search
 from bench.report import Figure, ratio
 
 TARGET_P99_MS = 15.0
@@ -30,8 +31,6 @@ FULL = {
 
 
 def run(args: Any) -> Figure:
-    from bench import memory_search
-
     if args.full:
         sizes = dict(FULL)
     else:

@@ -24,8 +24,17 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+from django.db import connection, transaction
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from agents.models import Agent, AgentVersion
 from bench import data, load
+from bench.env import Processes, database_name, pg_connections
+from bench.p3_concurrency import Sampler
 from bench.report import Figure, ratio, summary
+from executions.models import Execution
 
 TARGET_P99_MS = 50.0
 PAGE_SIZES = (10, 50, 100)
@@ -35,12 +44,6 @@ BATCH = 5000
 
 def seed(owner: data.Tenant, *, agents: int, executions: int, log=print) -> dict[str, Any]:
     """Top the tenant up to ``agents`` agents and ``executions`` executions; returns counts."""
-    from django.db import connection, transaction
-    from django.utils import timezone
-
-    from agents.models import Agent, AgentVersion
-    from executions.models import Execution
-
     organization = owner.organization
     started = time.perf_counter()
     have_agents = Agent.objects.filter(organization=organization).count()
@@ -132,10 +135,6 @@ def seed(owner: data.Tenant, *, agents: int, executions: int, log=print) -> dict
 
 
 def queries_per_request(token: str) -> dict[str, dict[int, int]]:
-    from django.db import connection
-    from django.test import Client
-    from django.test.utils import CaptureQueriesContext
-
     client = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
     counts: dict[str, dict[int, int]] = {}
     for name, path in ENDPOINTS.items():
@@ -161,9 +160,6 @@ def _list_step(path: str, tokens: list[str]):
 
 
 def run(args: Any) -> Figure:
-    from bench.env import Processes, database_name, pg_connections
-    from bench.p3_concurrency import Sampler
-
     figure = Figure("P5", f"list endpoints, {args.p5_executions:,} executions and {args.p5_agents:,} agents")
     owner = data.tenant(f"bench-lists-{args.p5_agents}-{args.p5_executions}", tokens=args.p5_clients)
     seeded = seed(owner, agents=args.p5_agents, executions=args.p5_executions)

@@ -31,10 +31,18 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from django.db import connection
+from django_celery_beat.models import ClockedSchedule, CrontabSchedule, PeriodicTask
+
+from agents.services.agents import agent_activate
+from approvals.models import ApprovalRequest
+from approvals.services import approval_resolve
 from bench import data
 from bench.env import Processes, redis, wait_until
 from bench.report import Figure, percentile, summary
 from bench.tooling import TRANSFER
+from executions.models import TERMINAL_STATUSES, Execution, ExecutionLog
+from executions.triggers.schedules import schedule_create, schedule_delete
 
 TARGET_APPROVAL_P95_MS = 500.0
 TARGET_CRON_S = 1.0
@@ -45,10 +53,6 @@ RESUME_LOG = "Resuming from the last committed step."
 
 
 def approvals(owner: data.Tenant, count: int) -> dict[str, Any]:
-    from approvals.models import ApprovalRequest
-    from approvals.services import approval_resolve
-    from executions.models import TERMINAL_STATUSES, Execution, ExecutionLog
-
     agent = data.agent(
         owner,
         "P6 approval",
@@ -101,19 +105,15 @@ def approvals(owner: data.Tenant, count: int) -> dict[str, Any]:
 def platform_cron_available() -> bool:
     """Whether the triggers app's schedules exist here (code and table)."""
     try:
-        from executions.models import ScheduledExecution  # type: ignore[attr-defined]
-        from executions.triggers import schedules  # noqa: F401
+        from executions.models import ScheduledExecution  # type: ignore[attr-defined]  # noqa: PLC0415  (optional dependency: its absence is handled (ImportError) where it is used)
+        from executions.triggers import schedules  # noqa: F401, PLC0415  (optional dependency: its absence is handled (ImportError) where it is used)
     except ImportError:
         return False
-    from django.db import connection
 
     return ScheduledExecution._meta.db_table in connection.introspection.table_names()
 
 
 def platform_cron_schedule(owner: data.Tenant, agent: Any) -> Any:
-    from agents.services.agents import agent_activate
-    from executions.triggers.schedules import schedule_create
-
     # Triggers (cron among them) start only active agents.
     agent = agent_activate(actor=owner.actor, agent=agent)
     return schedule_create(
@@ -124,8 +124,6 @@ def platform_cron_schedule(owner: data.Tenant, agent: Any) -> Any:
 
 
 def platform_cron_samples(agent_id: Any) -> list[float]:
-    from executions.models import Execution
-
     out = []
     for row in Execution.objects.filter(agent_id=agent_id, trigger_type="schedule").values(
         "trigger_data", "started_at"
@@ -138,8 +136,6 @@ def platform_cron_samples(agent_id: Any) -> list[float]:
 
 def clocked_probes(agent_id: Any, key: str, count: int, *, first_in: float, spacing: float) -> list[datetime]:
     """One-off PeriodicTasks firing bench.cron_probe at known times; returns the due times."""
-    from django_celery_beat.models import ClockedSchedule, PeriodicTask
-
     start = datetime.now(UTC) + timedelta(seconds=first_in)
     due_times = []
     for i in range(count):
@@ -158,8 +154,6 @@ def clocked_probes(agent_id: Any, key: str, count: int, *, first_in: float, spac
 
 
 def crontab_probe(agent_id: Any, key: str) -> None:
-    from django_celery_beat.models import CrontabSchedule, PeriodicTask
-
     crontab, _ = CrontabSchedule.objects.get_or_create(
         minute="*", hour="*", day_of_month="*", month_of_year="*", day_of_week="*", timezone="UTC"
     )
@@ -175,8 +169,6 @@ def crontab_probe(agent_id: Any, key: str) -> None:
 def probe_samples(key: str, due_times: list[datetime] | None) -> list[dict[str, float]]:
     """(due -> probe began, due -> run started) per fired probe; due of a crontab probe =
     the whole minute it began in."""
-    from executions.models import Execution
-
     out = []
     for field, value in redis().hgetall(key).items():
         sample = int(field)
@@ -193,15 +185,11 @@ def probe_samples(key: str, due_times: list[datetime] | None) -> list[dict[str, 
 
 
 def probes_started(key: str) -> bool:
-    from executions.models import Execution
-
     ids = [value.decode().split(":", 1)[1] for value in redis().hvals(key)]
     return not Execution.objects.filter(pk__in=ids, started_at__isnull=True).exists()
 
 
 def cleanup_periodic_tasks(prefix: str) -> None:
-    from django_celery_beat.models import PeriodicTask
-
     PeriodicTask.objects.filter(name__startswith=prefix).delete()
 
 
@@ -255,8 +243,6 @@ def run(args: Any) -> Figure:
         cleanup_periodic_tasks(f"bench-clocked-{clocked_key}")
         cleanup_periodic_tasks(f"bench-crontab-{crontab_key}")
         if schedule is not None:
-            from executions.triggers.schedules import schedule_delete
-
             schedule_delete(actor=owner.actor, schedule=schedule)
 
     clocked_run = [s["run_start_s"] for s in clocked if s["run_start_s"] is not None]

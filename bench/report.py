@@ -19,6 +19,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from django.db import connection
+
+from bench.env import redis
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -136,12 +140,9 @@ def machine() -> dict[str, Any]:
         "commit": _git_commit(),
     }
     try:
-        from django.db import connection
-
         with connection.cursor() as cursor:
             cursor.execute("SELECT version()")
             info["postgresql"] = cursor.fetchone()[0].split(" on ")[0]
-        from bench.env import redis
 
         info["redis"] = redis().info("server").get("redis_version")
     except Exception as exc:  # the report still gets written

@@ -17,13 +17,15 @@ from functools import cache
 from typing import Any
 
 from celery import shared_task
+from django.conf import settings
+from redis import Redis
+
+from agents.models import Agent
+from executions.services import execution_start
 
 
 @cache
 def _redis() -> Any:
-    from django.conf import settings
-    from redis import Redis
-
     # redis-py 8 caps a pool at 100 connections by default; P3's worker runs 600 threads.
     return Redis.from_url(settings.REDIS_URL, max_connections=4096)
 
@@ -45,8 +47,6 @@ def sleep(key: str, seconds: float) -> None:
 def cron_probe(key: str, sample: int, agent_id: str) -> None:
     """Start the bench agent's run as a schedule trigger; note the time the task began."""
     began = time.time()
-    from agents.models import Agent
-    from executions.services import execution_start
 
     agent = Agent.objects.select_related("organization").get(pk=agent_id)
     execution, _ = execution_start(

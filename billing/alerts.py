@@ -6,14 +6,12 @@ so crossing 80 % twice in one period alerts once; the e-mail goes out after comm
 
 from __future__ import annotations
 
-from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from accounts.models import Membership, Organization
 from accounts.roles import Role
@@ -50,7 +48,7 @@ def alert_raise(
     return alert
 
 
-def _crossed(used: Decimal | int, limit: Decimal | int | None, delta: Decimal | int) -> list[int]:
+def thresholds_crossed(used: Decimal | int, limit: Decimal | int | None, delta: Decimal | int) -> list[int]:
     """Thresholds that this increment (``delta``) took ``used`` across — so a period past 80 %
     costs no alert query on every later call."""
     if not limit:
@@ -63,82 +61,15 @@ def _crossed(used: Decimal | int, limit: Decimal | int | None, delta: Decimal | 
 def alert_quota_thresholds(*, organization: Organization, period: UsagePeriod, runs: int = 0, tokens: int = 0) -> None:
     """After ``runs`` runs or ``tokens`` tokens were added to ``period``."""
     key = period.period_start.isoformat()
-    for threshold in _crossed(period.runs_used, period.included_runs, runs):
+    for threshold in thresholds_crossed(period.runs_used, period.included_runs, runs):
         alert_raise(
             organization_id=organization.pk, kind=Alert.Kind.QUOTA_RUNS, threshold=threshold, key=key,
             message=f"{organization.name} has used {threshold}% of its included runs for the period starting {key}.",
             details={"runs_used": period.runs_used, "included_runs": period.included_runs},
         )  # fmt: skip
-    for threshold in _crossed(period.tokens_used, period.included_tokens, tokens):
+    for threshold in thresholds_crossed(period.tokens_used, period.included_tokens, tokens):
         alert_raise(
             organization_id=organization.pk, kind=Alert.Kind.QUOTA_TOKENS, threshold=threshold, key=key,
             message=f"{organization.name} has used {threshold}% of its included tokens for the period starting {key}.",
             details={"tokens_used": period.tokens_used, "included_tokens": period.included_tokens},
         )  # fmt: skip
-
-
-def alert_budget_thresholds(*, organization: Organization, cost: Decimal) -> None:
-    """After ``cost`` was spent."""
-    if organization.daily_budget_usd is None and organization.monthly_budget_usd is None:
-        return
-    from billing.quotas import period_bounds, spend
-
-    day, month = spend(organization.pk)
-    today = timezone.now().date()
-    for threshold in _crossed(day, organization.daily_budget_usd, cost):
-        alert_raise(
-            organization_id=organization.pk, kind=Alert.Kind.BUDGET_DAILY, threshold=threshold, key=today.isoformat(),
-            message=f"{organization.name} has spent {threshold}% of its daily budget (${organization.daily_budget_usd}).",
-            details={"spent_usd": str(day)},
-        )  # fmt: skip
-    for threshold in _crossed(month, organization.monthly_budget_usd, cost):
-        alert_raise(
-            organization_id=organization.pk, kind=Alert.Kind.BUDGET_MONTHLY, threshold=threshold,
-            key=period_bounds(today)[0].isoformat(),
-            message=f"{organization.name} has spent {threshold}% of its monthly budget (${organization.monthly_budget_usd}).",
-            details={"spent_usd": str(month)},
-        )  # fmt: skip
-
-
-# A failure spike: at least this many runs in the last hour, and at least this share failed.
-SPIKE_MIN_RUNS = 5
-SPIKE_FAILURE_SHARE = Decimal("0.5")
-# A run is stuck when it is still running this long after its deadline.
-STUCK_GRACE = timedelta(minutes=5)
-
-
-def alerts_scan() -> int:
-    """Beat job: failure-rate spikes per agent over the last hour, runs stuck past their timeout."""
-    from django.db.models import Count, Q
-
-    from executions.models import Execution
-
-    now = timezone.now()
-    raised = 0
-    hour = now.replace(minute=0, second=0, microsecond=0).isoformat()
-    spikes = (
-        Execution.objects.filter(completed_at__gte=now - timedelta(hours=1))
-        .values("organization_id", "agent_id", "agent__name")
-        .annotate(total=Count("id"), failed=Count("id", filter=Q(status__in=["failed", "timed_out"])))
-        .filter(total__gte=SPIKE_MIN_RUNS)
-    )
-    for row in spikes:
-        if Decimal(row["failed"]) / row["total"] >= SPIKE_FAILURE_SHARE:
-            raised += bool(alert_raise(
-                organization_id=row["organization_id"], kind=Alert.Kind.FAILURE_SPIKE,
-                key=f"{row['agent_id']}:{hour}",
-                message=f"Agent {row['agent__name']!r} failed {row['failed']} of its last {row['total']} runs this hour.",
-                details={"agent_id": str(row["agent_id"]), "failed": row["failed"], "total": row["total"]},
-            ))  # fmt: skip
-    stuck = (
-        Execution.objects.filter(status="running", deadline_at__lt=now - STUCK_GRACE)
-        .values("organization_id")
-        .annotate(count=Count("id"))
-    )
-    for stuck_row in stuck:
-        raised += bool(alert_raise(
-            organization_id=stuck_row["organization_id"], kind=Alert.Kind.STUCK_RUNS, key=hour,
-            message=f"{stuck_row['count']} run(s) are still running past their timeout.",
-            details={"count": stuck_row["count"]},
-        ))  # fmt: skip
-    return raised

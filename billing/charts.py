@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from accounts.models import Organization
 from billing.models import DailyUsage, UsageRecord
+from billing.report_sources import agent_names
 
 # The plot area sits inside margins that hold the axes' labels: cost on the left (USD),
 # tokens on the right, dates below.
@@ -46,8 +47,6 @@ def _axes(dates: list[Any], cost_top: float, token_top: float) -> dict[str, Any]
 
 
 def usage_dashboard(organization: Organization, days: int = 30) -> dict[str, Any]:
-    from agents.models import Agent
-
     today = timezone.now().date()
     start = today - timedelta(days=days - 1)
     rows = DailyUsage.objects.filter(organization=organization, date__gte=start)
@@ -72,7 +71,7 @@ def usage_dashboard(organization: Organization, days: int = 30) -> dict[str, Any
         dict(row)
         for row in rows.values("agent_id").annotate(cost=Sum("cost"), calls=Sum("llm_calls")).order_by("-cost")[:10]
     ]
-    names = dict(Agent.objects.filter(pk__in=[a["agent_id"] for a in top_agents]).values_list("pk", "name"))
+    names = agent_names([a["agent_id"] for a in top_agents])
     for entry in top_agents:
         entry["name"] = names.get(entry["agent_id"], "(deleted or platform agent)") if entry["agent_id"] else "-"
         entry["runs"] = agent_runs.get(entry["agent_id"], 0)

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from billing.catalog import MODELS
+from billing.models import ModelPrice
 
 MILLION = Decimal(1_000_000)
 SIX_PLACES = Decimal("0.000001")
@@ -46,7 +47,6 @@ def model_price(provider: str, model: str) -> Price:
         hit = _cache.get(key)
     if hit and now - hit[0] < CACHE_SECONDS:
         return hit[1]
-    from billing.models import ModelPrice
 
     row = (
         ModelPrice.objects.filter(provider=provider, model=model, effective_from__lte=timezone.now())

@@ -18,7 +18,8 @@ from django.db.models import F, Sum
 from django.utils import timezone
 
 from accounts.models import Organization
-from billing.models import DailyUsage, Plan, UsagePeriod
+from billing.alerts import alert_quota_thresholds, alert_raise, thresholds_crossed
+from billing.models import Alert, DailyUsage, Plan, UsagePeriod
 from config.api.errors import ApiError
 
 # Used when no Plan row is marked default (a fresh database before `sync_platform`).
@@ -120,8 +121,6 @@ def quota_admit_run(*, organization: Organization) -> UsagePeriod:
         raise problem
     UsagePeriod.objects.filter(pk=period.pk).update(runs_used=F("runs_used") + 1)
     period.runs_used += 1
-    from billing.alerts import alert_quota_thresholds
-
     alert_quota_thresholds(organization=organization, period=period, runs=1)
     return period
 
@@ -176,3 +175,24 @@ def plan_feature_require(*, organization: Organization, feature: str, user: Any 
             message=f"The {plan.name} plan does not include {PLAN_FEATURES[feature]}.",
             details={"feature": feature, "plan": plan.slug, "suggested_actions": ["Upgrade the plan"]},
         )
+
+
+def alert_budget_thresholds(*, organization: Organization, cost: Decimal) -> None:
+    """Budget alerts after ``cost`` was spent (here beside ``spend``; alerts do not read quotas)."""
+    if organization.daily_budget_usd is None and organization.monthly_budget_usd is None:
+        return
+    day, month = spend(organization.pk)
+    today = timezone.now().date()
+    for threshold in thresholds_crossed(day, organization.daily_budget_usd, cost):
+        alert_raise(
+            organization_id=organization.pk, kind=Alert.Kind.BUDGET_DAILY, threshold=threshold, key=today.isoformat(),
+            message=f"{organization.name} has spent {threshold}% of its daily budget (${organization.daily_budget_usd}).",
+            details={"spent_usd": str(day)},
+        )  # fmt: skip
+    for threshold in thresholds_crossed(month, organization.monthly_budget_usd, cost):
+        alert_raise(
+            organization_id=organization.pk, kind=Alert.Kind.BUDGET_MONTHLY, threshold=threshold,
+            key=period_bounds(today)[0].isoformat(),
+            message=f"{organization.name} has spent {threshold}% of its monthly budget (${organization.monthly_budget_usd}).",
+            details={"spent_usd": str(month)},
+        )  # fmt: skip

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from billing.catalog import MODELS
 from billing.models import ModelPrice, Plan
+from billing.pricing import clear_price_cache
 
 # What the free plan leaves out (billing.quotas.PLAN_FEATURES); an edited plan keeps its own.
 FREE_LACKS = {"knowledge_bases": False, "webhooks": False, "chains": False, "mcp": False}
@@ -44,7 +45,6 @@ def sync_model_prices() -> str:
                 cached_input_per_million=price_cached,
             )  # fmt: skip
             created += 1
-    from billing.pricing import clear_price_cache
 
     clear_price_cache()
     return f"{created} model price(s) seeded"

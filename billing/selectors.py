@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from django.db.models import Count, F, QuerySet, Sum
 from django.db.models.functions import TruncDate
-from django.utils import timezone
 
 from accounts.access import Actor
 from billing.models import Alert, DailyUsage, UsageRecord
 from billing.quotas import effective_plan, spend, usage_period_current
+from billing.report_sources import run_counts
 
 GROUPS = ("day", "agent", "provider", "model", "user")
 MAX_RANGE_DAYS = 366
@@ -26,16 +26,9 @@ def usage_summary(*, actor: Actor, start: date, end: date, group_by: str) -> lis
     """Runs, calls, tokens in/out and cost per group over [start, end] (days, UTC).
 
     Tokens and cost come from the daily rollups (or the records, for per-user groups); runs
-    are executions created in the range.
+    are executions created in the range (counted by the executions app: ``report_sources``).
     """
-    from executions.models import Execution
-
     organization = actor.organization
-    runs_qs = Execution.objects.filter(
-        organization=organization,
-        created_at__gte=datetime.combine(start, time.min, tzinfo=timezone.get_fixed_timezone(0)),
-        created_at__lt=datetime.combine(end + timedelta(days=1), time.min, tzinfo=timezone.get_fixed_timezone(0)),
-    )
     usage: Any
     runs: Any
     if group_by == "user":
@@ -45,10 +38,6 @@ def usage_summary(*, actor: Actor, start: date, end: date, group_by: str) -> lis
             .annotate(llm_calls=Count("id"), tokens_input=Sum("tokens_input"), tokens_output=Sum("tokens_output"),
                       cost=Sum("cost"))
         )  # fmt: skip
-        # Tool calls per user from the runs they started; approvals have no user to count by.
-        runs = runs_qs.values(key=F("triggered_by_user__username")).annotate(
-            runs=Count("id"), tool_calls=Sum("tool_calls")
-        )
     else:
         field = {"day": "date", "agent": "agent_id", "provider": "provider", "model": "model"}[group_by]
         usage = (
@@ -57,12 +46,7 @@ def usage_summary(*, actor: Actor, start: date, end: date, group_by: str) -> lis
             .annotate(llm_calls=Sum("llm_calls"), tokens_input=Sum("tokens_input"), tokens_output=Sum("tokens_output"),
                       cost=Sum("cost"), tool_calls=Sum("tool_calls"), approvals=Sum("approvals"))
         )  # fmt: skip
-        if group_by == "day":
-            runs = runs_qs.annotate(key=TruncDate("created_at")).values("key").annotate(runs=Count("id"))
-        elif group_by == "agent":
-            runs = runs_qs.values(key=F("agent_id")).annotate(runs=Count("id"))
-        else:  # a run may use several providers/models: runs are not split by them
-            runs = None
+    runs = run_counts(organization=organization, start=start, end=end, group_by=group_by)
     rows: dict[Any, dict[str, Any]] = {}
     for row in usage:
         rows[row["key"]] = {

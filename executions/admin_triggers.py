@@ -12,6 +12,7 @@ from django.http import HttpRequest
 
 from accounts.access import Actor
 from accounts.admin_scoping import OrganizationScopedAdmin, ReadOnlyAdminMixin, managed_organization_ids
+from agents.models import Agent
 from agents.services.common import require
 from agents.triggers.cron import cron_normalise, cron_problem, timezone_problem
 from agents.triggers.patterns import pattern_problem
@@ -80,8 +81,6 @@ class ScheduledExecutionAdmin(OrganizationScopedAdmin):
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == "agent":
-            from agents.models import Agent
-
             agents = Agent.objects.filter(deleted_at__isnull=True)
             if not self._is_platform(request):
                 agents = agents.filter(organization_id__in=managed_organization_ids(request))

@@ -1,6 +1,7 @@
 from celery.signals import worker_shutting_down
 from django.apps import AppConfig
 
+from billing.report_sources import run_counts_set
 from config import telemetry
 from executions.runtime.shutdown import request_handback
 
@@ -13,10 +14,14 @@ class ExecutionsConfig(AppConfig):
     def ready(self) -> None:
         # Agents' events are recorded and schedules follow agent changes (signals); chain,
         # trigger and webhook tasks register with Celery (autodiscovery only finds executions.tasks).
-        from executions import events  # noqa: F401
-        from executions.chains import tasks as chain_tasks  # noqa: F401
-        from executions.triggers import signals, tasks  # noqa: F401
-        from executions.webhooks import tasks as webhook_tasks  # noqa: F401
+        from executions import events  # noqa: F401, PLC0415  (ready(): app modules load after the app registry)
+        from executions.chains import tasks as chain_tasks  # noqa: F401, PLC0415  (ready(): app modules load after the app registry)
+        from executions.selectors import run_counts  # noqa: PLC0415  (ready(): app modules load after the app registry)
+        from executions.triggers import signals, tasks  # noqa: F401, PLC0415  (ready(): app modules load after the app registry)
+        from executions.webhooks import tasks as webhook_tasks  # noqa: F401, PLC0415  (ready(): app modules load after the app registry)
+
+        # Billing's usage report counts runs (billing sits below this app).
+        run_counts_set(run_counts)
 
         # Before the web process loads its middleware: Django's instrumentation adds its own.
         telemetry.setup()

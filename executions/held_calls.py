@@ -1,7 +1,8 @@
 """Ending a tool call held for a person's decision (the run waits in ``waiting_approval``).
 
-The approvals app decides; the run, its steps and its tool-call rows are written here (and in
-``tools.services``), so approvals never changes another app's rows. Every function runs
+The approvals app decides; the run and its steps are written here, its tool-call rows by the
+tools app through the tool port (``held_call_approved``, ``held_call_denied``), so approvals
+never changes another app's rows. Every function runs
 inside the caller's transaction, and the caller holds the run's row lock
 (``select_for_update(no_key=True)``) from before it checked the run's status.
 """
@@ -16,9 +17,9 @@ from django.utils import timezone
 from executions.models import Execution, ExecutionLog, ExecutionStatus, ExecutionStep, StepStatus
 from executions.runtime.buffers import event_buffer_for
 from executions.runtime.finish import Stop, finish_execution
+from executions.runtime.tools_port import tool_port
 from executions.state import transition
 from executions.tasks import enqueue_execution
-from tools.services import tool_call_deny_held, tool_call_mark_held
 
 S = ExecutionStatus
 
@@ -41,7 +42,7 @@ def held_call_resume(
     step = ExecutionStep.objects.select_for_update().get(execution_id=execution.pk, step_number=step_number)
     step.tool_input, step.status = params, StepStatus.APPROVED
     step.save(update_fields=["tool_input", "status"])
-    tool_call_mark_held(execution_id=execution.pk, step_number=step_number, params=params, edited=edited)
+    tool_port().held_call_approved(execution_id=execution.pk, step_number=step_number, params=params, edited=edited)
     now = timezone.now()
     deadline = execution.deadline_at + (now - held_since) if execution.deadline_at else None
     transition(
@@ -107,4 +108,4 @@ def _deny_step(execution_id: Any, step_number: int, reason: str, **extra: Any) -
     ExecutionStep.objects.filter(
         execution_id=execution_id, step_number=step_number, status=StepStatus.AWAITING_APPROVAL
     ).update(status=StepStatus.DENIED, tool_output={"error": reason, "status": "denied"}, is_error=True, **extra)
-    tool_call_deny_held(execution_id=execution_id, step_number=step_number, reason=reason)
+    tool_port().held_call_denied(execution_id=execution_id, step_number=step_number, reason=reason)

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from django.utils.module_loading import import_string
 
 logger = logging.getLogger(__name__)
@@ -23,10 +25,6 @@ def _hooks(name: str) -> list:
 
 def after_execution_finished(execution_id: Any) -> None:
     """After the finishing transaction commits (memory extraction, chains, alerts)."""
-    from functools import partial
-
-    from django.db import transaction
-
     for hook in _hooks("after_execution_finished"):
         transaction.on_commit(partial(hook, execution_id))
 

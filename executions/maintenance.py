@@ -21,6 +21,7 @@ from django.utils import timezone
 from executions.models import TERMINAL_STATUSES, Execution, ExecutionStatus
 from executions.runtime.buffers import event_buffer_for
 from executions.runtime.finish import Stop, finish_execution
+from executions.tasks import enqueue_execution
 
 S = ExecutionStatus
 Progress = Callable[[str], None]
@@ -67,8 +68,6 @@ def executions_requeue_stuck(
     those past their deadline (or, with ``fail_after``, created longer ago than that) end with
     ExecutionTimeout instead: timed_out when they had started, failed when still pending
     (the status machine has no pending -> timed_out)."""
-    from executions.tasks import enqueue_execution
-
     now = timezone.now()
     lost_before = now - timedelta(seconds=settings.EXECUTION_REQUEUE_PENDING_AFTER_SECONDS)
     stuck = (Q(status=S.RUNNING) & (Q(lease_expires_at__lt=now) | Q(lease_expires_at__isnull=True))) | Q(

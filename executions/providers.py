@@ -9,7 +9,7 @@ The platform's keys (the environment's) go only to the providers' own endpoints 
 operator's ``*_BASE_URL``) and to platform connections, which operators make. A connection of
 an organization with a base URL of its own is the organization's server: it is called with
 its own key or not at all, and every connection to it goes through the SSRF guard
-(``tools.ssrf``, ``config/guarded_http.py``), whatever its row says.
+(``config/ssrf.py``, ``config/guarded_http.py``), whatever its row says.
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Q
 
+from agents.models import ProviderConnection
 from config.guarded_http import EndpointRefused
+from config.ssrf import SSRFBlocked, check_url
 from executions.llm.base import EndpointGuard, ProviderConfig
 
 # Per-call network timeout; the run's own timeout_seconds bounds the whole run.
@@ -36,8 +38,6 @@ class ResolvedProviders:
 
 
 def _connections(organization_id: Any, providers: set[str]) -> list[Any]:
-    from agents.models import ProviderConnection
-
     return list(
         ProviderConnection.objects.filter(
             Q(organization_id=organization_id) | Q(organization__isnull=True), provider__in=providers, is_active=True
@@ -58,9 +58,6 @@ def _pick(connections: list[Any], entry: dict[str, Any], organization_id: Any) -
 
 def _checked_address(url: str) -> str:
     """The SSRF guard for an organization's endpoint: the one address to connect to."""
-    # tools.ssrf imports the tool handlers, which import it back: it cannot load first.
-    from tools.ssrf import SSRFBlocked, check_url
-
     try:
         return str(check_url(url)[1])
     except SSRFBlocked as exc:

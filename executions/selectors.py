@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
 
 from accounts.access import Actor
 from agents.access import visible_agents_q
@@ -37,8 +41,6 @@ def execution_list(*, actor: Actor) -> QuerySet[Execution]:
 
 
 def execution_get(*, actor: Actor, execution_id: Any) -> Execution:
-    import uuid
-
     try:
         pk = uuid.UUID(str(execution_id))
     except ValueError:
@@ -47,3 +49,25 @@ def execution_get(*, actor: Actor, execution_id: Any) -> Execution:
     if execution is None:
         raise NotFound("Execution not found.", details={"execution_id": str(execution_id)})
     return execution
+
+
+def run_counts(*, organization: Any, start: date, end: date, group_by: str) -> list[Any] | None:
+    """Runs created per group over [start, end] (days, UTC), for billing's usage report
+    (registered in ``billing.report_sources`` by this app's ready())."""
+    runs_qs = Execution.objects.filter(
+        organization=organization,
+        created_at__gte=datetime.combine(start, time.min, tzinfo=timezone.get_fixed_timezone(0)),
+        created_at__lt=datetime.combine(end + timedelta(days=1), time.min, tzinfo=timezone.get_fixed_timezone(0)),
+    )
+    if group_by == "user":
+        # Tool calls per user from the runs they started; approvals have no user to count by.
+        return list(
+            runs_qs.values(key=F("triggered_by_user__username")).annotate(
+                runs=Count("id"), tool_calls=Sum("tool_calls")
+            )
+        )
+    if group_by == "day":
+        return list(runs_qs.annotate(key=TruncDate("created_at")).values("key").annotate(runs=Count("id")))
+    if group_by == "agent":
+        return list(runs_qs.values(key=F("agent_id")).annotate(runs=Count("id")))
+    return None  # a run may use several providers/models: runs are not split by them

@@ -13,6 +13,7 @@ from django.utils import timezone
 from accounts.access import Actor
 from accounts.services import activity_record
 from agents.models import Agent
+from agents.selectors import agent_run_config
 from billing.quotas import quota_admit_run
 from config.api.errors import ApiError, Conflict, InvalidInput
 from config.json_schema import error_line, schema_errors
@@ -96,8 +97,6 @@ def execution_start(
     instead, if the request is the same (executions.idempotency). ``version``: run one of the
     agent's published versions instead of the current one (the console's playground).
     """
-    from agents.selectors import agent_run_config
-
     context = {} if context is None else context
     caller = idempotency_caller(actor)
     fingerprint = None

@@ -9,6 +9,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
+from redis import Redis
 
 logger = logging.getLogger(__name__)
 
@@ -19,8 +20,6 @@ def channel(execution_id: Any) -> str:
 
 @cache
 def _redis():
-    from redis import Redis
-
     return Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=2)
 
 

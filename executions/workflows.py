@@ -31,6 +31,8 @@ from agents.services.chains import chain_for_organization
 from config.api.errors import ApiError, InvalidInput, NotFound
 from executions.chains.services import chain_execution_start
 from executions.models import Execution, ExecutionStatus, ExecutionStep, TriggerType
+from executions.runtime.loop import run_execution
+from executions.services import execution_cancel
 from executions.triggers.common import trigger_start
 
 logger = logging.getLogger(__name__)
@@ -95,8 +97,6 @@ class _Watchdog:
             self.timer.start()
 
     def _fire(self, execution_id: Any) -> None:
-        from executions.services import execution_cancel
-
         self.fired = True
         try:
             execution = Execution.objects.filter(pk=execution_id).first()
@@ -113,8 +113,6 @@ class _Watchdog:
 
 
 def _drive(execution: Execution, *, inline: bool, timeout_seconds: float | None, wait_seconds: float) -> NodeResult:
-    from executions.runtime.loop import run_execution
-
     watchdog = _Watchdog(execution.pk, timeout_seconds) if not execution.is_terminal else _Watchdog(None, None)
     try:
         if inline and not execution.is_terminal:

@@ -16,6 +16,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
+from django.db.models.expressions import RawSQL
 from django.http import HttpRequest
 
 from accounts.access import Actor
@@ -34,6 +35,7 @@ from memory.models import (
 )
 from memory.selectors import vector_text
 from memory.services.memories import Embedded
+from memory.tasks import enqueue_embed_pending
 
 SEMANTIC_PREFIX = "~"
 SEMANTIC_LIMIT = 100
@@ -177,7 +179,6 @@ class MemoryAdmin(OrganizationScopedAdmin):
         except EmbedderUnavailable as exc:
             messages.error(request, f"Semantic search is unavailable: {exc}")
             return queryset.none(), False
-        from django.db.models.expressions import RawSQL
 
         distance = RawSQL("embedding <=> %s::vector", [vector_text(vector)])
         nearest = list(
@@ -203,8 +204,6 @@ class MemoryAdmin(OrganizationScopedAdmin):
             obj.embedding, obj.embedding_model = None, ""
         super().save_model(request, obj, form, change)
         if obj.embedding is None:
-            from memory.tasks import enqueue_embed_pending
-
             enqueue_embed_pending()
 
 

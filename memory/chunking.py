@@ -99,8 +99,8 @@ def _html_text(text: str) -> str:
 
 def _pdf_text(data: bytes) -> str:
     try:
-        from pypdf import PdfReader
-        from pypdf.errors import PdfReadError
+        from pypdf import PdfReader  # noqa: PLC0415  (optional dependency: its absence is handled (ImportError) where it is used)
+        from pypdf.errors import PdfReadError  # noqa: PLC0415  (optional dependency: its absence is handled (ImportError) where it is used)
     except ImportError as exc:  # pragma: no cover - a base dependency
         raise ExtractionError("PDF support needs pypdf (pip install pypdf).") from exc
     try:

@@ -30,6 +30,10 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 
+from billing.pricing import call_cost
+from executions.llm.errors import LLMError
+from executions.llm.registry import get_client
+from executions.providers import provider_configs
 from memory.models import EMBEDDING_DIMENSIONS
 
 logger = logging.getLogger(__name__)
@@ -119,8 +123,8 @@ class _LocalModel:
 
     def __init__(self) -> None:
         try:
-            import onnxruntime as ort
-            from tokenizers import Tokenizer
+            import onnxruntime as ort  # noqa: PLC0415  (optional dependency: its absence is handled (ImportError) where it is used)
+            from tokenizers import Tokenizer  # noqa: PLC0415  (optional dependency: its absence is handled (ImportError) where it is used)
         except ImportError as exc:
             raise EmbedderUnavailable(
                 f"The local embedder needs onnxruntime and tokenizers ({exc}); pip install onnxruntime tokenizers."
@@ -205,11 +209,6 @@ class OpenAIEmbedder(Embedder):
         self.name = f"openai/{model}@{self.dimensions}"
 
     def embed(self, texts: Sequence[str]) -> EmbeddingBatch:
-        from billing.pricing import call_cost
-        from executions.llm.errors import LLMError
-        from executions.llm.registry import get_client
-        from executions.providers import provider_configs
-
         texts = list(texts)
         try:
             config = provider_configs(

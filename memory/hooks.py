@@ -17,12 +17,14 @@ from typing import Any
 from django.conf import settings
 
 from executions.hooks import RetrievedData
+from executions.models import Execution, ExecutionLog
 from memory.embedders import EmbedderUnavailable, get_embedder
 from memory.models import Memory
 from memory.selectors import ChunkHit, MemoryHit, agent_knowledge_base_ids, chunk_search
 from memory.services.common import record_embedding_usage, run_subject
 from memory.services.conversations import conversation_append, conversation_history_for
 from memory.services.memories import memory_retrieve
+from memory.tasks import enqueue_after_execution
 
 logger = logging.getLogger(__name__)
 
@@ -30,8 +32,6 @@ MAX_QUERY_CHARS = 2000
 
 
 def _log(execution: Any, level: str, message: str, **metadata: Any) -> None:
-    from executions.models import ExecutionLog
-
     ExecutionLog.objects.create(execution=execution, level=level, message=message, metadata=metadata)
 
 
@@ -110,9 +110,6 @@ def conversation_history(*, execution: Any, config: dict[str, Any]) -> list[dict
 
 
 def after_execution_finished(execution_id: Any) -> None:
-    from executions.models import Execution
-    from memory.tasks import enqueue_after_execution
-
     try:
         execution = Execution.objects.filter(pk=execution_id).first()
         if execution is not None:

@@ -21,10 +21,11 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from config.api.errors import NotFound
+from agents.selectors import agent_get, platform_agent_get
+from config.api.errors import ApiError, NotFound
 from memory.models import Conversation, Document, Episode, KnowledgeBase, KnowledgeChunk, Memory
 
 if TYPE_CHECKING:
@@ -76,9 +77,6 @@ def _uuid(value: Any) -> uuid.UUID | None:
 def memory_agent_get(*, actor: Actor, agent_id: Any) -> Agent:
     """The agent whose memory ``actor`` may see: one of its organization's agents it can see,
     or a platform agent (whose memories in this organization belong to this organization)."""
-    from agents.selectors import agent_get, platform_agent_get
-    from config.api.errors import ApiError
-
     try:
         return agent_get(actor=actor, agent_id=agent_id)
     except ApiError as error:
@@ -334,8 +332,6 @@ def memory_agents_for_maintenance(
     *, minimum: int, agent_id: Any = None, organization_id: Any = None
 ) -> list[dict[str, Any]]:
     """(agent_id, organization_id, count) of the agents holding at least ``minimum`` memories."""
-    from django.db.models import Count
-
     qs = Memory.objects.all()
     if agent_id:
         qs = qs.filter(agent_id=agent_id)

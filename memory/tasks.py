@@ -8,7 +8,9 @@ from typing import Any
 from celery import shared_task
 from django.db import OperationalError, transaction
 
+from executions.models import Execution
 from memory.embedders import EmbedderUnavailable
+from memory.models import Document, DocumentStatus
 
 logger = logging.getLogger(__name__)
 
@@ -28,8 +30,7 @@ QUEUE = "default"
 )
 def after_execution(execution_id: str) -> None:
     """Extraction, memories and the Episode of a finished run; its conversation turn."""
-    from executions.models import Execution
-    from memory.services import conversation_append, execution_memory_process
+    from memory.services import conversation_append, execution_memory_process  # noqa: PLC0415  (service imported in the Celery task body (styleguide): the services module enqueues this task)
 
     execution_memory_process(execution_id=execution_id)
     execution = Execution.objects.filter(pk=execution_id).first()
@@ -50,7 +51,7 @@ def enqueue_after_execution(execution_id: Any) -> None:
     max_retries=8,
 )
 def embed_pending() -> dict:
-    from memory.services import memory_embed_pending
+    from memory.services import memory_embed_pending  # noqa: PLC0415  (service imported in the Celery task body (styleguide): the services module enqueues this task)
 
     return memory_embed_pending()
 
@@ -61,8 +62,7 @@ def enqueue_embed_pending() -> None:
 
 @shared_task(name="memory.index_document", bind=True, acks_late=True, ignore_result=True, max_retries=5)
 def index_document(self, document_id: str) -> None:
-    from memory.models import Document, DocumentStatus
-    from memory.services import document_index
+    from memory.services import document_index  # noqa: PLC0415  (service imported in the Celery task body (styleguide): the services module enqueues this task)
 
     try:
         document_index(document_id=document_id)
@@ -80,7 +80,7 @@ def enqueue_index_document(document_id: Any) -> None:
 @shared_task(name="memory.maintain", ignore_result=True)
 def maintain() -> dict:
     """Daily: consolidate and prune every agent holding enough memories; drop expired ones."""
-    from memory.services import memory_maintain
+    from memory.services import memory_maintain  # noqa: PLC0415  (service imported in the Celery task body (styleguide): the services module enqueues this task)
 
     result = memory_maintain(progress=logger.info)
     return vars(result)
@@ -88,6 +88,6 @@ def maintain() -> dict:
 
 @shared_task(name="memory.expire_conversations", ignore_result=True)
 def expire_conversations() -> int:
-    from memory.services import conversations_expire
+    from memory.services import conversations_expire  # noqa: PLC0415  (service imported in the Celery task body (styleguide): the services module enqueues this task)
 
     return conversations_expire()

@@ -7,8 +7,21 @@ class ToolsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from tools.mcp.client import mcp_pool
-        from tools.mcp.services import mcp_sync_requested
+        from agents.tooling import ToolsCatalog, tools_catalog_set  # noqa: PLC0415  (ready(): app modules load after the app registry)
+        from tools.mcp.client import mcp_pool  # noqa: PLC0415  (ready(): app modules load after the app registry)
+        from tools.mcp.services import mcp_sync_requested  # noqa: PLC0415  (ready(): app modules load after the app registry)
+        from tools.models import Capability  # noqa: PLC0415  (ready(): app modules load after the app registry)
+        from tools.selectors import agent_capabilities, agent_tool_gaps, tool_names_available  # noqa: PLC0415  (ready(): app modules load after the app registry)
 
+        # The agents app (below this one) asks about tools through what is registered here:
+        # pattern warnings, tools its runs would not be offered, capability tags.
+        tools_catalog_set(
+            ToolsCatalog(
+                tool_names=tool_names_available,
+                tool_gaps=agent_tool_gaps,
+                agent_capabilities=agent_capabilities,
+                capability_names=frozenset(Capability.values),
+            )
+        )
         # A server's notifications/tools/list_changed marks it for the next sync (beat job).
         mcp_pool().on_tools_changed = mcp_sync_requested

@@ -11,7 +11,7 @@ every step passes (each refusal is logged as a ToolCall and told to the model):
 3. the arguments match its JSON Schema — otherwise ``failed``, with the errors;
 4. its rate limits (per tool per agent, per minute and hour) and the agent's overall limit
    have room, counted atomically in Redis — otherwise ``failed``;
-5. the approval policy (``approvals.policy``) — ``needs_approval`` holds it for a person.
+5. the approval policy (``approvals.policy``, registered in ``tools.approval_policy``) — ``needs_approval`` holds it for a person.
 
 ``run`` then calls the handler with a deadline, bounds the result before it goes back to the
 model, and logs the call with its duration and status.
@@ -39,10 +39,13 @@ from config.json_schema import error_line, schema_errors
 from executions.llm.base import ToolSpec
 from executions.runtime import tools_port
 from executions.runtime.tools_port import ToolContext, ToolOutcome, bound_tool_output, tool_allowed
-from tools.builtins import handler_for
+from tools import ratelimit
+from tools.approval_policy import approval_policy
 from tools.builtins.base import Invocation, ToolDef, ToolDenied, ToolError
+from tools.handlers import handler_for
 from tools.models import ToolCallStatus
-from tools.selectors import ToolView, refusal, unoffered_tools
+from tools.selectors import ToolView, refusal, tool_catalog, tool_view, unoffered_tools
+from tools.services import tool_call_deny_held, tool_call_log, tool_call_mark_held
 
 logger = logging.getLogger(__name__)
 
@@ -71,16 +74,12 @@ def validation_errors(schema: dict[str, Any], arguments: Any) -> list[str]:
 
 def tool_schema(*, organization_id: Any, name: str) -> dict[str, Any] | None:
     """The parameters schema of a tool the organization's runs may call (None: no such tool)."""
-    from tools.selectors import tool_catalog
-
     tool = tool_catalog(organization_id=organization_id).get(name) or _local_defs().get(name)
     return tool.parameters if tool else None
 
 
 class DatabaseToolPort:
     def _view(self, context: ToolContext) -> ToolView:
-        from tools.selectors import tool_view
-
         execution = context.execution
         memo = getattr(execution, "_agentry_tool_view", None)
         fresh_for = getattr(settings, "AGENTRY_TOOL_VIEW_SECONDS", VIEW_SECONDS)
@@ -143,9 +142,8 @@ class DatabaseToolPort:
         limited = self._rate_limited(context, tool)
         if limited:
             return self._refuse(context, tool, name, arguments, "failed", limited)
-        from approvals.policy import approval_requirement
 
-        approval = approval_requirement(
+        approval = approval_policy().requirement(
             organization_id=context.execution.organization_id,
             name=name,
             is_dangerous=tool.is_dangerous,
@@ -154,8 +152,6 @@ class DatabaseToolPort:
             rules=view.risk_rules,
         )
         if approval is not None:
-            from tools.services import tool_call_log
-
             tool_call_log(
                 context=context, tool_id=tool.tool_id, name=name, arguments=arguments, status=ToolCallStatus.PENDING
             )
@@ -166,8 +162,6 @@ class DatabaseToolPort:
     def _refuse(
         context: ToolContext, tool: ToolDef | None, name: str, arguments: Any, status: str, message: str
     ) -> ToolOutcome:
-        from tools.services import tool_call_log
-
         tool_call_log(
             context=context,
             tool_id=tool.tool_id if tool else None,
@@ -180,8 +174,6 @@ class DatabaseToolPort:
 
     @staticmethod
     def _rate_limited(context: ToolContext, tool: ToolDef) -> str | None:
-        from tools import ratelimit
-
         windows = ratelimit.windows_for(tool=tool, agent_id=context.execution.agent_id, config=context.config)
         try:
             full = ratelimit.take(windows)
@@ -196,8 +188,6 @@ class DatabaseToolPort:
     # -- running it ---------------------------------------------------------------------
 
     def run(self, *, context: ToolContext, name: str, arguments: dict[str, Any]) -> ToolOutcome:
-        from tools.services import tool_call_log
-
         view = self._view(context)
         tool = view.catalog.get(name)
         if tool is None:
@@ -284,3 +274,9 @@ class DatabaseToolPort:
         # must not change how this run recovers from a crash).
         tool = self._view(context).catalog.get(name)
         return bool(tool and tool.is_idempotent)
+
+    def held_call_approved(self, *, execution_id: Any, step_number: int, params: Any, edited: bool) -> None:
+        tool_call_mark_held(execution_id=execution_id, step_number=step_number, params=params, edited=edited)
+
+    def held_call_denied(self, *, execution_id: Any, step_number: int, reason: str) -> None:
+        tool_call_deny_held(execution_id=execution_id, step_number=step_number, reason=reason)

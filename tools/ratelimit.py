@@ -14,6 +14,7 @@ from functools import cache
 from typing import Any
 
 from django.conf import settings
+from redis import Redis
 
 # KEYS: window keys; ARGV: limit1, ttl1, limit2, ttl2, ...
 # Returns 0 when counted, else the 1-based index of the first full window.
@@ -47,8 +48,6 @@ class Window:
 
 @cache
 def _client(url: str) -> Any:
-    from redis import Redis
-
     return Redis.from_url(url, socket_connect_timeout=1, socket_timeout=2)
 
 

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.contrib.postgres.expressions import ArraySubquery
+from django.contrib.postgres.fields import ArrayField
+from django.db.models import CharField, Q, QuerySet, Subquery
 
 from accounts.access import Actor
+from agents.access import visible_agents_q
+from agents.models import Agent
 from config.api.errors import NotFound
 from executions.runtime.tools_port import local_tool, tool_allowed
+from tools.approval_policy import approval_policy
 from tools.builtins.base import ToolDef
 from tools.mcp.selectors import platform_servers_shared_with
 from tools.models import AgentCapabilityGrant, ModuleEndpoint, Notification, Tool, ToolCall
@@ -158,19 +164,13 @@ def tool_view(*, organization_id: Any, agent_id: Any) -> ToolView:
     The grants, modules and rules ride along as uncorrelated subqueries, which PostgreSQL
     evaluates once (an InitPlan), not per tool row.
     """
-    from django.contrib.postgres.expressions import ArraySubquery
-    from django.contrib.postgres.fields import ArrayField
-    from django.db.models import CharField, Subquery
-
-    from approvals.selectors import risk_rules_subquery
-
     grants = AgentCapabilityGrant.objects.filter(organization_id=organization_id, agent_id=agent_id)
     modules = ModuleEndpoint.objects.filter(organization_id=organization_id, is_active=True)
     rows = list(
         Tool.objects.filter(visible_tools_q(organization_id), is_active=True).annotate(
             _granted=Subquery(grants.values("capabilities")[:1], output_field=ArrayField(CharField())),
             _modules=ArraySubquery(modules.values("module")),
-            _rules=risk_rules_subquery(organization_id=organization_id),
+            _rules=approval_policy().rules_subquery(organization_id=organization_id),
         )
     )
     capabilities: frozenset[str] | list[str]
@@ -179,11 +179,9 @@ def tool_view(*, organization_id: Any, agent_id: Any) -> ToolView:
         first = rows[0]
         capabilities, module_names, rules = first._granted or [], first._modules or [], first._rules or []
     else:  # no tool rows at all (a registry not synced yet): ask separately
-        from approvals.policy import organization_rules
-
         capabilities = agent_capabilities(organization_id=organization_id, agent_id=agent_id)
         module_names = configured_modules(organization_id=organization_id)
-        rules = organization_rules(organization_id)
+        rules = approval_policy().organization_rules(organization_id)
     return ToolView(
         catalog=_catalog_from(rows),
         capabilities=frozenset(capabilities),
@@ -201,9 +199,6 @@ def tool_secret_headers(*, tool_id: Any) -> dict[str, str]:
 
 
 def tool_call_list(*, actor: Actor) -> QuerySet[ToolCall]:
-    from agents.access import visible_agents_q
-    from agents.models import Agent
-
     own_agents = Agent.objects.filter(visible_agents_q(actor)).values("pk")
     return (
         ToolCall.objects.filter(organization=actor.organization)
@@ -240,8 +235,6 @@ def module_endpoint_list(*, actor: Actor) -> QuerySet[ModuleEndpoint]:
 
 
 def module_endpoint_get(*, actor: Actor, endpoint_id: Any) -> ModuleEndpoint:
-    import uuid
-
     try:
         pk = uuid.UUID(str(endpoint_id))
     except ValueError:

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from typing import Any, TypeVar
 
-from django.db import IntegrityError, models, transaction
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
 from accounts.access import Actor
 from accounts.services import activity_record
 from config.api.errors import ApiError, InvalidInput
 from config.json_schema import schema_problems
+from tools.builtins.base import ToolError
 from tools.builtins.definitions import BUILTIN_NAMES, BUILTIN_TOOLS
 from tools.models import (
     AgentCapabilityGrant,
@@ -27,6 +30,7 @@ from tools.models import (
     ToolCall,
     ToolCallStatus,
 )
+from tools.ssrf import UnresolvableHost, check_url
 
 TOOL_NAME = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
 _SYNCED_FIELDS = (
@@ -101,9 +105,6 @@ def _check_schemas(values: dict[str, Any]) -> None:
 
 def _check_url(url: str, field: str = "url") -> None:
     """Early feedback on a URL an organization configures; every call checks it again."""
-    from tools.builtins.base import ToolError
-    from tools.ssrf import UnresolvableHost, check_url
-
     try:
         check_url(url.replace("{", "").replace("}", ""))
     except UnresolvableHost:
@@ -317,11 +318,6 @@ def tool_call_log(
     Returns the status and output the row had before (a held call's row is there already),
     or (None, None) for a new row.
     """
-    import uuid
-
-    from django.core.serializers.json import DjangoJSONEncoder
-    from django.db import connection
-
     execution = context.execution
     now = timezone.now()
     started_at = started_at or now

@@ -25,6 +25,7 @@ from django.db.models.functions import Lower
 from guardian.models import UserObjectPermissionBase
 
 from billing.catalog import DEFAULT_MODEL, DEFAULT_PROVIDER
+from config.crypto import decrypt, encrypt
 from config.errors import DomainError
 
 
@@ -406,13 +407,9 @@ class ProviderConnection(models.Model):
 
     @property
     def api_key(self) -> str:
-        from config.crypto import decrypt
-
         return decrypt(self.api_key_encrypted) if self.api_key_encrypted else ""
 
     def set_api_key(self, raw: str) -> None:
-        from config.crypto import encrypt
-
         self.api_key_encrypted = encrypt(raw) if raw else ""
         self.key_last4 = raw[-4:] if raw else ""
 

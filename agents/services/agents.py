@@ -8,6 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from accounts.models import Organization
 from agents.config import (
     LIVE_FIELDS,
     VERSIONED_FIELDS,
@@ -31,12 +32,12 @@ from agents.services.common import (
 )
 from agents.services.goals import agent_goals_sync
 from agents.validation import agent_config_validate, invalid_config
+from billing.quotas import agent_limit_problem
 from config.api.conditional import require_if_match
 from config.api.errors import ApiError, InsufficientPermissions, InvalidInput
 
 if TYPE_CHECKING:
     from accounts.access import Actor
-    from accounts.models import Organization
 
 # Transitions of DESIGN.md §4 / the api-design state diagram; publish lives in versions.py.
 LIFECYCLE = {
@@ -98,9 +99,6 @@ def agent_create(
             raise InsufficientPermissions("Your role may not create agents.")
         organization = actor.organization
     if organization is not None:
-        from accounts.models import Organization
-        from billing.quotas import agent_limit_problem
-
         # The plan's max_agents, exact under concurrency: creations in one organization queue
         # on its row.
         Organization.objects.select_for_update(no_key=True).filter(pk=organization.pk).first()

@@ -17,6 +17,7 @@ from accounts.services import activity_record
 from agents.models import ProviderConnection
 from billing.catalog import PROVIDERS
 from config.api.errors import InvalidInput
+from config.ssrf import UnresolvableHost, UrlRefused, check_url
 
 FIELDS = {
     "provider", "name", "base_url", "api_key", "default_model", "available_models", "is_default", "is_active",
@@ -80,15 +81,11 @@ def _clean(
 def _address_problem(url: str) -> str | None:
     """Why an organization's server may not be reached at ``url`` (the SSRF guard); every
     call checks again, since what a name resolves to can change after the save."""
-    # tools.ssrf imports the tool handlers, which import it back: it cannot be loaded first.
-    from tools.builtins.base import ToolError
-    from tools.ssrf import UnresolvableHost, check_url
-
     try:
         check_url(url)
     except UnresolvableHost:
         return None  # DNS may be down now, or the name new: the call-time check decides
-    except ToolError as exc:
+    except UrlRefused as exc:
         return str(exc)  # "Refused: 10.0.0.5 is 10.0.0.5, a private address." and the like
     return None
 

@@ -12,6 +12,7 @@ import zoneinfo
 from datetime import datetime
 from functools import cache
 
+from celery.schedules import crontab
 from croniter import CroniterBadDateError, croniter
 
 
@@ -49,7 +50,6 @@ def cron_problem(expression: object) -> str | None:
         croniter(text, datetime(2001, 1, 1, tzinfo=zoneinfo.ZoneInfo("UTC"))).get_next(datetime)
     except CroniterBadDateError:
         return f"{text!r} never fires (no such date)."
-    from celery.schedules import crontab
 
     try:
         crontab(**cron_fields(text))

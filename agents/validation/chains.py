@@ -27,6 +27,9 @@ from typing import Any
 
 from django.conf import settings
 
+from agents.access import agent_rights
+from agents.models import Agent, AgentStatus, Visibility
+from agents.selectors import agent_is_runnable
 from agents.triggers.conditions import ConditionError, condition_parse, path_text
 from agents.validation.base import Errors, int_in
 from config.api.errors import InvalidInput
@@ -139,10 +142,6 @@ def _check_step_shape(step: Any, index: int, errors: Errors, ids: set[str]) -> b
 
 
 def _check_agents(steps: list[dict], organization_id: Any, actor: Any, errors: Errors) -> None:
-    from agents.access import agent_rights
-    from agents.models import Agent, AgentStatus, Visibility
-    from agents.selectors import agent_is_runnable
-
     wanted: dict[int, uuid.UUID] = {}
     for index, step in enumerate(steps):
         try:

@@ -8,9 +8,12 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 
+from agents.models import ProviderConnection
 from agents.validation.base import Errors, as_decimal, int_in
 from billing.catalog import MODELS, OPEN_MODEL_PROVIDERS, PROVIDERS, is_known_model
+from billing.pricing import model_price
 from config.json_schema import schema_errors
 
 MAX_FALLBACKS = 5
@@ -74,15 +77,26 @@ PROVIDER_EXTRAS: dict[str, frozenset[str]] = {
 }
 
 
+def _connection_models(*, organization_id: Any, provider: str) -> set[str]:
+    """Model names the organization's and the platform's active connections add for a provider."""
+    names: set[str] = set()
+    rows = ProviderConnection.objects.filter(
+        Q(organization_id=organization_id) | Q(organization__isnull=True), provider=provider, is_active=True
+    ).values_list("available_models", "default_model")
+    for available, default in rows:
+        names.update(m for m in available or [] if isinstance(m, str))
+        if default:
+            names.add(default)
+    return names
+
+
 def _model_known(provider: str, model: Any, organization_id: Any) -> bool:
     """In the catalog, or served by one of the organization's (or the platform's) connections."""
     if not isinstance(model, str):
         return False
     if is_known_model(provider, model):
         return True
-    from agents.selectors import connection_models
-
-    return model in connection_models(organization_id=organization_id, provider=provider)
+    return model in _connection_models(organization_id=organization_id, provider=provider)
 
 
 # Providers ship models every month: a model Agentry does not list yet is accepted (with a
@@ -112,8 +126,6 @@ def model_warnings(config: dict[str, Any], organization_id: Any = None) -> list[
     none of the organization's connections): accepted, sent to the provider as named, and
     charged at the default price unless an operator priced them; their usage rows are
     flagged ``priced_by_default``."""
-    from billing.pricing import model_price
-
     mc = config.get("model_config")
     if not isinstance(mc, dict):
         return []
@@ -137,10 +149,6 @@ def model_warnings(config: dict[str, Any], organization_id: Any = None) -> list[
 
 
 def _check_connection(path: str, provider: Any, connection_id: Any, organization_id: Any, errors: Errors) -> None:
-    from django.db.models import Q
-
-    from agents.models import ProviderConnection
-
     try:
         found = ProviderConnection.objects.filter(
             Q(organization_id=organization_id) | Q(organization__isnull=True),

@@ -23,6 +23,8 @@ from approvals import selectors, services
 from approvals.models import ApprovalStatus
 from config.api.errors import ApiError, NotFound
 from config.api.json_input import JsonInputError, json_loads_bounded
+from executions.models import ExecutionStep
+from tools.selectors import tool_calls_for_execution
 
 PAGE_SIZE = 100
 
@@ -51,9 +53,6 @@ def approval_list(request: HttpRequest) -> HttpResponse:
 
 
 def _detail_context(approval: Any, **extra: Any) -> dict[str, Any]:
-    from executions.models import ExecutionStep
-    from tools.selectors import tool_calls_for_execution
-
     steps = ExecutionStep.objects.filter(execution_id=approval.execution_id).order_by("step_number")
     return {
         "approval": approval,

@@ -15,19 +15,31 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DatabaseError, InterfaceError, OperationalError
+from django.db import DatabaseError, InterfaceError, OperationalError, connections
 from django.http import Http404, HttpRequest, HttpResponseServerError, JsonResponse
 from django.template import loader
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
+from django.views.defaults import bad_request, page_not_found, permission_denied, server_error
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
-from rest_framework.views import set_rollback
 
 from config.errors import DomainError
 from config.logging import request_id_var
 
 logger = logging.getLogger("agentry.api")
+
+
+def set_rollback() -> None:
+    """DRF's ``rest_framework.views.set_rollback``: an error answer rolls back an atomic request.
+
+    Not imported from DRF: importing ``rest_framework.views`` loads DEFAULT_PERMISSION_CLASSES,
+    i.e. ``accounts.access``, which raises ``ApiError`` from this module (an import circle).
+    """
+    for db in connections.all(initialized_only=True):
+        if db.settings_dict["ATOMIC_REQUESTS"] and db.in_atomic_block:
+            db.set_rollback(True)
+
 
 # code -> (HTTP status, default message). The reference's codes first, then the generic ones.
 ERROR_CODES: dict[str, tuple[int, str]] = {
@@ -242,7 +254,6 @@ def _wants_json(request: HttpRequest) -> bool:
 def handler404(request: HttpRequest, exception: Exception | None = None):
     if _wants_json(request):
         return error_response("NotFound")
-    from django.views.defaults import page_not_found
 
     return page_not_found(request, exception or Http404())
 
@@ -255,8 +266,6 @@ def handler500(request: HttpRequest):
     try:
         page = loader.get_template("500.html").render({"request_id": request_id_var.get()})
     except Exception:
-        from django.views.defaults import server_error
-
         return server_error(request)  # Django's own one-line page
     return HttpResponseServerError(page)
 
@@ -264,7 +273,6 @@ def handler500(request: HttpRequest):
 def handler400(request: HttpRequest, exception: Exception | None = None):
     if _wants_json(request):
         return error_response("MalformedRequest", "Bad request.")
-    from django.views.defaults import bad_request
 
     return bad_request(request, exception or Exception())
 
@@ -272,7 +280,6 @@ def handler400(request: HttpRequest, exception: Exception | None = None):
 def handler403(request: HttpRequest, exception: Exception | None = None):
     if _wants_json(request):
         return error_response("InsufficientPermissions")
-    from django.views.defaults import permission_denied
 
     return permission_denied(request, exception or DjangoPermissionDenied())
 

@@ -7,6 +7,7 @@ import time
 from django.conf import settings
 from django.db import connection
 from drf_spectacular.utils import extend_schema, inline_serializer
+from redis import Redis
 from rest_framework import serializers
 from rest_framework.decorators import api_view, authentication_classes, permission_classes, throttle_classes
 from rest_framework.permissions import AllowAny
@@ -34,8 +35,6 @@ def _database() -> dict:
 
 
 def _redis() -> dict:
-    from redis import Redis
-
     client = Redis.from_url(settings.REDIS_URL, socket_connect_timeout=0.5, socket_timeout=0.5)
     try:
         client.ping()

@@ -14,6 +14,7 @@ from django.conf import settings
 from rest_framework.exceptions import APIException, ParseError
 from rest_framework.parsers import JSONParser
 
+from config.api.errors import InvalidInput
 from config.api.json_input import JsonInputError, json_loads_bounded
 
 
@@ -24,10 +25,6 @@ class PayloadTooLarge(APIException):
 
 
 def invalid_json_input(problem: JsonInputError) -> Exception:
-    # Imported here: config.api.errors imports DRF's views, which import this parser (the
-    # DEFAULT_PARSER_CLASSES setting) while errors is still half-loaded.
-    from config.api.errors import InvalidInput
-
     return InvalidInput(
         f"The request body cannot be accepted: {problem.field}: {problem.message}",
         validation_errors={problem.field: [problem.message]},

@@ -15,6 +15,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
+from redis.asyncio import Redis
 from rest_framework.renderers import BaseRenderer
 
 from config.db import connection_release
@@ -78,8 +79,6 @@ async def execution_events(
     """(seq, event, data) of one execution: persisted first, then live; ends after an event of
     ``until`` (the final ones by default) or after MAX_STREAM_SECONDS. Live-only events (token
     deltas) have no seq. An idle stretch of KEEPALIVE_SECONDS yields ``(None, KEEPALIVE, None)``."""
-    from redis.asyncio import Redis
-
     redis = Redis.from_url(settings.REDIS_URL)
     pubsub = redis.pubsub()
     await pubsub.subscribe(channel(execution_id))

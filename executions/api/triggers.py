@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import django_filters
+from cron_descriptor import get_description
 from django.conf import settings
 from django.db.models import Q
 from drf_spectacular.types import OpenApiTypes
@@ -71,8 +72,6 @@ class ScheduleSerializer(serializers.ModelSerializer):
     def get_description(self, obj: ScheduledExecution) -> str:
         try:
             # cron-descriptor comes with django-celery-beat; a description is a courtesy.
-            from cron_descriptor import get_description
-
             return f"{get_description(obj.cron_expression)} ({obj.timezone})"
         except Exception:
             return f"{obj.cron_expression} ({obj.timezone})"

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from executions import streaming
+from executions import hooks, streaming
 from executions.models import (
     Execution,
     ExecutionLog,
@@ -28,6 +28,7 @@ from executions.runtime import finish
 from executions.runtime.buffers import EventBuffer
 from executions.runtime.lease import LeaseLost
 from executions.runtime.tools_port import ToolContext, tool_port
+from executions.tasks import enqueue_execution
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +50,6 @@ class RunnerBase:
         # added to the run's cpu_time_ms at every step's commit, so resumes accumulate.
         self.cpu_mark = time.thread_time()
         self.cancel_seen: tuple[bool, float] | None = None
-        from executions import hooks
 
         # Computed once per run or resume: memory retrieval costs an embedding call.
         self.retrieved = hooks.prompt_sections(execution=execution, config=self.config)
@@ -162,8 +162,6 @@ class RunnerBase:
 
     def hand_back(self) -> None:
         """Release the lease (claimable at once, no retry counted) and queue the run again."""
-        from executions.tasks import enqueue_execution
-
         released = Execution.objects.filter(pk=self.execution.pk, lease_owner=self.owner, status=S.RUNNING).update(
             lease_owner="", lease_expires_at=None
         )

@@ -12,12 +12,15 @@ from django.db.models import F
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
+from accounts.services import activity_record
+from agents.services.stats import agent_run_started, agent_stats_record_run
 from config.api.json_input import MAX_JSON_DEPTH, JsonInputError, json_loads_bounded
 from config.json_schema import error_line, schema_errors
-from executions import telemetry
+from executions import hooks, telemetry
 from executions.events import event_emit
 from executions.models import Execution, ExecutionLog, ExecutionStatus, ExecutionStep, StepStatus
 from executions.state import TransitionRefused, transition
+from executions.tasks import enqueue_execution
 
 if TYPE_CHECKING:
     from executions.llm.base import LLMResponse
@@ -68,8 +71,6 @@ def complete(runner: RunnerBase, response: LLMResponse) -> None:
 
 def on_started(runner: RunnerBase) -> None:
     """Inside the first step's transaction."""
-    from agents.services.stats import agent_run_started
-
     execution = runner.execution
     agent_run_started(agent_id=execution.agent_id)
     event_emit(
@@ -127,7 +128,6 @@ def finish_execution(execution: Execution, stop: Stop, *, events: Any, usage: di
                 memory_peak_mb=Greatest(F("memory_peak_mb"), usage.get("memory_peak_mb", 0)),
             )
         _log_end(execution, stop, totals=totals, duration_ms=duration_ms)
-        from agents.services.stats import agent_stats_record_run
 
         agent_stats_record_run(
             agent_id=execution.agent_id,
@@ -184,7 +184,6 @@ def finish_execution(execution: Execution, stop: Stop, *, events: Any, usage: di
                 agent_id=execution.agent_id,
                 execution_id=execution.pk,
             )
-        from accounts.services import activity_record
 
         activity_record(
             organization=execution.organization,
@@ -201,7 +200,6 @@ def finish_execution(execution: Execution, stop: Stop, *, events: Any, usage: di
             tokens=totals["tokens_total"],
             cost=totals["cost"],
         )
-        from executions import hooks
 
         hooks.after_execution_finished(execution.pk)
         telemetry.run_ended(execution, status=stop.status, error_code=stop.code, totals=totals)
@@ -228,8 +226,6 @@ def _log_end(execution: Execution, stop: Stop, *, totals: dict[str, Any], durati
 
 def start_waiting(runner: RunnerBase, seconds: int) -> None:
     """Inside the act step's transaction: release the worker until the timer is due."""
-    from executions.tasks import enqueue_execution
-
     until = timezone.now() + timedelta(seconds=seconds)
     # The timer is not work: the run's timeout_seconds bounds its active time, so the
     # deadline moves by the time spent waiting (approvals do the same).
@@ -245,8 +241,6 @@ def start_waiting(runner: RunnerBase, seconds: int) -> None:
 
 def await_approval(runner: RunnerBase, step: Any, outcome: ToolOutcome) -> None:
     """Hold the tool call for a person: the run waits without a worker until resolved."""
-    from executions import hooks
-
     with transaction.atomic():
         runner.bump({})  # the CPU time so far is the run's, whoever resumes it
         step.status = StepStatus.AWAITING_APPROVAL

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import kombu.exceptions
@@ -186,7 +187,6 @@ class Runner(ThinkSteps, ActSteps):
             return None
         if last.llm_tool_calls:
             return None
-        from types import SimpleNamespace
 
         return SimpleNamespace(content=last.output_text, tool_calls=[])
 

@@ -13,7 +13,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing.pricing import call_cost
-from executions import streaming, telemetry
+from billing.quotas import check_before_llm_call
+from billing.usage import usage_record_llm_call
+from executions import ratelimit, streaming, telemetry
 from executions.llm.base import LLMResponse, ToolSpec
 from executions.llm.errors import LLMError
 from executions.llm.registry import complete_with_fallback, stream_with_fallback
@@ -35,8 +37,6 @@ S = ExecutionStatus
 
 class ThinkSteps(RunnerBase):
     def think(self) -> LLMResponse:
-        from billing.quotas import check_before_llm_call
-
         problem = check_before_llm_call(organization=self.execution.organization)
         if problem is not None:
             # A limit crossed mid-run: no call after the cap.
@@ -127,8 +127,6 @@ class ThinkSteps(RunnerBase):
         A connection over its requests- or tokens-per-minute limit is skipped in favour of the
         next fallback; when none is free, wait for the next window (within the run's deadline).
         """
-        from executions import ratelimit
-
         while True:
             admitted, waits = [], []
             for config in self.providers.configs:
@@ -154,8 +152,6 @@ class ThinkSteps(RunnerBase):
             time.sleep(wait)
 
     def count_connection_tokens(self, response: LLMResponse) -> None:
-        from executions import ratelimit
-
         for config in self.providers.configs:
             if config.provider == response.provider and config.model == response.model:
                 limit = self.providers.limits.get(config.label)
@@ -216,7 +212,6 @@ class ThinkSteps(RunnerBase):
                     "cost": cost,
                 }
             )
-            from billing.usage import usage_record_llm_call
 
             usage_record_llm_call(
                 execution=self.execution,

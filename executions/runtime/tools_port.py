@@ -92,6 +92,13 @@ class ToolPort(Protocol):
         """Whether a call of ``name`` cut off by a crash may run again: the flag of the tool
         this run would call (its organization's, or the platform's), never another's."""
 
+    def held_call_approved(self, *, execution_id: Any, step_number: int, params: Any, edited: bool) -> None:
+        """A call held for a person was approved: its log row records the arguments it will
+        run with and whether they were edited (``executions.held_calls``)."""
+
+    def held_call_denied(self, *, execution_id: Any, step_number: int, reason: str) -> None:
+        """A held call was denied or expired: its log row is closed with ``reason``."""
+
 
 def tool_allowed(name: str, *, allowed: list[str], denied: list[str]) -> bool:
     """Wildcards (``crm_*``); deny wins; nothing is allowed unless a pattern allows it."""
@@ -155,6 +162,12 @@ class LocalToolPort:
     def is_idempotent(self, *, context: ToolContext, name: str) -> bool:
         tool = _LOCAL_TOOLS.get(name)
         return bool(tool and tool.idempotent)
+
+    def held_call_approved(self, *, execution_id: Any, step_number: int, params: Any, edited: bool) -> None:
+        pass  # local tools keep no call log
+
+    def held_call_denied(self, *, execution_id: Any, step_number: int, reason: str) -> None:
+        pass
 
 
 @cache

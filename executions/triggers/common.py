@@ -12,6 +12,7 @@ from accounts.access import Actor
 from agents.models import Agent, AgentConfiguration
 from config.api.errors import ApiError
 from executions.models import Execution, TriggerAttempt
+from executions.services import execution_start
 
 logger = logging.getLogger(__name__)
 
@@ -59,8 +60,6 @@ def trigger_start(
     """Start a run for a trigger: (execution, created, None), or (None, False, attempt) when
     a limit, quota or the input refused it. The agent's max_runs_per_hour/day and the
     organization's quotas are checked by ``execution_start`` under the agent's row lock."""
-    from executions.services import execution_start
-
     try:
         execution, created = execution_start(
             agent=agent,

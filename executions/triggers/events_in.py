@@ -16,6 +16,7 @@ from typing import Any
 
 from accounts.access import Actor
 from agents.models import Agent
+from agents.selectors import agent_effective_config
 from agents.triggers.conditions import ConditionError, trigger_conditions_hold
 from agents.triggers.patterns import RESERVED_PREFIX, event_type_problem, pattern_matches
 from config.api.errors import InvalidInput
@@ -51,8 +52,6 @@ def event_agent_matches(*, agent: Agent, config: dict[str, Any], event_type: str
 
 def event_dispatch(*, actor: Actor, event_type: Any, payload: Any, idempotency_key: str | None = None) -> EventDispatch:
     """Start every matching agent of the actor's organization; returns what happened."""
-    from agents.selectors import agent_effective_config
-
     errors: dict[str, list[str]] = {}
     problem = event_type_problem(event_type)
     if problem:

@@ -26,6 +26,7 @@ from django.db import transaction
 from accounts.access import Actor
 from accounts.services import activity_record
 from agents.models import Agent
+from agents.selectors import agent_effective_config
 from agents.triggers.conditions import ConditionError, trigger_conditions_hold
 from config.api.errors import ApiError, Conflict, ResourceExhausted
 from config.api.json_input import JsonInputError, json_loads_bounded
@@ -117,8 +118,6 @@ def hook_receive(*, agent_id: str, body: bytes, signature: str | None, timestamp
 
 
 def _start(*, agent: Agent, organization: Any, body: dict[str, Any], digest: str) -> HookResult:
-    from agents.selectors import agent_effective_config
-
     assert agent.current_version is not None
     config = agent_effective_config(version=agent.current_version, organization=organization)
     data = {"event": {"type": "webhook"}, "payload": body}

@@ -22,10 +22,12 @@ from typing import Any
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from accounts.access import Actor
 from accounts.services import activity_record
-from agents.models import Agent, AgentConfiguration
+from agents.models import Agent, AgentConfiguration, AgentStatus
+from agents.selectors import agent_effective_config, agent_is_runnable
 from agents.triggers.cron import (
     cron_fields,
     cron_next,
@@ -52,8 +54,6 @@ EDITABLE = frozenset({"cron_expression", "timezone", "input", "is_active"})
 
 def schedule_blockers(schedule: ScheduledExecution) -> list[str]:
     """Why beat does not fire it (empty: it fires), each saying what to do about it."""
-    from agents.models import AgentStatus
-
     agent = schedule.agent
     reasons = []
     if not schedule.is_active:
@@ -85,8 +85,6 @@ def schedule_enabled(schedule: ScheduledExecution) -> bool:
 
 
 def _crontab(schedule: ScheduledExecution) -> Any:
-    from django_celery_beat.models import CrontabSchedule
-
     fields = {**cron_fields(schedule.cron_expression), "timezone": schedule.timezone}
     # No unique constraint on CrontabSchedule: tolerate the duplicates a race may leave.
     return CrontabSchedule.objects.filter(**fields).order_by("id").first() or CrontabSchedule.objects.create(**fields)
@@ -95,8 +93,6 @@ def _crontab(schedule: ScheduledExecution) -> Any:
 def _sync_periodic_task(schedule: ScheduledExecution, *, reset_last_run: bool = False) -> None:
     """Create or update the schedule's PeriodicTask; save only what changed, because every
     save makes beat reload its whole schedule."""
-    from django_celery_beat.models import PeriodicTask
-
     enabled = schedule_enabled(schedule)
     values: dict[str, Any] = {
         "name": schedule.periodic_task_name,
@@ -133,8 +129,6 @@ def _sync_periodic_task(schedule: ScheduledExecution, *, reset_last_run: bool = 
 
 
 def _delete_periodic_task(schedule: ScheduledExecution) -> None:
-    from django_celery_beat.models import PeriodicTask
-
     PeriodicTask.objects.filter(name=schedule.periodic_task_name).delete()
 
 
@@ -143,8 +137,6 @@ def _delete_periodic_task(schedule: ScheduledExecution) -> None:
 
 def _validated(data: dict[str, Any], *, agent: Agent, organization: Any, partial: bool) -> dict[str, Any]:
     """Check a schedule body (all of it, or the fields of a PATCH); InvalidInput lists every problem."""
-    from agents.selectors import agent_effective_config
-
     errors: dict[str, list[str]] = {}
     unknown = sorted(set(data) - EDITABLE)
     for key in unknown:
@@ -268,8 +260,6 @@ def _record(actor: Actor | None, schedule: ScheduledExecution, action: str, by_u
 
 def _wanted_agent_schedules(agent: Agent) -> dict[Any, tuple[str, str]]:
     """{organization id: (cron, timezone)} the agent's current version asks for."""
-    from agents.selectors import agent_effective_config, agent_is_runnable
-
     if agent.current_version is None or not agent_is_runnable(agent):
         return {}
     if agent.organization is not None:
@@ -329,8 +319,6 @@ def schedule_sync_agent(*, agent_id: Any) -> None:
 def schedules_reconcile() -> int:
     """Beat job: every schedule's PeriodicTask matches it; PeriodicTasks of schedules that are
     gone (a cascade that skipped the services) are removed. Returns the number fixed."""
-    from django_celery_beat.models import PeriodicTask
-
     fixed = 0
     known = set()
     for schedule in ScheduledExecution.objects.select_related("agent", "periodic_task").iterator(chunk_size=200):

@@ -15,17 +15,17 @@ from typing import Any
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
+from django_celery_beat.models import PeriodicTask
 
 from agents.models import Agent, AgentConfiguration
 from executions.models import ScheduledExecution
+from executions.triggers.schedules import schedule_sync_agent
 
 logger = logging.getLogger(__name__)
 
 
 def schedule_sync_agent_on_commit(agent_id: Any) -> None:
     def sync() -> None:
-        from executions.triggers.schedules import schedule_sync_agent
-
         try:
             schedule_sync_agent(agent_id=agent_id)
         except Exception:
@@ -56,6 +56,4 @@ def _configuration_changed(sender: type, instance: AgentConfiguration, raw: bool
 @receiver(post_delete, sender=ScheduledExecution, dispatch_uid="agentry_schedules_schedule_deleted")
 def _schedule_deleted(sender: type, instance: ScheduledExecution, **kwargs: Any) -> None:
     # Cascades (an organization deleted) bypass the services: take the beat entry with them.
-    from django_celery_beat.models import PeriodicTask
-
     PeriodicTask.objects.filter(name=instance.periodic_task_name).delete()

@@ -8,6 +8,8 @@ from typing import Any
 from celery import shared_task
 from django.utils.dateparse import parse_datetime
 
+from executions.triggers.schedules import schedule_fire, schedules_reconcile
+
 
 def sent_at_of(request: Any, expires_in: Any) -> Any:
     """When beat sent this message, on beat's clock: the message expires ``expires_in``
@@ -25,14 +27,10 @@ def sent_at_of(request: Any, expires_in: Any) -> Any:
 
 @shared_task(name="executions.schedule_fire", bind=True, ignore_result=True, acks_late=True)
 def schedule_fire_task(self: Any, schedule_id: str, expires_in: Any = None) -> str | None:
-    from executions.triggers.schedules import schedule_fire
-
     execution = schedule_fire(schedule_id=schedule_id, sent_at=sent_at_of(self.request, expires_in))
     return str(execution.pk) if execution is not None else None
 
 
 @shared_task(name="executions.schedules_reconcile", ignore_result=True)
 def schedules_reconcile_task() -> int:
-    from executions.triggers.schedules import schedules_reconcile
-
     return schedules_reconcile()

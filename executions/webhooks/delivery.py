@@ -5,7 +5,7 @@ lease), so two workers never send the same attempt at once; a worker that dies m
 leaves the lease to expire and ``webhooks_retry_due`` sends it again. Receivers deduplicate
 on ``X-Agentry-Delivery``.
 
-The target URL goes through the tools' SSRF guard (``tools.ssrf.check_url``) when the
+The target URL goes through the SSRF guard (``config.ssrf.check_url``) when the
 endpoint is saved and again before every attempt (DNS can change), and the connection is
 made to the address that was checked, so a rebinding answer cannot redirect it. Redirects
 are not followed: a 3xx is a failed attempt.
@@ -27,8 +27,10 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from config.ssrf import UrlRefused, check_url
 from executions.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from executions.triggers.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, signature_for
+from executions.webhooks.tasks import webhook_deliver_task
 
 logger = logging.getLogger(__name__)
 
@@ -49,21 +51,17 @@ def url_problem(url: Any) -> str | None:
     """Why deliveries may not go to ``url`` (None when they may). The one place that decides,
     using the tools' guard: http(s) only, no credentials, public addresses only unless
     settings.AGENTRY_SSRF_ALLOW lists the target."""
-    from tools.builtins.base import ToolError
-    from tools.ssrf import check_url
-
     if not isinstance(url, str) or not url.strip():
         return "A URL is required."
     try:
         check_url(url)
-    except ToolError as exc:
+    except UrlRefused as exc:
         return str(exc)
     return None
 
 
 def enqueue_delivery(delivery_id: Any, *, countdown: float | None = None) -> None:
     """Queue an attempt once the surrounding transaction commits (at once outside one)."""
-    from executions.webhooks.tasks import webhook_deliver_task
 
     def send() -> None:
         webhook_deliver_task.apply_async(args=[str(delivery_id)], queue="default", countdown=countdown)
@@ -105,13 +103,10 @@ def _host_header(url: httpx.URL) -> str:
 
 
 def send_signed(*, url: str, body: bytes, headers: dict[str, str]) -> Sent:
-    from tools.builtins.base import ToolError
-    from tools.ssrf import check_url
-
     started = time.monotonic()
     try:
         target, ip = check_url(url)
-    except ToolError as exc:
+    except UrlRefused as exc:
         return Sent(error=str(exc), permanent=True)
     extensions: dict[str, Any] = {}
     if target.scheme == "https":

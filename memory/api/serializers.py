@@ -4,6 +4,7 @@ from django.conf import settings
 from rest_framework import serializers
 
 from memory.models import Conversation, Document, DocumentFormat, Episode, KnowledgeBase, Memory, MemoryType
+from memory.selectors import parse_subject
 
 
 class MemorySerializer(serializers.ModelSerializer):
@@ -67,8 +68,6 @@ class MemorySearchQuerySerializer(serializers.Serializer):
         return types
 
     def validate_subject(self, value: str):
-        from memory.selectors import parse_subject
-
         try:
             return parse_subject(value)
         except ValueError as exc:

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from accounts.models import Organization
+from billing.usage import usage_record_llm_call
+from executions.llm.base import Usage
 from memory.embedders import EmbeddingBatch
 from memory.selectors import Subject, subject_id_value
 
@@ -25,8 +28,6 @@ class UsageOwner:
 
     @classmethod
     def for_organization_id(cls, organization_id: Any, **kwargs: Any) -> UsageOwner:
-        from accounts.models import Organization
-
         return cls(organization=Organization.objects.get(pk=organization_id), **kwargs)
 
 
@@ -35,8 +36,6 @@ def record_embedding_usage(*, owner: Any, batch: EmbeddingBatch) -> None:
     and not recorded. Call inside the transaction that stores the vectors."""
     if batch.provider == "local" or (not batch.input_tokens and not batch.cost):
         return
-    from billing.usage import usage_record_llm_call
-    from executions.llm.base import Usage
 
     usage_record_llm_call(
         execution=owner,

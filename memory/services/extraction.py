@@ -23,7 +23,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 
 from agents.services.stats import agent_stats_add_spend
+from billing.pricing import call_cost
+from billing.usage import usage_record_llm_call
 from config.json_schema import schema_errors
+from executions.llm.errors import LLMError
+from executions.llm.registry import complete_with_fallback
+from executions.models import TERMINAL_STATUSES, Execution, ExecutionLog
+from executions.providers import provider_configs
 from memory.embedders import Embedder, EmbedderUnavailable, get_embedder
 from memory.models import Episode, EpisodeOutcome, MemorySource, MemoryType, SourceTrust
 from memory.services.common import run_subject
@@ -171,8 +177,6 @@ def extraction_parse(content: str) -> Extraction:
 
 
 def _extraction_configs(execution: Any) -> list:
-    from executions.providers import provider_configs
-
     if settings.MEMORY_EXTRACTION_MODEL:
         provider, _, model = settings.MEMORY_EXTRACTION_MODEL.partition(":")
         model_config = {"provider": provider, "model": model}
@@ -211,8 +215,6 @@ def _outcome(execution: Any) -> str:
 
 
 def _log(execution: Any, level: str, message: str, **metadata: Any) -> None:
-    from executions.models import ExecutionLog
-
     ExecutionLog.objects.create(execution=execution, level=level, message=message, metadata=metadata)
 
 
@@ -225,12 +227,6 @@ class AfterRunResult:
 
 def execution_memory_process(*, execution_id: Any, embedder: Embedder | None = None) -> AfterRunResult:
     """The after-run work: extraction (LLM), memories, the Episode. Safe to call twice."""
-    from billing.pricing import call_cost
-    from billing.usage import usage_record_llm_call
-    from executions.llm.errors import LLMError
-    from executions.llm.registry import complete_with_fallback
-    from executions.models import TERMINAL_STATUSES, Execution
-
     execution = Execution.objects.select_related("organization", "agent").filter(pk=execution_id).first()
     if execution is None or execution.status not in TERMINAL_STATUSES:
         return AfterRunResult(None, skipped="not a finished execution")

@@ -23,10 +23,11 @@ from accounts.services import activity_record
 from billing.quotas import plan_feature_require
 from config.api.errors import ApiError, InvalidInput
 from memory.chunking import ExtractionError, chunk_text, extract_text
-from memory.embedders import Embedder, get_embedder
+from memory.embedders import Embedder, EmbedderUnavailable, get_embedder
 from memory.models import Document, DocumentFormat, DocumentStatus, KnowledgeBase, KnowledgeChunk
-from memory.selectors import agent_knowledge_base_ids, chunk_search
+from memory.selectors import agent_knowledge_base_ids, chunk_search, memory_agent_get
 from memory.services.common import UsageOwner, record_embedding_usage
+from memory.tasks import enqueue_index_document
 
 logger = logging.getLogger(__name__)
 
@@ -35,8 +36,6 @@ MAX_QUERY_CHARS = 2000
 
 
 def _agents_for(*, actor: Actor, agent_ids: Sequence[Any]) -> list[Any]:
-    from memory.selectors import memory_agent_get
-
     return [memory_agent_get(actor=actor, agent_id=agent_id) for agent_id in dict.fromkeys(agent_ids)]
 
 
@@ -134,7 +133,6 @@ def document_upload(
                 target=document,
                 request_summary={"knowledge_base": str(knowledge_base.pk), "bytes": len(data), "format": fmt},
             )
-        from memory.tasks import enqueue_index_document
 
         enqueue_index_document(document.pk)
     return document
@@ -159,7 +157,6 @@ def knowledge_base_reindex(*, actor: Actor | None, knowledge_base: KnowledgeBase
                 target=knowledge_base,
                 request_summary={"documents": len(ids)},
             )
-        from memory.tasks import enqueue_index_document
 
         for pk in ids:
             enqueue_index_document(pk)
@@ -175,8 +172,6 @@ def document_index(
     unavailable embedder raises EmbedderUnavailable (the task retries) after putting the
     document back to pending with the reason.
     """
-    from memory.embedders import EmbedderUnavailable
-
     document = Document.objects.select_related("organization").filter(pk=document_id).first()
     if document is None:
         return None

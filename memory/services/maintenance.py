@@ -24,8 +24,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from memory.embedders import Embedder
-from memory.models import KnowledgeChunk, Memory, SourceTrust
+from memory.embedders import Embedder, get_embedder
+from memory.models import Document, KnowledgeChunk, Memory, SourceTrust
 from memory.selectors import expired_q, memory_agents_for_maintenance
 from memory.services.common import UsageOwner, record_embedding_usage
 
@@ -297,8 +297,6 @@ def memories_reembed(
     Search compares only vectors of the configured model (MEMORY_EMBEDDER): re-embed, switch
     the setting, then re-embed again to catch rows stored in between.
     """
-    from memory.embedders import get_embedder
-
     embedders: dict[Any, Embedder] = {}
 
     def embedder_for(org_id: Any) -> Embedder:
@@ -323,8 +321,6 @@ def memories_reembed(
         )
     }
     if include_knowledge and not agent_id:
-        from memory.models import Document
-
         results["knowledge chunks"] = _reembed_rows(
             model=KnowledgeChunk,
             embedder_for=embedder_for,

@@ -22,6 +22,7 @@ from memory.embedders import Embedder, EmbedderUnavailable, EmbeddingBatch, get_
 from memory.models import Memory, MemorySource, MemoryType, SourceTrust
 from memory.selectors import MemoryHit, Subject, memory_search
 from memory.services.common import UsageOwner, record_embedding_usage
+from memory.tasks import enqueue_embed_pending
 
 logger = logging.getLogger(__name__)
 
@@ -270,8 +271,6 @@ def memories_store(
                 response_summary={"created": sum(r.created for r in results)},
             )
     if any(vector is None for vector in vectors):
-        from memory.tasks import enqueue_embed_pending
-
         enqueue_embed_pending()
     return results
 

@@ -209,7 +209,7 @@ def test_failure_spike_and_stuck_run_alerts(org, make_agent):
 
     from django.utils import timezone
 
-    from billing.alerts import alerts_scan
+    from executions.alerts import alerts_scan
 
     agent = make_agent(limits={"max_runs_per_hour": 100})
     now = timezone.now()

@@ -244,7 +244,7 @@ def test_the_guard_connects_to_the_address_it_checked(org, make_agent, server, s
     # "llm.rebind.test" exists only for the guard: the check resolves it to 127.0.0.1 (allowed
     # by name); the connection must go to that address, not ask DNS again (which would fail,
     # or, with a rebinding server, answer with another address).
-    from tools import ssrf
+    from config import ssrf
 
     real_resolve = ssrf.resolve
     monkeypatch.setattr(

@@ -144,12 +144,12 @@ def test_a_tool_that_outlives_its_timeout_fails(tool_env, http_fake):
 
 
 def test_a_tool_error_is_told_without_leaking_internals(tool_env, monkeypatch):
-    from tools import builtins
+    from tools import handlers
 
     def broken(call):
         raise RuntimeError("password=hunter2 at /srv/secret")
 
-    monkeypatch.setitem(builtins.HANDLERS, "wait", broken)
+    monkeypatch.setitem(handlers.HANDLERS, "wait", broken)
     outcome = tool_env.call("wait", {"seconds": 1})
     assert outcome.status == "failed" and outcome.error == "The tool failed: RuntimeError."
 

@@ -96,13 +96,13 @@ def test_a_long_answer_is_redacted_quickly():
 
 @pytest.mark.django_db
 def test_a_crashing_handler_logs_its_traceback_without_the_secret(tool_env, monkeypatch, caplog):
-    from tools import builtins
+    from tools import handlers
 
     def leaky(call):
         call.carry(f"Bearer {TOKEN}")
         raise RuntimeError(f"Illegal header value b'Bearer {TOKEN}'")
 
-    monkeypatch.setitem(builtins.HANDLERS, "wait", leaky)
+    monkeypatch.setitem(handlers.HANDLERS, "wait", leaky)
     caplog.set_level(logging.DEBUG)
     outcome = tool_env.call("wait", {"seconds": 1})
     assert outcome.status == "failed" and outcome.error == "The tool failed: RuntimeError."

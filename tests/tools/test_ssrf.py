@@ -12,8 +12,9 @@ import time
 
 import pytest
 
+from config.ssrf import address_problem
 from tools.builtins.base import ToolError
-from tools.ssrf import ResponseTooLarge, SSRFBlocked, address_problem, check_url, fetch
+from tools.ssrf import ResponseTooLarge, SSRFBlocked, check_url, fetch
 
 
 def _deadline(seconds: float = 5) -> float:

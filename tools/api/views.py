@@ -3,9 +3,11 @@ call log, agents' capability grants, module endpoints and the caller's notificat
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import django_filters
+from django.db.models import Q
 from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
@@ -14,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.access import AccessRules, request_actor
+from agents.selectors import agent_get, platform_agent_get
 from config.api.errors import ApiError, NotFound
 from config.api.inputs import valid_input
 from tools import selectors, services
@@ -47,8 +50,6 @@ class ToolFilter(django_filters.FilterSet):
         fields = ["category", "handler_type", "is_dangerous", "is_system", "is_active"]
 
     def filter_search(self, queryset, name, value):
-        from django.db.models import Q
-
         return queryset.filter(Q(name__icontains=value) | Q(display_name__icontains=value))
 
 
@@ -132,8 +133,6 @@ class ToolCallViewSet(viewsets.ReadOnlyModelViewSet):
         return selectors.tool_call_list(actor=request_actor(self.request))
 
     def get_object(self) -> ToolCall:
-        import uuid
-
         try:
             pk = uuid.UUID(self.kwargs["pk"])
         except ValueError:
@@ -151,8 +150,6 @@ class AgentCapabilitiesView(APIView):
     access_rules = {"get": READ, "put": ("agents:write", "tools.grant_capabilities")}
 
     def _agent(self, request: Request, agent_id: str) -> Any:
-        from agents.selectors import agent_get, platform_agent_get
-
         actor = request_actor(request)
         try:
             return agent_get(actor=actor, agent_id=agent_id)
@@ -248,8 +245,6 @@ class NotificationViewSet(viewsets.ReadOnlyModelViewSet):
         return qs
 
     def get_object(self) -> Notification:
-        import uuid
-
         try:
             pk = uuid.UUID(self.kwargs["pk"])
         except ValueError:

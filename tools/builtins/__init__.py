@@ -1,43 +1,5 @@
-"""The built-in tool handlers, by the key ``ToolDef.handler_key`` names.
+"""The built-in tools: their definitions (``definitions``) and handlers (one module per kind).
 
-The key is ``handler_config["handler"]`` when set, else the handler type (``module``,
-``http``). Another app can add a handler with ``register_handler`` and a ``Tool`` row whose
-``handler_config`` names it.
+The table of handlers by key is ``tools/handlers.py``; this package imports nothing, so that
+loading a definition or ``base`` does not load every handler (and what they import).
 """
-
-from __future__ import annotations
-
-from collections.abc import Callable
-from typing import Any
-
-from tools.builtins import communication, data, remote, web, work
-from tools.builtins.base import Invocation
-from tools.mcp.handler import mcp_tool
-
-Handler = Callable[[Invocation], Any]
-
-HANDLERS: dict[str, Handler] = {
-    "email_send": communication.email_send,
-    "email_draft": communication.email_draft,
-    "notify_user": communication.notify_user,
-    "task_create": work.task_create,
-    "wait": work.wait,
-    "knowledge_search": work.knowledge_search,
-    "trigger_workflow": work.trigger_workflow,
-    "data_query": data.data_query,
-    "data_aggregate": data.data_aggregate,
-    "data_export": data.data_export,
-    "web_scrape": web.web_scrape,
-    "web_search": remote.web_search,
-    "module": remote.module_call,
-    "http": remote.http_tool,
-    "mcp": mcp_tool,
-}
-
-
-def register_handler(key: str, handler: Handler) -> None:
-    HANDLERS[key] = handler
-
-
-def handler_for(key: str) -> Handler | None:
-    return HANDLERS.get(key)

@@ -9,6 +9,8 @@ from django.core.mail import EmailMessage, get_connection
 
 from tools.builtins.base import Invocation, ToolError
 from tools.builtins.people import member
+from tools.builtins.remote import sms_send
+from tools.services import email_draft_create, notification_create
 
 
 def _agent_headers(call: Invocation) -> dict[str, str]:
@@ -37,8 +39,6 @@ def email_send(call: Invocation) -> dict[str, Any]:
 
 
 def email_draft(call: Invocation) -> dict[str, Any]:
-    from tools.services import email_draft_create
-
     draft = email_draft_create(
         organization_id=call.organization_id,
         to=list(call.arguments["to"]),
@@ -52,9 +52,6 @@ def email_draft(call: Invocation) -> dict[str, Any]:
 
 
 def notify_user(call: Invocation) -> dict[str, Any]:
-    from tools.builtins.remote import sms_send
-    from tools.services import notification_create
-
     args = call.arguments
     channel = args.get("channel") or "in_app"
     execution = call.execution

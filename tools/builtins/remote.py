@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import quote
 
 from tools.builtins.base import Invocation, ToolError
+from tools.selectors import module_endpoint_for, tool_secret_headers
 from tools.ssrf import FetchResult, fetch
 
 MODULE_MAX_BYTES = 1024 * 1024
@@ -16,8 +17,6 @@ _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def _endpoint(organization_id: Any, module: str) -> Any:
-    from tools.selectors import module_endpoint_for
-
     endpoint = module_endpoint_for(organization_id=organization_id, module=module)
     if endpoint is None:
         raise ToolError(f"This organization has no {module} module configured.")
@@ -122,8 +121,6 @@ def http_tool(call: Invocation) -> Any:
     ``{name}`` in the URL takes that argument (URL-encoded); the other arguments go in the
     query string (GET, DELETE) or as the JSON body.
     """
-    from tools.selectors import tool_secret_headers
-
     config = call.tool.handler_config
     method = str(config.get("method") or "POST").upper()
     arguments = dict(call.arguments)

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import uuid
+from importlib import import_module
 from typing import Any
 
 from django.conf import settings
+from django.db.models import Q
 from django.utils.dateparse import parse_datetime
 from django.utils.module_loading import import_string
 
+from agents.models import Agent
+from config.api.errors import ApiError
+from executions.models import TriggerType
 from executions.runtime.tools_port import ToolOutcome
+from executions.services import execution_start
 from tools.builtins.base import Invocation, ToolError
 from tools.builtins.people import member
+from tools.services import task_create as create
 
 
 def task_create(call: Invocation) -> dict[str, Any]:
-    from tools.services import task_create as create
-
     args = call.arguments
     due = None
     if args.get("due_date"):
@@ -45,24 +51,6 @@ def task_create(call: Invocation) -> dict[str, Any]:
     }
 
 
-def knowledge_search(call: Invocation) -> dict[str, Any]:
-    """The knowledge bases linked to the agent (memory app), searched by meaning."""
-    from memory.embedders import EmbedderUnavailable
-    from memory.services import knowledge_search as search
-
-    try:
-        hits = search(
-            organization_id=call.organization_id,
-            agent_id=call.agent_id,
-            query=call.arguments["query"],
-            k=int(call.arguments.get("k") or 5),
-        )
-    except EmbedderUnavailable as exc:
-        raise ToolError(f"Knowledge search is unavailable right now: {exc}") from exc
-    # Passages are data for the model, not instructions (the system prompt says so too).
-    return {"results": [{k: str(v) if k.endswith("_id") else v for k, v in hit.items()} for hit in hits]}
-
-
 def wait(call: Invocation) -> ToolOutcome:
     # The runtime parks the run (status waiting, no worker held) and a timer resumes it.
     seconds = int(call.arguments["seconds"])
@@ -77,10 +65,6 @@ def trigger_workflow(call: Invocation) -> dict[str, Any]:
     ``executions.workflows.workflow_trigger`` (delegation that waits a while for the
     child's result), that does the work; otherwise the child is started and left to run.
     """
-    from importlib import import_module
-
-    from config.api.errors import ApiError
-
     try:
         workflow_trigger = getattr(import_module("executions.workflows"), "workflow_trigger", None)
     except ImportError:
@@ -104,9 +88,6 @@ def trigger_workflow(call: Invocation) -> dict[str, Any]:
 
 
 def _start_child(call: Invocation, data: dict[str, Any]) -> dict[str, Any]:
-    from executions.models import TriggerType
-    from executions.services import execution_start
-
     ref = str(call.arguments["workflow_id"]).strip()
     kind, _, rest = ref.partition(":")
     if kind == "chain" and rest:
@@ -143,12 +124,6 @@ def _start_child(call: Invocation, data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _agent(organization_id: Any, ref: str) -> Any:
-    import uuid
-
-    from django.db.models import Q
-
-    from agents.models import Agent
-
     try:
         match = Q(pk=uuid.UUID(ref))
     except ValueError:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -11,9 +12,9 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from accounts.access import Actor
 from config.api.errors import NotFound
+from config.ssrf import ssrf_guard
 from tools.mcp.client import Endpoint
 from tools.models import McpServer
-from tools.ssrf import ssrf_guard
 
 
 def platform_servers_shared_with(organization_id: Any) -> QuerySet[McpServer]:
@@ -62,8 +63,6 @@ def server_secrets(server: McpServer) -> list[str]:
 def servers_due_for_sync(*, now: Any, limit: int) -> list[Any]:
     """Active servers whose tools should be listed again: announced changes first, then
     never synced, then the longest ago (older than ``AGENTRY_MCP_SYNC_SECONDS``)."""
-    from datetime import timedelta
-
     stale = now - timedelta(seconds=int(getattr(settings, "AGENTRY_MCP_SYNC_SECONDS", 3600)))
     due = McpServer.objects.filter(is_active=True).filter(
         Q(sync_requested_at__isnull=False) | Q(last_synced_at__isnull=True) | Q(last_synced_at__lt=stale)

@@ -17,6 +17,7 @@ from agents.services.connections import (
     provider_connection_update,
 )
 from config.api.inputs import json_object_body
+from config.api.pagination import LimitOffsetTotalPagination
 
 MANAGE = ("admin", "billing.manage_provider_connections")
 
@@ -60,8 +61,6 @@ class ProviderConnectionViewSet(viewsets.ViewSet):
 
     @extend_schema(responses=ProviderConnectionSerializer(many=True))
     def list(self, request: Request) -> Response:
-        from config.api.pagination import LimitOffsetTotalPagination
-
         paginator = LimitOffsetTotalPagination()
         page = paginator.paginate_queryset(selectors.provider_connection_list(actor=request_actor(request)), request)
         return paginator.get_paginated_response(ProviderConnectionSerializer(page, many=True).data)

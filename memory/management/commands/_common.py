@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.core.management.base import CommandError
+
+from accounts.models import Organization
 
 
 def organization_id(slug_or_id: str | None) -> Any:
     if not slug_or_id:
         return None
-    from accounts.models import Organization
 
     field = "pk" if _is_uuid(slug_or_id) else "slug"
     found = Organization.objects.filter(**{field: slug_or_id}).values_list("pk", flat=True).first()
@@ -20,8 +22,6 @@ def organization_id(slug_or_id: str | None) -> Any:
 
 
 def _is_uuid(value: str) -> bool:
-    import uuid
-
     try:
         uuid.UUID(value)
     except ValueError:

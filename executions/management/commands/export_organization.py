@@ -22,7 +22,9 @@ from django.db.models import Model, QuerySet
 from django.utils import timezone
 
 from accounts.models import Organization
+from agents.models import Agent, AgentVersion
 from billing.models import UsageRecord
+from executions.models import Execution
 
 SECRET_FIELD = re.compile(r"(secret|password|api_key|_encrypted|token_hash|private)", re.IGNORECASE)
 FORMAT_VERSION = 1
@@ -42,9 +44,6 @@ class Command(BaseCommand):
         parser.add_argument("--output", help="file to write; default: standard output")
 
     def handle(self, *args, **options) -> None:
-        from agents.models import Agent, AgentVersion
-        from executions.models import Execution
-
         organization = Organization.objects.filter(slug=options["slug"]).first()
         if organization is None:
             raise CommandError(f"No organization {options['slug']!r}.")

@@ -12,6 +12,8 @@ from django.core.management.base import BaseCommand
 from accounts.access import Actor
 from accounts.models import Membership, Organization
 from accounts.services import api_token_create, organization_bootstrap
+from agents.models import AgentTemplate
+from agents.services.demo import demo_agents_create, demo_model_config
 
 
 class Command(BaseCommand):
@@ -52,9 +54,6 @@ class Command(BaseCommand):
         )
 
     def _demo_agents(self, organization: Organization, owner, raw_token: str) -> list[str]:
-        from agents.models import AgentTemplate
-        from agents.services.demo import demo_agents_create, demo_model_config
-
         if not AgentTemplate.objects.exists():
             return ["Demo agents: none (no templates; run `manage.py sync_platform` first)."]
         membership = Membership.objects.get(organization=organization, user=owner)
