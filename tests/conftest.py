@@ -6,10 +6,12 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import pytest
 from django.core.cache import cache
+from django.db import connection
 from rest_framework.test import APIClient
 
 from accounts.models import Organization
@@ -47,6 +49,31 @@ def _clear_cache():
     # Throttle counters and rate limits live in Redis; start every test from zero.
     cache.clear()
     yield
+
+
+@pytest.fixture(autouse=True)
+def _quiet_before_flush(request):
+    """A transactional test's database is emptied (TRUNCATE) after it. A server kept for the
+    module may still be finishing a request of the test (a stream's last poll) in a
+    transaction; its locks against the TRUNCATE's were a deadlock, and the next test started
+    on the last one's rows. Set up after the database fixture, so this runs before its flush:
+    wait (at most 10 s) until no other session is working in this database."""
+    marker = request.node.get_closest_marker("django_db")
+    if marker is None or not marker.kwargs.get("transaction"):
+        yield
+        return
+    request.getfixturevalue("transactional_db")
+    yield
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid() AND state IN ('active', 'idle in transaction')"
+            )
+            if cursor.fetchone()[0] == 0:
+                return
+        time.sleep(0.05)
 
 
 @pytest.fixture

@@ -19,7 +19,17 @@ def admin_login(browser, base_url: str, user) -> None:
     browser.find_element(By.ID, "id_username").send_keys(user.username)
     browser.find_element(By.ID, "id_password").send_keys(PASSWORD)
     browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
-    wait_for(lambda: browser.current_url.endswith("/admin/"), 10, message="the console's index")
+    # The URL changes when the next page starts loading: wait until the login form is gone
+    # and the index is complete, or its elements go stale under the test.
+    wait_for(
+        lambda: (
+            browser.current_url.endswith("/admin/")
+            and not browser.find_elements(By.ID, "id_password")
+            and browser.execute_script("return document.readyState") == "complete"
+        ),
+        10,
+        message="the console's index",
+    )
 
 
 def overflow(browser) -> int:
