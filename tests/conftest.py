@@ -9,9 +9,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import psycopg
 import pytest
 from django.core.cache import cache
 from django.db import connection
+from django.test import TransactionTestCase
 from rest_framework.test import APIClient
 
 from accounts.models import Organization
@@ -49,6 +51,33 @@ def _clear_cache():
     # Throttle counters and rate limits live in Redis; start every test from zero.
     cache.clear()
     yield
+
+
+_flush_database = TransactionTestCase._fixture_teardown
+
+
+def _deadlocked(error: BaseException | None) -> bool:
+    while error is not None:
+        if isinstance(error, psycopg.errors.DeadlockDetected):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def _flush_retrying_a_deadlock(self) -> None:
+    """A worker may still be writing a run's after-work (a usage row, an event) when a
+    transactional test's TRUNCATE starts: PostgreSQL breaks the deadlock by failing one side,
+    sometimes the TRUNCATE, and the next test would start on this one's rows. Try again."""
+    for attempt in range(5):
+        try:
+            return _flush_database(self)
+        except Exception as error:
+            if attempt == 4 or not _deadlocked(error):
+                raise
+            time.sleep(0.2 * (attempt + 1))
+
+
+TransactionTestCase._fixture_teardown = _flush_retrying_a_deadlock
 
 
 @pytest.fixture(autouse=True)
