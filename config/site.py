@@ -24,9 +24,13 @@ CACHE_KEY = "agentry:site:base-url"
 _remembered = ""  # what this process last wrote: one cache write per new address, not per request
 
 
+def _configured() -> str:
+    return (getattr(settings, "AGENTRY_BASE_URL", "") or "").rstrip("/")
+
+
 def base_url() -> str:
     """``scheme://host[:port]`` without a trailing slash."""
-    configured = (getattr(settings, "AGENTRY_BASE_URL", "") or "").rstrip("/")
+    configured = _configured()
     if configured:
         return configured
     try:
@@ -35,6 +39,13 @@ def base_url() -> str:
         logger.debug("site address: cache unavailable", exc_info=True)
         seen = None
     return seen or f"http://localhost:{os.environ.get('PORT', '8000')}"
+
+
+def answer_base_url(request_base_url: str) -> str:
+    """For links in the answer to a request (the doors' approval links, an Agent Card's
+    address): ``AGENTRY_BASE_URL`` when set, else the address that request came to — the
+    caller is pointed back where it already is, so its Host header chooses nobody else's links."""
+    return _configured() or request_base_url.rstrip("/")
 
 
 def absolute_url(path: str) -> str:

@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.conf import settings
 from django.db.models import Q
 
 from accounts.access import Actor
@@ -30,6 +29,7 @@ from agents.selectors import (
 )
 from config.api.errors import NotFound
 from config.db import connection_release
+from config.site import answer_base_url
 from executions import selectors, services
 from executions.api.sse import FINAL_EVENTS, KEEPALIVE, execution_events
 from executions.models import Execution, ExecutionEvent, ExecutionStatus
@@ -162,8 +162,7 @@ class Parked:
 
 
 def absolute(link: str, base_url: str = "") -> str:
-    base = (getattr(settings, "AGENTRY_BASE_URL", "") or base_url).rstrip("/")
-    return f"{base}{link}" if link.startswith("/") else link
+    return f"{answer_base_url(base_url)}{link}" if link.startswith("/") else link
 
 
 def parked(execution: Execution, base_url: str = "") -> Parked | None:

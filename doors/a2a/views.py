@@ -34,6 +34,7 @@ from agents.models import Agent
 from agents.selectors import agent_get, platform_agent_get
 from config.api.errors import ApiError
 from config.api.negotiation import ErrorsAsJson
+from config.site import answer_base_url
 from doors.a2a.card import agent_card, card_json
 from doors.a2a.tasks import ExecutionRequestHandler
 from executions.api.sse import EventStreamRenderer
@@ -62,7 +63,7 @@ def a2a_agent(actor: Actor, agent_id: str) -> Agent:
 
 
 def _base_url(request: Request) -> str:
-    return request.build_absolute_uri("/").rstrip("/")
+    return answer_base_url(request.build_absolute_uri("/"))
 
 
 @extend_schema(exclude=True)  # A2A's own specification is the contract of these paths

@@ -33,6 +33,7 @@ from agents.models import Agent
 from agents.selectors import agent_list_executable
 from approvals.selectors import approval_pending_for_execution
 from config.api.errors import ApiError
+from config.site import answer_base_url
 from executions.models import Execution, ExecutionStatus, TriggerType
 from executions.services import execution_start
 from tools.mcp.handler import IDEMPOTENCY_META_KEY
@@ -133,11 +134,8 @@ def _refused(code: str, message: str, details: dict[str, Any] | None = None) -> 
 
 
 def _base_url(ctx: Any) -> str:
-    configured = getattr(settings, "AGENTRY_BASE_URL", "") or ""
-    if configured:
-        return configured.rstrip("/")
     request = getattr(ctx, "request", None)
-    return str(request.base_url).rstrip("/") if request is not None else ""
+    return answer_base_url(str(request.base_url) if request is not None else "")
 
 
 def _summary(execution: Execution) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from django.core.management import CommandError, call_command
 
 from config.celery import app as celery_app
 from config.logging import RoutineTasksAtDebug
-from config.site import CACHE_KEY, base_url
+from config.site import CACHE_KEY, answer_base_url, base_url
 from tests.tools.fixtures import synced_tools  # noqa: F401
 
 pytestmark = pytest.mark.django_db
@@ -135,6 +135,13 @@ def test_a_wildcard_allowed_hosts_is_never_trusted_for_links(settings, client):
     cache.delete(CACHE_KEY)
     client.get("/", HTTP_HOST="attacker.example")
     assert base_url() == "http://localhost:8000"
+
+
+def test_links_in_an_answer_go_back_where_the_request_came_unless_configured(settings):
+    settings.AGENTRY_BASE_URL = ""
+    assert answer_base_url("http://10.0.0.5:8000/") == "http://10.0.0.5:8000"
+    settings.AGENTRY_BASE_URL = "https://agentry.example.com/"
+    assert answer_base_url("http://10.0.0.5:8000/") == "https://agentry.example.com"
 
 
 # --- Quiet logs ------------------------------------------------------------------------------
