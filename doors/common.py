@@ -213,6 +213,29 @@ class Followed:
     data: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class StreamedAnswer:
+    """The text the model streamed in the run's latest think step: only that step's text can
+    be the answer's beginning, so at the end a door sends what it did not stream yet."""
+
+    step: Any = None
+    text: str = ""
+
+    def add(self, delta: Followed) -> bool:
+        """Take a delta; whether it continues text this step already streamed."""
+        step = delta.data.get("step_number")
+        if step != self.step:
+            self.step, self.text = step, ""
+        continues = bool(self.text)
+        self.text += delta.text
+        return continues
+
+    def rest(self, answer: str) -> str | None:
+        """What of ``answer`` was not streamed; None when what was streamed is not its beginning
+        (a step that thought aloud before calling a tool)."""
+        return answer[len(self.text) :] if answer.startswith(self.text) else None
+
+
 async def door_follow(execution_id: Any) -> AsyncIterator[Followed]:
     """A run's live events as a door needs them: token deltas (live only: a run whose model
     call started before we subscribed has none; its whole answer comes with the end),

@@ -38,7 +38,16 @@ from accounts.access import Actor
 from agents.models import Agent
 from agents.selectors import agent_get_for_execution
 from config.api.errors import ApiError, Conflict
-from doors.common import Parked, answer_text, door_follow, door_start, door_wait, parked, parked_from_event
+from doors.common import (
+    Parked,
+    StreamedAnswer,
+    answer_text,
+    door_follow,
+    door_start,
+    door_wait,
+    parked,
+    parked_from_event,
+)
 from executions import services
 from executions.models import Execution, ExecutionStatus, TriggerType
 
@@ -308,19 +317,14 @@ def _chunk(execution: Execution, text: str, *, append: bool, last: bool) -> pb.T
 
 async def follow_task(execution: Execution, base_url: str) -> AsyncGenerator[Any]:
     """Status and artifact updates of a running task until it ends or waits for approval."""
-    streamed: dict[Any, str] = {}
-    last_step = None
+    streamed = StreamedAnswer()
     working = False
     async for item in door_follow(execution.pk):
         if item.kind == "status" and item.data.get("status") == S.RUNNING and not working:
             working = True
             yield _status_event(execution, pb.TASK_STATE_WORKING)
         elif item.kind == "delta" and item.text:
-            step = item.data.get("step_number")
-            if step != last_step:
-                streamed, last_step = {}, step
-            yield _chunk(execution, item.text, append=bool(streamed.get(step)), last=False)
-            streamed[step] = streamed.get(step, "") + item.text
+            yield _chunk(execution, item.text, append=streamed.add(item), last=False)
         elif item.kind == "parked":
             waiting = parked_from_event(item.data, base_url)
             message = _agent_message(execution, waiting.sentence(), "approval")
@@ -330,9 +334,9 @@ async def follow_task(execution: Execution, base_url: str) -> AsyncGenerator[Any
             await sync_to_async(execution.refresh_from_db)()
             if execution.status == S.COMPLETED:
                 text = answer_text(execution)
-                already = streamed.get(last_step, "")
-                if already and text.startswith(already):
-                    yield _chunk(execution, text[len(already) :], append=True, last=True)
+                rest = streamed.rest(text)
+                if streamed.text and rest is not None:
+                    yield _chunk(execution, rest, append=True, last=True)
                 else:
                     yield pb.TaskArtifactUpdateEvent(
                         task_id=str(execution.pk),

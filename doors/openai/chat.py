@@ -8,7 +8,16 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 
-from doors.common import Parked, answer_text, door_follow, error_sentence, output_text, parked, parked_from_event
+from doors.common import (
+    Parked,
+    StreamedAnswer,
+    answer_text,
+    door_follow,
+    error_sentence,
+    output_text,
+    parked,
+    parked_from_event,
+)
 from doors.openai.errors import openai_error
 from executions.models import Execution, ExecutionStatus
 
@@ -112,22 +121,20 @@ async def completion_chunks(execution: Execution, model: str, base_url: str, inc
     answer at the end (tokens are live-only: a call already under way when we subscribed
     has none), the finish reason, usage if asked, ``data: [DONE]``."""
     yield _chunk(execution, model, {"role": "assistant", "content": ""})
-    streamed: dict[Any, str] = {}
-    last_step = None
+    streamed = StreamedAnswer()
     finish: str | None = None
     async for item in door_follow(execution.pk):
         if item.kind == "keepalive":
             yield ": keep-alive\n\n"
         elif item.kind == "delta" and item.text:
-            last_step = item.data.get("step_number")
-            streamed[last_step] = streamed.get(last_step, "") + item.text
+            streamed.add(item)
             yield _chunk(execution, model, {"content": item.text})
         elif item.kind == "parked":
             waiting = parked_from_event(item.data, base_url)
             yield _chunk(
                 execution,
                 model,
-                {"content": ("\n\n" if streamed else "") + waiting.sentence()},
+                {"content": ("\n\n" if streamed.text else "") + waiting.sentence()},
                 APPROVAL_FINISH,
                 agentry={"execution_id": str(execution.pk), "status": S.WAITING_APPROVAL, "approval": waiting.url},
             )
@@ -137,10 +144,7 @@ async def completion_chunks(execution: Execution, model: str, base_url: str, inc
                 await sync_to_async(execution.refresh_from_db)()
                 yield "data: " + json.dumps(failure(execution)[1]) + "\n\n"
                 return
-            output = item.data.get("output")
-            text = output_text(output)
-            already = streamed.get(last_step, "")
-            rest = text[len(already) :] if text.startswith(already) else ("" if already else text)
+            rest = streamed.rest(output_text(item.data.get("output")))
             if rest:
                 yield _chunk(execution, model, {"content": rest})
             yield _chunk(execution, model, {}, "stop")

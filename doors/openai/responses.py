@@ -10,7 +10,16 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 
-from doors.common import Parked, answer_text, door_follow, error_sentence, output_text, parked, parked_from_event
+from doors.common import (
+    Parked,
+    StreamedAnswer,
+    answer_text,
+    door_follow,
+    error_sentence,
+    output_text,
+    parked,
+    parked_from_event,
+)
 from doors.openai.chat import agentry_part, created
 from doors.openai.errors import OpenAIInvalid
 from executions.models import Execution, ExecutionStatus
@@ -135,8 +144,7 @@ async def response_events(execution: Execution, model: str, base_url: str) -> As
     )
     part = {"type": "output_text", "text": "", "annotations": []}
     yield event("response.content_part.added", item_id=item_id, output_index=0, content_index=0, part=part)
-    streamed: dict[Any, str] = {}
-    last_step = None
+    streamed = StreamedAnswer()
     waiting: Parked | None = None
     ended = False
     text = ""
@@ -150,8 +158,7 @@ async def response_events(execution: Execution, model: str, base_url: str) -> As
         if item.kind == "keepalive":
             yield ": keep-alive\n\n"
         elif item.kind == "delta" and item.text:
-            last_step = item.data.get("step_number")
-            streamed[last_step] = streamed.get(last_step, "") + item.text
+            streamed.add(item)
             yield delta(item.text)
         elif item.kind == "parked":
             waiting = parked_from_event(item.data, base_url)
@@ -160,10 +167,8 @@ async def response_events(execution: Execution, model: str, base_url: str) -> As
         elif item.kind == "end":
             ended = True
             if item.data.get("status") == S.COMPLETED:
-                output = item.data.get("output")
-                text = output_text(output)
-                already = streamed.get(last_step, "")
-                rest = text[len(already) :] if text.startswith(already) else ("" if already else text)
+                text = output_text(item.data.get("output"))
+                rest = streamed.rest(text)
                 if rest:
                     yield delta(rest)
     await sync_to_async(execution.refresh_from_db)()
