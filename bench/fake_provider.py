@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import argparse
 import re
-import signal
-import threading
 
-from bench.fakes.llm_server import FakeLLMServer
+from bench.fakes.llm_server import FakeLLMServer, serve_until_stopped
 from bench.fakes.script import Conversation, FakeToolCall, Reply, ScriptItem, placeholder_arguments
 
 ROUNDS = re.compile(r"\[rounds=(\d+)\]")
@@ -45,16 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     server = FakeLLMServer(
         host=args.host, port=args.port, latency_ms=args.latency_ms, record=False, responder=bench_responder
     )
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    server.start()
-    print(f"fake provider on {server.url} (latency {args.latency_ms:g} ms)", flush=True)
-    try:
-        stop.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
+    serve_until_stopped(server, "fake provider")
 
 
 if __name__ == "__main__":

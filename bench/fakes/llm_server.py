@@ -299,6 +299,20 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
 
 
+def serve_until_stopped(server: FakeLLMServer, label: str) -> None:
+    """Serve until SIGTERM or Ctrl-C (the bench stops its processes with SIGTERM)."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    server.start()
+    print(f"{label} on {server.url} (latency {server.latency_ms:g} ms)", flush=True)
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Fake OpenAI/Anthropic/Groq server for tests and benchmarks.")
     parser.add_argument("--host", default="127.0.0.1")
@@ -314,16 +328,7 @@ def main(argv: list[str] | None = None) -> None:
         record=args.record,
         embedding_dimensions=args.embedding_dimensions,
     )
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    server.start()
-    print(f"fake LLM listening on {server.url} (latency {args.latency_ms:g} ms)", flush=True)
-    try:
-        stop.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
+    serve_until_stopped(server, "fake LLM listening")
 
 
 if __name__ == "__main__":
