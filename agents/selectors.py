@@ -22,8 +22,8 @@ from agents.config import (
     apply_overrides,
     config_diff,
     snapshot,
-    versioned_part,
     version_shaped,
+    versioned_part,
 )
 from agents.goals import goal_status
 from agents.models import (

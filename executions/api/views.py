@@ -152,7 +152,9 @@ class ExecuteAgentView(APIView):
         data = payload.validated_data
         if data["draft"] and "write" not in agent_rights_for(actor=actor, agent=agent):
             # The draft is work in progress: only who may edit the agent runs it.
-            raise ApiError(code="InsufficientPermissions", message="Only members who may edit this agent may run its draft.")
+            raise ApiError(
+                code="InsufficientPermissions", message="Only members who may edit this agent may run its draft."
+            )
         execution, created = services.execution_start(
             agent=agent,
             organization=actor.organization,

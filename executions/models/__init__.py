@@ -8,7 +8,6 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-
 DRAFT_LABEL = "draft (unpublished)"
 
 

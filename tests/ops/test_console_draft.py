@@ -53,8 +53,11 @@ def test_the_api_runs_an_unpublished_draft_as_an_ordinary_durable_run(org, alice
     execution.refresh_from_db()
     assert execution.status == "completed", (execution.error, execution.error_details)
     assert execution.config["system_prompt"] == "Answer in one line."
-    assert execution.steps.filter(step_type="think").first().request["messages"][0]["content"].startswith(
-        "Answer in one line."
+    assert (
+        execution.steps.filter(step_type="think")
+        .first()
+        .request["messages"][0]["content"]
+        .startswith("Answer in one line.")
     )
     log = execution.logs.get(message="Run started.")
     assert log.metadata["version"] == "draft (unpublished)" and log.metadata["agent_version_id"] is None
