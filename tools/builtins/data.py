@@ -54,6 +54,7 @@ ENTITIES: dict[str, Entity] = {
             "tokens_output",
             "tokens_total",
             "llm_calls",
+            "sandbox_calls",
             "tool_calls",
             "cost",
             "duration_ms",
@@ -62,7 +63,10 @@ ENTITIES: dict[str, Entity] = {
             "started_at",
             "completed_at",
         ),
-        numeric=("tokens_input", "tokens_output", "tokens_total", "llm_calls", "tool_calls", "cost", "duration_ms"),
+        numeric=(
+            "tokens_input", "tokens_output", "tokens_total", "llm_calls", "sandbox_calls", "tool_calls", "cost",
+            "duration_ms",
+        ),  # fmt: skip
         dates=("created_at", "started_at", "completed_at"),
     ),
     "agents": Entity(
