@@ -64,9 +64,15 @@ ENTITIES: dict[str, Entity] = {
             "completed_at",
         ),
         numeric=(
-            "tokens_input", "tokens_output", "tokens_total", "llm_calls", "sandbox_calls", "tool_calls", "cost",
+            "tokens_input",
+            "tokens_output",
+            "tokens_total",
+            "llm_calls",
+            "sandbox_calls",
+            "tool_calls",
+            "cost",
             "duration_ms",
-        ),  # fmt: skip
+        ),
         dates=("created_at", "started_at", "completed_at"),
     ),
     "agents": Entity(
