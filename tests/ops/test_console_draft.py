@@ -12,7 +12,7 @@ from agents.services.agents import agent_create, agent_update
 from agents.services.versions import agent_publish
 from billing.models import DailyUsage, UsageRecord
 from billing.usage import daily_usage_rebuild
-from executions.models import Execution
+from executions.models import Execution, ExecutionEvent
 from executions.runtime.loop import run_execution
 from tests.conftest import assert_error
 from tests.ops.test_console import _actor, org_admin  # noqa: F401 — a fixture
@@ -167,6 +167,8 @@ def test_a_sandbox_run_counts_sandbox_answers_apart_from_llm_calls(org, alice, c
     assert execution.sandbox_calls == thinks.count()
     assert execution.tokens_total > 0 and execution.cost == 0  # estimated tokens, at no cost, labelled
 
+    events = ExecutionEvent.objects.filter(execution=execution, event="think_completed")
+    assert [e.data["sandbox"] for e in events] == [True] * thinks.count()  # the live stream says so too
     detail = api.get(f"/api/v1/executions/{execution.pk}/").json()
     assert detail["llm_calls"] == 0 and detail["sandbox_calls"] == thinks.count()
     trace = org_admin.get(f"/admin/executions/execution/{execution.pk}/change/").content.decode()
