@@ -202,8 +202,14 @@ def agent_version_config(version: AgentVersion) -> dict[str, Any]:
 
 def agent_version_view(version: AgentVersion) -> dict[str, Any]:
     """``agent_version_config`` without the copy (read it, never change it)."""
+    return version_shaped(version.config)
+
+
+def version_shaped(stored: dict[str, Any]) -> dict[str, Any]:
+    """A stored snapshot (a version's ``config``, or a draft snapshotted for a draft run) as
+    the runtime reads it: every field present, the unversioned ones left out."""
     config = default_config()
-    for key, value in version.config.items():
+    for key, value in stored.items():
         if key in ("model_config", "limits"):
             config[key].update(value or {})
         elif key not in ("slug", "avatar_url", "visibility", "metadata"):

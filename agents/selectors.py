@@ -22,6 +22,7 @@ from agents.config import (
     apply_overrides,
     config_diff,
     snapshot,
+    version_shaped,
     versioned_part,
 )
 from agents.goals import goal_status
@@ -39,8 +40,9 @@ from agents.models import (
     RuntimeState,
     Visibility,
 )
+from agents.prompting import render_system_prompt
 from agents.tooling import available_tool_names, capability_tag_warnings, tool_gap_warnings
-from agents.validation import model_warnings, tool_pattern_warnings
+from agents.validation import agent_config_validate, invalid_config, model_warnings, tool_pattern_warnings
 from config.api.conditional import strong_etag
 from config.api.errors import ApiError, NotFound
 
@@ -338,12 +340,45 @@ def agent_get_for_execution(*, actor: Actor, agent_id: Any) -> Agent:
     return agent
 
 
+def agent_draft_publishable(agent: Agent) -> dict[str, Any]:
+    """The draft validated exactly as publishing validates it (the draft was valid when saved,
+    but the catalog may have moved on), normalised; raises InvalidAgentConfig."""
+    config = agent_config_validate(agent_draft_config(agent), organization_id=agent.organization_id)
+    if not render_system_prompt(config).strip():
+        raise invalid_config(
+            {"system_prompt": ["Give the agent a system prompt, a personality or instructions before publishing."]}
+        )
+    return config
+
+
+DRAFT_RUN_WARNING = "Runs the unpublished draft of agent {name!r}, not a published version (a draft run)."
+
+
+def agent_draft_run_config(*, agent: Agent) -> tuple[None, dict[str, Any], list[str]]:
+    """For a draft run (the playground, ``"draft": true``): no version, the draft's
+    configuration frozen as publishing would snapshot it, and the warning that says so.
+
+    Refuses with Conflict for archived and deleted agents and for platform agents (their
+    draft is the platform's, never an organization's run), InvalidAgentConfig for a draft
+    publishing would refuse."""
+    if agent.deleted_at is not None or agent.status == AgentStatus.ARCHIVED:
+        raise ApiError(
+            code="Conflict",
+            message=f"Agent {agent.name!r} is {agent.status}; its draft does not run.",
+            details={"status": agent.status},
+        )
+    if agent.organization_id is None:
+        raise ApiError(code="Conflict", message="A platform agent's draft does not run; run a published version.")
+    config = version_shaped(snapshot(agent_draft_publishable(agent)))
+    return None, config, [DRAFT_RUN_WARNING.format(name=agent.name)]
+
+
 def agent_run_config(
     *, agent: Agent, organization: Organization, version: AgentVersion | None = None
 ) -> tuple[AgentVersion, dict[str, Any], list[str]]:
     """For the runtime: (the version to run, its effective configuration, warnings to log).
     ``version``: one of the agent's published versions instead of the current one (the
-    console's playground compares versions).
+    console's playground compares versions). A draft run: ``agent_draft_run_config``.
 
     Refuses with Conflict when the agent cannot run (draft, archived, deleted)."""
     if not agent_is_runnable(agent) or agent.current_version is None:

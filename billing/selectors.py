@@ -6,13 +6,14 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, F, QuerySet, Sum
+from django.db.models import Count, F, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 
 from accounts.access import Actor
 from billing.models import Alert, DailyUsage, UsageRecord
 from billing.quotas import effective_plan, spend, usage_period_current
 from billing.report_sources import run_counts
+from billing.usage import SANDBOX_PROVIDER
 
 GROUPS = ("day", "agent", "provider", "model", "user")
 MAX_RANGE_DAYS = 366
@@ -35,7 +36,7 @@ def usage_summary(*, actor: Actor, start: date, end: date, group_by: str) -> lis
         usage = (
             UsageRecord.objects.filter(organization=organization, created_at__date__gte=start, created_at__date__lte=end)
             .values(key=F("user__username"))
-            .annotate(llm_calls=Count("id"), tokens_input=Sum("tokens_input"), tokens_output=Sum("tokens_output"),
+            .annotate(llm_calls=Count("id", filter=~Q(provider=SANDBOX_PROVIDER)), tokens_input=Sum("tokens_input"), tokens_output=Sum("tokens_output"),
                       cost=Sum("cost"))
         )  # fmt: skip
     else:
@@ -81,8 +82,14 @@ def usage_summary(*, actor: Actor, start: date, end: date, group_by: str) -> lis
         {"agent": "agent_id", "provider": "provider", "model": "model"}[group_by]
     )
     defaulted = {row["key"]: row["n"] for row in records.values(key=record_key).annotate(n=Count("id"))}
+    # The sandbox's answers, not in llm_calls (billing.usage): few rows, one query.
+    sandboxed = UsageRecord.objects.filter(
+        organization=organization, created_at__date__gte=start, created_at__date__lte=end, provider=SANDBOX_PROVIDER
+    )
+    sandbox = {row["key"]: row["n"] for row in sandboxed.values(key=record_key).annotate(n=Count("id"))}
     for entry in rows.values():
         entry["priced_by_default_calls"] = defaulted.get(entry["key"], 0)
+        entry["sandbox_calls"] = sandbox.get(entry["key"], 0)
     result = sorted(rows.values(), key=lambda r: str(r["key"]) if r["key"] is not None else "")
     for entry in result:
         entry["key"] = str(entry["key"]) if entry["key"] is not None else None

@@ -13,6 +13,11 @@ from billing.models import DailyUsage, UsagePeriod, UsageRecord
 from billing.pricing import model_price
 from billing.quotas import alert_budget_thresholds, period_bounds, usage_period_current
 
+# The offline sandbox's answers are recorded (their estimated tokens, at no cost) but are
+# not LLM calls: no model was called. The rollups' llm_calls leave them out; the usage
+# summary counts them as sandbox_calls, from the records.
+SANDBOX_PROVIDER = "sandbox"
+
 
 def usage_record_llm_call(
     *, execution: Any, step: Any = None, provider: str, model: str, usage: Any, cost: Decimal, purpose: str = "run"
@@ -45,9 +50,9 @@ def daily_usage_add(record: UsageRecord, organization: Any) -> None:
             INSERT INTO billing_dailyusage
                 (organization_id, date, agent_id, provider, model, llm_calls,
                  tokens_input, tokens_output, tokens_cached, cost)
-            VALUES (%s, %s, %s, %s, %s, 1, %s, %s, %s, %s)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
             ON CONFLICT (organization_id, date, agent_id, provider, model) DO UPDATE SET
-                llm_calls = billing_dailyusage.llm_calls + 1,
+                llm_calls = billing_dailyusage.llm_calls + EXCLUDED.llm_calls,
                 tokens_input = billing_dailyusage.tokens_input + EXCLUDED.tokens_input,
                 tokens_output = billing_dailyusage.tokens_output + EXCLUDED.tokens_output,
                 tokens_cached = billing_dailyusage.tokens_cached + EXCLUDED.tokens_cached,
@@ -55,7 +60,7 @@ def daily_usage_add(record: UsageRecord, organization: Any) -> None:
             """,
             [
                 record.organization_id, day, record.agent_id, record.provider, record.model,
-                record.tokens_input, record.tokens_output, record.tokens_cached, record.cost,
+                0 if record.provider == SANDBOX_PROVIDER else 1, record.tokens_input, record.tokens_output, record.tokens_cached, record.cost,
             ],
         )  # fmt: skip
 
@@ -130,7 +135,7 @@ def _period_add(record: UsageRecord, day: Any) -> UsagePeriod | None:
 def daily_usage_rebuild(*, organization_id: Any = None) -> int:
     """Recompute the rollups from the records (the incremental ones must equal this)."""
     scope = "" if organization_id is None else "WHERE organization_id = %s"
-    params = [] if organization_id is None else [organization_id]
+    params = [SANDBOX_PROVIDER] + ([] if organization_id is None else [organization_id])
     stale = (
         DailyUsage.objects.all()
         if organization_id is None
@@ -144,7 +149,8 @@ def daily_usage_rebuild(*, organization_id: Any = None) -> int:
             INSERT INTO billing_dailyusage
                 (organization_id, date, agent_id, provider, model, llm_calls,
                  tokens_input, tokens_output, tokens_cached, cost)
-            SELECT organization_id, (created_at AT TIME ZONE 'UTC')::date, agent_id, provider, model, count(*),
+            SELECT organization_id, (created_at AT TIME ZONE 'UTC')::date, agent_id, provider, model,
+                   count(*) FILTER (WHERE provider <> %s),
                    sum(tokens_input), sum(tokens_output), sum(tokens_cached), sum(cost)
               FROM billing_usagerecord {scope}
              GROUP BY 1, 2, 3, 4, 5

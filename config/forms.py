@@ -21,9 +21,12 @@ class BoundedJSONField(forms.JSONField):
                 json_loads_bounded(value)
             except JsonInputError as problem:
                 raise forms.ValidationError(f"{problem.field}: {problem.message}", code="invalid") from None
-            except ValueError:
+            except ValueError as problem:
+                # Where it broke, as the parser says it: "Expecting ',' delimiter at line 3, column 5".
+                where = getattr(problem, "msg", None), getattr(problem, "lineno", None), getattr(problem, "colno", None)
+                message = f"Not valid JSON: {where[0]} at line {where[1]}, column {where[2]}." if where[0] else None
                 raise forms.ValidationError(
-                    self.error_messages["invalid"], code="invalid", params={"value": value}
+                    message or self.error_messages["invalid"], code="invalid", params={"value": value}
                 ) from None
         return super().to_python(value)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.access import Actor
 from accounts.admin_scoping import admin_actor, managed_organization_ids
 from agents.models import Agent, AgentVersion, ProviderConnection
+from agents.selectors import agent_has_unpublished_changes, agent_rights_for
 from approvals.models import ApprovalRequest
 from approvals.services import approval_resolve
 from config.api.errors import ApiError, error_response
@@ -37,6 +38,7 @@ MANAGE_CONNECTIONS = "billing.manage_provider_connections"
 MANAGE_MCP = "tools.change_tool"  # the API's rule for writing mcp-servers/
 MAX_TASK_CHARS = 50_000
 DECISIONS = ("approve", "deny")
+DRAFT = "draft"  # the playground's choice for the unpublished draft, beside version ids
 ZERO_ID = "00000000-0000-0000-0000-000000000000"
 
 
@@ -48,6 +50,21 @@ def _actor(request: HttpRequest, organization: Any, perm: str) -> Actor | None:
     actor = admin_actor(request, organization.pk)
     if not actor.has_perm(perm):
         raise PermissionDenied(f"Your role does not allow this ({perm}).")
+    return actor
+
+
+def _may_edit(request: HttpRequest, agent: Agent) -> bool:
+    """Whether the session may run the agent's draft: the API's rule, the right to edit it."""
+    user = request.user
+    if user.is_active and user.is_superuser:
+        return True
+    return "write" in agent_rights_for(actor=admin_actor(request, agent.organization_id), agent=agent)
+
+
+def _draft_actor(request: HttpRequest, agent: Agent) -> Actor | None:
+    actor = _actor(request, agent.organization, EXECUTE)
+    if not _may_edit(request, agent):
+        raise PermissionDenied("Only members who may edit this agent may run its draft.")
     return actor
 
 
@@ -93,6 +110,9 @@ def playground(request: HttpRequest, agent_id: Any) -> HttpResponse:
         "versions": versions,
         "recent": recent,
         "runnable": agent.current_version_id is not None and agent.status in ("published", "deprecated"),
+        # The draft runs while the agent is not archived, for who may edit it (the API's rule).
+        "draft_runnable": agent.status != "archived" and _may_edit(request, agent),
+        "draft_changed": agent_has_unpublished_changes(agent),
         "run_url": reverse("console-run", args=[agent.pk]),
         "agent_url": reverse("admin:agents_agent_change", args=[agent.pk]),
     }
@@ -102,7 +122,8 @@ def playground(request: HttpRequest, agent_id: Any) -> HttpResponse:
 def _run_payload(execution: Execution) -> dict[str, Any]:
     return {
         "id": str(execution.pk),
-        "version": execution.agent_version.version,
+        "version": execution.version_label,
+        "draft": execution.is_draft,
         "status": execution.status,
         "stream_url": reverse("console-stream", args=[execution.pk]),
         "trace_url": reverse("admin:executions_execution_change", args=[execution.pk]),
@@ -113,7 +134,8 @@ def _run_payload(execution: Execution) -> dict[str, Any]:
 
 @require_POST
 def run(request: HttpRequest, agent_id: Any) -> JsonResponse:
-    """Start one run per chosen version (two: a comparison) with the same task and context."""
+    """Start one run per chosen version (two: a comparison) with the same task and context;
+    the choice "draft" runs the unpublished draft (who may edit the agent only)."""
     agent = _agent(request, agent_id)
     task = (request.POST.get("task") or "").strip()
     if not task:
@@ -127,10 +149,14 @@ def run(request: HttpRequest, agent_id: Any) -> JsonResponse:
     if not isinstance(context, dict):
         return _error("The context must be a JSON object.", context=["Must be an object."])
     chosen = [v for v in request.POST.getlist("version") if v]
-    versions = {str(v.pk): v for v in AgentVersion.objects.filter(agent=agent, pk__in=chosen)} if chosen else {}
-    if len(versions) != len(set(chosen)):
+    ids = [v for v in chosen if v != DRAFT]
+    try:
+        versions = {str(v.pk): v for v in AgentVersion.objects.filter(agent=agent, pk__in=ids)} if ids else {}
+    except ValidationError:  # not a UUID
+        versions = {}
+    if len(versions) != len(set(ids)):
         return _error("Unknown version for this agent.", version=["Unknown."])
-    actor = _actor(request, agent.organization, EXECUTE)
+    actor = _draft_actor(request, agent) if DRAFT in chosen else _actor(request, agent.organization, EXECUTE)
     runs = []
     for version_id in dict.fromkeys(chosen) or [None]:
         try:
@@ -140,7 +166,8 @@ def run(request: HttpRequest, agent_id: Any) -> JsonResponse:
                 task=task,
                 context=context,
                 actor=actor,
-                version=versions.get(version_id) if version_id else None,
+                version=versions.get(version_id) if version_id and version_id != DRAFT else None,
+                draft=version_id == DRAFT,
                 trigger_data={"source": "console playground"},
             )
         except ApiError as refused:
@@ -151,13 +178,15 @@ def run(request: HttpRequest, agent_id: Any) -> JsonResponse:
 
 @require_POST
 def rerun(request: HttpRequest, execution_id: Any) -> HttpResponse:
-    """The same task and context again, on the agent's current version."""
+    """The same task and context again, on the agent's current version (a draft run: on the
+    current draft, for who may edit the agent)."""
     execution = (
         _visible(request, Execution.objects.select_related("agent", "organization")).filter(pk=execution_id).first()
     )
     if execution is None:
         raise Http404("No such execution.")
-    actor = _actor(request, execution.organization, EXECUTE)
+    draft = execution.is_draft
+    actor = _draft_actor(request, execution.agent) if draft else _actor(request, execution.organization, EXECUTE)
     try:
         again, _ = execution_start(
             agent=execution.agent,
@@ -165,12 +194,14 @@ def rerun(request: HttpRequest, execution_id: Any) -> HttpResponse:
             task=execution.input.get("task", ""),
             context=execution.input.get("context") or {},
             actor=actor,
+            draft=draft,
             trigger_data={"source": "console re-run", "rerun_of": str(execution.pk)},
         )
     except ApiError as refused:
         messages.error(request, f"Not re-run: {refused.message}")
         return redirect("admin:executions_execution_change", execution.pk)
-    messages.success(request, f"Re-run started on version {again.agent_version.version}.")
+    on = "the current draft (unpublished)" if again.is_draft else f"version {again.version_label}"
+    messages.success(request, f"Re-run started on {on}.")
     return redirect("admin:executions_execution_change", again.pk)
 
 

@@ -58,7 +58,7 @@ class ExecutionAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
 
     @admin.display(description="version")
     def version_label(self, execution: Execution) -> str:
-        return execution.agent_version.version
+        return execution.version_label
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, execution: Execution) -> str:

@@ -91,7 +91,10 @@ def trace_context(execution: Execution) -> dict[str, Any]:
     version = execution.agent_version
     links = [
         ("Agent", execution.agent.name, _admin_url("agents_agent_change", execution.agent_id)),
-        ("Version", version.version, _admin_url("agents_agentversion_change", version.pk)),
+        # A draft run has no version to link to: its configuration is the run's own (config).
+        ("Version", version.version, _admin_url("agents_agentversion_change", version.pk))
+        if version is not None
+        else ("Version", execution.version_label, ""),
     ]
     if execution.conversation_id:
         links.append(

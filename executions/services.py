@@ -13,7 +13,7 @@ from django.utils import timezone
 from accounts.access import Actor
 from accounts.services import activity_record
 from agents.models import Agent
-from agents.selectors import agent_run_config
+from agents.selectors import agent_draft_run_config, agent_run_config
 from billing.quotas import quota_admit_run
 from config.api.errors import ApiError, Conflict, InvalidInput
 from config.json_schema import error_line, schema_errors
@@ -85,6 +85,7 @@ def execution_start(
     caller_instructions: str = "",
     temperature: float | None = None,
     version: Any = None,
+    draft: bool = False,
 ) -> tuple[Execution, bool]:
     """Create a pending execution and queue it after commit. Returns (execution, created).
 
@@ -96,15 +97,25 @@ def execution_start(
     The same caller's same ``idempotency_key`` on the same agent returns the first execution
     instead, if the request is the same (executions.idempotency). ``version``: run one of the
     agent's published versions instead of the current one (the console's playground).
+    ``draft``: run the agent's unpublished draft, validated as publishing would validate it
+    and frozen into ``config`` (no ``agent_version``); the caller checked the right to edit
+    the agent. Otherwise an ordinary run: priced, quota-checked, rate-limited.
     """
+    if draft and version is not None:
+        raise InvalidInput(validation_errors={"draft": ["Run the draft or a version, not both."]})
     context = {} if context is None else context
     caller = idempotency_caller(actor)
     fingerprint = None
     if idempotency_key:
         if len(idempotency_key) > 200:
             raise InvalidInput(validation_errors={"Idempotency-Key": ["At most 200 characters."]})
+        # "draft" only when set, so the fingerprints of runs of versions stay what they were.
         fingerprint = request_fingerprint(
-            task=task, context=context, max_tokens=max_tokens, conversation_id=conversation_id
+            task=task,
+            context=context,
+            max_tokens=max_tokens,
+            conversation_id=conversation_id,
+            **({"draft": True} if draft else {}),
         )
         existing = _first_with_key(organization, agent, actor, caller, idempotency_key)
         if existing is not None:
@@ -116,7 +127,11 @@ def execution_start(
         raise ApiError(code="InvalidInput", message=f"Runs may nest at most {MAX_DEPTH} levels deep.")
     if agent.status == "archived":
         raise ApiError(code="Conflict", message="Archived agents never run.", details={"status": agent.status})
-    version, config, warnings = agent_run_config(agent=agent, organization=organization, version=version)
+    version, config, warnings = (
+        agent_draft_run_config(agent=agent)
+        if draft
+        else agent_run_config(agent=agent, organization=organization, version=version)
+    )
     _validate_input(task=task, context=context, schema=config.get("input_schema"))
     run_input: dict[str, Any] = {"task": task, "context": context}
     if history is not None:

@@ -47,6 +47,7 @@ from accounts.authentication import BearerTokenAuthentication, TokenFailed
 from accounts.models import Scope
 from approvals.models import ApprovalRequest, ApprovalStatus
 from billing.models import UsageRecord
+from billing.usage import SANDBOX_PROVIDER
 from config.api.errors import error_response
 from config.workers import live_workers
 from executions.models import TERMINAL_STATUSES, Execution, ExecutionStep, StepType
@@ -144,7 +145,9 @@ class AgentryCollector:
             self._scoped(UsageRecord.objects.all())
             .values("provider", "model")
             .annotate(
-                calls=Count("id"),
+                # The offline sandbox's answers are no model calls (billing.usage): its
+                # series keeps its tokens, at 0 calls.
+                calls=Count("id", filter=~Q(provider=SANDBOX_PROVIDER)),
                 tin=Sum("tokens_input"),
                 tout=Sum("tokens_output"),
                 tcached=Sum("tokens_cached"),
@@ -152,7 +155,9 @@ class AgentryCollector:
             )
             .order_by()
         )
-        calls = CounterMetricFamily("agentry_llm_calls", "Priced LLM calls.", labels=["provider", "model"])
+        calls = CounterMetricFamily(
+            "agentry_llm_calls", "Model calls (the offline sandbox's answers are none).", labels=["provider", "model"]
+        )
         tokens = CounterMetricFamily(
             "agentry_tokens", "Tokens used, by direction.", labels=["provider", "model", "direction"]
         )

@@ -177,6 +177,7 @@ class AgentAdmin(OrganizationScopedAdmin):
         ("Tools", {"fields": ["allowed_tools", "denied_tools"]}),
         ("Triggers", {"fields": ["trigger_events", "trigger_schedule", "trigger_timezone", "trigger_conditions"]}),
         ("Schemas", {"fields": ["input_schema", "output_schema"], "classes": ["collapse"]}),
+        ("Memory", {"fields": ["memory_config"], "classes": ["collapse"]}),
         ("Lifecycle", {"fields": ["status", "is_active", "current_version", "runtime_state", "diff_link"]}),
         (
             "Stats",

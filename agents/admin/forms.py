@@ -28,6 +28,8 @@ def _form_field(path_: str) -> str:
     if path_ in _FIELD_FOR:
         return _FIELD_FOR[path_]
     head = path_.split(".")[0]
+    if head == "memory":
+        return "memory_config"
     if head == "limits":
         return path_.split(".")[1] if "." in path_ else head
     if head == "model_config":
@@ -78,9 +80,12 @@ class AgentAdminForm(forms.ModelForm):
         fields = _EDITABLE
 
     def clean(self) -> dict[str, Any]:
+        """The API's validation of the whole configuration, each problem on its field with the
+        validator's path. Fields that did not parse (bad JSON) keep their own error and the
+        others are still checked (with the saved value in place of the broken one), so one
+        save shows every problem and the form keeps what was typed."""
         cleaned = super().clean() or {}
-        if self.errors:
-            return cleaned
+        unparsed = set(self.errors)
         candidate = copy.copy(self.instance)
         construct_instance(self, candidate)
         original = self.instance
@@ -101,6 +106,8 @@ class AgentAdminForm(forms.ModelForm):
             errors = exc.details.get("validation_errors") or {"name": [exc.message]}
             for field_path, problems in errors.items():
                 field = _form_field(field_path)
+                if field in unparsed:
+                    continue  # its own error (it did not parse) says more than the saved value's
                 for problem in problems:
                     message = problem if field == field_path else f"{field_path}: {problem}"
                     self.add_error(field if field in self.fields else None, message)

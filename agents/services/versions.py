@@ -8,13 +8,11 @@ from typing import TYPE_CHECKING, Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from agents.config import agent_draft_config, agent_version_config, snapshot, versioned_part
+from agents.config import agent_version_config, snapshot, versioned_part
 from agents.models import Agent, AgentStatus, AgentVersion
-from agents.prompting import render_system_prompt
-from agents.selectors import agent_version_get
+from agents.selectors import agent_draft_publishable, agent_version_get
 from agents.services.agents import lifecycle_check
 from agents.services.common import actor_user, agent_lock, emit, record, require
-from agents.validation import agent_config_validate, invalid_config
 from config.api.errors import ApiError, InvalidInput
 
 if TYPE_CHECKING:
@@ -81,12 +79,7 @@ def agent_publish(
     agent = agent_lock(agent)
     require(actor, agent, "write")
     lifecycle_check(agent, "publish")
-    # Validate again: the draft was valid when saved, but the catalog may have moved on.
-    config = agent_config_validate(agent_draft_config(agent), organization_id=agent.organization_id)
-    if not render_system_prompt(config).strip():
-        raise invalid_config(
-            {"system_prompt": ["Give the agent a system prompt, a personality or instructions before publishing."]}
-        )
+    config = agent_draft_publishable(agent)
     current = agent.current_version
     if current is not None and versioned_part(agent_version_config(current)) == versioned_part(config):
         raise ApiError(

@@ -100,7 +100,7 @@ def _csv(rows: list[dict], group_by: str, start: date, end: date) -> HttpRespons
     buffer = io.StringIO()
     columns = [
         "key", "runs", "llm_calls", "tool_calls", "approvals", "tokens_input", "tokens_output", "tokens_total", "cost",
-        "priced_by_default_calls",
+        "priced_by_default_calls", "sandbox_calls",
     ]  # fmt: skip
     writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
     writer.writerow({c: (group_by if c == "key" else c) for c in columns})

@@ -11,6 +11,12 @@ class ExecuteSerializer(StrictSerializer):
     context = serializers.DictField(required=False, default=dict)  # type: ignore[assignment]
     max_tokens = serializers.IntegerField(required=False, min_value=1, max_value=200_000)
     conversation_id = serializers.UUIDField(required=False)
+    draft = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Run the agent's unpublished draft (validated as publishing would) instead of its current "
+        "version; needs the right to edit the agent. The execution has agent_version null and draft true.",
+    )
     wait = serializers.FloatField(
         required=False,
         min_value=0,
@@ -22,16 +28,25 @@ class ExecuteSerializer(StrictSerializer):
 
 class ExecutionSerializer(serializers.ModelSerializer):
     agent_id = serializers.UUIDField(read_only=True)
-    agent_version = serializers.CharField(source="agent_version.version", read_only=True)
+    agent_version = serializers.CharField(
+        source="agent_version.version",
+        read_only=True,
+        allow_null=True,
+        default=None,
+        help_text="The version run; null on a draft run.",
+    )
+    draft = serializers.BooleanField(
+        source="is_draft", read_only=True, help_text="A run of the agent's unpublished draft (no version)."
+    )
     triggered_by = serializers.SerializerMethodField()
     resource_usage = serializers.SerializerMethodField()
 
     class Meta:
         model = Execution
         fields = [
-            "id", "agent_id", "agent_version", "status", "trigger_type", "trigger_data", "input", "output",
+            "id", "agent_id", "agent_version", "draft", "status", "trigger_type", "trigger_data", "input", "output",
             "result_text", "actions_taken", "error", "error_code", "error_details", "retry_count", "tokens_input",
-            "tokens_output", "tokens_total", "llm_calls", "tool_calls", "cost", "duration_ms", "started_at",
+            "tokens_output", "tokens_total", "llm_calls", "sandbox_calls", "tool_calls", "cost", "duration_ms", "started_at",
             "completed_at", "created_at", "parent", "conversation_id", "warnings", "triggered_by", "resource_usage",
             "wait_until", "cancel_requested",
         ]  # fmt: skip

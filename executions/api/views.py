@@ -14,7 +14,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.access import AccessRules, request_actor
-from agents.selectors import agent_get, agent_get_for_execution
+from agents.selectors import agent_get, agent_get_for_execution, agent_rights_for
+from config.api.errors import ApiError
 from config.api.filters import FromToFilterSet, UtcIsoDateTimeFilter
 from config.api.negotiation import ErrorsAsJson
 from config.api.openapi import IDEMPOTENCY_KEY, error_responses
@@ -149,6 +150,11 @@ class ExecuteAgentView(APIView):
         payload = ExecuteSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
+        if data["draft"] and "write" not in agent_rights_for(actor=actor, agent=agent):
+            # The draft is work in progress: only who may edit the agent runs it.
+            raise ApiError(
+                code="InsufficientPermissions", message="Only members who may edit this agent may run its draft."
+            )
         execution, created = services.execution_start(
             agent=agent,
             organization=actor.organization,
@@ -158,6 +164,7 @@ class ExecuteAgentView(APIView):
             idempotency_key=request.headers.get("Idempotency-Key"),
             conversation_id=data.get("conversation_id"),
             max_tokens=data.get("max_tokens"),
+            draft=data["draft"],
         )
         if data.get("wait"):
             execution = _wait_for_end(execution, data["wait"])

@@ -8,6 +8,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+DRAFT_LABEL = "draft (unpublished)"
+
 
 class ExecutionStatus(models.TextChoices):
     PENDING = "pending"
@@ -44,7 +46,11 @@ class Execution(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="executions")
     agent = models.ForeignKey("agents.Agent", on_delete=models.CASCADE, related_name="executions")
-    agent_version = models.ForeignKey("agents.AgentVersion", on_delete=models.PROTECT, related_name="executions")
+    # Null on a draft run: the agent's unpublished draft, frozen into ``config`` when the run
+    # was created (the playground, ``"draft": true``); every other run names its version.
+    agent_version = models.ForeignKey(
+        "agents.AgentVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="executions"
+    )
     # Trigger
     trigger_type = models.CharField(max_length=16, choices=TriggerType.choices, default=TriggerType.MANUAL)
     trigger_data = models.JSONField(default=dict, blank=True)
@@ -83,7 +89,10 @@ class Execution(models.Model):
     tokens_output = models.PositiveIntegerField(default=0)
     tokens_cached = models.PositiveIntegerField(default=0)
     tokens_total = models.PositiveIntegerField(default=0)
-    llm_calls = models.PositiveIntegerField(default=0)
+    llm_calls = models.PositiveIntegerField(default=0)  # calls to a real model (priced or not)
+    # Think steps answered by the offline sandbox provider ("[sandbox]"): no model was called,
+    # so they are counted here and never in llm_calls or api_calls_count.
+    sandbox_calls = models.PositiveIntegerField(default=0, db_default=0)
     tool_calls = models.PositiveIntegerField(default=0)
     cost = models.DecimalField(max_digits=14, decimal_places=6, default=Decimal("0"))
     cpu_time_ms = models.PositiveIntegerField(default=0)
@@ -131,6 +140,16 @@ class Execution(models.Model):
     @property
     def task(self) -> str:
         return str(self.input.get("task", ""))
+
+    @property
+    def is_draft(self) -> bool:
+        """A run of the agent's unpublished draft (no version)."""
+        return self.agent_version_id is None
+
+    @property
+    def version_label(self) -> str:
+        """The version's number, or "draft (unpublished)" for a draft run."""
+        return DRAFT_LABEL if self.agent_version_id is None else self.agent_version.version  # type: ignore[union-attr]
 
     @property
     def is_terminal(self) -> bool:

@@ -118,7 +118,8 @@ class Runner(ThinkSteps, ActSteps):
                     "info",
                     "Run started.",
                     trigger_type=self.execution.trigger_type,
-                    agent_version_id=str(self.execution.agent_version_id),
+                    agent_version_id=str(self.execution.agent_version_id or "") or None,
+                    version=self.execution.version_label,
                     model=f"{self.model_config.get('provider', '')}/{self.model_config.get('model', '')}",
                 )
                 now = timezone.now()  # one instant: the step must not complete before it starts

@@ -19,6 +19,7 @@ from executions import ratelimit, streaming, telemetry
 from executions.llm.base import LLMResponse, ToolSpec
 from executions.llm.errors import LLMError
 from executions.llm.registry import complete_with_fallback, stream_with_fallback
+from executions.llm.sandbox_client import SandboxClient
 from executions.models import (
     ExecutionStatus,
     ExecutionStep,
@@ -182,6 +183,10 @@ class ThinkSteps(RunnerBase):
         # provider's latency leaves out rate-limit waits and retries).
         step.duration_ms = max(0, int((now - step.started_at).total_seconds() * 1000))
         step.attempts = min(response.attempts, 32767)
+        # The offline sandbox answers without any model: counted apart (sandbox_calls), so
+        # llm_calls and api_calls_count stay the number of real model calls.
+        sandbox = response.provider == SandboxClient.provider
+        calls = {"sandbox_calls": 1} if sandbox else {"llm_calls": 1, "api_calls_count": 1}
         with transaction.atomic():
             step.save(
                 update_fields=[
@@ -207,8 +212,7 @@ class ThinkSteps(RunnerBase):
                     "tokens_output": usage.output_tokens,
                     "tokens_cached": usage.cached_input_tokens,
                     "tokens_total": usage.total,
-                    "llm_calls": 1,
-                    "api_calls_count": 1,
+                    **calls,
                     "cost": cost,
                 }
             )
@@ -231,6 +235,7 @@ class ThinkSteps(RunnerBase):
                     "cost": str(cost),
                     "provider": response.provider,
                     "model": response.model,
+                    "sandbox": sandbox,
                 },
             )
             self.events.add("step_completed", {"step_number": step.step_number, "step_type": "think"})

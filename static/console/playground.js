@@ -38,7 +38,7 @@
     const box = el(
       "section",
       { class: "run-panel module", "data-execution": run.id },
-      el("h2", {}, `Version ${run.version} `, status, " ", el("a", { href: run.trace_url, text: "trace" })),
+      el("h2", {}, run.draft ? "Draft (unpublished) " : `Version ${run.version} `, status, " ", el("a", { href: run.trace_url, text: "trace" })),
       el("div", { class: "step-body" }, steps, answer),
     );
     runs.append(box);

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from django.test import Client
@@ -257,3 +258,49 @@ def test_personality_is_prose_or_a_json_object_in_the_admin(staff_adam, org):
 def test_plain_text_personality_is_stored_as_text(staff_adam, org):
     _client(staff_adam).post(f"{CHANGELIST}add/", _form_data(organization=str(org.pk)))
     assert Agent.objects.get(name="Admin Made").personality == "You are careful."
+
+
+def test_json_fields_show_their_errors_in_place_and_the_form_keeps_its_values(staff_adam, org):
+    """Issue #19: a bad JSON or schema problem is shown on its own field, with the parser's
+    position or the validator's path; every other problem of the same save is shown too, and
+    nothing typed is lost."""
+    broken_extra = '{"seed": 7,\n "x": }'
+    bad_schema = json.dumps({"type": "object", "properties": {"when": {"type": "wrong"}}})
+    response = _client(staff_adam).post(
+        f"{CHANGELIST}add/",
+        _form_data(
+            organization=str(org.pk),
+            name="Keeps Its Values",
+            llm_extra=broken_extra,
+            input_schema=bad_schema,
+            memory_config=json.dumps({"max_history": -1, "window": 3}),
+            llm_fallbacks=json.dumps([{"provider": "openai"}]),
+        ),
+    )
+    assert response.status_code == 200
+    assert not Agent.objects.exists()
+    form = response.context["adminform"].form
+    errors = {field: list(messages) for field, messages in form.errors.items()}
+    assert errors.keys() == {"llm_extra", "input_schema", "memory_config", "llm_fallbacks"}, errors
+    (extra,) = errors["llm_extra"]
+    assert extra.startswith("Not valid JSON: Expecting value at line 2, column 7"), extra
+    assert "(at properties/when/type)" in errors["input_schema"][0]
+    assert errors["memory_config"] == [
+        "memory.window: Unknown setting; one of ['context_window', 'max_history'].",
+        "memory.max_history: Must be a whole number from 0 to 500.",
+    ], errors
+    assert errors["llm_fallbacks"][0].startswith("model_config.fallbacks.0: ")
+    # What was typed stays in the form, the broken text included.
+    assert form["name"].value() == "Keeps Its Values"
+    assert form["llm_extra"].value() == broken_extra
+    assert json.loads(form["input_schema"].value()) == json.loads(bad_schema)
+    # Shown next to the field: each error list sits in its field's row, and the collapsed
+    # sections holding an error are open.
+    page = response.content.decode()
+    for field in errors:
+        assert re.search(
+            rf'<div class="form-row errors field-{field}">\s*<ul class="errorlist" id="id_{field}_error">', page
+        ), field
+    collapsed = re.compile(r"<details><summary>\s*<h2[^>]*>Schemas</h2>")
+    assert collapsed.search(_client(staff_adam).get(f"{CHANGELIST}add/").content.decode())  # closed when fine
+    assert not collapsed.search(page)  # open when it holds an error

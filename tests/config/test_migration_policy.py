@@ -56,6 +56,11 @@ ALLOWED_CONTRACTIONS: dict[tuple[str, str], str] = {
         "Dec 2026, issue #18: AlterField of Execution.trigger_type only adds the choices 'openai' and 'a2a' (the "
         "OpenAI-compatible and A2A doors); no SQL runs."
     ),
+    ("executions", "0011_draft_runs_sandbox_calls"): (
+        "Dec 2026, issue #19: AlterField of Execution.agent_version only drops NOT NULL (a draft run has no "
+        "version); the previous release's INSERTs always name a version and it cannot start a draft run, but it "
+        "would fail to show one (it reads agent_version.version): finish the rollout before anyone runs a draft."
+    ),
 }
 CONTRACTING = (
     migrations.RemoveField,

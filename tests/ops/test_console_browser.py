@@ -13,7 +13,7 @@ from approvals.services import approval_resolve
 from bench.fakes.script import text, tool_call
 from executions.models import Execution
 from executions.services import execution_start
-from tests.console_browser import admin_login, editable_fields, screenshots
+from tests.console_browser import ARTIFACTS, admin_login, editable_fields, screenshots
 from tests.factories import MembershipFactory
 from tests.fakes.fixtures import FAKE_API_KEY
 from tests.processes import asgi_server, celery_worker, wait_for
@@ -167,3 +167,58 @@ def test_playground_runs_the_agent_shows_steps_live_and_approves_inline(
         again = Execution.objects.filter(agent=mailer).exclude(pk=execution.pk).get()
         assert again.input == execution.input and again.trigger_data["rerun_of"] == str(execution.pk)
         wait_for(lambda: str(again.pk) in browser.current_url, 10, message="the new run's trace")
+
+        # The unpublished draft, chosen in the playground: an ordinary run recorded as a draft.
+        from selenium.webdriver.support.ui import Select
+
+        providers_at_fake.script(text("Answered by the draft."))
+        browser.get(f"{base}/admin/agents/agent/{mailer.pk}/playground/")
+        wait_for(lambda: browser.find_elements(By.ID, "pg-task"), 10, message="the playground")
+        Select(browser.find_element(By.ID, "pg-version")).select_by_value("draft")
+        browser.find_element(By.ID, "pg-task").send_keys("Say hello from the draft")
+        browser.find_element(By.ID, "pg-run").click()
+        wait_for(
+            lambda: any(
+                "Answered by the draft" in e.text for e in browser.find_elements(By.CSS_SELECTOR, "[data-role=answer]")
+            ),
+            30,
+            message="the draft's answer",
+        )
+        assert browser.find_element(By.CSS_SELECTOR, ".run-panel h2").text.startswith("Draft (unpublished)")
+        draft_run = Execution.objects.get(agent=mailer, input__task="Say hello from the draft")
+        assert draft_run.agent_version_id is None and draft_run.status == "completed"
+        assert screenshots(browser, "playground-draft")["desktop"] == 0
+
+
+def test_agent_form_shows_json_errors_in_place(live_server, browser, operator, mailer):
+    """Issue #19: a bad JSON text and a schema problem are shown next to their fields, with
+    the parser's position and the validator's path; what was typed stays."""
+    from selenium.webdriver.common.by import By
+
+    admin_login(browser, live_server.url, operator)
+    browser.get(f"{live_server.url}/admin/agents/agent/{mailer.pk}/change/")
+    wait_for(lambda: browser.find_elements(By.ID, "id_llm_extra"), 10, message="the agent form")
+    for details in browser.find_elements(By.CSS_SELECTOR, "#content details"):
+        browser.execute_script("arguments[0].open = true", details)
+    broken = '{"seed": 7,\n "x": }'
+    schema = '{"type": "object", "properties": {"when": {"type": "wrong"}}}'
+    for field, value in (("id_llm_extra", broken), ("id_input_schema", schema)):
+        box = browser.find_element(By.ID, field)
+        browser.execute_script("arguments[0].value = arguments[1]", box, value)
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit][name=_continue]").click()
+    wait_for(lambda: browser.find_elements(By.ID, "id_llm_extra_error"), 10, message="the form's errors")
+
+    extra = browser.find_element(By.CSS_SELECTOR, ".form-row.field-llm_extra")
+    assert "Not valid JSON: Expecting value at line 2, column 7." in extra.text
+    assert browser.find_element(By.ID, "id_llm_extra").get_attribute("value") == broken
+    schema_row = browser.find_element(By.CSS_SELECTOR, ".form-row.field-input_schema")
+    assert schema_row.is_displayed()  # its section opened by itself
+    assert "(at properties/when/type)" in schema_row.text
+    assert browser.find_element(By.ID, "id_name").get_attribute("value") == "Refund mailer"
+    assert screenshots(browser, "agent-form-errors")["desktop"] == 0
+    # The desktop pictures again, scrolled to each error (a resize keeps the scroll offset, not the place).
+    for name, row in (("agent-form-errors", "field-llm_extra"), ("agent-form-errors-schema", "field-input_schema")):
+        browser.execute_script(f"document.querySelector('.{row}').scrollIntoView({{block: 'center'}})")
+        browser.save_screenshot(str(ARTIFACTS / f"console-{name}-desktop.png"))
+    mailer.refresh_from_db()
+    assert mailer.llm_extra == {}  # nothing saved

@@ -69,6 +69,9 @@ def rows(org, other_org, make_agent):
         organization=org, provider="openai", model="gpt-4o-mini", tokens_input=100, tokens_output=20,
         tokens_cached=5, cost=Decimal("0.0125"),
     )  # fmt: skip
+    UsageRecord.objects.create(  # an answer of the offline sandbox: tokens, no model call
+        organization=org, provider="sandbox", model="sandbox-echo", tokens_input=9, tokens_output=3, cost=Decimal(0),
+    )  # fmt: skip
     UsageRecord.objects.create(
         organization=org, provider="openai", model="gpt-4o-mini", tokens_input=50, tokens_output=10,
         cost=Decimal("0.0075"),
@@ -122,6 +125,8 @@ def test_metrics_values_match_rows_for_an_admin_token(client_for, alice, rows):
     assert value(series, "agentry_executions_started_total", status="pending") == 0
 
     assert value(series, "agentry_llm_calls_total", provider="openai", model="gpt-4o-mini") == 2
+    assert value(series, "agentry_llm_calls_total", provider="sandbox", model="sandbox-echo") == 0
+    assert value(series, "agentry_tokens_total", provider="sandbox", model="sandbox-echo", direction="input") == 9
     assert value(series, "agentry_tokens_total", provider="openai", model="gpt-4o-mini", direction="input") == 150
     assert value(series, "agentry_tokens_total", provider="openai", model="gpt-4o-mini", direction="output") == 30
     assert value(series, "agentry_tokens_total", provider="openai", model="gpt-4o-mini", direction="cached") == 5

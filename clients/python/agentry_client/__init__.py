@@ -45,7 +45,8 @@ class Page(TypedDict):
 class Execution(TypedDict, total=False):
     id: str
     agent_id: str
-    agent_version: str
+    agent_version: str | None  # None on a draft run
+    draft: bool  # a run of the agent's unpublished draft
     status: ExecutionStatus
     trigger_type: str
     input: dict[str, Any]
@@ -57,6 +58,7 @@ class Execution(TypedDict, total=False):
     tokens_output: int
     tokens_total: int
     llm_calls: int
+    sandbox_calls: int  # answers of the offline sandbox provider, not LLM calls
     tool_calls: int
     cost: str  # a decimal string in USD
     duration_ms: int | None
@@ -150,8 +152,11 @@ class AgentryClient:
         context: dict[str, Any] | None = None,
         wait: float | None = None,
         idempotency_key: str | None = None,
+        draft: bool = False,
     ) -> Execution:
         body: dict[str, Any] = {"task": task, "context": context or {}}
+        if draft:  # the unpublished draft (needs the right to edit the agent)
+            body["draft"] = True
         if wait is not None:
             body["wait"] = wait
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
