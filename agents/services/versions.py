@@ -82,7 +82,7 @@ def agent_publish(
     require(actor, agent, "write")
     lifecycle_check(agent, "publish")
     # Validate again: the draft was valid when saved, but the catalog may have moved on.
-    config = agent_config_validate(agent_draft_config(agent), organization_id=agent.organization_id)
+    config = agent_config_validate(agent_draft_config(agent), organization_id=agent.organization_id, agent_id=agent.pk)
     if not render_system_prompt(config).strip():
         raise invalid_config(
             {"system_prompt": ["Give the agent a system prompt, a personality or instructions before publishing."]}
