@@ -12,10 +12,20 @@ import pytest
 from django.utils import timezone
 
 from agents.models import Agent, AgentVersion
-from agents.services import agent_create, agent_delete, agent_publish, agent_update
+from agents.services import (
+    agent_activate,
+    agent_create,
+    agent_deactivate,
+    agent_delete,
+    agent_publish,
+    agent_template_sync,
+    agent_update,
+)
+from agents.services.chains import chain_create
 from agents.types import TYPE_DEFAULTS
 from bench.fakes.script import text, tool_call
 from billing.models import Alert
+from config.api.errors import ApiError
 from config.celery import beat_schedule
 from config.json_schema import schema_errors
 from executions.event_catalogue import EVENT_CATALOGUE
@@ -25,7 +35,7 @@ from executions.runtime.loop import run_execution
 from executions.services import execution_start
 from executions.workflows import workflow_chain_start
 from tests.conftest import assert_error
-from tests.tools.fixtures import synced_tools  # noqa: F401 (a fixture)
+from tests.tools.fixtures import *  # noqa: F403 (synced_tools)
 from tools.models import AgentCapabilityGrant, ToolCall
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -203,8 +213,6 @@ def test_type_config_is_versioned_and_checked_again_on_publish(org, alice, owner
 
 
 def test_templates_carry_their_type_config(alice, client_for):
-    from agents.services import agent_template_sync
-
     agent_template_sync()  # a transactional test's database was flushed of the seeded rows
     api = client_for(alice)
     for key, expected in (
@@ -285,8 +293,6 @@ def test_orchestrator_delegates_only_to_its_managed_agents(
 
 
 def test_an_orchestrator_cannot_start_a_chain_of_unmanaged_agents(org, owner_actor, make_agent, providers_at_fake):
-    from agents.services.chains import chain_create
-    from config.api.errors import ApiError
 
     managed, outsider = make_agent(name="Managed"), make_agent(name="Outsider")
     orchestrator = make_agent(name="Boss", agent_type="orchestrator", type_config={"managed_agents": [str(managed.pk)]})
@@ -345,7 +351,6 @@ def test_analyst_answers_in_its_report_schema(org, make_agent, providers_at_fake
         agent=analyst, organization=org, task="Anything odd?", context={"report_template": "anomalies"}
     )
     assert chosen.config["output_schema"] == {"type": "object", "required": ["anomalies"]}
-    from config.api.errors import ApiError
 
     with pytest.raises(ApiError) as unknown:
         execution_start(agent=analyst, organization=org, task="x", context={"report_template": "yearly"})
@@ -386,7 +391,6 @@ def _ended(agent, status, *, cost="0", duration_ms=1000, ago=timedelta(minutes=5
 
 
 def _guardian(make_agent, owner_actor, watched, **rule):
-    from agents.services import agent_activate
 
     guardian = make_agent(
         name="Watchman",
@@ -456,7 +460,6 @@ def test_guardian_metrics_and_who_is_watched(org, owner_actor, make_agent):
 
 
 def test_an_inactive_guardian_watches_nothing_and_the_scan_is_on_beat(org, owner_actor, make_agent):
-    from agents.services import agent_deactivate
 
     watched = make_agent(name="Watched")
     guardian = _guardian(make_agent, owner_actor, [watched], metric="run_count", threshold=0, window="5m")
