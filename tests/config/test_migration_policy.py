@@ -56,6 +56,10 @@ ALLOWED_CONTRACTIONS: dict[tuple[str, str], str] = {
         "Dec 2026, issue #18: AlterField of Execution.trigger_type only adds the choices 'openai' and 'a2a' (the "
         "OpenAI-compatible and A2A doors); no SQL runs."
     ),
+    ("billing", "0008_alert_guardian_breach"): (
+        "Dec 2026, issue #20: AlterField of Alert.kind only adds the choice 'guardian_breach' (guardian agents' "
+        "monitoring rules); no SQL runs."
+    ),
 }
 CONTRACTING = (
     migrations.RemoveField,
