@@ -40,6 +40,7 @@ from agents.models import (
     Visibility,
 )
 from agents.tooling import available_tool_names, capability_tag_warnings, tool_gap_warnings
+from agents.types import type_config_warnings
 from agents.validation import model_warnings, tool_pattern_warnings
 from config.api.conditional import strong_etag
 from config.api.errors import ApiError, NotFound
@@ -154,6 +155,7 @@ def agent_warnings(agent: Agent) -> list[str]:
         *tool_gap_warnings(agent=agent, config=config),
         *model_warnings(config, agent.organization_id),
         *capability_tag_warnings(agent=agent, config=config),
+        *type_config_warnings(config),
     ]
 
 

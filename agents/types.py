@@ -18,6 +18,7 @@ the caller is mistaken about what the agent does, so saying so beats ignoring it
 
 from __future__ import annotations
 
+import fnmatch
 from typing import Any
 
 from agents.models import Agent, AgentType
@@ -123,3 +124,30 @@ def type_run_config(config: dict[str, Any], *, organization_id: Any, context: di
             report = {k: template[k] for k in ("name", "description", "sections")}
             return {**config, "report": report, "output_schema": report_output_schema(template)}
     return config
+
+
+def type_config_warnings(config: dict[str, Any]) -> list[str]:
+    """Non-blocking: a type's settings that leave the agent doing nothing its type is for."""
+    agent_type = config.get("agent_type")
+    type_config = config.get("type_config") or {}
+    warnings = []
+    if agent_type == AgentType.ORCHESTRATOR:
+        if not type_config.get("managed_agents"):
+            warnings.append("type_config.managed_agents: none yet, so this orchestrator may delegate to no agent.")
+        elif not any(fnmatch.fnmatchcase("trigger_workflow", p) for p in config.get("allowed_tools") or []):
+            warnings.append("allowed_tools: add trigger_workflow, or this orchestrator cannot delegate.")
+    if agent_type == AgentType.GUARDIAN and not type_config.get("monitoring_rules"):
+        warnings.append("type_config.monitoring_rules: none, so this guardian raises no alerts of its own.")
+    return warnings
+
+
+def type_config_for_copy(config: dict[str, Any], *, same_organization: bool) -> tuple[dict[str, Any], list[str]]:
+    """A configuration copied into another organization loses its references to the source
+    organization's agents (they are not the copy's to manage or watch); returns what was dropped."""
+    if same_organization:
+        return config, []
+    type_config = dict(config.get("type_config") or {})
+    dropped = [key for key in ("managed_agents", "delegation_rules", "watched_agents") if type_config.get(key)]
+    for key in dropped:
+        type_config[key] = []
+    return {**config, "type_config": type_config}, dropped

@@ -247,6 +247,29 @@ def test_assistant_and_specialist_get_the_reference_defaults(org, alice, client_
     assert plain["constraints"] == [] and plain["allowed_tools"] == []
 
 
+def test_a_copy_into_another_organization_loses_the_source_agents(org, alice, oscar, client_for):
+    theirs = oscar.memberships.first().organization
+    helper = agent_create(actor=None, organization=theirs, data=_body(name="Their Helper"))
+    public = agent_create(
+        actor=None,
+        organization=theirs,
+        data=_body(
+            name="Their Boss",
+            visibility="public",
+            agent_type="orchestrator",
+            allowed_tools=["trigger_workflow"],
+            type_config={"managed_agents": [str(helper.pk)]},
+        ),
+    )
+    agent_publish(actor=None, agent=public, by_user=oscar)
+    copied = client_for(alice).post(f"/api/v1/marketplace/{public.pk}/copy/", {}, format="json")
+    assert copied.status_code == 201, copied.content
+    body = copied.json()
+    assert body["type_config"] == {"managed_agents": [], "delegation_rules": []}
+    assert body["metadata"]["not_copied"] == ["type_config.managed_agents: the source organization's agents"]
+    assert any("may delegate to no agent" in w for w in body["warnings"]), body["warnings"]
+
+
 # --- orchestrator: delegation only to its managed agents ----------------------------------------
 
 
