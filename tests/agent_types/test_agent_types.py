@@ -36,7 +36,7 @@ from executions.services import execution_start
 from executions.workflows import workflow_chain_start
 from tests.conftest import assert_error
 from tests.tools.fixtures import *  # noqa: F403 (synced_tools)
-from tools.models import AgentCapabilityGrant, ToolCall
+from tools.models import AgentCapabilityGrant, Tool, ToolCall
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -288,6 +288,8 @@ def test_orchestrator_delegates_only_to_its_managed_agents(
         },
     )
     AgentCapabilityGrant.objects.create(organization=org, agent=orchestrator, capabilities=["trigger_workflows"])
+    # Nothing runs the child here: the call does not wait long for its result.
+    Tool.objects.filter(name="trigger_workflow").update(timeout_seconds=3)
     providers_at_fake.script(
         tool_call("trigger_workflow", {"workflow_id": str(outsider.pk), "input_data": {"task": "Do it"}}),
         tool_call("trigger_workflow", {"workflow_id": f"agent:{managed.pk}", "input_data": {"task": "Invoice 7"}}),
