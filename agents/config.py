@@ -52,6 +52,7 @@ VERSIONED_FIELDS = (
     "input_schema",
     "output_schema",
     "memory",
+    "type_config",
 )
 # Identity and access: take effect at once, never versioned.
 LIVE_FIELDS = ("name", "slug", "description", "avatar_url", "visibility", "metadata")
@@ -98,6 +99,7 @@ def default_config() -> dict[str, Any]:
         "input_schema": None,
         "output_schema": None,
         "memory": {},
+        "type_config": {},
     }
 
 
@@ -149,6 +151,7 @@ def agent_draft_view(agent: Agent) -> dict[str, Any]:
         "input_schema": agent.input_schema,
         "output_schema": agent.output_schema,
         "memory": agent.memory_config,
+        "type_config": agent.type_config,
     }
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.models import GoalComparison
+from agents.models import AgentType, GoalComparison
 
 _COMPARISON_WORDS: dict[str, str] = {
     GoalComparison.GT: "above",
@@ -68,8 +68,79 @@ def _constraint_line(constraint: Any) -> str:
     return line
 
 
+def _delegation_section(config: dict[str, Any]) -> str:
+    """An orchestrator's team: who it may delegate to (frozen into the run by
+    ``agents.types.type_run_config``) and its rules for choosing."""
+    type_config = config.get("type_config") or {}
+    directory = type_config.get("managed_agents_directory")
+    if directory is None:  # a config not prepared for a run (previews): the ids only
+        directory = [{"id": ref, "name": ref} for ref in type_config.get("managed_agents") or []]
+    if not directory:
+        return (
+            "## Delegation\nNo agents are assigned to you: you may not delegate to any agent "
+            "(trigger_workflow is refused)."
+        )
+    names = {entry["id"]: entry["name"] for entry in directory}
+    lines = []
+    for entry in directory:
+        line = f"- {entry['name']} (workflow_id: {entry['id']})"
+        detail = ", ".join(
+            part
+            for part in (
+                entry.get("agent_type"),
+                f"domain {entry['domain']}" if entry.get("domain") else "",
+                "capabilities: " + ", ".join(entry["capabilities"]) if entry.get("capabilities") else "",
+            )
+            if part
+        )
+        if detail:
+            line += f" [{detail}]"
+        if (entry.get("description") or "").strip():
+            line += f": {entry['description'].strip()}"
+        lines.append(line)
+    text = (
+        "## Delegation\nDelegate with trigger_workflow, to these agents only (any other agent or a chain "
+        "running other agents is refused):\n" + "\n".join(lines)
+    )
+    rules = type_config.get("delegation_rules") or []
+    if rules:
+        text += "\n\nDelegation rules:\n" + "\n".join(
+            f"- When {rule['condition']}: delegate to {names.get(rule['agent'], rule['agent'])}"
+            + (f" ({rule['priority']} priority)" if rule.get("priority", "normal") != "normal" else "")
+            for rule in rules
+        )
+    return text
+
+
+def _report_section(config: dict[str, Any]) -> str:
+    """An analyst's report templates, and the one this run answers with."""
+    templates = (config.get("type_config") or {}).get("report_templates") or []
+    if not templates:
+        return ""
+    lines = []
+    for template in templates:
+        line = f"- {template['name']}"
+        if template.get("description"):
+            line += f": {template['description']}"
+        if template.get("sections"):
+            line += " (sections: " + ", ".join(template["sections"]) + ")"
+        lines.append(line)
+    text = "## Report Templates\n" + "\n".join(lines)
+    report = config.get("report")
+    if report:
+        text += f"\n\nThis run's report: {report['name']}."
+        if report.get("sections"):
+            text += (
+                " Answer with one JSON object whose keys are its sections ("
+                + ", ".join(report["sections"])
+                + "), each a non-empty text."
+            )
+    return text
+
+
 def render_system_prompt(config: dict[str, Any]) -> str:
-    """Personality, system prompt, instructions, goals and constraints, in that order."""
+    """Personality, system prompt, instructions, goals, constraints and what the agent's type
+    adds (an orchestrator's team, an analyst's reports), in that order."""
     sections = []
     personality = render_personality(config.get("personality"))
     if personality:
@@ -86,6 +157,10 @@ def render_system_prompt(config: dict[str, Any]) -> str:
         sections.append("## Goals\n" + "\n".join(_goal_line(g) for g in goals))
     if config.get("constraints"):
         sections.append("## Constraints\n" + "\n".join(_constraint_line(c) for c in config["constraints"]))
+    if config.get("agent_type") == AgentType.ORCHESTRATOR:
+        sections.append(_delegation_section(config))
+    elif config.get("agent_type") == AgentType.ANALYST and (report := _report_section(config)):
+        sections.append(report)
     return "\n\n".join(sections)
 
 

@@ -42,6 +42,7 @@ from agents.models import (
 )
 from agents.prompting import render_system_prompt
 from agents.tooling import available_tool_names, capability_tag_warnings, tool_gap_warnings
+from agents.types import type_config_warnings
 from agents.validation import agent_config_validate, invalid_config, model_warnings, tool_pattern_warnings
 from config.api.conditional import strong_etag
 from config.api.errors import ApiError, NotFound
@@ -156,6 +157,7 @@ def agent_warnings(agent: Agent) -> list[str]:
         *tool_gap_warnings(agent=agent, config=config),
         *model_warnings(config, agent.organization_id),
         *capability_tag_warnings(agent=agent, config=config),
+        *type_config_warnings(config),
     ]
 
 
@@ -343,7 +345,7 @@ def agent_get_for_execution(*, actor: Actor, agent_id: Any) -> Agent:
 def agent_draft_publishable(agent: Agent) -> dict[str, Any]:
     """The draft validated exactly as publishing validates it (the draft was valid when saved,
     but the catalog may have moved on), normalised; raises InvalidAgentConfig."""
-    config = agent_config_validate(agent_draft_config(agent), organization_id=agent.organization_id)
+    config = agent_config_validate(agent_draft_config(agent), organization_id=agent.organization_id, agent_id=agent.pk)
     if not render_system_prompt(config).strip():
         raise invalid_config(
             {"system_prompt": ["Give the agent a system prompt, a personality or instructions before publishing."]}

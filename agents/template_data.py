@@ -2,8 +2,10 @@
 
 Plain data (used by a data migration and by ``agent_template_sync``), in the API body shape.
 The reference's trigger shorthands become cron and event patterns ("schedule:daily_9am" →
-"0 9 * * *"); its type-specific extras (managed agents, delegation rules, report templates,
-monitoring rules) go into ``metadata`` for the runtime and the people who read them.
+"0 9 * * *"); its type-specific extras go into the versioned ``type_config`` (agents/types.py).
+The orchestrator's managed agents are ids of an organization's own agents, so its template
+starts with none and names the reference's roles in ``metadata.suggested_managed_roles``; the
+guardian's rules are the reference's examples restated over the platform's own metrics.
 """
 
 from __future__ import annotations
@@ -110,13 +112,15 @@ TEMPLATES: list[dict[str, Any]] = [
             ],
             "trigger_schedule": "0 8 * * *",
             "allowed_tools": ["trigger_workflow", "notify_user", "data_query", "task_create"],
+            # Add the organization's agents to managed_agents (with a delegation rule each):
+            # until then this orchestrator may delegate to nobody, and its prompt says so.
+            "type_config": {"managed_agents": [], "delegation_rules": []},
             "metadata": {
-                "managed_agents": ["onboarding_specialist", "health_monitor", "renewal_manager", "support_triage"],
-                "delegation_rules": [
-                    {"condition": "new_customer", "agent": "onboarding_specialist"},
-                    {"condition": "health_score < 50", "agent": "health_monitor", "priority": "high"},
-                    {"condition": "renewal_in_30_days", "agent": "renewal_manager"},
-                    {"condition": "support_ticket", "agent": "support_triage"},
+                "suggested_managed_roles": [
+                    {"role": "onboarding_specialist", "condition": "new_customer"},
+                    {"role": "health_monitor", "condition": "health_score < 50", "priority": "high"},
+                    {"role": "renewal_manager", "condition": "renewal_in_30_days"},
+                    {"role": "support_triage", "condition": "support_ticket"},
                 ],
             },
         },
@@ -142,8 +146,30 @@ TEMPLATES: list[dict[str, Any]] = [
             "trigger_events": ["report.requested"],
             "trigger_schedule": "0 6 * * 1",
             "allowed_tools": ["data_query", "data_aggregate", "notify_user"],
-            "metadata": {
-                "report_templates": ["weekly_performance", "monthly_trends", "quarterly_forecast", "anomaly_detection"]
+            "type_config": {
+                "report_templates": [
+                    {
+                        "name": "weekly_performance",
+                        "description": "The week's key numbers against the week before, and what to do next.",
+                        "sections": ["summary", "key_metrics", "insights", "recommendations"],
+                    },
+                    {
+                        "name": "monthly_trends",
+                        "description": "How the month's numbers moved, and which trends matter.",
+                        "sections": ["summary", "trends", "insights", "recommendations"],
+                    },
+                    {
+                        "name": "quarterly_forecast",
+                        "description": "Where next quarter's numbers are heading, with the assumptions behind it.",
+                        "sections": ["summary", "forecast", "assumptions", "risks", "recommendations"],
+                    },
+                    {
+                        "name": "anomaly_detection",
+                        "description": "What departs from the usual pattern, how far, and whether it needs action.",
+                        "sections": ["summary", "anomalies", "likely_causes", "recommendations"],
+                    },
+                ],
+                "default_report": "weekly_performance",
             },
         },
     },
@@ -173,12 +199,28 @@ TEMPLATES: list[dict[str, Any]] = [
                 "Don't block legitimate users",
                 "Always log reasoning for alerts",
             ],
-            "metadata": {
+            # Watches every other agent of the organization (watched_agents empty).
+            "type_config": {
+                "watched_agents": [],
                 "monitoring_rules": [
-                    {"pattern": "multiple_failed_logins", "threshold": 5, "window": "5m", "severity": "high"},
-                    {"pattern": "unusual_data_access", "baseline": "user_normal", "severity": "medium"},
-                    {"pattern": "api_abuse", "threshold": 1000, "window": "1h", "severity": "critical"},
-                ]
+                    {
+                        "name": "failing-runs",
+                        "metric": "failure_rate",
+                        "threshold": 0.5,
+                        "window": "1h",
+                        "min_runs": 5,
+                        "severity": "high",
+                        "action": "run",
+                    },
+                    {
+                        "name": "run-flood",
+                        "metric": "run_count",
+                        "threshold": 1000,
+                        "window": "1h",
+                        "severity": "critical",
+                    },
+                    {"name": "approval-backlog", "metric": "approval_backlog", "threshold": 20, "window": "1h"},
+                ],
             },
         },
     },

@@ -170,6 +170,8 @@ class Alert(models.Model):
         BUDGET_MONTHLY = "budget_monthly"
         FAILURE_SPIKE = "failure_spike"
         STUCK_RUNS = "stuck_runs"
+        # A guardian agent's monitoring rule (key: guardian, rule and window start).
+        GUARDIAN_BREACH = "guardian_breach"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="alerts")

@@ -42,6 +42,13 @@ def beat_schedule() -> dict:
             "schedule": 300.0,
             "options": {"expires": 300},
         },
+        # Every minute: guardian agents' monitoring rules over the agents they watch; a breach
+        # alerts once per rule and window (executions.guardian).
+        "executions.guardians-scan": {
+            "task": "executions.guardians_scan",
+            "schedule": 60.0,
+            "options": {"expires": 60},
+        },
         # 03:41 UTC daily: consolidate near-duplicate memories, prune stale ones, drop expired ones.
         "memory.maintain": {
             "task": "memory.maintain",

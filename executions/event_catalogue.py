@@ -135,6 +135,47 @@ EVENT_CATALOGUE: dict[str, dict[str, Any]] = {
             ["agent_id", "goal_id", "name", "metric", "value"],
         ),
     },
+    "ai.guardian.breach": {
+        "name": "Guardian Rule Breached",
+        "description": (
+            "A guardian agent's monitoring rule was breached by the agents it watches (failure rate, cost, "
+            "latency, approval backlog or run count over the rule's window); once per rule and window."
+        ),
+        "trigger_label": "When an AI guardian detects a breach",
+        "payload_schema": _object(
+            {
+                "guardian_id": _UUID,
+                "guardian_name": _TEXT,
+                "alert_id": _UUID,
+                "rule": _TEXT,
+                "metric": _TEXT,
+                "value": {"type": "number"},
+                "threshold": {"type": "number"},
+                "window": _TEXT,
+                "window_start": {"type": "string", "format": "date-time"},
+                "severity": _TEXT,
+                "action": _TEXT,
+                "sample_size": _INT,
+                "watched_agents": {"type": "array", "items": _UUID},
+                "execution_id": _NULLABLE_UUID,
+                "run_error": {"type": ["string", "null"]},
+            },
+            [
+                "guardian_id",
+                "alert_id",
+                "rule",
+                "metric",
+                "value",
+                "threshold",
+                "window",
+                "window_start",
+                "severity",
+                "action",
+                "watched_agents",
+                "execution_id",
+            ],
+        ),
+    },
 }
 CATEGORY = "AI Agents"
 

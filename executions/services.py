@@ -14,6 +14,7 @@ from accounts.access import Actor
 from accounts.services import activity_record
 from agents.models import Agent
 from agents.selectors import agent_draft_run_config, agent_run_config
+from agents.types import type_run_config
 from billing.quotas import quota_admit_run
 from config.api.errors import ApiError, Conflict, InvalidInput
 from config.json_schema import error_line, schema_errors
@@ -133,6 +134,7 @@ def execution_start(
         else agent_run_config(agent=agent, organization=organization, version=version)
     )
     _validate_input(task=task, context=context, schema=config.get("input_schema"))
+    config = type_run_config(config, organization_id=getattr(organization, "pk", organization), context=context)
     run_input: dict[str, Any] = {"task": task, "context": context}
     if history is not None:
         run_input["history"] = history

@@ -62,6 +62,17 @@ def tick() -> int:
     return count
 
 
+@shared_task(name="executions.guardians_scan", ignore_result=True)
+def guardians_scan_task() -> int:
+    """Beat job: guardian agents' monitoring rules (executions.guardian)."""
+    from executions.guardian import guardians_scan  # noqa: PLC0415  (service imported in the Celery task body (styleguide))
+
+    count = guardians_scan()
+    if count:
+        logger.info("guardians raised %d breach alert(s)", count)
+    return count
+
+
 @shared_task(name="billing.tasks.alerts_scan")
 def alerts_scan_task() -> int:
     """Beat job: run-health alerts (its name from when billing ran it)."""

@@ -28,7 +28,8 @@ from django.db.models import F, Q, Sum
 from accounts.access import Actor
 from agents.models import Agent
 from agents.services.chains import chain_for_organization
-from config.api.errors import ApiError, InvalidInput, NotFound
+from agents.types import delegation_refusal, managed_agent_ids
+from config.api.errors import ApiError, InsufficientPermissions, InvalidInput, NotFound
 from executions.chains.services import chain_execution_start
 from executions.models import Execution, ExecutionStatus, ExecutionStep, TriggerType
 from executions.runtime.loop import run_execution
@@ -186,6 +187,17 @@ def execution_run_node(
 # --- the trigger_workflow tool ------------------------------------------------------------------
 
 
+def delegation_check(execution: Execution, target_ids: list[Any], *, what: str) -> None:
+    """An orchestrator delegates only to its managed agents (agents.types); the refusal goes
+    back to the model as the tool's answer and into the run's log (the tool is refused)."""
+    refusal = delegation_refusal(execution.config or {}, target_ids, what=what)
+    if refusal is not None:
+        raise InsufficientPermissions(
+            refusal,
+            details={"reason": "delegation_refused", "managed_agents": managed_agent_ids(execution.config or {})},
+        )
+
+
 def _agent_for(organization_id: Any, ref: str) -> Agent:
     try:
         match = Q(pk=uuid.UUID(ref))
@@ -233,6 +245,7 @@ def workflow_trigger(
             idempotency_key=f"tool:{idempotency_key}",
         )
     agent = _agent_for(execution.organization_id, rest if kind == "agent" and rest else ref)
+    delegation_check(execution, [agent.pk], what=f"agent {agent.name!r} ({agent.pk})")
     context = (
         data.get("context") if isinstance(data.get("context"), dict) else {k: v for k, v in data.items() if k != "task"}
     )
@@ -260,6 +273,10 @@ def workflow_chain_start(
 ) -> dict[str, Any]:
     """Start a chain for a run (``settings.AGENTRY_CHAIN_STARTER``); returns what to tell the model."""
     chain = chain_for_organization(organization_id=organization_id, ref=chain_id)
+    if parent_execution is not None:
+        # A chain runs its steps' agents: an orchestrator may start it only if it manages them all.
+        step_agents = [step.get("agent_id") for step in chain.steps if isinstance(step, dict)]
+        delegation_check(parent_execution, step_agents, what=f"chain {chain.name!r}, which runs agents")
     if not isinstance(input_data, dict):
         raise InvalidInput(validation_errors={"input_data": ["Must be an object."]})
     run = chain_execution_start(

@@ -145,6 +145,7 @@ class AgentAdmin(OrganizationScopedAdmin):
                     "goals",
                     "constraints",
                     "examples",
+                    "type_config",
                 ]
             },
         ),

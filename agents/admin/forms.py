@@ -43,7 +43,7 @@ _EDITABLE = [
     "llm_provider", "llm_model", "temperature", "max_tokens", "top_p", "llm_fallbacks", "llm_extra",
     "max_steps_per_run", "max_tool_calls_per_step", "timeout_seconds", "max_runs_per_hour", "max_runs_per_day",
     "allowed_tools", "denied_tools", "trigger_events", "trigger_schedule", "trigger_timezone", "trigger_conditions",
-    "input_schema", "output_schema", "memory_config",
+    "input_schema", "output_schema", "memory_config", "type_config",
 ]  # fmt: skip
 
 
@@ -95,7 +95,9 @@ class AgentAdminForm(forms.ModelForm):
             raise forms.ValidationError("An archived agent is read-only.")
         config = agent_draft_config(candidate)
         try:
-            agent_config_validate(config, organization_id=candidate.organization_id)
+            agent_config_validate(
+                config, organization_id=candidate.organization_id, agent_id=existing.pk if existing else None
+            )
             if existing is None or candidate.name.lower() != existing.name.lower():
                 ensure_name_free(
                     organization_id=candidate.organization_id,

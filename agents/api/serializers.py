@@ -109,6 +109,12 @@ class AgentInputSerializer(StrictSerializer):
     memory = serializers.DictField(
         required=False, help_text="Conversation memory: {context_window (tokens), max_history (messages)}."
     )
+    type_config = serializers.DictField(
+        required=False,
+        help_text="What the agent's type adds: orchestrator {managed_agents, delegation_rules}, analyst "
+        "{report_templates, default_report}, guardian {watched_agents, monitoring_rules}; none for "
+        "assistant and specialist.",
+    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if "tools" in attrs:
@@ -197,7 +203,7 @@ class AgentSerializer(serializers.ModelSerializer):
             "domain", "capabilities", "personality", "system_prompt", "instructions", "goals", "constraints",
             "examples", "model_config", "limits", "allowed_tools", "denied_tools", "trigger_events",
             "trigger_schedule", "trigger_timezone", "trigger_conditions", "input_schema", "output_schema",
-            "memory", "visibility", "metadata", "status", "is_active", "current_version", "current_version_id",
+            "memory", "type_config", "visibility", "metadata", "status", "is_active", "current_version", "current_version_id",
             "runtime_state", "has_unpublished_changes", "stats", "created_by", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = fields

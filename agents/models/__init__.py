@@ -146,6 +146,10 @@ class Agent(models.Model):
     # Conversation memory of this agent: {"context_window": tokens, "max_history": messages};
     # a key left out falls back to MEMORY_HISTORY_MAX_TOKENS / _MESSAGES (the API's ``memory``).
     memory_config = models.JSONField(default=dict, blank=True, db_default={})
+    # What the agent's type adds (agents/types.py): an orchestrator's managed_agents and
+    # delegation_rules, an analyst's report_templates, a guardian's watched_agents and
+    # monitoring_rules. Versioned like the rest of the behaviour.
+    type_config = models.JSONField(default=dict, blank=True, db_default={})
 
     # Lifecycle and switches.
     status = models.CharField(max_length=16, choices=AgentStatus.choices, default=AgentStatus.DRAFT, db_index=True)

@@ -31,6 +31,7 @@ from agents.services.common import (
     save_unique,
 )
 from agents.services.goals import agent_goals_sync
+from agents.types import type_defaults
 from agents.validation import agent_config_validate, invalid_config
 from billing.quotas import agent_limit_problem
 from config.api.conditional import require_if_match
@@ -108,7 +109,7 @@ def agent_create(
             raise problem
     _check_keys(data)
     config = agent_config_validate(
-        merge_config(default_config(), data), organization_id=organization.pk if organization else None
+        merge_config(default_config(), type_defaults(data)), organization_id=organization.pk if organization else None
     )
     organization_id = organization.pk if organization is not None else None
     ensure_name_free(organization_id=organization_id, name=config["name"])
@@ -152,7 +153,7 @@ def agent_update(
             details={"fields": versioned, "editable": list(LIVE_FIELDS)},
         )
     before = agent_draft_config(agent)
-    config = agent_config_validate(merge_config(before, data), organization_id=agent.organization_id)
+    config = agent_config_validate(merge_config(before, data), organization_id=agent.organization_id, agent_id=agent.pk)
     if config["name"].lower() != agent.name.lower():
         ensure_name_free(organization_id=agent.organization_id, name=config["name"], exclude_pk=agent.pk)
     if config["slug"] != agent.slug:

@@ -12,6 +12,7 @@ from agents.models import Agent, AgentConfiguration, AgentTemplate
 from agents.services.agents import agent_create
 from agents.services.common import record
 from agents.template_data import TEMPLATES
+from agents.types import type_config_for_copy
 from agents.validation import agent_config_validate, invalid_config
 from config.api.errors import ApiError, NotFound
 
@@ -89,6 +90,13 @@ def marketplace_agent_copy(*, actor: Actor, source: Agent, name: str | None = No
     config = agent_version_config(source.current_version)
     config["name"] = name or config["name"]
     config["description"] = config.get("description") or source.description
+    config, dropped = type_config_for_copy(config, same_organization=source.organization_id == actor.organization.pk)
+    if dropped:
+        # Said on the copy, not dropped quietly: its owner sets its own agents there.
+        config["metadata"] = {
+            **(config.get("metadata") or {}),
+            "not_copied": [f"type_config.{key}: the source organization's agents" for key in dropped],
+        }
     return agent_create(actor=actor, data=config, copied_from=source)
 
 

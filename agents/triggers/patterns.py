@@ -34,6 +34,8 @@ EVENT_TYPES = (
     "ai.approval.resolved",
     # Beyond the reference's ten: a goal reached (issue #20).
     "ai.goal.achieved",
+    # A guardian's monitoring rule breached (agents/types.py, executions/guardian.py).
+    "ai.guardian.breach",
 )
 
 

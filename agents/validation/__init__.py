@@ -14,6 +14,7 @@ from typing import Any
 from django.utils.dateparse import parse_datetime
 
 from agents.models import AgentType, Visibility
+from agents.validation.agent_types import validate_type_config
 from agents.validation.base import TOOL_PATTERN, Errors, invalid_config, str_list
 from agents.validation.behaviour import (
     validate_constraints,
@@ -44,8 +45,13 @@ __all__ = [
 ]
 
 
-def agent_config_validate(config: dict[str, Any], *, organization_id: Any = None) -> dict[str, Any]:
-    """Check a whole configuration; returns it normalised or raises InvalidAgentConfig."""
+def agent_config_validate(
+    config: dict[str, Any], *, organization_id: Any = None, agent_id: Any = None
+) -> dict[str, Any]:
+    """Check a whole configuration; returns it normalised or raises InvalidAgentConfig.
+
+    ``agent_id``: the agent being edited (None on create), which may not manage or watch itself.
+    """
     errors = Errors()
     config = dict(config)
 
@@ -79,6 +85,7 @@ def agent_config_validate(config: dict[str, Any], *, organization_id: Any = None
     validate_schema(config, "input_schema", errors)
     validate_schema(config, "output_schema", errors)
     validate_memory(config, errors)
+    validate_type_config(config, errors, organization_id=organization_id, agent_id=agent_id)
     if errors:
         raise invalid_config(errors.by_field)
     return config

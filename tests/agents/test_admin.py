@@ -150,6 +150,9 @@ def test_superuser_makes_platform_agents(superuser):
         ("metadata", json.dumps({"note": "x\u0000"})),
         ("goals", "[" * 1000 + "]" * 1000),
         ("personality", '{"tone": "calm\\u0000"}'),
+        # An analyst has no managed agents; its report templates are checked as in the API.
+        ("type_config", json.dumps({"managed_agents": []})),
+        ("type_config", json.dumps({"report_templates": [{"name": "Bad Name", "sections": ["s"]}]})),
     ],
 )
 def test_admin_form_refuses_what_the_api_refuses(field, value, staff_adam, org):
@@ -157,6 +160,22 @@ def test_admin_form_refuses_what_the_api_refuses(field, value, staff_adam, org):
     assert response.status_code == 200
     assert "errornote" in response.content.decode()
     assert not Agent.objects.exists()
+
+
+def test_admin_saves_type_config_as_the_api_does(staff_adam, org):
+    templates = [{"name": "weekly", "sections": ["summary", "actions"]}]
+    response = _client(staff_adam).post(
+        f"{CHANGELIST}add/",
+        _form_data(organization=str(org.pk), type_config=json.dumps({"report_templates": templates})),
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    agent = Agent.objects.get(name="Admin Made")
+    assert agent.type_config == {
+        "report_templates": [
+            {"name": "weekly", "description": "", "sections": ["summary", "actions"], "output_schema": None}
+        ],
+        "default_report": None,
+    }
 
 
 def test_admin_refuses_a_duplicate_name(staff_adam, alice, org, make_agent):

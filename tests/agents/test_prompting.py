@@ -72,3 +72,17 @@ def test_examples_become_alternating_turns(alice, make_agent):
     prompt = render_system_prompt(config)
     assert prompt.startswith("Traits: patient, precise.\nTone: warm.\n\nYou answer customer questions")
     assert "## Goals\n- Reliability (priority 5/10) — target: success_rate at least 90" in prompt
+
+
+def test_an_orchestrator_without_agents_is_told_it_may_delegate_to_none():
+    alone = render_system_prompt({"system_prompt": "Coordinate.", "agent_type": "orchestrator", "type_config": {}})
+    assert alone.endswith(
+        "No agents are assigned to you: you may not delegate to any agent (trigger_workflow is refused)."
+    )
+    # A configuration not prepared for a run (no directory) still names whom it may call.
+    ids_only = render_system_prompt(
+        {"system_prompt": "Coordinate.", "agent_type": "orchestrator", "type_config": {"managed_agents": ["a-1"]}}
+    )
+    assert "- a-1 (workflow_id: a-1)" in ids_only
+    # The type decides: an assistant's prompt has no delegation section.
+    assert "Delegation" not in render_system_prompt({"system_prompt": "Help.", "agent_type": "assistant"})

@@ -61,6 +61,10 @@ ALLOWED_CONTRACTIONS: dict[tuple[str, str], str] = {
         "version); the previous release's INSERTs always name a version and it cannot start a draft run, but it "
         "would fail to show one (it reads agent_version.version): finish the rollout before anyone runs a draft."
     ),
+    ("billing", "0008_alert_guardian_breach"): (
+        "Dec 2026, issue #20: AlterField of Alert.kind only adds the choice 'guardian_breach' (guardian agents' "
+        "monitoring rules); no SQL runs."
+    ),
 }
 CONTRACTING = (
     migrations.RemoveField,

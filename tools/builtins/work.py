@@ -12,11 +12,12 @@ from django.utils.dateparse import parse_datetime
 from django.utils.module_loading import import_string
 
 from agents.models import Agent
+from agents.types import delegation_refusal
 from config.api.errors import ApiError
 from executions.models import TriggerType
 from executions.runtime.tools_port import ToolOutcome
 from executions.services import execution_start
-from tools.builtins.base import Invocation, ToolError
+from tools.builtins.base import Invocation, ToolDenied, ToolError
 from tools.builtins.people import member
 from tools.services import task_create as create
 
@@ -84,6 +85,9 @@ def trigger_workflow(call: Invocation) -> dict[str, Any]:
             )
         return _start_child(call, data)
     except ApiError as exc:
+        if exc.details.get("reason") == "delegation_refused":
+            # Refused, not failed: the run's log says "refused" and the model reads why.
+            raise ToolDenied(exc.message) from exc
         raise ToolError(f"The workflow could not start: {exc.message}") from exc
 
 
@@ -105,6 +109,9 @@ def _start_child(call: Invocation, data: dict[str, Any]) -> dict[str, Any]:
             )
         )
     agent = _agent(call.organization_id, rest if kind == "agent" and rest else ref)
+    refusal = delegation_refusal(call.execution.config or {}, [agent.pk], what=f"agent {agent.name!r} ({agent.pk})")
+    if refusal is not None:
+        raise ToolDenied(refusal)
     task = data.get("task") if isinstance(data.get("task"), str) else None
     context = (
         data.get("context") if isinstance(data.get("context"), dict) else {k: v for k, v in data.items() if k != "task"}
