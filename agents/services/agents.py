@@ -153,7 +153,9 @@ def agent_update(
             details={"fields": versioned, "editable": list(LIVE_FIELDS)},
         )
     before = agent_draft_config(agent)
-    config = agent_config_validate(merge_config(before, data), organization_id=agent.organization_id, agent_id=agent.pk)
+    config = agent_config_validate(
+        merge_config(before, data), organization_id=agent.organization_id, agent_id=agent.pk, previous=before
+    )
     if config["name"].lower() != agent.name.lower():
         ensure_name_free(organization_id=agent.organization_id, name=config["name"], exclude_pk=agent.pk)
     if config["slug"] != agent.slug:

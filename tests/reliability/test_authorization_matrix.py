@@ -56,6 +56,7 @@ MATRIX: dict[str, str] = {
     "POST /api/v1/agents/": "member",
     "GET /api/v1/agents/stats/": "viewer",
     "GET /api/v1/agents/goal-metrics/": "viewer",
+    "GET /api/v1/agents/vocabulary/": "viewer",
     "GET /api/v1/agents/{id}/goals/{goal_id}/progress/": "viewer",
     # Reporting a goal's value edits the (owner's) agent: agents.manage_all_agents.
     "POST /api/v1/agents/{id}/goals/{goal_id}/progress/": "admin",

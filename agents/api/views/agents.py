@@ -36,6 +36,7 @@ from agents.services.common import require
 from agents.services.dry_run import agent_validate
 from agents.services.goal_progress import goal_get, goal_progress_record
 from agents.stats_selectors import MAX_TREND_DAYS, agent_org_stats, agent_recent_executions, agent_trends
+from agents.vocabulary import vocabulary
 from config.api.errors import ApiError, InvalidInput
 from config.api.inputs import valid_input
 from config.api.openapi import ETAG, IF_MATCH, error_responses
@@ -72,6 +73,7 @@ class AgentViewSet(viewsets.GenericViewSet):
         "metrics": READ,
         "stats": READ,
         "goal_metrics": READ,
+        "vocabulary": READ,
         "goal_progress": READ,
         "goal_progress_report": WRITE,
         "permissions": READ,
@@ -267,6 +269,13 @@ class AgentViewSet(viewsets.GenericViewSet):
         agent = self.get_object()
         trends = agent_trends(Agent.objects.filter(pk=agent.pk), days=_days(request))
         return Response({**selectors.agent_metrics(agent=agent), "trends": trends})
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @action(detail=False, methods=["get"])
+    def vocabulary(self, request: Request) -> Response:
+        """The predefined values of the agent body: capability tags (with what each means) and
+        the personality's tone, behavior and language_style."""
+        return Response(vocabulary())
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
     @action(detail=False, methods=["get"], url_path="goal-metrics")
