@@ -183,9 +183,18 @@ BUILTIN_TOOLS: list[dict[str, Any]] = [
                 "to": {"type": "array", "items": _EMAIL, "minItems": 1, "maxItems": 50},
                 "subject": _SUBJECT,
                 "body": {"type": "string", "minLength": 1, "maxLength": 100_000},
-                "template_id": _STR,
+                "template_id": {
+                    "type": "string",
+                    "description": "An email template of the organization: it gives the subject and body.",
+                },
+                "variables": {
+                    "type": "object",
+                    "description": "Values the template's {{ placeholders }} take (with template_id).",
+                },
             },
-            ["to", "subject", "body"],
+            # subject and body, or template_id: the handler checks which (providers refuse
+            # anyOf at the top of a tool's parameters).
+            ["to"],
         ),
         "internal",
         {"handler": "email_send"},
