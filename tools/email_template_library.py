@@ -26,7 +26,8 @@ UNBOUNDED_FILTERS = ("center", "ljust", "rjust")
 
 class BoundedForNode(ForNode):
     def render(self, context: Any) -> str:
-        values = self.sequence.resolve(context, ignore_failures=True)
+        sequence: Any = self.sequence
+        values = sequence.resolve(context, ignore_failures=True)
         if values is not None and hasattr(values, "__len__") and len(values) > MAX_LOOP_ITEMS:
             raise TemplateSyntaxError(f"A loop may run over at most {MAX_LOOP_ITEMS} items.")
         return super().render(context)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 from django.template import Context, Engine, TemplateSyntaxError
 from django.template.defaulttags import ForNode
@@ -30,7 +30,7 @@ ONE_LINE = re.compile(r"^[^\x00-\x1f\x7f]*$")
 
 class _SandboxEngine(Engine):
     # Engine adds Django's default tag libraries (debug, include, ...) to any builtins given.
-    default_builtins: list[str] = []
+    default_builtins: ClassVar[list[str]] = []
 
 
 ENGINE = _SandboxEngine(
@@ -59,7 +59,8 @@ def template_problems(*, subject: str, body: str) -> dict[str, list[str]]:
         except TemplateSyntaxError as exc:
             problems[field] = [f"Not a valid template: {exc}"]
             continue
-        if any(loop.nodelist_loop.get_nodes_by_type(ForNode) for loop in compiled.nodelist.get_nodes_by_type(ForNode)):
+        loops: list[Any] = compiled.nodelist.get_nodes_by_type(ForNode)
+        if any(loop.nodelist_loop.get_nodes_by_type(ForNode) for loop in loops):
             problems[field] = ["Loops may not nest (a {% for %} inside another)."]
     return problems
 

@@ -469,7 +469,7 @@ def email_template_save(*, actor: Actor, data: dict[str, Any], template: EmailTe
     try:
         with transaction.atomic():
             if template is None:
-                template = EmailTemplate(organization=actor.organization, created_by=actor.user)
+                template = EmailTemplate(organization=actor.organization, created_by=actor.user)  # type: ignore[misc]
             for field in ("name", "description", "subject", "body"):
                 if field in data:
                     setattr(template, field, data[field])
