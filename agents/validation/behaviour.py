@@ -73,7 +73,7 @@ def validate_capability_tags(config: dict, errors: Errors, previous: dict | None
     """Descriptive tags from the documented list (agents.vocabulary). A tool capability's
     name is accepted too, and the agent's warnings say it grants nothing (agents.tooling)."""
     tags = config.get("capabilities")
-    if not is_str_list(tags):
+    if not isinstance(tags, list) or not is_str_list(tags):
         return  # str_list has said so
     stored = set((previous or {}).get("capabilities") or [])
     allowed = set(CAPABILITY_TAGS) | capability_grant_names()
