@@ -43,6 +43,9 @@ def test_email_send_renders_a_stored_template_with_its_variables(tool_env, other
     )
     arguments = {
         "to": ["a@example.test"],
+        # What the model wrote is replaced by the template (the schema requires both).
+        "subject": "ignored",
+        "body": "ignored",
         "template_id": str(template.pk),
         "variables": {"contact": {"first_name": "ada <b>"}, "items": ["one", "two & three"]},
     }
@@ -66,8 +69,7 @@ def test_email_send_renders_a_stored_template_with_its_variables(tool_env, other
         ({"template_id": "00000000-0000-0000-0000-000000000000"}, "No email template"),
         ({"template_id": "not-a-uuid"}, "No email template"),
         ({"template_id": "FOREIGN"}, "No email template"),
-        ({"template_id": "OWN", "subject": "s", "body": "b"}, "without them"),
-        ({"subject": "s", "body": "b", "variables": {"a": 1}}, "give template_id"),
+        ({"variables": {"a": 1}}, "give template_id"),
         ({"template_id": "OWN", "variables": {"items": list(range(101))}}, "could not be rendered"),
         ({"template_id": "OWN", "variables": {"items": "x" * 200}}, "at most 100 items"),
         ({"template_id": "OWN", "variables": {"newline": "a\nBcc: x@evil.test"}}, "one line"),
@@ -85,7 +87,7 @@ def test_email_send_with_a_template_it_cannot_use_is_a_clear_tool_error(tool_env
     ids = {"OWN": str(own.pk), "FOREIGN": str(foreign.pk)}
     if arguments.get("template_id") in ids:
         arguments = {**arguments, "template_id": ids[arguments["template_id"]]}
-    outcome = run(tool_env, "email_send", {"to": ["a@example.test"], **arguments})
+    outcome = run(tool_env, "email_send", {"to": ["a@example.test"], "subject": "s", "body": "b", **arguments})
     assert outcome.status == "failed" and why in outcome.error, outcome.error
     assert mail.outbox == []
 
@@ -463,10 +465,3 @@ def test_credentials_echoed_back_are_redacted(tool_env, http_fake):
     failed = tool_env.call("crm_add_note", {"contact_id": "c-1", "content": "x"})
     assert "crm-key" not in failed.error and "[redacted]" in failed.error
     assert "crm-key" not in json.dumps(list(ToolCall.objects.values("output_result", "error_message")))
-
-
-def test_email_send_without_a_body_or_template_says_what_it_needs(tool_env):
-    tool_env.grant("send_emails")
-    outcome = run(tool_env, "email_send", {"to": ["a@example.test"], "subject": "s"})
-    assert outcome.status == "failed" and "subject and a body, or a template_id" in outcome.error
-    assert mail.outbox == []

@@ -23,17 +23,15 @@ def _agent_headers(call: Invocation) -> dict[str, str]:
 
 def _email_content(call: Invocation) -> tuple[str, str, str | None]:
     """(subject, body, template name): the arguments', or the organization's template
-    rendered with ``variables`` (tools.email_templates)."""
+    rendered with ``variables`` (tools.email_templates). With a template, the subject and body
+    the model wrote (the schema requires them, as the reference's does) are replaced, as the
+    tool's description says; the answer names the template and the subject actually sent."""
     args = call.arguments
     template_id = args.get("template_id")
     if not template_id:
         if args.get("variables"):
-            raise ToolError("variables fill a template: give template_id too, or send the subject and body.")
-        if not args.get("subject") or not args.get("body"):
-            raise ToolError("Give a subject and a body, or a template_id.")
+            raise ToolError("variables fill a template: give template_id too, or leave variables out.")
         return args["subject"], args["body"], None
-    if args.get("subject") or args.get("body"):
-        raise ToolError("A template gives the subject and body: send template_id and variables without them.")
     try:
         template = email_template_get(organization_id=call.organization_id, template_id=template_id)
     except NotFound:

@@ -185,16 +185,15 @@ BUILTIN_TOOLS: list[dict[str, Any]] = [
                 "body": {"type": "string", "minLength": 1, "maxLength": 100_000},
                 "template_id": {
                     "type": "string",
-                    "description": "An email template of the organization: it gives the subject and body.",
+                    "description": "An email template of the organization: its rendered subject and body are "
+                    "sent instead of the subject and body given here.",
                 },
                 "variables": {
                     "type": "object",
                     "description": "Values the template's {{ placeholders }} take (with template_id).",
                 },
             },
-            # subject and body, or template_id: the handler checks which (providers refuse
-            # anyOf at the top of a tool's parameters).
-            ["to"],
+            ["to", "subject", "body"],
         ),
         "internal",
         {"handler": "email_send"},
