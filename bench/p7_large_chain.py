@@ -143,6 +143,7 @@ def run(args: Any) -> Figure:
     figure.add("a step's run, p50", ok[0]["step_run_ms"]["p50"], unit="ms")
     figure.note(
         f"{len(ok)} chain(s) of {steps} steps after one warm-up chain; each step one tool call and two "
-        "model calls on the fake at 0 ms; the engine's time is the wall time minus the steps' runs."
+        "model calls on the fake at 0 ms; the engine's time is the wall time minus the steps' runs (created -> "
+        "completed), so it holds the hand-over and whatever a step does outside its run's own window."
     )
     return figure
