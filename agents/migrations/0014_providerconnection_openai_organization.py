@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('agents', '0012_chainexecution_trace_context'),
+        ('agents', '0013_agent_type_config'),
     ]
 
     operations = [
