@@ -10,12 +10,12 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from accounts.agent_lookup import agent_visible
 from accounts.models import ActivityLog, ApiToken, Membership, Organization, Scope
 from accounts.roles import Role
 from accounts.tokens import display_prefix, generate_token, hash_token
@@ -453,17 +453,14 @@ def activity_log_external(*, actor: Actor, data: dict[str, Any]) -> ActivityLog:
     """An integrator's own agent activity (``POST activity/``), in the organization's log.
 
     The action is stored under ``external.`` so it can never pass for the platform's own
-    (``execution.completed`` …); ``agent_id`` must name an agent of the organization.
+    (``execution.completed`` …); ``agent_id`` must name an agent of the organization that
+    the caller may see (a private agent of someone else's is not found, as everywhere else).
     """
     agent_id = data.get("agent_id")
-    if agent_id is not None:
-        # A loose reference, as the log's agent_id is: the tenant layer reads the agents'
-        # table by name rather than importing the app above it.
-        agents = apps.get_model("agents", "Agent").objects
-        if not agents.filter(pk=agent_id, organization=actor.organization, deleted_at__isnull=True).exists():
-            raise ApiError(
-                code="AgentNotFound", message=f"Agent {agent_id} not found.", details={"agent_id": str(agent_id)}
-            )
+    if agent_id is not None and not agent_visible(actor, agent_id):
+        raise ApiError(
+            code="AgentNotFound", message=f"Agent {agent_id} not found.", details={"agent_id": str(agent_id)}
+        )
     return activity_record(
         organization=actor.organization,
         actor=actor,

@@ -16,7 +16,7 @@ querysets (``visible_agents_q``):
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import Q
 
@@ -86,3 +86,9 @@ def visible_agents_q(actor: Actor) -> Q:
     if actor.has_perm("agents.change_agent"):
         by_role |= Q(visibility=Visibility.TEAM)
     return base & (by_role | granted)
+
+
+def agent_visible_to(actor: Actor, agent_id: Any) -> bool:
+    """Whether ``agent_id`` is an agent of ``actor``'s organization that ``actor`` may see
+    (registered for accounts' ``POST activity/``, accounts/agent_lookup.py)."""
+    return Agent.objects.filter(visible_agents_q(actor), pk=agent_id).exists()

@@ -345,7 +345,9 @@ def agent_get_for_execution(*, actor: Actor, agent_id: Any) -> Agent:
 def agent_draft_publishable(agent: Agent) -> dict[str, Any]:
     """The draft validated exactly as publishing validates it (the draft was valid when saved,
     but the catalog may have moved on), normalised; raises InvalidAgentConfig."""
-    config = agent_config_validate(agent_draft_config(agent), organization_id=agent.organization_id, agent_id=agent.pk)
+    draft = agent_draft_config(agent)
+    # The lists' values the draft already had were checked when written (previous=draft).
+    config = agent_config_validate(draft, organization_id=agent.organization_id, agent_id=agent.pk, previous=draft)
     if not render_system_prompt(config).strip():
         raise invalid_config(
             {"system_prompt": ["Give the agent a system prompt, a personality or instructions before publishing."]}

@@ -73,6 +73,11 @@ def tool_gap_warnings(*, agent: Any, config: dict[str, Any]) -> list[str]:
     return [gap["message"] for gap in gaps]
 
 
+def capability_grant_names() -> frozenset[str]:
+    """The tools' capability grant names (empty without the tools app)."""
+    return _catalog.capability_names if _catalog is not None else frozenset()
+
+
 def capability_tag_warnings(*, agent: Any, config: dict[str, Any]) -> list[str]:
     """The agent body's ``capabilities`` are descriptive tags (what the agent is for); they
     grant nothing. A tag spelled like a grant is most likely meant as one: say where grants go."""

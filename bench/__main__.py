@@ -34,6 +34,8 @@ FIGURES = {
     "P5": "bench.p5_lists",
     "P6": "bench.p6_latency",
     "LG": "bench.langgraph_compare",
+    "P7": "bench.p7_large_chain",
+    "P8": "bench.p8_worker_memory",
 }
 
 
@@ -91,6 +93,14 @@ SIZES: list[tuple[str, Any, Any, Any, str]] = [
     ("--p6-approvals", int, 30, 3, "approvals resolved one after the other"),
     ("--p6-cron-samples", int, 10, 3, "one-off schedules fired by beat"),
     ("--p6-cron-minutes", int, 2, 0, "every-minute crontab firings to wait for (0: none)"),
+    ("--p7-steps", int, 25, 20, "steps of the large chain (at least 20)"),
+    ("--p7-chains", int, 3, 1, "large chains run after the warm-up one"),
+    ("--p7-timeout", float, 600.0, 300.0, "longest wait for one chain (s)"),
+    ("--p8-waves", int, 10, 4, "waves of runs while the worker's memory is watched"),
+    ("--p8-runs", int, 200, 25, "runs per wave"),
+    ("--p8-warmup", int, 2, 1, "waves counted as the warm-up"),
+    ("--p8-concurrency", int, 8, 4, "worker threads"),
+    ("--p8-timeout", float, 600.0, 300.0, "longest wait for one wave (s)"),
     ("--lg-runs", int, 600, 40, "LangGraph runs per setting (zero latency)"),
     ("--lg-clients", int, 32, 8, "concurrent LangGraph clients"),
     ("--lg-jobs", _ints, "1,10,50", "1,10", "--n-jobs-per-worker values (zero latency); 1 is dev's default"),

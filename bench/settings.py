@@ -13,7 +13,7 @@ from config.settings.dev import *  # noqa: F403
 from config.settings.dev import LOGGING, REST_FRAMEWORK
 
 DEBUG = False
-CELERY_IMPORTS = ("bench.tasks",)
+CELERY_IMPORTS = ("bench.tasks", "bench.worker_probe")
 AGENTRY_TOOL_PORT = env_str("AGENTRY_TOOL_PORT", "bench.tooling.BenchToolPort")
 # A runaway-loop guard of 120 tool calls per agent per minute: a benchmark agent makes
 # thousands a minute on purpose.

@@ -177,6 +177,54 @@ EVENT_CATALOGUE: dict[str, dict[str, Any]] = {
         ),
     },
 }
+_CRM_SOURCE = {
+    "source": {"type": "string", "enum": ["ai_agent"]},
+    "agent_id": _UUID,
+    "execution_id": _UUID,
+    "tool": _TEXT,
+    "contact_id": {"type": ["string", "null"]},
+}
+_CRM_REQUIRED = ["source", "agent_id", "execution_id", "tool", "contact_id"]
+EVENT_CATALOGUE.update(
+    {
+        "crm.contact.created": {
+            "category": "CRM",
+            "name": "Contact Created",
+            "description": "An agent created a contact in the organization's CRM (crm_create_contact).",
+            "trigger_label": "When an AI agent creates a CRM contact",
+            "payload_schema": _object(
+                {**_CRM_SOURCE, "email": _TEXT, "first_name": _TEXT, "last_name": _TEXT, "company": _TEXT},
+                [*_CRM_REQUIRED, "email"],
+            ),
+        },
+        "crm.contact.updated": {
+            "category": "CRM",
+            "name": "Contact Updated",
+            "description": "An agent changed a CRM contact (crm_update_contact); changes names the fields.",
+            "trigger_label": "When an AI agent updates a CRM contact",
+            "payload_schema": _object(
+                {**_CRM_SOURCE, "changes": {"type": "array", "items": _TEXT}}, [*_CRM_REQUIRED, "changes"]
+            ),
+        },
+        "crm.contact.deleted": {
+            "category": "CRM",
+            "name": "Contact Deleted",
+            "description": "An agent deleted a CRM contact (crm_delete_contact, after a person approved it).",
+            "trigger_label": "When an AI agent deletes a CRM contact",
+            "payload_schema": _object({**_CRM_SOURCE, "reason": _TEXT}, _CRM_REQUIRED),
+        },
+        "crm.note.created": {
+            "category": "CRM",
+            "name": "Contact Note Added",
+            "description": "An agent added a note, call, meeting or email record to a contact (crm_add_note).",
+            "trigger_label": "When an AI agent adds a note to a CRM contact",
+            "payload_schema": _object(
+                {**_CRM_SOURCE, "note_type": _TEXT, "note_id": {"type": ["string", "null"]}},
+                [*_CRM_REQUIRED, "note_type"],
+            ),
+        },
+    }
+)
 CATEGORY = "AI Agents"
 
 

@@ -89,6 +89,7 @@ def connection_config(
             timeout=timeout,
             max_retries=max_retries,
             endpoint_guard=organization_guard(),
+            organization=_openai_organization(provider, connection),
         )
     env = settings.PROVIDER_ENV.get(provider, {})
     # openai_compatible has no environment entry: it never gets the platform's OpenAI key,
@@ -100,7 +101,16 @@ def connection_config(
         base_url=(connection.base_url if connection else "") or env.get("base_url") or None,
         timeout=timeout,
         max_retries=max_retries,
+        organization=_openai_organization(provider, connection),
     )
+
+
+def _openai_organization(provider: str, connection: Any) -> str | None:
+    """The connection's OpenAI organization id, for OpenAI calls only (the service refuses it
+    on other providers' connections; checked again here, a header never goes astray)."""
+    if provider != "openai" or connection is None:
+        return None
+    return getattr(connection, "openai_organization", "") or None
 
 
 def resolve_providers(*, model_config: dict[str, Any], organization_id: Any = None) -> ResolvedProviders:

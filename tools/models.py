@@ -342,6 +342,32 @@ class EmailDraft(models.Model):
         return self.subject
 
 
+class EmailTemplate(models.Model):
+    """An organization's email, rendered by ``email_send`` with ``template_id`` (tools.email_templates):
+    Django's template language on plain data only, autoescaped body, bounded size."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="email_templates")
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    subject = models.CharField(max_length=500)
+    body = models.TextField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "name"], name="unique_email_template_name_per_org")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class NotificationChannel(models.TextChoices):
     IN_APP = "in_app"
     EMAIL = "email"

@@ -20,7 +20,7 @@ from executions.runtime.tools_port import local_tool, tool_allowed
 from tools.approval_policy import approval_policy
 from tools.builtins.base import ToolDef
 from tools.mcp.selectors import platform_servers_shared_with
-from tools.models import AgentCapabilityGrant, ModuleEndpoint, Notification, Tool, ToolCall
+from tools.models import AgentCapabilityGrant, EmailTemplate, ModuleEndpoint, Notification, Tool, ToolCall
 
 
 def visible_tools_q(organization_id: Any) -> Q:
@@ -248,3 +248,19 @@ def module_endpoint_get(*, actor: Actor, endpoint_id: Any) -> ModuleEndpoint:
 def notification_list(*, actor: Actor) -> QuerySet[Notification]:
     """The acting person's own notifications in this organization."""
     return Notification.objects.filter(organization=actor.organization, user_id=actor.user_id).order_by("-created_at")
+
+
+def email_template_list(*, organization_id: Any) -> QuerySet[EmailTemplate]:
+    return EmailTemplate.objects.filter(organization_id=organization_id)
+
+
+def email_template_get(*, organization_id: Any, template_id: Any) -> EmailTemplate:
+    """The organization's template; another organization's, or none, is NotFound."""
+    try:
+        pk = uuid.UUID(str(template_id))
+    except ValueError:
+        raise NotFound("Email template not found.") from None
+    template = email_template_list(organization_id=organization_id).filter(pk=pk).first()
+    if template is None:
+        raise NotFound("Email template not found.")
+    return template

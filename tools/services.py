@@ -18,10 +18,12 @@ from config.api.errors import ApiError, InvalidInput
 from config.json_schema import schema_problems
 from tools.builtins.base import ToolError
 from tools.builtins.definitions import BUILTIN_NAMES, BUILTIN_TOOLS
+from tools.email_templates import template_problems
 from tools.models import (
     AgentCapabilityGrant,
     Capability,
     EmailDraft,
+    EmailTemplate,
     HandlerType,
     ModuleEndpoint,
     Notification,
@@ -451,3 +453,40 @@ def notification_mark_read(*, actor: Actor, notification: Notification) -> Notif
         notification.read_at = timezone.now()
         notification.save(update_fields=["read_at"])
     return notification
+
+
+# --- Email templates ------------------------------------------------------------------
+
+
+def email_template_save(*, actor: Actor, data: dict[str, Any], template: EmailTemplate | None = None) -> EmailTemplate:
+    """Create or change one of the organization's email templates; a subject or body that
+    does not compile (or nests loops) is refused with the reason, and nothing is saved."""
+    subject = data.get("subject", template.subject if template else "")
+    body = data.get("body", template.body if template else "")
+    problems = template_problems(subject=subject, body=body)
+    if problems:
+        raise InvalidInput(validation_errors=problems)
+    try:
+        with transaction.atomic():
+            if template is None:
+                template = EmailTemplate(organization=actor.organization, created_by=actor.user)  # type: ignore[misc]
+            for field in ("name", "description", "subject", "body"):
+                if field in data:
+                    setattr(template, field, data[field])
+            template.save()
+            activity_record(
+                organization=actor.organization,
+                actor=actor,
+                action="email_template.save",
+                target=template,
+                request_summary={"name": template.name, "fields": sorted(data)},
+            )
+    except IntegrityError:
+        raise ApiError(code="Conflict", message=f"An email template named {data.get('name')!r} exists.") from None
+    return template
+
+
+def email_template_delete(*, actor: Actor, template: EmailTemplate) -> None:
+    with transaction.atomic():
+        activity_record(organization=actor.organization, actor=actor, action="email_template.delete", target=template)
+        template.delete()

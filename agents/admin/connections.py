@@ -30,7 +30,7 @@ class ProviderConnectionForm(forms.ModelForm):
         model = ProviderConnection
         fields = [
             "organization", "provider", "name", "base_url", "api_key", "default_model", "available_models",
-            "is_default", "is_active", "requests_per_minute", "tokens_per_minute",
+            "is_default", "is_active", "requests_per_minute", "tokens_per_minute", "openai_organization",
         ]  # fmt: skip
 
     def save(self, commit: bool = True) -> ProviderConnection:

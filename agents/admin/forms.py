@@ -70,7 +70,7 @@ class PersonalityField(forms.CharField):
 
 class AgentAdminForm(forms.ModelForm):
     personality = PersonalityField(
-        required=False, help_text='Text, or a JSON object such as {"traits": ["calm"], "tone": "warm"}.'
+        required=False, help_text='Text, or a JSON object such as {"traits": ["calm"], "tone": "casual"}.'
     )
     avatar_url = forms.URLField(required=False, max_length=500, assume_scheme="https")
     slug = forms.SlugField(required=False, max_length=200, help_text="Made from the name when left empty.")
@@ -96,7 +96,10 @@ class AgentAdminForm(forms.ModelForm):
         config = agent_draft_config(candidate)
         try:
             agent_config_validate(
-                config, organization_id=candidate.organization_id, agent_id=existing.pk if existing else None
+                config,
+                organization_id=candidate.organization_id,
+                agent_id=existing.pk if existing else None,
+                previous=agent_draft_config(existing) if existing is not None else None,
             )
             if existing is None or candidate.name.lower() != existing.name.lower():
                 ensure_name_free(

@@ -383,6 +383,9 @@ class ProviderConnection(models.Model):
     key_last4 = models.CharField(max_length=4, blank=True)
     default_model = models.CharField(max_length=120, blank=True)
     available_models = models.JSONField(default=list, blank=True)
+    # OpenAI only: the organization id (org-...) sent with each call as the SDK's
+    # ``organization`` (the OpenAI-Organization header), for keys that belong to several.
+    openai_organization = models.CharField(max_length=100, blank=True, default="", db_default="")
     is_default = models.BooleanField(default=False)
     is_active = models.BooleanField(default=True)
     # Enforced in Redis before each call; null = no limit.

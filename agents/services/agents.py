@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -39,6 +40,8 @@ from config.api.errors import ApiError, InsufficientPermissions, InvalidInput
 
 if TYPE_CHECKING:
     from accounts.access import Actor
+
+logger = logging.getLogger(__name__)
 
 # Transitions of DESIGN.md §4 / the api-design state diagram; publish lives in versions.py.
 LIFECYCLE = {
@@ -119,15 +122,30 @@ def agent_create(
         organization=organization, created_by=user, updated_by=user, template=template, copied_from=copied_from
     )
     agent_apply_config(agent, config)
-    save_unique(agent)
-    agent_goals_sync(agent=agent)
-    record(actor=actor, agent=agent, action="agent.created", by_user=by_user, summary={"name": agent.name})
-    emit(
-        agent,
-        "ai.agent.created",
-        {"id": agent.pk, "name": agent.name, "type": agent.agent_type, "domain": agent.domain},
-    )
+    try:
+        save_unique(agent)
+        agent_goals_sync(agent=agent)
+        record(actor=actor, agent=agent, action="agent.created", by_user=by_user, summary={"name": agent.name})
+        emit(
+            agent,
+            "ai.agent.created",
+            {"id": agent.pk, "name": agent.name, "type": agent.agent_type, "domain": agent.domain},
+        )
+    except DatabaseError as exc:
+        # Not the input (that was validated above, and a name taken meanwhile is
+        # DuplicateAgentName): the agent, its goals or its log could not be written. The
+        # transaction rolls back whole; the caller gets 500 AgentCreationFailed, the log the cause.
+        logger.exception("agent %r could not be created in organization %s", config["name"], organization_id)
+        raise agent_creation_failed(f"{type(exc).__name__} while writing the agent.") from exc
     return agent
+
+
+def agent_creation_failed(reason: str, **details: Any) -> ApiError:
+    return ApiError(
+        code="AgentCreationFailed",
+        message="The agent could not be created; nothing was saved. Try again, or tell the operators if it persists.",
+        details={"reason": reason, **details},
+    )
 
 
 @transaction.atomic
@@ -153,7 +171,9 @@ def agent_update(
             details={"fields": versioned, "editable": list(LIVE_FIELDS)},
         )
     before = agent_draft_config(agent)
-    config = agent_config_validate(merge_config(before, data), organization_id=agent.organization_id, agent_id=agent.pk)
+    config = agent_config_validate(
+        merge_config(before, data), organization_id=agent.organization_id, agent_id=agent.pk, previous=before
+    )
     if config["name"].lower() != agent.name.lower():
         ensure_name_free(organization_id=agent.organization_id, name=config["name"], exclude_pk=agent.pk)
     if config["slug"] != agent.slug:

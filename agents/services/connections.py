@@ -7,6 +7,7 @@ must pass the SSRF guard. Platform connections are the operators' and trusted as
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,8 +22,10 @@ from config.ssrf import UnresolvableHost, UrlRefused, check_url
 
 FIELDS = {
     "provider", "name", "base_url", "api_key", "default_model", "available_models", "is_default", "is_active",
-    "requests_per_minute", "tokens_per_minute",
+    "requests_per_minute", "tokens_per_minute", "openai_organization",
 }  # fmt: skip
+# OpenAI's organization ids: "org-" and letters/digits. Checked strictly, since it becomes a header.
+OPENAI_ORGANIZATION = re.compile(r"^org-[A-Za-z0-9_-]{1,96}$")
 MAX_KEY_CHARS = 500
 # Providers with a platform key (PROVIDER_ENV, the SDKs' environment variables): a connection of
 # theirs without a key of its own would be called with the platform's. An openai_compatible
@@ -60,6 +63,16 @@ def _clean(
             "A connection with its own base_url needs its own API key: the platform's key is only ever sent "
             "to the provider's own endpoint."
         ]
+    organization_id = data.get("openai_organization")
+    if organization_id:
+        if not isinstance(organization_id, str) or not OPENAI_ORGANIZATION.match(organization_id):
+            errors["openai_organization"] = ["An OpenAI organization id such as org-AbC123, or empty."]
+        elif provider != "openai":
+            errors["openai_organization"] = [
+                f"Only OpenAI takes an organization id; a {provider} connection would never send it."
+            ]
+    elif organization_id is not None and organization_id != "":
+        errors["openai_organization"] = ["An OpenAI organization id such as org-AbC123, or empty."]
     models = data.get("available_models")
     if models is not None and (not isinstance(models, list) or not all(isinstance(m, str) and m for m in models)):
         errors["available_models"] = ["A list of model names."]

@@ -33,7 +33,7 @@ def agent_configuration_validate(agent: Agent, overrides: Any) -> dict[str, Any]
     # Check the result, not the fragment: the merged configuration must be valid as a whole.
     merged = merge_config(default_config(), agent_version_config(agent.current_version))
     try:
-        agent_config_validate(apply_overrides(merged, overrides))
+        agent_config_validate(apply_overrides(merged, overrides), previous=merged)
     except ApiError as exc:
         errors = exc.details.get("validation_errors", {})
         raise invalid_config({f"overrides.{key}": value for key, value in errors.items()}) from exc

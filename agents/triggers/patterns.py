@@ -20,7 +20,18 @@ EVENT_TYPE = re.compile(rf"^{SEGMENT}(\.{SEGMENT})*$")
 PATTERN_SEGMENT = re.compile(rf"^(\*\*|\*|{SEGMENT})$")
 RESERVED_PREFIX = "ai"
 
-# The ten platform events of the reference (automation event integration).
+# Domain events the platform's own tools emit when they change an organization's data (the
+# reference's ``crm.contact.created`` from its CRM tool): written to the event log and sent to
+# webhooks like the ai.* ones, and dispatched to the organization's event-triggered agents as
+# a posted event is (tools/builtins/crm_events.py), so agents react to other agents' work.
+DOMAIN_EVENT_TYPES = (
+    "crm.contact.created",
+    "crm.contact.updated",
+    "crm.contact.deleted",
+    "crm.note.created",
+)
+
+# The ten platform events of the reference (automation event integration), then the domain events.
 EVENT_TYPES = (
     "ai.agent.created",
     "ai.agent.updated",
@@ -36,6 +47,7 @@ EVENT_TYPES = (
     "ai.goal.achieved",
     # A guardian's monitoring rule breached (agents/types.py, executions/guardian.py).
     "ai.guardian.breach",
+    *DOMAIN_EVENT_TYPES,
 )
 
 

@@ -17,6 +17,7 @@ from agents.models import AgentType, Visibility
 from agents.validation.agent_types import validate_type_config
 from agents.validation.base import TOOL_PATTERN, Errors, invalid_config, str_list
 from agents.validation.behaviour import (
+    validate_capability_tags,
     validate_constraints,
     validate_examples,
     validate_goals,
@@ -46,11 +47,18 @@ __all__ = [
 
 
 def agent_config_validate(
-    config: dict[str, Any], *, organization_id: Any = None, agent_id: Any = None
+    config: dict[str, Any],
+    *,
+    organization_id: Any = None,
+    agent_id: Any = None,
+    previous: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Check a whole configuration; returns it normalised or raises InvalidAgentConfig.
 
     ``agent_id``: the agent being edited (None on create), which may not manage or watch itself.
+    ``previous`` is the configuration the edit starts from: values of the predefined lists
+    (capability tags, personality enumerations) are checked only where they differ from it,
+    so a row stored before the lists existed can still be edited, published and rolled back.
     """
     errors = Errors()
     config = dict(config)
@@ -72,10 +80,11 @@ def agent_config_validate(
     if not isinstance(config.get("metadata"), dict):
         errors.add("metadata", "Must be an object.")
     str_list(config, "capabilities", errors)
+    validate_capability_tags(config, errors, previous)
     str_list(config, "allowed_tools", errors, pattern=TOOL_PATTERN, what="tool name or pattern")
     str_list(config, "denied_tools", errors, pattern=TOOL_PATTERN, what="tool name or pattern")
 
-    validate_personality(config, errors)
+    validate_personality(config, errors, previous)
     validate_goals(config, errors)
     validate_constraints(config, errors)
     validate_examples(config, errors)

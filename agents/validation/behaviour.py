@@ -8,6 +8,7 @@ from typing import Any
 from django.utils.dateparse import parse_datetime
 
 from agents.models import GoalComparison, GoalWindow
+from agents.tooling import capability_grant_names
 from agents.triggers.conditions import trigger_conditions_problems
 from agents.triggers.cron import cron_normalise, cron_problem, timezones
 from agents.triggers.patterns import pattern_problem
@@ -19,6 +20,7 @@ from agents.validation.base import (
     is_str_list,
     str_list,
 )
+from agents.vocabulary import CAPABILITY_TAGS, PERSONALITY_ENUMS
 from config.json_schema import schema_problems
 
 PERSONALITY_KEYS = frozenset({"traits", "tone", "behavior", "language_style", "description"})
@@ -27,7 +29,12 @@ GOAL_KEYS = frozenset(
 )
 
 
-def validate_personality(config: dict, errors: Errors) -> None:
+def _personality_of(config: dict | None) -> dict:
+    value = (config or {}).get("personality")
+    return value if isinstance(value, dict) else {}
+
+
+def validate_personality(config: dict, errors: Errors, previous: dict | None = None) -> None:
     value = config.get("personality")
     if value is None:
         config["personality"] = ""
@@ -43,8 +50,40 @@ def validate_personality(config: dict, errors: Errors) -> None:
         for key in ("tone", "language_style", "description"):
             if key in value and not isinstance(value[key], str):
                 errors.add(f"personality.{key}", "Must be a string.")
+        _personality_enums(value, _personality_of(previous), errors)
     else:
         errors.add("personality", "Must be text or an object with traits, tone, behavior, language_style.")
+
+
+def _personality_enums(value: dict, before: dict, errors: Errors) -> None:
+    """tone, behavior (one or a list) and language_style take the reference's values; a value
+    the stored configuration already had is left alone (validated on write, not on read)."""
+    for key, allowed in PERSONALITY_ENUMS.items():
+        if key not in value or value[key] == before.get(key):
+            continue
+        items = value[key] if isinstance(value[key], list) else [value[key]]
+        wrong = [item for item in items if isinstance(item, str) and item not in allowed]
+        if wrong:
+            errors.add(
+                f"personality.{key}", f"{', '.join(map(repr, wrong))} is not allowed; use one of {list(allowed)}."
+            )
+
+
+def validate_capability_tags(config: dict, errors: Errors, previous: dict | None = None) -> None:
+    """Descriptive tags from the documented list (agents.vocabulary). A tool capability's
+    name is accepted too, and the agent's warnings say it grants nothing (agents.tooling)."""
+    tags = config.get("capabilities")
+    if not isinstance(tags, list) or not is_str_list(tags):
+        return  # str_list has said so
+    stored = set((previous or {}).get("capabilities") or [])
+    allowed = set(CAPABILITY_TAGS) | capability_grant_names()
+    for index, tag in enumerate(tags):
+        if tag not in allowed and tag not in stored:
+            errors.add(
+                f"capabilities.{index}",
+                f"{tag!r} is not a known capability; use one of {sorted(CAPABILITY_TAGS)} "
+                "(GET /api/v1/agents/vocabulary/ describes each).",
+            )
 
 
 def validate_goals(config: dict, errors: Errors) -> None:

@@ -71,6 +71,8 @@ class ProviderConfig:
     backoff_base: float = 0.5
     backoff_max: float = 8.0
     endpoint_guard: EndpointGuard | None = None
+    # OpenAI's organization id (the OpenAI-Organization header); only the openai adapter sends it.
+    organization: str | None = None
 
     def __post_init__(self) -> None:
         if self.max_retries < 0 or self.timeout <= 0 or self.backoff_base < 0 or self.backoff_max < 0:

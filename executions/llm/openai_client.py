@@ -89,6 +89,7 @@ class OpenAIClient(LLMClient):
             api_key=api_key,
             base_url=base_url,
             config=config,
+            organization=config.organization if cls.provider == "openai" else None,
         )
 
     # -- protocol ------------------------------------------------------------------------

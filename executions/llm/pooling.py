@@ -34,6 +34,7 @@ def pooled_sdk(
     api_key: str | None,
     base_url: str | None,
     config: ProviderConfig,
+    **sdk_options: Any,
 ) -> Any:
     """``sdk_class`` (openai.OpenAI, anthropic.Anthropic, groq.Groq) on a pooled HTTP client of
     ``http_module``: the SDK's own ``default_http_client`` for the platform's endpoints, the
@@ -52,4 +53,5 @@ def pooled_sdk(
         max_retries=0,  # retries are ours (retry.py), bounded per ProviderConfig
         default_headers=config.extra.get("default_headers"),
         http_client=http_client,
+        **{name: value for name, value in sdk_options.items() if value is not None},
     )

@@ -77,6 +77,8 @@ def get_client(config: ProviderConfig) -> LLMClient:
         json.dumps(config.extra.get("default_headers") or {}, sort_keys=True),
         # An organization's endpoint never shares a client with an operator's for the same URL.
         _guard_key(config),
+        # Nor do two OpenAI organizations share one (the SDK sends the id on every call).
+        config.organization or "",
     )
     with _lock:
         sdk = _sdk_cache.get(key)

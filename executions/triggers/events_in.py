@@ -64,10 +64,50 @@ def event_dispatch(*, actor: Actor, event_type: Any, payload: Any, idempotency_k
         errors["Idempotency-Key"] = [f"1 to {MAX_KEY_CHARS} characters."]
     if errors:
         raise InvalidInput("The event is invalid.", validation_errors=errors)
-    organization = actor.organization
+    return _fan_out(
+        organization=actor.organization,
+        actor=actor,
+        event_type=event_type,
+        payload=payload,
+        key_prefix=f"event:{idempotency_key}" if idempotency_key else None,
+    )
+
+
+def domain_event_dispatch(
+    *, execution: Execution, event_type: str, payload: dict[str, Any], idempotency_key: str
+) -> EventDispatch:
+    """A domain event a run's tool caused (crm.contact.created …), fanned out like a posted one.
+
+    The runs it starts are children of ``execution`` (so MAX_DEPTH ends any loop of agents
+    reacting to each other, refused runs recorded as trigger attempts), keyed on the tool call
+    (a call repeated after a crash starts nothing twice), and never the emitting agent itself.
+    """
+    return _fan_out(
+        organization=execution.organization,
+        actor=None,
+        event_type=event_type,
+        payload=payload,
+        key_prefix=f"event:{idempotency_key}",
+        parent=execution,
+        skip_agent_id=execution.agent_id,
+    )
+
+
+def _fan_out(
+    *,
+    organization: Any,
+    actor: Actor | None,
+    event_type: str,
+    payload: dict[str, Any],
+    key_prefix: str | None,
+    parent: Execution | None = None,
+    skip_agent_id: Any = None,
+) -> EventDispatch:
     result = EventDispatch(event_id=str(uuid.uuid4()), event_type=event_type)
     data = {"event": {"type": event_type, "id": result.event_id}, "payload": payload}
     for agent in trigger_agents(organization=organization):
+        if skip_agent_id is not None and agent.pk == skip_agent_id:
+            continue
         assert agent.current_version is not None  # trigger_agents excludes agents without one
         config = agent_effective_config(version=agent.current_version, organization=organization)
         verdict = event_agent_matches(agent=agent, config=config, event_type=event_type, data=data)
@@ -83,8 +123,9 @@ def event_dispatch(*, actor: Actor, event_type: Any, payload: Any, idempotency_k
             task=f"The event {event_type} happened; its payload is the context.",
             context=payload,
             trigger_data={"event_type": event_type, "event_id": result.event_id},
-            idempotency_key=f"event:{idempotency_key}:{agent.pk}" if idempotency_key else None,
+            idempotency_key=f"{key_prefix}:{agent.pk}" if key_prefix else None,
             actor=actor,
+            parent=parent,
         )
         if attempt is not None:
             result.refused.append(attempt)

@@ -25,7 +25,7 @@ def body(**overrides: Any) -> dict[str, Any]:
         "description": "Answers support questions.",
         "agent_type": "specialist",
         "domain": "support",
-        "personality": {"traits": ["patient", "precise"], "tone": "warm"},
+        "personality": {"traits": ["patient", "precise"], "tone": "casual"},
         "system_prompt": "You answer customer questions about Acme products.",
         "goals": [{"name": "Reliability", "metric": "success_rate", "target": 90, "comparison": "gte"}],
         "constraints": ["Never promise refunds"],

@@ -263,9 +263,9 @@ def test_admin_keeps_a_deprecated_agent_frozen(staff_adam, alice, make_agent):
 
 
 def test_personality_is_prose_or_a_json_object_in_the_admin(staff_adam, org):
-    traits = json.dumps({"traits": ["calm"], "tone": "warm"})
+    traits = json.dumps({"traits": ["calm"], "tone": "casual"})
     _client(staff_adam).post(f"{CHANGELIST}add/", _form_data(organization=str(org.pk), personality=traits))
-    assert Agent.objects.get(name="Admin Made").personality == {"traits": ["calm"], "tone": "warm"}
+    assert Agent.objects.get(name="Admin Made").personality == {"traits": ["calm"], "tone": "casual"}
     response = _client(staff_adam).post(
         f"{CHANGELIST}add/", _form_data(organization=str(org.pk), name="Broken", personality="{not json")
     )

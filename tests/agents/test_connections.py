@@ -275,3 +275,56 @@ def test_the_admin_holds_organization_admins_to_the_same_rules(org, adam):
         response = client.post(add, data)
         assert response.status_code == 200 and field in response.context["adminform"].form.errors, fields
     assert not ProviderConnection.objects.exists()
+
+
+def test_the_openai_organization_id_reaches_openai_as_its_header(org, owner_actor, make_agent, settings, fake_llm):
+    settings.PROVIDER_ENV = {"openai": {"api_key": "sk-env", "base_url": "http://127.0.0.1:9/v1"}}
+    settings.AGENTRY_SSRF_ALLOW = [fake_llm.allow_entry]
+    connection = provider_connection_create(
+        actor=owner_actor,
+        data={
+            "provider": "openai", "api_key": SECRET, "base_url": fake_llm.openai_base_url, "is_default": True,
+            "openai_organization": "org-Acme123",
+        },
+    )  # fmt: skip
+    agent = make_agent()
+    fake_llm.script(text("one"), text("two"), text("three"))
+    for _ in range(2):
+        execution, _ = execution_start(agent=agent, organization=org, task="hi")
+        run_execution(execution.pk)
+    assert [r.headers.get("openai-organization") for r in fake_llm.chat_requests] == ["org-Acme123"] * 2
+    # Another id (or none) is another SDK client: the cached one never sends a stale header.
+    from agents.services.connections import provider_connection_update
+
+    provider_connection_update(actor=owner_actor, connection=connection, data={"openai_organization": ""})
+    execution, _ = execution_start(agent=agent, organization=org, task="hi")
+    run_execution(execution.pk)
+    assert "openai-organization" not in fake_llm.chat_requests[-1].headers
+
+
+@pytest.mark.parametrize(
+    ("data", "why"),
+    [
+        ({"provider": "anthropic", "openai_organization": "org-Acme123"}, "Only OpenAI"),
+        ({"provider": "groq", "openai_organization": "org-Acme123"}, "Only OpenAI"),
+        ({"provider": "openai", "openai_organization": "Acme\r\nX-Evil: 1"}, "organization id"),
+        ({"provider": "openai", "openai_organization": 42}, "organization id"),
+    ],
+)
+def test_an_organization_id_is_refused_off_openai_or_malformed(org, adam, client_for, data, why):
+    error = assert_error(
+        client_for(adam).post("/api/v1/provider-connections/", data, format="json"), 400, "InvalidInput"
+    )
+    assert why in error["details"]["validation_errors"]["openai_organization"][0]
+    assert not ProviderConnection.objects.filter(organization=org).exists()
+
+
+def test_the_organization_id_is_shown_and_changed_through_the_api(org, adam, client_for):
+    api = client_for(adam)
+    created = api.post(
+        "/api/v1/provider-connections/", {"provider": "openai", "openai_organization": "org-One"}, format="json"
+    )
+    assert created.status_code == 201, created.content
+    assert created.json()["openai_organization"] == "org-One"
+    url = f"/api/v1/provider-connections/{created.json()['id']}/"
+    assert api.patch(url, {"openai_organization": "org-Two"}, format="json").json()["openai_organization"] == "org-Two"

@@ -70,7 +70,7 @@ def test_examples_become_alternating_turns(alice, make_agent):
         {"role": "assistant", "content": "See you."},
     ]
     prompt = render_system_prompt(config)
-    assert prompt.startswith("Traits: patient, precise.\nTone: warm.\n\nYou answer customer questions")
+    assert prompt.startswith("Traits: patient, precise.\nTone: casual.\n\nYou answer customer questions")
     assert "## Goals\n- Reliability (priority 5/10) — target: success_rate at least 90" in prompt
 
 

@@ -63,3 +63,31 @@ def test_the_platforms_own_rows_are_bounded_and_redacted(org):
     assert row.request_summary["password"] == "[redacted]"
     assert row.request_summary["deep"]["a"]["b"]["c"]["d"] == "[nested too deep]"
     assert row.request_summary["big"].endswith("[8000 more characters]")
+
+
+def test_activity_is_logged_only_for_an_agent_the_caller_may_see(org, alice, mia, owner_actor, client_for):
+    from accounts.access import Actor
+    from accounts.models import Membership
+    from agents.services import agent_delete
+
+    mias_actor = Actor(organization=org, user=mia, membership=Membership.objects.get(user=mia, organization=org))
+    private = agent_create(
+        actor=owner_actor, data={"name": "Owner's own", "system_prompt": "x", "visibility": "private"}
+    )
+    mias = agent_create(actor=mias_actor, data={"name": "Mia's own", "system_prompt": "x", "visibility": "private"})
+    gone = agent_create(actor=owner_actor, data={"name": "Gone", "system_prompt": "x"})
+    agent_delete(actor=owner_actor, agent=gone)
+    body = {"action": "crm.lead_qualified", "status": "success"}
+    for agent in (private, gone):
+        response = client_for(mia).post("/api/v1/activity/", {**body, "agent_id": str(agent.pk)}, format="json")
+        assert_error(response, 404, "AgentNotFound")
+    assert not ActivityLog.objects.filter(action__startswith="external.").exists()
+    # Her own private agent, and an owner (who may see every agent) for hers: logged.
+    assert (
+        client_for(mia).post("/api/v1/activity/", {**body, "agent_id": str(mias.pk)}, format="json").status_code == 201
+    )
+    assert (
+        client_for(alice).post("/api/v1/activity/", {**body, "agent_id": str(mias.pk)}, format="json").status_code
+        == 201
+    )
+    assert ActivityLog.objects.filter(action="external.crm.lead_qualified", agent_id=mias.pk).count() == 2

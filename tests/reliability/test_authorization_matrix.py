@@ -40,7 +40,7 @@ from executions.triggers.hooks_in import hook_secret_rotate
 from memory.models import Conversation, Document, Episode, KnowledgeBase, Memory
 from tests.approvals.helpers import pending_approvals
 from tests.conftest import assert_error
-from tools.models import McpServer, ModuleEndpoint, Notification, Tool, ToolCall
+from tools.models import EmailTemplate, McpServer, ModuleEndpoint, Notification, Tool, ToolCall
 
 ROLES = ("viewer", "member", "admin", "owner")
 METHODS = ("get", "post", "put", "patch", "delete")
@@ -56,6 +56,7 @@ MATRIX: dict[str, str] = {
     "POST /api/v1/agents/": "member",
     "GET /api/v1/agents/stats/": "viewer",
     "GET /api/v1/agents/goal-metrics/": "viewer",
+    "GET /api/v1/agents/vocabulary/": "viewer",
     "GET /api/v1/agents/{id}/goals/{goal_id}/progress/": "viewer",
     # Reporting a goal's value edits the (owner's) agent: agents.manage_all_agents.
     "POST /api/v1/agents/{id}/goals/{goal_id}/progress/": "admin",
@@ -191,6 +192,11 @@ MATRIX: dict[str, str] = {
     "GET /api/v1/trigger-attempts/": "viewer",
     "GET /api/v1/trigger-attempts/{id}/": "viewer",
     "GET /api/v1/event-types/": "viewer",
+    "GET /api/v1/email-templates/": "viewer",
+    "POST /api/v1/email-templates/": "admin",
+    "GET /api/v1/email-templates/{id}/": "viewer",
+    "PATCH /api/v1/email-templates/{id}/": "admin",
+    "DELETE /api/v1/email-templates/{id}/": "admin",
     "GET /api/v1/usage/": "viewer",
     "GET /api/v1/usage/quota/": "viewer",
     "GET /api/v1/webhooks/": "admin",
@@ -350,6 +356,8 @@ def world(org, other_org, alice, adam, mia, vic, oscar, owner_actor, client_for)
     _add(world, "/api/v1/mcp-servers/", mcp_server.pk)
     module = ModuleEndpoint.objects.create(organization=org, module="crm", base_url="https://crm.example.test/")
     _add(world, "/api/v1/module-endpoints/", module.pk)
+    email_template = EmailTemplate.objects.create(organization=org, name="Welcome", subject="Hi", body="Hello")
+    _add(world, "/api/v1/email-templates/", email_template.pk)
     connection = provider_connection_create(
         actor=owner_actor, data={"provider": "openai", "api_key": "sk-matrix-0000", "is_default": True}
     )

@@ -45,6 +45,7 @@ def test_everyone_sees_the_system_tools(vic, client_for, synced_tools):
     assert {t["name"] for t in crm} >= {"crm_get_contact", "crm_search_contacts"}
     detail = client.get("/api/v1/tools/email_send/").json()
     assert detail["parameters_schema"]["required"] == ["to", "subject", "body"]
+    assert {"subject", "body", "template_id", "variables"} <= set(detail["parameters_schema"]["properties"])
     assert detail["requires_permissions"] == ["send_emails"] and detail["is_system"] is True
     assert_error(client.get("/api/v1/tools/nope/"), 404, "NotFound")
 

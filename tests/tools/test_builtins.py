@@ -7,7 +7,7 @@ import json
 import pytest
 from django.core import mail
 
-from tools.models import EmailDraft, Notification, Task, Tool, ToolCall
+from tools.models import EmailDraft, EmailTemplate, Notification, Task, Tool, ToolCall
 
 pytestmark = pytest.mark.django_db
 
@@ -33,10 +33,62 @@ def test_email_send_needs_approval_then_goes_through_django_mail(tool_env):
     assert message.extra_headers["X-Agentry-Execution"] == str(tool_env.execution.pk)
 
 
-def test_email_send_refuses_templates_it_cannot_render(tool_env):
+def test_email_send_renders_a_stored_template_with_its_variables(tool_env, other_org):
     tool_env.grant("send_emails")
-    outcome = run(tool_env, "email_send", {"to": ["a@example.test"], "subject": "s", "body": "b", "template_id": "t1"})
-    assert outcome.status == "failed" and "template_id" in outcome.error
+    template = EmailTemplate.objects.create(
+        organization=tool_env.org,
+        name="Welcome",
+        subject="Welcome, {{ contact.first_name|title }}",
+        body="Dear {{ contact.first_name }},\n{% for item in items %}- {{ item }}\n{% endfor %}{{ missing }}Bye",
+    )
+    arguments = {
+        "to": ["a@example.test"],
+        # What the model wrote is replaced by the template (the schema requires both).
+        "subject": "ignored",
+        "body": "ignored",
+        "template_id": str(template.pk),
+        "variables": {"contact": {"first_name": "ada <b>"}, "items": ["one", "two & three"]},
+    }
+    outcome = run(tool_env, "email_send", arguments)
+    assert outcome.status == "completed", outcome.error
+    assert outcome.output == {
+        "sent": True,
+        "to": ["a@example.test"],
+        "subject": "Welcome, Ada <B>",
+        "template": "Welcome",
+    }
+    (message,) = mail.outbox
+    assert message.subject == "Welcome, Ada <B>"
+    # The body is autoescaped; a missing variable renders as nothing.
+    assert message.body == "Dear ada &lt;b&gt;,\n- one\n- two &amp; three\nBye"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "why"),
+    [
+        ({"template_id": "00000000-0000-0000-0000-000000000000"}, "No email template"),
+        ({"template_id": "not-a-uuid"}, "No email template"),
+        ({"template_id": "FOREIGN"}, "No email template"),
+        ({"variables": {"a": 1}}, "give template_id"),
+        ({"template_id": "OWN", "variables": {"items": list(range(101))}}, "could not be rendered"),
+        ({"template_id": "OWN", "variables": {"items": "x" * 200}}, "at most 100 items"),
+        ({"template_id": "OWN", "variables": {"newline": "a\nBcc: x@evil.test"}}, "one line"),
+    ],
+)
+def test_email_send_with_a_template_it_cannot_use_is_a_clear_tool_error(tool_env, other_org, arguments, why):
+    tool_env.grant("send_emails")
+    own = EmailTemplate.objects.create(
+        organization=tool_env.org,
+        name="Own",
+        subject="Hi {{ newline }}",
+        body="{% for i in items %}{{ i }}{% endfor %}.",
+    )
+    foreign = EmailTemplate.objects.create(organization=other_org, name="Theirs", subject="s", body="b")
+    ids = {"OWN": str(own.pk), "FOREIGN": str(foreign.pk)}
+    if arguments.get("template_id") in ids:
+        arguments = {**arguments, "template_id": ids[arguments["template_id"]]}
+    outcome = run(tool_env, "email_send", {"to": ["a@example.test"], "subject": "s", "body": "b", **arguments})
+    assert outcome.status == "failed" and why in outcome.error, outcome.error
     assert mail.outbox == []
 
 

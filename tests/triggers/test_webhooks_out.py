@@ -74,7 +74,8 @@ def test_private_and_odd_urls_are_refused(org, adam, client_for, url):
 
 
 def test_event_filters_that_can_never_match_are_refused(org, adam, receiver, client_for):
-    for events in (["crm.contact.*"], ["ai.execution"], ["ai.billing.*"], "ai.*"):
+    # (crm.contact.* is the CRM tools' domain events since issue 20: a webhook may take those.)
+    for events in (["crm.deal.*"], ["ai.execution"], ["ai.billing.*"], "ai.*"):
         body = {"url": receiver.url, "events": events}
         assert_error(client_for(adam).post("/api/v1/webhooks/", body, format="json"), 400, "InvalidInput")
     assert not WebhookEndpoint.objects.exists()

@@ -7,7 +7,16 @@ from rest_framework import serializers
 
 from config.api.inputs import StrictSerializer
 from config.crypto import mask
-from tools.models import AgentCapabilityGrant, Capability, Module, ModuleEndpoint, Notification, Tool, ToolCall
+from tools.models import (
+    AgentCapabilityGrant,
+    Capability,
+    EmailTemplate,
+    Module,
+    ModuleEndpoint,
+    Notification,
+    Tool,
+    ToolCall,
+)
 
 
 class ToolSerializer(serializers.ModelSerializer):
@@ -157,3 +166,27 @@ class NotificationSerializer(serializers.ModelSerializer):
         model = Notification
         fields = ["id", "channel", "title", "message", "link", "agent_id", "execution_id", "read_at", "created_at"]
         read_only_fields = fields
+
+
+class EmailTemplateSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = EmailTemplate
+        fields = ["id", "name", "description", "subject", "body", "created_at", "updated_at"]
+        read_only_fields = fields
+
+
+class EmailTemplateInputSerializer(StrictSerializer):
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+    subject = serializers.CharField(max_length=500, help_text="Django template language, one line once rendered.")
+    body = serializers.CharField(
+        max_length=50_000, help_text="Django template language (autoescaped); email_send's variables fill it."
+    )
+
+
+class EmailTemplateUpdateSerializer(EmailTemplateInputSerializer):
+    def get_fields(self) -> dict[str, Any]:
+        fields = super().get_fields()
+        for field in fields.values():
+            field.required = False
+        return fields

@@ -23,6 +23,9 @@ from tools import selectors, services
 from tools.api.serializers import (
     CapabilitiesInputSerializer,
     CapabilitiesSerializer,
+    EmailTemplateInputSerializer,
+    EmailTemplateSerializer,
+    EmailTemplateUpdateSerializer,
     HttpToolInputSerializer,
     HttpToolUpdateSerializer,
     ModuleEndpointInputSerializer,
@@ -32,7 +35,16 @@ from tools.api.serializers import (
     ToolCallSerializer,
     ToolSerializer,
 )
-from tools.models import AgentCapabilityGrant, HandlerType, ModuleEndpoint, Notification, Tool, ToolCall, ToolCallStatus
+from tools.models import (
+    AgentCapabilityGrant,
+    EmailTemplate,
+    HandlerType,
+    ModuleEndpoint,
+    Notification,
+    Tool,
+    ToolCall,
+    ToolCallStatus,
+)
 
 READ = ("agents:read", "tools.view_tool")
 
@@ -259,3 +271,53 @@ class NotificationViewSet(viewsets.ReadOnlyModelViewSet):
     def read(self, request: Request, pk: str | None = None) -> Response:
         notification = services.notification_mark_read(actor=request_actor(request), notification=self.get_object())
         return Response(NotificationSerializer(notification).data)
+
+
+class EmailTemplateViewSet(viewsets.GenericViewSet):
+    """The organization's email templates, which ``email_send`` renders with ``template_id``
+    and ``variables`` (members read them, admins write them)."""
+
+    permission_classes = [AccessRules]
+    access_rules = {
+        "list": READ,
+        "retrieve": READ,
+        "create": ADMIN,
+        "partial_update": ADMIN,
+        "destroy": ADMIN,
+    }
+    serializer_class = EmailTemplateSerializer
+    queryset = EmailTemplate.objects.none()
+    lookup_value_regex = "[^/]+"
+
+    def get_queryset(self):
+        return selectors.email_template_list(organization_id=request_actor(self.request).organization.pk)
+
+    def get_object(self) -> EmailTemplate:
+        return selectors.email_template_get(
+            organization_id=request_actor(self.request).organization.pk, template_id=self.kwargs["pk"]
+        )
+
+    def list(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(EmailTemplateSerializer(page, many=True).data)
+
+    def retrieve(self, request: Request, pk: str) -> Response:
+        return Response(EmailTemplateSerializer(self.get_object()).data)
+
+    @extend_schema(request=EmailTemplateInputSerializer, responses={201: EmailTemplateSerializer})
+    def create(self, request: Request) -> Response:
+        template = services.email_template_save(
+            actor=request_actor(request), data=valid_input(EmailTemplateInputSerializer, request)
+        )
+        return Response(EmailTemplateSerializer(template).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=EmailTemplateUpdateSerializer, responses=EmailTemplateSerializer)
+    def partial_update(self, request: Request, pk: str) -> Response:
+        template = self.get_object()
+        data = valid_input(EmailTemplateUpdateSerializer, request, partial=True)
+        template = services.email_template_save(actor=request_actor(request), data=data, template=template)
+        return Response(EmailTemplateSerializer(template).data)
+
+    def destroy(self, request: Request, pk: str) -> Response:
+        services.email_template_delete(actor=request_actor(request), template=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -7,9 +7,12 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 
+from config.api.errors import NotFound
 from tools.builtins.base import Invocation, ToolError
 from tools.builtins.people import member
 from tools.builtins.remote import sms_send
+from tools.email_templates import TemplateProblem, template_render
+from tools.selectors import email_template_get
 from tools.services import email_draft_create, notification_create
 
 
@@ -18,14 +21,37 @@ def _agent_headers(call: Invocation) -> dict[str, str]:
     return {"X-Agentry-Agent": str(call.agent_id), "X-Agentry-Execution": str(call.execution.pk)}
 
 
+def _email_content(call: Invocation) -> tuple[str, str, str | None]:
+    """(subject, body, template name): the arguments', or the organization's template
+    rendered with ``variables`` (tools.email_templates). With a template, the subject and body
+    the model wrote (the schema requires them, as the reference's does) are replaced, as the
+    tool's description says; the answer names the template and the subject actually sent."""
+    args = call.arguments
+    template_id = args.get("template_id")
+    if not template_id:
+        if args.get("variables"):
+            raise ToolError("variables fill a template: give template_id too, or leave variables out.")
+        return args["subject"], args["body"], None
+    try:
+        template = email_template_get(organization_id=call.organization_id, template_id=template_id)
+    except NotFound:
+        raise ToolError(
+            f"No email template {template_id!r} in this organization; GET /api/v1/email-templates/ lists them."
+        ) from None
+    try:
+        subject, body = template_render(subject=template.subject, body=template.body, variables=args.get("variables"))
+    except TemplateProblem as exc:
+        raise ToolError(f"The email template {template.name!r} could not be rendered: {exc}") from exc
+    return subject, body, template.name
+
+
 def email_send(call: Invocation) -> dict[str, Any]:
     args = call.arguments
-    if args.get("template_id"):
-        raise ToolError("template_id is not supported here; send the subject and body themselves.")
+    subject, body, template_name = _email_content(call)
     connection = get_connection(timeout=max(1, int(call.remaining())))
     message = EmailMessage(
-        subject=args["subject"],
-        body=args["body"],
+        subject=subject,
+        body=body,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=list(args["to"]),
         headers=_agent_headers(call),
@@ -35,7 +61,10 @@ def email_send(call: Invocation) -> dict[str, Any]:
         sent = message.send(fail_silently=False)
     except OSError as exc:  # smtplib errors are OSErrors
         raise ToolError(f"The mail server refused the message: {type(exc).__name__}.") from exc
-    return {"sent": bool(sent), "to": list(args["to"]), "subject": args["subject"]}
+    result = {"sent": bool(sent), "to": list(args["to"]), "subject": subject}
+    if template_name is not None:
+        result["template"] = template_name
+    return result
 
 
 def email_draft(call: Invocation) -> dict[str, Any]:

@@ -183,7 +183,15 @@ BUILTIN_TOOLS: list[dict[str, Any]] = [
                 "to": {"type": "array", "items": _EMAIL, "minItems": 1, "maxItems": 50},
                 "subject": _SUBJECT,
                 "body": {"type": "string", "minLength": 1, "maxLength": 100_000},
-                "template_id": _STR,
+                "template_id": {
+                    "type": "string",
+                    "description": "An email template of the organization: its rendered subject and body are "
+                    "sent instead of the subject and body given here.",
+                },
+                "variables": {
+                    "type": "object",
+                    "description": "Values the template's {{ placeholders }} take (with template_id).",
+                },
             },
             ["to", "subject", "body"],
         ),

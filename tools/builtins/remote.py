@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import quote
 
 from tools.builtins.base import Invocation, ToolError
+from tools.builtins.crm_events import crm_event_emit
 from tools.selectors import module_endpoint_for, tool_secret_headers
 from tools.ssrf import FetchResult, fetch
 
@@ -72,7 +73,7 @@ def module_request(
 def module_call(call: Invocation) -> Any:
     """CRM and calendar tools: ``handler_config`` = {"module", "action"}."""
     config = call.tool.handler_config
-    return module_request(
+    answer = module_request(
         call=call,
         module=str(config["module"]),
         action=str(config["action"]),
@@ -80,6 +81,10 @@ def module_call(call: Invocation) -> Any:
         context={"X-Agentry-Agent": str(call.agent_id), "X-Agentry-Execution": str(call.execution.pk)},
         idempotency_key=call.idempotency_key,
     )
+    if config["module"] == "crm":
+        # A change to the CRM is an event other agents may react to (crm.contact.created …).
+        crm_event_emit(call, str(config["action"]), answer)
+    return answer
 
 
 def sms_send(*, call: Invocation, to: str, message: str) -> Any:

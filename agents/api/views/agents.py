@@ -31,15 +31,20 @@ from agents.api.serializers import (
 )
 from agents.api.views.base import READ, SEMVER_PATH, WRITE
 from agents.goals import metric_list
-from agents.models import Agent, GoalProgress
+from agents.models import Agent, AgentTemplate, GoalProgress
+from agents.services.agents import agent_creation_failed
 from agents.services.common import require
 from agents.services.dry_run import agent_validate
 from agents.services.goal_progress import goal_get, goal_progress_record
 from agents.stats_selectors import MAX_TREND_DAYS, agent_org_stats, agent_recent_executions, agent_trends
+from agents.template_data import TEMPLATES
+from agents.vocabulary import vocabulary
 from config.api.errors import ApiError, InvalidInput
 from config.api.inputs import valid_input
 from config.api.openapi import ETAG, IF_MATCH, error_responses
 
+# The platform's own templates (manage.py sync_platform installs them).
+BUILTIN_TEMPLATE_KEYS = frozenset(template["key"] for template in TEMPLATES)
 DAYS = OpenApiParameter("days", int, description=f"Days of daily trends, 1 to {MAX_TREND_DAYS} (default 30).")
 
 
@@ -72,6 +77,7 @@ class AgentViewSet(viewsets.GenericViewSet):
         "metrics": READ,
         "stats": READ,
         "goal_metrics": READ,
+        "vocabulary": READ,
         "goal_progress": READ,
         "goal_progress_report": WRITE,
         "permissions": READ,
@@ -156,7 +162,12 @@ class AgentViewSet(viewsets.GenericViewSet):
     @action(detail=False, methods=["post"], url_path="from-template")
     def from_template(self, request: Request) -> Response:
         data = valid_input(AgentFromTemplateSerializer, request)
-        template = selectors.agent_template_list().filter(key=data.pop("template")).first()
+        key = data.pop("template")
+        template = selectors.agent_template_list().filter(key=key).first()
+        if template is None and key in BUILTIN_TEMPLATE_KEYS and not AgentTemplate.objects.filter(key=key).exists():
+            # A built-in template the platform should have but was never installed: the
+            # platform's fault, not the caller's (operators run `manage.py sync_platform`).
+            raise agent_creation_failed(f"The built-in template {key!r} is not installed.", template=key)
         if template is None:
             raise InvalidInput(validation_errors={"template": ["No such template."]})
         agent = services.agent_create_from_template(actor=request_actor(request), template=template, data=data)
@@ -267,6 +278,13 @@ class AgentViewSet(viewsets.GenericViewSet):
         agent = self.get_object()
         trends = agent_trends(Agent.objects.filter(pk=agent.pk), days=_days(request))
         return Response({**selectors.agent_metrics(agent=agent), "trends": trends})
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @action(detail=False, methods=["get"])
+    def vocabulary(self, request: Request) -> Response:
+        """The predefined values of the agent body: capability tags (with what each means) and
+        the personality's tone, behavior and language_style."""
+        return Response(vocabulary())
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
     @action(detail=False, methods=["get"], url_path="goal-metrics")

@@ -30,8 +30,8 @@ class ProviderConnectionSerializer(serializers.ModelSerializer):
         model = ProviderConnection
         fields = [
             "id", "provider", "name", "base_url", "key_last4", "has_key", "default_model", "available_models",
-            "is_default", "is_active", "requests_per_minute", "tokens_per_minute", "is_platform", "created_at",
-            "updated_at",
+            "is_default", "is_active", "requests_per_minute", "tokens_per_minute", "openai_organization",
+            "is_platform", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = fields
 
