@@ -59,6 +59,7 @@ def configure(*, database: str, redis_db: int, reset: bool = False) -> dict[str,
     os.environ["DJANGO_SETTINGS_MODULE"] = SETTINGS
     os.environ["DEBUG"] = "0"
     os.environ.setdefault("LOG_LEVEL", "WARNING")
+    os.environ.setdefault("MALLOC_ARENA_MAX", "2")  # as `make run` and the image ship (config/serve.py)
     os.environ["CACHE_KEY_PREFIX"] = "agentry-bench"
     os.environ["AGENTRY_TOOL_PORT"] = "bench.tooling.BenchToolPort"
     # Memory extraction is one more model call per run, which the figures' "two model calls,

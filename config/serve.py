@@ -55,6 +55,9 @@ def _prepare() -> dict[str, str]:
         env["DATABASE_URL"] = embedded_postgres_url()
     env["REDIS_URL"] = settings.REDIS_URL
     env["PYTHONUNBUFFERED"] = "1"
+    # glibc gives each thread that allocates its own arena: a threads-pool worker's RSS crept up
+    # ~11 MB over 1,600 runs with flat live objects, and stayed flat with two (bench P8).
+    env.setdefault("MALLOC_ARENA_MAX", "2")
     return env
 
 
