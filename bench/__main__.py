@@ -2,7 +2,7 @@
 
     python -m bench                       # everything, sized for < 30 minutes on 2 cores
     python -m bench --quick               # every figure at tiny sizes (a few minutes)
-    python -m bench --only P1,P2          # some figures (FAKE, P1 … P6, LG)
+    python -m bench --only P1,P2          # some figures (FAKE, P1 … P6, LG, LGPG)
     python -m bench --full                # P4 at 1 M x 384 (long), the rest as default
     python -m bench --p2-runs 5000 …      # any size (see --help)
 

@@ -202,3 +202,24 @@ def test_plain_serializer_writes_what_the_generic_one_did(org, alice, make_agent
         fast = JSONRenderer().render(ExecutionSerializer(execution).data)
         assert json.loads(fast) == json.loads(_generic(execution))
         assert list(json.loads(fast)) == list(json.loads(_generic(execution)))  # the same key order
+
+
+def test_execution_list_filters_still_apply_and_refuse(org, alice, make_agent, client_for):
+    """The filter backend's shortcut (no filter parameter: the filter set is not built) leaves
+    filtering, ordering and the 400s of bad filter values as they were."""
+    agent = make_agent(limits={"max_runs_per_hour": 100, "max_runs_per_day": 100})
+    other = make_agent(name="Other", limits={"max_runs_per_hour": 100, "max_runs_per_day": 100})
+    for i in range(3):
+        execution_start(agent=agent, organization=org, task=str(i))
+    execution_start(agent=other, organization=org, task="x")
+    api = client_for(alice)
+    everything = api.get("/api/v1/executions/").json()
+    assert everything["total"] == 4
+    assert [r["created_at"] for r in everything["results"]] == sorted(
+        (r["created_at"] for r in everything["results"]), reverse=True
+    )
+    assert api.get(f"/api/v1/executions/?agent={other.pk}").json()["total"] == 1
+    assert api.get("/api/v1/executions/?status=completed").json()["total"] == 0
+    assert_error(api.get("/api/v1/executions/?status=nonsense"), 400, "InvalidInput")
+    assert_error(api.get("/api/v1/executions/?from=yesterday"), 400, "InvalidInput")
+    assert api.get("/api/v1/executions/?unrelated=1").json()["total"] == 4
