@@ -47,3 +47,26 @@ def test_agent_list_page_is_unchanged_in_shape(org, alice, make_agent, client_fo
     body = client_for(alice).get("/api/v1/agents/?limit=50").json()
     assert set(body) >= {"results", "total", "limit", "offset"} and body["total"] == 1
     assert set(body["results"][0]) == set(AgentSerializer.Meta.fields)
+
+
+def test_agent_list_order_and_filters_as_before(org, alice, make_agent, client_for):
+    """Without parameters the filter set is not built (config.api.filters.FilterBackend):
+    the default order (newest first, id breaking ties) must be the one it applied."""
+    from agents.api.filters import AgentFilter
+    from agents.selectors import agent_list
+    from tests.agents.conftest import actor_of
+
+    for name in ("Bravo", "Alpha", "Charlie"):
+        make_agent(alice, name=name)
+    api = client_for(alice)
+    plain = [a["name"] for a in api.get("/api/v1/agents/").json()["results"]]
+    assert plain == ["Charlie", "Alpha", "Bravo"]
+    built = AgentFilter(data={}, queryset=agent_list(actor=actor_of(alice))).qs
+    assert [a.name for a in built] == plain
+    assert [a["name"] for a in api.get("/api/v1/agents/?sort_by=name").json()["results"]] == [
+        "Alpha",
+        "Bravo",
+        "Charlie",
+    ]
+    assert api.get("/api/v1/agents/?search=alp").json()["total"] == 1
+    assert api.get("/api/v1/agents/?sort_by=bogus").status_code == 400
