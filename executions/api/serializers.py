@@ -64,11 +64,12 @@ class ExecutionSerializer(serializers.ModelSerializer):
         generic path (tests/executions/test_execute_request.py)."""
         e = instance
         when = _DATETIME.to_representation
-        version_id = e.agent_version_id
+        version = None if e.agent_version_id is None else e.agent_version  # a draft run has none
         return {
             "id": str(e.id),
             "agent_id": str(e.agent_id),
-            "agent_version": None if version_id is None else str(e.agent_version.version),
+            "agent_version": None if version is None else str(version.version),
+            "draft": version is None,
             "status": e.status,
             "trigger_type": e.trigger_type,
             "trigger_data": e.trigger_data,
@@ -84,6 +85,7 @@ class ExecutionSerializer(serializers.ModelSerializer):
             "tokens_output": e.tokens_output,
             "tokens_total": e.tokens_total,
             "llm_calls": e.llm_calls,
+            "sandbox_calls": e.sandbox_calls,
             "tool_calls": e.tool_calls,
             "cost": _COST.to_representation(e.cost),
             "duration_ms": e.duration_ms,

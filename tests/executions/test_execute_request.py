@@ -198,7 +198,10 @@ def test_plain_serializer_writes_what_the_generic_one_did(org, alice, make_agent
         warnings=["deprecated"],
         triggered_by_user=alice,
     )
-    for execution in Execution.objects.filter(pk__in=[parent.pk, child.pk]).select_related("agent_version"):
+    draft_run, _ = execution_start(agent=agent, organization=org, task="draft", draft=True)
+    runs = Execution.objects.filter(pk__in=[parent.pk, child.pk, draft_run.pk]).select_related("agent_version")
+    assert any(e.agent_version_id is None for e in runs)
+    for execution in runs:
         fast = JSONRenderer().render(ExecutionSerializer(execution).data)
         assert json.loads(fast) == json.loads(_generic(execution))
         assert list(json.loads(fast)) == list(json.loads(_generic(execution)))  # the same key order

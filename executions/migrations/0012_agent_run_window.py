@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('agents', '0012_chainexecution_trace_context'),
-        ('executions', '0010_step_request'),
+        ('executions', '0011_draft_runs_sandbox_calls'),
     ]
 
     operations = [
