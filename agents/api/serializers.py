@@ -249,6 +249,7 @@ class AgentSerializer(serializers.ModelSerializer):
             "input_schema": a.input_schema,
             "output_schema": a.output_schema,
             "memory": self.get_memory(a),
+            "type_config": a.type_config,
             "visibility": a.visibility,
             "metadata": a.metadata,
             "status": a.status,
