@@ -10,6 +10,7 @@ from rest_framework.renderers import JSONRenderer
 
 from agents.api.serializers import AgentDetailSerializer, AgentSerializer
 from agents.models import Agent
+from agents.vocabulary import CAPABILITY_TAGS
 
 pytestmark = pytest.mark.django_db
 
@@ -18,7 +19,7 @@ def test_plain_agent_serializer_matches_the_generic_one(org, alice, make_agent, 
     make_agent(
         alice,
         name="Full",
-        capabilities=["crm", "mail"],
+        capabilities=list(CAPABILITY_TAGS)[:2],
         allowed_tools=["lookup", "crm_*"],
         denied_tools=["crm_delete"],
         goals=["answer"],
