@@ -15,6 +15,7 @@ from rest_framework.exceptions import MethodNotAllowed
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
+from accounts.authentication import token_membership
 from accounts.models import ApiToken, Membership, Organization
 from config.api.errors import ApiError
 from config.logging import log_context_var
@@ -77,11 +78,10 @@ def resolve_actor(request: Request) -> Actor | None:
 
 
 def _token_membership(token: ApiToken) -> Membership | None:
-    return (
-        Membership.objects.select_related("organization")
-        .filter(user=token.user, organization_id=token.organization_id, organization__is_active=True)
-        .first()
-    )
+    # Authentication (token_for_raw) already found it, from the auth cache or the database.
+    if hasattr(token, "_agentry_membership"):
+        return token._agentry_membership
+    return token_membership(token)
 
 
 def token_actor(token: ApiToken) -> Actor | None:

@@ -334,7 +334,10 @@ def agent_get_for_execution(*, actor: Actor, agent_id: Any) -> Agent:
         raise agent_not_found(agent_id)
     if agent.organization_id is None:
         return platform_agent_get(agent_id=pk)
-    rights = agent_rights(actor, agent)
+    # Grants only add rights: when the role alone may run the agent, they are not read.
+    rights = agent_rights(actor, agent, grants=frozenset())
+    if "execute" not in rights:
+        rights = agent_rights(actor, agent)
     if not rights:
         raise agent_not_found(agent_id)
     if "execute" not in rights:
@@ -394,6 +397,7 @@ def agent_run_config(
     if version is not None and version.agent_id != agent.pk:
         raise ApiError(code="InvalidInput", message="That version belongs to another agent.")
     version = version or agent.current_version
+    version.agent = agent  # the same row (checked above): not read a second time
     return version, agent_effective_config(version=version, organization=organization), agent_version_warnings(version)
 
 

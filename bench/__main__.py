@@ -2,7 +2,7 @@
 
     python -m bench                       # everything, sized for < 30 minutes on 2 cores
     python -m bench --quick               # every figure at tiny sizes (a few minutes)
-    python -m bench --only P1,P2          # some figures (FAKE, P1 … P6, LG)
+    python -m bench --only P1,P2          # some figures (FAKE, P1 … P6, LG, LGPG)
     python -m bench --full                # P4 at 1 M x 384 (long), the rest as default
     python -m bench --p2-runs 5000 …      # any size (see --help)
 
@@ -36,6 +36,7 @@ FIGURES = {
     "LG": "bench.langgraph_compare",
     "P7": "bench.p7_large_chain",
     "P8": "bench.p8_worker_memory",
+    "LGPG": "bench.langgraph_pg",
 }
 
 
@@ -107,6 +108,8 @@ SIZES: list[tuple[str, Any, Any, Any, str]] = [
     ("--lg-slow-jobs", _ints, "200", "20", "--n-jobs-per-worker for the 1 s-latency comparison with P3"),
     ("--lg-slow-runs", int, 600, 40, "LangGraph runs with the slow model"),
     ("--lg-sequential", int, 20, 3, "LangGraph runs one at a time, for the overhead per step"),
+    ("--lgpg-runs", int, 600, 40, "LangGraph runs with the PostgreSQL checkpointer, per durability"),
+    ("--lgpg-concurrency", int, 16, 4, "LangGraph runs in flight with the PostgreSQL checkpointer"),
 ]
 
 
@@ -156,6 +159,7 @@ def cross_reference(figures: dict[str, Any]) -> None:
         for key, need in needs.items():
             fake.note(f"{key} asked the fake for {need:.0f} model calls/s: {need / ceiling:.0%} of its ceiling.")
         fake.details["needs_requests_per_s"] = needs
+    _versus_durable_peer(figures)
     lg = figures.get("LG")
     if lg is None or lg.status == "failed":
         return
@@ -211,6 +215,23 @@ def cross_reference(figures: dict[str, Any]) -> None:
             baseline_label="LangGraph runs/s",
             ratio=value,
         )
+
+
+def _versus_durable_peer(figures: dict[str, Any]) -> None:
+    """P2 beside LangGraph in-process with its PostgreSQL checkpointer (LGPG), as a ratio."""
+    peer, p2 = figures.get("LGPG"), figures.get("P2")
+    if peer is None or p2 is None or peer.status == "failed" or not p2.details.get("runs_per_s"):
+        return
+    for key, label in (("runs_per_s", "durability=sync"), ("async_runs_per_s", "durability=async")):
+        if peer.details.get(key):
+            p2.add(
+                f"runs/s vs LangGraph + PostgreSQL checkpointer in-process ({label})",
+                p2.details["runs_per_s"],
+                unit="runs/s",
+                baseline=peer.details[key],
+                baseline_label="LangGraph runs/s",
+                ratio=ratio(p2.details["runs_per_s"], peer.details[key]),
+            )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -36,7 +36,14 @@ from bench.report import Figure, summary
 
 VENV = ROOT / ".bench-venv-langgraph"
 APP = Path(__file__).resolve().parent / "langgraph_app"
-PACKAGES = ["langgraph-cli[inmem]", "langchain-openai"]
+# The checkpointer and its driver are LGPG's (bench/langgraph_pg.py): LangGraph's durable peer.
+PACKAGES = [
+    "langgraph-cli[inmem]",
+    "langchain-openai",
+    "langgraph-checkpoint-postgres",
+    "psycopg[binary]",
+    "psycopg-pool",
+]
 REFERENCE_RUNS_PER_S = 50.0  # DESIGN.md §12, measured before with its defaults
 REFERENCE_SLOW_RUNS_PER_S = 35.8  # DESIGN.md §12, 200 jobs, 1 s latency
 INPUT = {"messages": [{"role": "user", "content": "Look the key up and answer."}]}
@@ -46,12 +53,17 @@ STEPS = 3  # agent, tools, agent
 def ensure_venv(log=print) -> Path:
     """The LangGraph virtualenv, created and filled when missing; returns its ``langgraph``."""
     binary = VENV / "bin" / "langgraph"
+    pip = [str(VENV / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
     if binary.exists():
+        # A virtualenv made before LGPG existed lacks the checkpointer: added, once.
+        probe = [str(VENV / "bin" / "python"), "-c", "import langgraph.checkpoint.postgres, psycopg_pool"]
+        if subprocess.run(probe, capture_output=True, check=False).returncode != 0:  # noqa: S603
+            log(f"[LG] adding {PACKAGES[2:]} to {VENV.name}/ (once)")
+            subprocess.run([*pip, *PACKAGES[2:]], check=True)  # noqa: S603
         return binary
     log(f"[LG] creating {VENV.name}/ with {PACKAGES} (once)")
     base = getattr(sys, "_base_executable", None) or sys.executable
     subprocess.run([base, "-m", "venv", str(VENV)], check=True)  # noqa: S603
-    pip = [str(VENV / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
     subprocess.run([*pip, "--upgrade", "pip"], check=True)  # noqa: S603
     subprocess.run([*pip, *PACKAGES], check=True)  # noqa: S603
     return binary
@@ -64,7 +76,8 @@ def versions() -> dict[str, str]:
         text=True,
         check=False,
     ).stdout
-    wanted = ("langgraph", "langgraph-api", "langgraph-cli", "langgraph-runtime-inmem", "langchain-openai", "openai")
+    wanted = ("langgraph", "langgraph-api", "langgraph-cli", "langgraph-runtime-inmem", "langchain-openai", "openai",
+              "langgraph-checkpoint-postgres", "psycopg")  # fmt: skip
     pairs = dict(line.split("==", 1) for line in out.splitlines() if "==" in line)
     return {name: pairs[name] for name in wanted if name in pairs}
 

@@ -31,6 +31,7 @@ from django.utils import timezone
 
 from agents.models import Agent, AgentVersion
 from bench import data, load
+from bench.cpu import CpuMeter, postmaster_pid
 from bench.env import Processes, database_name, pg_connections
 from bench.p3_concurrency import Sampler
 from bench.report import Figure, ratio, summary
@@ -168,10 +169,16 @@ def run(args: Any) -> Figure:
     database = database_name()
     with Processes() as procs, Sampler(lambda: pg_connections(database), 0.5) as connections:
         web = procs.web(workers=args.p5_web_workers, extra_env={"DB_POOL_MAX_SIZE": args.web_db_pool})
+        # uvicorn's process tree (its workers included) and PostgreSQL, from their own counters.
+        meter = CpuMeter({"web": procs.started[-1].pid, "postgresql": postmaster_pid()})
         for name, path in ENDPOINTS.items():
             step = _list_step(path, owner.tokens)
             alone = load.run(load.closed_loop(web, step, clients=1, seconds=max(2.0, args.p5_seconds / 4), warmup=5))
+            meter.start()
             loaded = load.run(load.closed_loop(web, step, clients=args.p5_clients, seconds=args.p5_seconds, warmup=2))
+            meter.stop()
+            # The warm-up requests are in the counters too: counted, so the figure is not flattered.
+            cpu = meter.per_run_ms(len(loaded.samples) + 2 * args.p5_clients)
             results[name] = {
                 "alone": {
                     "latency_ms": summary(alone.latencies()),
@@ -184,6 +191,7 @@ def run(args: Any) -> Figure:
                     "errors": loaded.errors,
                     "error_statuses": statuses(loaded),
                     "clients": args.p5_clients,
+                    "cpu_ms_per_request": cpu,
                 },
             }
     most = max(connections.numbers(), default=0)
@@ -207,6 +215,16 @@ def run(args: Any) -> Figure:
             baseline_label="ms p50, one client",
             ratio=ratio(p99, alone["latency_ms"]["p50"]),
         )
+        cpu = loaded["cpu_ms_per_request"]
+        figure.add(
+            f"GET {name}/ server CPU per request (web + PostgreSQL)",
+            cpu["total"],
+            unit="ms",
+            target="<= 6 ms",
+            met=None if cpu["total"] is None else cpu["total"] <= 6.0,
+        )
+        for part in ("web", "postgresql"):
+            figure.add(f"  CPU per request: {part}", cpu[part], unit="ms")
         counts = queries[name]
         figure.add(
             f"GET {name}/ queries per request (limit {'/'.join(map(str, PAGE_SIZES))})",

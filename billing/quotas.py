@@ -47,6 +47,12 @@ def period_bounds(today: date | None = None) -> tuple[date, date]:
 
 def usage_period_current(organization: Organization, *, lock: bool = False) -> UsagePeriod:
     start, end = period_bounds()
+    if lock:
+        # The period's row exists but on the first run of a month: locked in one read.
+        rows = UsagePeriod.objects.select_for_update().filter(organization=organization, period_start=start)
+        period = next(iter(rows[:1]), None)
+        if period is not None:
+            return period
     plan = effective_plan(organization)
     period, _ = UsagePeriod.objects.get_or_create(
         organization=organization,

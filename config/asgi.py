@@ -1,6 +1,6 @@
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 from config.db import WEB_DB_POOL_MAX_SIZE
 
@@ -15,7 +15,12 @@ os.environ.setdefault("DB_POOL_MAX_SIZE", str(WEB_DB_POOL_MAX_SIZE))
 os.environ.setdefault("DB_CONN_MAX_AGE", "0")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
 
-application = get_asgi_application()
+django.setup(set_prefix=False)  # what get_asgi_application() does, with the handler below
+
+from config.asgi_handler import SyncChainASGIHandler  # noqa: E402
+
+# The middleware chain and the view in one thread hop, not a dozen (config/asgi_handler.py).
+application = SyncChainASGIHandler()
 
 # /mcp/ (issue #17): the MCP SDK's streamable HTTP transport, beside Django. It is imported
 # after Django is set up (it uses the models); everything else is Django's.

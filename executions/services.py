@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -20,7 +20,7 @@ from config.api.errors import ApiError, Conflict, InvalidInput
 from config.json_schema import error_line, schema_errors
 from executions import telemetry
 from executions.idempotency import check_same_request, idempotency_caller, request_fingerprint, same_caller_q
-from executions.models import Execution, ExecutionStatus, TriggerType
+from executions.models import AgentRunWindow, Execution, ExecutionStatus, TriggerType
 from executions.runtime.buffers import event_buffer_for
 from executions.runtime.finish import Stop, finish_execution
 from executions.runtime.owners import owner_is_gone
@@ -49,21 +49,60 @@ def _validate_input(*, task: Any, context: Any, schema: dict | None) -> None:
         )
 
 
-def _check_agent_rate(agent: Agent, config: dict[str, Any]) -> None:
-    """max_runs_per_hour/day, exact under concurrency: the agent row is locked by the caller."""
+# The agent's runs in the current UTC hour and day, this start counted (AgentRunWindow).
+# The windows come from the database's clock, so web processes whose clocks differ never
+# move a window back and forth.
+_COUNT_RUN = f"""
+UPDATE {AgentRunWindow._meta.db_table} SET
+    hour_runs = CASE WHEN hour_start >= date_trunc('hour', now(), 'UTC') THEN hour_runs + 1 ELSE 1 END,
+    hour_start = greatest(hour_start, date_trunc('hour', now(), 'UTC')),
+    day_runs = CASE WHEN day_start >= (now() AT TIME ZONE 'UTC')::date THEN day_runs + 1 ELSE 1 END,
+    day_start = greatest(day_start, (now() AT TIME ZONE 'UTC')::date)
+WHERE agent_id = %s
+RETURNING hour_runs, day_runs
+"""  # noqa: S608
+# An agent's first start since the counters exist: its runs already in the windows, counted
+# once from its executions (an agent that ran before this table existed keeps its limits).
+_FIRST_RUN = f"""
+INSERT INTO {AgentRunWindow._meta.db_table} (agent_id, hour_start, hour_runs, day_start, day_runs)
+SELECT %s, date_trunc('hour', now(), 'UTC'),
+    1 + count(*) FILTER (WHERE created_at >= date_trunc('hour', now(), 'UTC')),
+    (now() AT TIME ZONE 'UTC')::date,
+    1 + count(*)
+FROM {Execution._meta.db_table}
+WHERE agent_id = %s AND created_at >= date_trunc('day', now(), 'UTC')
+ON CONFLICT (agent_id) DO NOTHING
+RETURNING hour_runs, day_runs
+"""  # noqa: S608
+
+
+def _count_agent_run(agent: Agent, config: dict[str, Any]) -> None:
+    """Count this start in the agent's hour and day windows; refuse it (the caller's
+    transaction rolls the count back) past max_runs_per_hour/day.
+
+    Exact under concurrency: the UPDATE locks the agent's window row until the starting
+    transaction commits, so concurrent starts of one agent are counted one after the other.
+    The windows are the current UTC clock hour and UTC day (fixed, not sliding): an agent
+    with max_runs_per_hour=60 may run 60 times in 10:00-10:59 and 60 more from 11:00."""
+    with connection.cursor() as cursor:
+        cursor.execute(_COUNT_RUN, [agent.pk])
+        row = cursor.fetchone()
+        if row is None:
+            cursor.execute(_FIRST_RUN, [agent.pk, agent.pk])
+            row = cursor.fetchone()
+        if row is None:  # a concurrent first start inserted the row: count on it
+            cursor.execute(_COUNT_RUN, [agent.pk])
+            row = cursor.fetchone()
+    hour_runs, day_runs = row
     limits = config.get("limits") or {}
-    now = timezone.now()
-    for window, key in ((timedelta(hours=1), "max_runs_per_hour"), (timedelta(days=1), "max_runs_per_day")):
+    for key, runs in (("max_runs_per_hour", hour_runs), ("max_runs_per_day", day_runs)):
         limit = limits.get(key)
-        if not limit:
-            continue
-        used = Execution.objects.filter(agent=agent, created_at__gte=now - window).count()
-        if used >= limit:
+        if limit and runs > limit:
             raise ApiError(
                 code="ResourceExhausted",
                 message=f"The agent has reached {key}={limit}.",
                 details={
-                    "resource_usage": {key: limit, "used": used},
+                    "resource_usage": {key: limit, "used": runs - 1},
                     "suggested_actions": ["Retry later", f"Raise {key} on the agent"],
                 },
             )
@@ -145,8 +184,7 @@ def execution_start(
         config = {**config, "model_config": {**(config.get("model_config") or {}), "temperature": temperature}}
     try:
         with transaction.atomic():
-            locked = Agent.objects.select_for_update(no_key=True).get(pk=agent.pk)
-            _check_agent_rate(locked, config)
+            _count_agent_run(agent, config)
             quota_admit_run(organization=organization)
             execution = Execution.objects.create(
                 organization=organization,

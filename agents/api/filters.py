@@ -46,12 +46,22 @@ class AgentFilter(django_filters.FilterSet):
 
     def filter_queryset(self, queryset: QuerySet[Agent]) -> QuerySet[Agent]:
         qs = super().filter_queryset(queryset)
-        field = self.form.cleaned_data.get("sort_by") or "created_at"
-        field = SORT_ALIASES.get(field, field)
-        descending = (self.form.cleaned_data.get("sort_order") or ("asc" if field == "name" else "desc")) == "desc"
-        # Nullable columns (last_run_at) sort their NULLs last; NOT NULL ones use plain
-        # ASC/DESC, the order the list indexes are built in (NULLS LAST would defeat them).
-        nulls_last = True if Agent._meta.get_field(field).null else None
-        expression = F(field).desc(nulls_last=nulls_last) if descending else F(field).asc(nulls_last=nulls_last)
-        # id breaks ties so pages never overlap or skip rows.
-        return qs.order_by(expression, "-id" if descending else "id")
+        return _ordered(qs, self.form.cleaned_data.get("sort_by"), self.form.cleaned_data.get("sort_order"))
+
+    @classmethod
+    def unfiltered(cls, queryset: QuerySet[Agent]) -> QuerySet[Agent]:
+        """What filter_queryset gives a request with none of the parameters (the default
+        order), without building the filter set (config.api.filters.FilterBackend)."""
+        return _ordered(queryset, None, None)
+
+
+def _ordered(qs: QuerySet[Agent], sort_by: str | None, sort_order: str | None) -> QuerySet[Agent]:
+    field = sort_by or "created_at"
+    field = SORT_ALIASES.get(field, field)
+    descending = (sort_order or ("asc" if field == "name" else "desc")) == "desc"
+    # Nullable columns (last_run_at) sort their NULLs last; NOT NULL ones use plain
+    # ASC/DESC, the order the list indexes are built in (NULLS LAST would defeat them).
+    nulls_last = True if Agent._meta.get_field(field).null else None
+    expression = F(field).desc(nulls_last=nulls_last) if descending else F(field).asc(nulls_last=nulls_last)
+    # id breaks ties so pages never overlap or skip rows.
+    return qs.order_by(expression, "-id" if descending else "id")

@@ -259,6 +259,26 @@ class ExecutionEvent(models.Model):
         return f"{self.execution_id} {self.seq} {self.event}"
 
 
+class AgentRunWindow(models.Model):
+    """Runs an agent started in the current UTC hour and the current UTC day: the counters
+    ``max_runs_per_hour``/``max_runs_per_day`` are checked against (executions.services).
+
+    One narrow row per agent, counted up by one UPSERT in the transaction that creates the
+    run (its row lock orders concurrent starts of one agent, a refused or rolled-back start
+    is not counted), instead of two COUNT(*) over the agent's runs of the last hour and day
+    that grew with them. Windows are fixed (the clock's hour and day, UTC), not sliding.
+    """
+
+    agent = models.OneToOneField("agents.Agent", on_delete=models.CASCADE, primary_key=True, related_name="+")
+    hour_start = models.DateTimeField()
+    hour_runs = models.PositiveIntegerField(default=0)
+    day_start = models.DateField()
+    day_runs = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.agent_id}: {self.hour_runs} this hour, {self.day_runs} today"
+
+
 class PlatformEvent(models.Model):
     """The platform's event log (``ai.agent.created`` … ``ai.approval.resolved``).
 
@@ -298,6 +318,7 @@ __all__ = [
     "OPEN_DELIVERY_STATUSES",
     "TERMINAL_STATUSES",
     "AgentHookSecret",
+    "AgentRunWindow",
     "DeliveryStatus",
     "Execution",
     "ExecutionEvent",
