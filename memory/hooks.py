@@ -111,7 +111,8 @@ def conversation_history(*, execution: Any, config: dict[str, Any]) -> list[dict
     return conversation_history_for(execution=execution, config=config)
 
 
-def after_execution_finished(execution_id: Any) -> None:
+def after_execution_finished(execution_id: Any, *, execution: Any = None) -> None:
+    # The runtime's instance is not the finished row (totals, output): read it.
     execution = None
     try:
         execution = Execution.objects.select_related("organization", "agent").filter(pk=execution_id).first()

@@ -50,6 +50,8 @@ class RunnerBase:
         # added to the run's cpu_time_ms at every step's commit, so resumes accumulate.
         self.cpu_mark = time.thread_time()
         self.cancel_seen: tuple[bool, float] | None = None
+        # Log lines of the step being committed, written by its ``bump`` (same statement).
+        self.pending_logs: list[tuple[str, str, dict[str, Any]]] = []
 
         # Computed once per run or resume: memory retrieval costs an embedding call.
         self.retrieved = hooks.prompt_sections(execution=execution, config=self.config)
@@ -75,12 +77,15 @@ class RunnerBase:
             idempotency_key=f"{self.execution.pk}:{step_number}",
         )
 
-    def bump(self, counters: dict[str, Any], action: dict[str, Any] | None = None) -> None:
+    def bump(
+        self, counters: dict[str, Any], action: dict[str, Any] | None = None, *, deadline_at: Any = None
+    ) -> None:
         """Add to the run's counters, renew the lease and read the cancel flag: one statement.
 
         Called inside a step's committing transaction; raises LeaseLost (rolling the step
         back) when another worker has taken the run over. The cancel flag it reads makes the
-        next ``checkpoint`` free of a query of its own.
+        next ``checkpoint`` free of a query of its own. ``deadline_at``: set with it (the
+        run's first step), rather than in an UPDATE of its own.
         """
         usage = self.resource_usage()
         counters = {**counters, "cpu_time_ms": usage["cpu_time_ms"]}
@@ -91,13 +96,30 @@ class RunnerBase:
         if action is not None:
             sets.append("actions_taken = actions_taken || %s::jsonb")
             params.append(json.dumps([action]))
+        if deadline_at is not None:
+            sets.append("deadline_at = %s")
+            params.append(deadline_at)
         sets.append("lease_expires_at = %s")
         params += [timezone.now() + timedelta(seconds=settings.EXECUTION_LEASE_SECONDS), self.execution.pk, self.owner]
+        # The step's log lines (``log_with_step``) ride along as a CTE: a CTE's INSERT runs
+        # whether or not the UPDATE matches, and a lost lease rolls the step's transaction
+        # back, lines included.
+        logs, self.pending_logs = self.pending_logs, []
+        prefix, log_params = "", []
+        if logs:
+            now = timezone.now()
+            rows = ", ".join(["(%s, %s, %s, %s::jsonb, %s)"] * len(logs))
+            prefix = (
+                "WITH step_logs AS (INSERT INTO executions_executionlog"  # noqa: S608  (placeholders only)
+                f" (execution_id, level, message, metadata, timestamp) VALUES {rows}) "
+            )
+            for level, message, metadata in logs:
+                log_params += [self.execution.pk, level, message, json.dumps(metadata), now]
         with connection.cursor() as cursor:
             cursor.execute(
-                f"UPDATE executions_execution SET {', '.join(sets)}"  # noqa: S608
+                f"{prefix}UPDATE executions_execution SET {', '.join(sets)}"  # noqa: S608
                 " WHERE id = %s AND lease_owner = %s AND status = 'running' RETURNING cancel_requested",
-                params,
+                log_params + params,
             )
             row = cursor.fetchone()
         if row is None:
@@ -140,6 +162,11 @@ class RunnerBase:
     def log(self, level: str, message: str, **metadata: Any) -> None:
         ExecutionLog.objects.create(execution=self.execution, level=level, message=message, metadata=metadata)
 
+    def log_with_step(self, level: str, message: str, **metadata: Any) -> None:
+        """A log line of the step about to be committed: written by its ``bump``, in the same
+        statement as the run's counters (call ``bump`` after it, in the same transaction)."""
+        self.pending_logs.append((level, message, metadata))
+
     def log_unoffered_tools(self) -> None:
         """Say, once per run, which allowed tools the model will not be offered and why (a
         missing capability grant or module): the run's log is where a user looks first."""
@@ -171,9 +198,10 @@ class RunnerBase:
         enqueue_execution(self.execution.pk)
         logger.info("handed execution %s back at worker shutdown", self.execution.pk)
 
-    def publish_now(self, event: str, data: dict[str, Any]) -> None:
-        # "started" events are live-only: the persisted stream has the completed ones.
-        streaming.publish(self.execution.pk, [{"event": event, "data": data}])
+    def publish_now(self, *events: tuple[str, dict[str, Any]]) -> None:
+        # "started" events are live-only: the persisted stream has the completed ones. One
+        # pipeline (one Redis round trip) for a step's pair.
+        streaming.publish(self.execution.pk, [{"event": event, "data": data} for event, data in events])
 
     def resource_usage(self) -> dict[str, int]:
         """This thread's CPU time since the last call (the caller adds it to the run's), and

@@ -111,9 +111,11 @@ class Runner(ThinkSteps, ActSteps):
         if not self.steps:
             timeout = int(self.limits.get("timeout_seconds", 120))
             deadline = (self.execution.started_at or timezone.now()) + timedelta(seconds=timeout)
-            Execution.objects.filter(pk=self.execution.pk).update(deadline_at=deadline)
             self.execution.deadline_at = deadline
             with transaction.atomic():
+                # The deadline, the lease and the cancel flag in the first step's transaction
+                # (a death before its commit leaves no step: the resume computes it again).
+                self.bump({}, deadline_at=deadline)
                 self.log(
                     "info",
                     "Run started.",

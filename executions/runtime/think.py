@@ -57,8 +57,10 @@ class ThinkSteps(RunnerBase):
             input_text=messages[-1].content or "",
             request=recorded.request_record(messages, tools, self.retrieved),
         )
-        self.publish_now("step_started", {"step_number": step.step_number, "step_type": "think"})
-        self.publish_now("think_started", {"step_number": step.step_number})
+        self.publish_now(
+            ("step_started", {"step_number": step.step_number, "step_type": "think"}),
+            ("think_started", {"step_number": step.step_number}),
+        )
         with telemetry.chat_span(
             self.execution, configs=self.providers.configs, messages=messages, step_number=step.step_number
         ) as span:
@@ -206,6 +208,15 @@ class ThinkSteps(RunnerBase):
                     "duration_ms",
                 ]
             )
+            records.log_think(self, step, response)
+            if response.nul_replaced:
+                # Replaced where the answer entered the platform (executions/llm/data.py).
+                self.log_with_step(
+                    "warn",
+                    f"The model's answer contained {response.nul_replaced} NUL character(s) (U+0000), which"
+                    " cannot be stored; each was replaced with U+FFFD.",
+                    step_number=step.step_number,
+                )
             self.bump(
                 {
                     "tokens_input": usage.input_tokens,
@@ -240,15 +251,6 @@ class ThinkSteps(RunnerBase):
             )
             self.events.add("step_completed", {"step_number": step.step_number, "step_type": "think"})
             self.events.flush()
-            records.log_think(self, step, response)
-            if response.nul_replaced:
-                # Replaced where the answer entered the platform (executions/llm/data.py).
-                self.log(
-                    "warn",
-                    f"The model's answer contained {response.nul_replaced} NUL character(s) (U+0000), which"
-                    " cannot be stored; each was replaced with U+FFFD.",
-                    step_number=step.step_number,
-                )
         self.execution.cost += cost
         self.execution.tokens_total += usage.total
 
