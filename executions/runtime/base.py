@@ -77,9 +77,7 @@ class RunnerBase:
             idempotency_key=f"{self.execution.pk}:{step_number}",
         )
 
-    def bump(
-        self, counters: dict[str, Any], action: dict[str, Any] | None = None, *, deadline_at: Any = None
-    ) -> None:
+    def bump(self, counters: dict[str, Any], action: dict[str, Any] | None = None, *, deadline_at: Any = None) -> None:
         """Add to the run's counters, renew the lease and read the cancel flag: one statement.
 
         Called inside a step's committing transaction; raises LeaseLost (rolling the step
