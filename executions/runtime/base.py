@@ -196,10 +196,10 @@ class RunnerBase:
         enqueue_execution(self.execution.pk)
         logger.info("handed execution %s back at worker shutdown", self.execution.pk)
 
-    def publish_now(self, *events: tuple[str, dict[str, Any]]) -> None:
-        # "started" events are live-only: the persisted stream has the completed ones. One
-        # pipeline (one Redis round trip) for a step's pair.
-        streaming.publish(self.execution.pk, [{"event": event, "data": data} for event, data in events])
+    def publish_now(self, *events: tuple[str, dict[str, Any]]) -> int:
+        """Publish live-only events ("started": the persisted stream has the completed ones)
+        in one pipeline; returns how many subscribers watch the run."""
+        return streaming.publish(self.execution.pk, [{"event": event, "data": data} for event, data in events])
 
     def resource_usage(self) -> dict[str, int]:
         """This thread's CPU time since the last call (the caller adds it to the run's), and
