@@ -167,12 +167,13 @@ class RunnerBase:
 
     def log_unoffered_tools(self) -> None:
         """Say, once per run, which allowed tools the model will not be offered and why (a
-        missing capability grant or module): the run's log is where a user looks first."""
+        missing capability grant or module): the run's log is where a user looks first.
+        Written with the first step (``log_with_step``: call its ``bump`` after this)."""
         unoffered = getattr(self.port, "unoffered", None)
         gaps = unoffered(context=self.tool_context(self.next_step_number)) if unoffered else []
         if gaps:
             names = ", ".join(gap["tool"] for gap in gaps)
-            self.log(
+            self.log_with_step(
                 "warn",
                 f"Allowed tools not offered to the model: {names}. " + " ".join(gap["message"] for gap in gaps),
                 unoffered_tools=gaps,

@@ -113,10 +113,7 @@ class Runner(ThinkSteps, ActSteps):
             deadline = (self.execution.started_at or timezone.now()) + timedelta(seconds=timeout)
             self.execution.deadline_at = deadline
             with transaction.atomic():
-                # The deadline, the lease and the cancel flag in the first step's transaction
-                # (a death before its commit leaves no step: the resume computes it again).
-                self.bump({}, deadline_at=deadline)
-                self.log(
+                self.log_with_step(
                     "info",
                     "Run started.",
                     trigger_type=self.execution.trigger_type,
@@ -143,8 +140,12 @@ class Runner(ThinkSteps, ActSteps):
                 self.events.add("observe_started", {"step_number": step.step_number})
                 self.events.add("observe_completed", {"step_number": step.step_number, "input": self.execution.task})
                 for warning in self.execution.warnings:
-                    self.log("warn", warning)
+                    self.log_with_step("warn", warning)
                 self.log_unoffered_tools()
+                # The deadline, the lease, the cancel flag and the log lines above in one
+                # statement of the first step's transaction (a death before its commit leaves
+                # no step: the resume computes the deadline again).
+                self.bump({}, deadline_at=deadline)
                 self.events.flush()
                 finish.on_started(self)
             return
