@@ -11,7 +11,8 @@ exception that escapes the loop is not (it would recur at every resume), so the 
 with ``InternalError``, its started step marked failed.
 
 Exclusivity: a run is advanced only by the holder of its lease (``lease_owner`` +
-``lease_expires_at``), taken with a conditional UPDATE and renewed at every step; a worker
+``lease_expires_at``), taken with a conditional UPDATE and renewed once half of it is spent
+(checked with every step's commit, which proves it is still held); a worker
 that loses its lease stops at the next step boundary without writing anything more.
 """
 

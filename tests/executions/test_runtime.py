@@ -325,3 +325,42 @@ def test_output_schemas_and_local_tools_never_fetch_remote_references(schema_doc
         unregister_local_tool("remote_ref")
     assert outcome is not None and outcome.status == "failed" and "only references" in outcome.error
     assert schema_document.requests == [] and SCHEMA_SECRET not in problem + outcome.error
+
+
+def _lease_writes(captured) -> list[str]:
+    """The runtime's UPDATEs of the run that set its lease (the claim and the finish aside)."""
+    return [
+        q["sql"]
+        for q in captured.captured_queries
+        if q["sql"].startswith(("UPDATE executions_execution SET", "WITH step_logs"))
+        and "lease_expires_at =" in q["sql"]
+    ]
+
+
+def test_the_lease_is_renewed_once_half_spent_not_at_every_step(
+    org, make_agent, providers_at_fake, echo_tool, settings
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    # A 90 s lease and a run of milliseconds: its steps' commits never rewrite the lease
+    # (an indexed column: the UPDATE could not stay on its page), yet each still checks it.
+    settings.EXECUTION_LEASE_SECONDS = 90
+    agent = make_agent(allowed_tools=["echo"])
+    providers_at_fake.script(tool_call("echo", {"text": "a"}), text("done"))
+    execution = start(agent, org)
+    with CaptureQueriesContext(connection) as captured:
+        run_execution(execution.pk)
+    assert Execution.objects.get(pk=execution.pk).status == "completed"
+    bumps = [q["sql"] for q in captured.captured_queries if "RETURNING cancel_requested" in q["sql"]]
+    assert len(bumps) == 4 and all("lease_owner =" in sql for sql in bumps)  # start, think, act, think
+    assert _lease_writes(captured) == []
+
+    # A 1 s lease and a model that takes 0.7 s: past half of it, the next commit renews it.
+    settings.EXECUTION_LEASE_SECONDS = 1
+    providers_at_fake.script(tool_call("echo", {"text": "b"}, delay_ms=700), text("done"))
+    slow = start(agent, org)
+    with CaptureQueriesContext(connection) as captured:
+        run_execution(slow.pk)
+    assert Execution.objects.get(pk=slow.pk).status == "completed"
+    assert len(_lease_writes(captured)) >= 1
