@@ -117,9 +117,9 @@ class RunnerBase:
         # whether or not the UPDATE matches, and a lost lease rolls the step's transaction
         # back, lines included.
         logs, self.pending_logs = self.pending_logs, []
-        prefix, log_params = "", []
+        prefix = ""
+        log_params: list[Any] = []
         if logs:
-            now = timezone.now()
             rows = ", ".join(["(%s, %s, %s, %s::jsonb, %s)"] * len(logs))
             prefix = (
                 "WITH step_logs AS (INSERT INTO executions_executionlog"  # noqa: S608  (placeholders only)
