@@ -247,7 +247,8 @@ def execution_memory_process(
 
     extraction = Extraction()
     response = None
-    configs = _extraction_configs(execution)
+    # Resolved only when extraction may call a model (a provider query otherwise wasted).
+    configs = _extraction_configs(execution) if extraction_needs_model(execution) else []
     if not settings.MEMORY_EXTRACTION_ENABLED:
         extraction.problems.append("extraction is disabled (MEMORY_EXTRACTION_ENABLED)")
     elif execution.status == "cancelled":
@@ -355,8 +356,9 @@ def execution_memory_process(
                 embedded=embedded,
             )
         created = sum(1 for r in stored if r.created)
-        episode.memories_extracted = len(stored)
-        episode.save(update_fields=["memories_extracted"])
+        if stored:  # created with 0: nothing to write for a run that taught nothing
+            episode.memories_extracted = len(stored)
+            episode.save(update_fields=["memories_extracted"])
         if outside and stored:
             _log(
                 execution,
