@@ -313,7 +313,7 @@ def approvals_expire(*, now: Any = None, limit: int = 500) -> int:
     return expired
 
 
-def approvals_close_for_execution(execution_id: Any) -> int:
+def approvals_close_for_execution(execution_id: Any, *, execution: Any = None) -> int:
     """``after_execution_finished`` hook: a run that ended another way (cancelled on
     request, say) leaves no request pending and no step awaiting a decision."""
     pending = ApprovalRequest.objects.filter(

@@ -44,27 +44,7 @@ def usage_record_llm_call(
 def daily_usage_add(record: UsageRecord, organization: Any) -> None:
     """Add one record to its day's rollup and to the current period (incremental, in SQL)."""
     day = timezone.localdate(record.created_at, timezone.get_fixed_timezone(0))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            INSERT INTO billing_dailyusage
-                (organization_id, date, agent_id, provider, model, llm_calls,
-                 tokens_input, tokens_output, tokens_cached, cost)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-            ON CONFLICT (organization_id, date, agent_id, provider, model) DO UPDATE SET
-                llm_calls = billing_dailyusage.llm_calls + EXCLUDED.llm_calls,
-                tokens_input = billing_dailyusage.tokens_input + EXCLUDED.tokens_input,
-                tokens_output = billing_dailyusage.tokens_output + EXCLUDED.tokens_output,
-                tokens_cached = billing_dailyusage.tokens_cached + EXCLUDED.tokens_cached,
-                cost = billing_dailyusage.cost + EXCLUDED.cost
-            """,
-            [
-                record.organization_id, day, record.agent_id, record.provider, record.model,
-                0 if record.provider == SANDBOX_PROVIDER else 1, record.tokens_input, record.tokens_output, record.tokens_cached, record.cost,
-            ],
-        )  # fmt: skip
-
-    period = _period_add(record, day)
+    period = _period_add(record, day, with_day=True)
     if period is None:  # a run that began last period and crossed into this one
         usage_period_current(organization)
         period = _period_add(record, day)
@@ -109,18 +89,44 @@ def usage_count(*, organization: Any, agent_id: Any, tool_calls: int = 0, approv
         )
 
 
-def _period_add(record: UsageRecord, day: Any) -> UsagePeriod | None:
-    """Add the record to its period and read the totals back, in one statement."""
+# The day's rollup row, as a CTE of the period's UPDATE: a CTE's INSERT always runs, whether
+# or not the period row exists, so a model call costs one statement for both rollups.
+_DAY_ROW = """
+    WITH day_row AS (
+        INSERT INTO billing_dailyusage
+            (organization_id, date, agent_id, provider, model, llm_calls,
+             tokens_input, tokens_output, tokens_cached, cost)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+        ON CONFLICT (organization_id, date, agent_id, provider, model) DO UPDATE SET
+            llm_calls = billing_dailyusage.llm_calls + EXCLUDED.llm_calls,
+            tokens_input = billing_dailyusage.tokens_input + EXCLUDED.tokens_input,
+            tokens_output = billing_dailyusage.tokens_output + EXCLUDED.tokens_output,
+            tokens_cached = billing_dailyusage.tokens_cached + EXCLUDED.tokens_cached,
+            cost = billing_dailyusage.cost + EXCLUDED.cost
+    )
+"""
+
+
+def _period_add(record: UsageRecord, day: Any, *, with_day: bool = False) -> UsagePeriod | None:
+    """Add the record to its period (and to its day's rollup ``with_day``) and read the
+    period's totals back, in one statement."""
     start, _ = period_bounds(day)
+    sql = """
+        UPDATE billing_usageperiod SET tokens_used = tokens_used + %s, cost = cost + %s
+         WHERE organization_id = %s AND period_start = %s
+        RETURNING id, period_start, period_end, included_runs, included_tokens, runs_used, tokens_used, cost
+    """
+    params: list[Any] = [record.tokens_input + record.tokens_output, record.cost, record.organization_id, start]
+    if with_day:
+        sql = _DAY_ROW + sql
+        params = [
+            record.organization_id, day, record.agent_id, record.provider, record.model,
+            0 if record.provider == SANDBOX_PROVIDER else 1,
+            record.tokens_input, record.tokens_output, record.tokens_cached, record.cost,
+            *params,
+        ]  # fmt: skip
     with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            UPDATE billing_usageperiod SET tokens_used = tokens_used + %s, cost = cost + %s
-             WHERE organization_id = %s AND period_start = %s
-            RETURNING id, period_start, period_end, included_runs, included_tokens, runs_used, tokens_used, cost
-            """,
-            [record.tokens_input + record.tokens_output, record.cost, record.organization_id, start],
-        )
+        cursor.execute(sql, params)
         row = cursor.fetchone()
     if row is None:
         return None

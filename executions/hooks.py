@@ -23,10 +23,16 @@ def _hooks(name: str) -> list:
     return [import_string(path) for path in getattr(settings, "AGENTRY_RUNTIME_HOOKS", {}).get(name, [])]
 
 
-def after_execution_finished(execution_id: Any) -> None:
-    """After the finishing transaction commits (memory extraction, chains, alerts)."""
+def after_execution_finished(execution_id: Any, *, execution: Any = None) -> None:
+    """After the finishing transaction commits (memory extraction, chains, alerts).
+
+    Each hook is called as ``hook(execution_id, execution=...)``: ``execution`` is the
+    runtime's own instance of the run (or None), for facts that never change once the run
+    exists (``parent_id``, ``trigger_type``), so a hook need not read the row to find out it
+    has nothing to do. Anything the run wrote (status, totals) is read from the database.
+    """
     for hook in _hooks("after_execution_finished"):
-        transaction.on_commit(partial(hook, execution_id))
+        transaction.on_commit(partial(hook, execution_id, execution=execution))
 
 
 @dataclass(frozen=True)

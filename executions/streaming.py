@@ -23,17 +23,21 @@ def _redis():
     return Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=2)
 
 
-def publish(execution_id: Any, events: list[dict[str, Any]]) -> None:
-    """Publish ``[{"id", "event", "data"}, ...]``; a Redis outage only costs live viewers."""
+def publish(execution_id: Any, events: list[dict[str, Any]]) -> int:
+    """Publish ``[{"id", "event", "data"}, ...]``; a Redis outage only costs live viewers.
+
+    Returns how many subscribers received them (PUBLISH answers that; 0 on an outage), so a
+    caller that publishes anyway learns whether anyone watches without asking separately."""
     if not events:
-        return
+        return 0
     try:
         pipe = _redis().pipeline(transaction=False)
         for event in events:
             pipe.publish(channel(execution_id), json.dumps(event, cls=DjangoJSONEncoder))
-        pipe.execute()
+        return max(int(n) for n in pipe.execute())
     except Exception:
         logger.warning("could not publish execution events", exc_info=True)
+        return 0
 
 
 def has_subscribers(execution_id: Any) -> bool:

@@ -288,11 +288,14 @@ def workflow_chain_start(
 # --- hook: children's usage counts in their parents --------------------------------------------
 
 
-def execution_rollup_to_parents(execution_id: Any) -> None:
+def execution_rollup_to_parents(execution_id: Any, *, execution: Any = None) -> None:
     """After a run finished: add its *own* tokens and cost (its steps', not what its own
     children added) to every ancestor, so each run's usage is counted once per ancestor
     whatever order the runs end in. Runs once per finished run (the runtime's finishing
-    transition happens once)."""
+    transition happens once). ``execution``: the runtime's instance; a run without a parent
+    (most runs) has nothing to add anywhere, and is known without a query."""
+    if execution is not None and execution.parent_id is None:
+        return
     try:
         _rollup(execution_id)
     except DatabaseError:

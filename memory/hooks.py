@@ -6,7 +6,8 @@
   run goes on without them, and says so in its log.
 - ``conversation_history``: the earlier turns of the run's conversation.
 - ``after_execution_finished``: records the turn in the conversation at once (so the caller's
-  next turn sees it) and queues extraction and the Episode on the worker; no LLM call here.
+  next turn sees it); queues extraction and the Episode on the worker when extraction calls a
+  model, and writes the Episode at once when it does not (no LLM call here either way).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from memory.models import Memory
 from memory.selectors import ChunkHit, MemoryHit, agent_knowledge_base_ids, chunk_search
 from memory.services.common import record_embedding_usage, run_subject
 from memory.services.conversations import conversation_append, conversation_history_for
+from memory.services.extraction import execution_memory_process, extraction_needs_model
 from memory.services.memories import memory_retrieve
 from memory.tasks import enqueue_after_execution
 
@@ -109,13 +111,24 @@ def conversation_history(*, execution: Any, config: dict[str, Any]) -> list[dict
     return conversation_history_for(execution=execution, config=config)
 
 
-def after_execution_finished(execution_id: Any) -> None:
+def after_execution_finished(execution_id: Any, *, execution: Any = None) -> None:
+    # The runtime's instance is not the finished row (totals, output): read it.
+    execution = None
     try:
-        execution = Execution.objects.filter(pk=execution_id).first()
+        execution = Execution.objects.select_related("organization", "agent").filter(pk=execution_id).first()
         if execution is not None:
             conversation_append(execution=execution)
     except Exception:  # the after-run task appends again (idempotently) if this failed
         logger.exception("could not record execution %s in its conversation now", execution_id)
+    if execution is not None and not extraction_needs_model(execution):
+        # No model call to wait for: the Episode is one insert, cheaper here than a queued
+        # task (a broker round trip, a task and its reads on another worker thread). Should
+        # it fail, the task is queued as before and writes it.
+        try:
+            execution_memory_process(execution_id=execution_id, execution=execution)
+            return
+        except Exception:
+            logger.warning("could not record the Episode of execution %s now; queued", execution_id, exc_info=True)
     try:
         enqueue_after_execution(execution_id)
     except Exception:

@@ -16,9 +16,10 @@ every step passes (each refusal is logged as a ToolCall and told to the model):
 ``run`` then calls the handler with a deadline, bounds the result before it goes back to the
 model, and logs the call with its duration and status.
 
-What a run may use (catalog, grants, modules, risk rules) is read in one query and kept on
-the run's Execution object for a few seconds, so a step costs the database one statement:
-the call-log row. Python tools registered in-process with ``register_local_tool`` (tests,
+What a run may use (catalog, grants, modules, risk rules) is read in one query, kept per
+process until the tool registry changes (``tools.view_cache``: a run costs one Redis GET)
+and on the run's Execution object for a few seconds, so a step costs the database one
+statement: the call-log row. Python tools registered in-process with ``register_local_tool`` (tests,
 and apps that add tools in code) go through the same checks; having no registry row, their
 successful calls are recorded by the run's act steps only.
 """
@@ -44,8 +45,9 @@ from tools.approval_policy import approval_policy
 from tools.builtins.base import Invocation, ToolDef, ToolDenied, ToolError
 from tools.handlers import handler_for
 from tools.models import ToolCallStatus
-from tools.selectors import ToolView, refusal, tool_catalog, tool_view, unoffered_tools
+from tools.selectors import ToolView, refusal, tool_catalog, unoffered_tools
 from tools.services import tool_call_deny_held, tool_call_log, tool_call_mark_held
+from tools.view_cache import cached_tool_view
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +87,7 @@ class DatabaseToolPort:
         fresh_for = getattr(settings, "AGENTRY_TOOL_VIEW_SECONDS", VIEW_SECONDS)
         if memo is not None and time.monotonic() - memo[0] < fresh_for:
             return memo[1]
-        loaded = tool_view(organization_id=execution.organization_id, agent_id=execution.agent_id)
+        loaded = cached_tool_view(organization_id=execution.organization_id, agent_id=execution.agent_id)
         catalog = {**_local_defs(), **loaded.catalog}
         view = ToolView(catalog, loaded.capabilities, loaded.modules, loaded.risk_rules)
         # On the instance the runtime claimed: it lives as long as this attempt at the run.

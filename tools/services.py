@@ -33,6 +33,7 @@ from tools.models import (
     ToolCallStatus,
 )
 from tools.ssrf import UnresolvableHost, check_url
+from tools.view_cache import registry_changed
 
 TOOL_NAME = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
 _SYNCED_FIELDS = (
@@ -85,6 +86,8 @@ def tools_sync() -> str:
             .exclude(name__in=BUILTIN_NAMES)
             .update(is_active=False)
         )
+        if retired:
+            registry_changed()  # an UPDATE sends no signal (tools.view_cache)
     return f"tools: {created} created, {updated} updated, {retired} retired, {len(BUILTIN_TOOLS)} built in"
 
 

@@ -164,9 +164,12 @@ def chain_execution_cancel(*, chain_execution: ChainExecution, actor: Any = None
     return run
 
 
-def chain_on_execution_finished(execution_id: Any) -> None:
+def chain_on_execution_finished(execution_id: Any, *, execution: Any = None) -> None:
     """Runtime hook (after a run's finishing commit): a chain step's run ended, so move its
-    chain on — the chain may have been waiting for it."""
+    chain on — the chain may have been waiting for it. ``execution``: the runtime's
+    instance; a run not started by a chain is known as such without a query."""
+    if execution is not None and execution.trigger_type != TriggerType.CHAIN:
+        return
     try:
         row = Execution.objects.filter(pk=execution_id, trigger_type=TriggerType.CHAIN).values("trigger_data").first()
         trigger_data: dict[str, Any] = row["trigger_data"] if row else {}

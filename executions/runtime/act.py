@@ -42,8 +42,10 @@ class ActSteps(RunnerBase):
             self.checkpoint()
             arguments = call.get("arguments")
             step = self.new_step(StepType.ACT, tool_name=call["name"], tool_call_id=call["id"], tool_input=arguments)
-            self.publish_now("step_started", {"step_number": step.step_number, "step_type": "act"})
-            self.publish_now("act_started", {"step_number": step.step_number, "tool": call["name"], "input": arguments})
+            self.publish_now(
+                ("step_started", {"step_number": step.step_number, "step_type": "act"}),
+                ("act_started", {"step_number": step.step_number, "tool": call["name"], "input": arguments}),
+            )
             if already + index >= limit:
                 outcome = ToolOutcome("failed", error=f"Skipped: at most {limit} tool calls per step.")
             elif arguments is None:
@@ -102,7 +104,7 @@ class ActSteps(RunnerBase):
             step.save(update_fields=["status", "tool_output", "is_error", "completed_at", "duration_ms"])
             if outcome.replaced:
                 # Replaced by the gateway (tools/gateway.py), which made the answer storable.
-                self.log(
+                self.log_with_step(
                     "warn",
                     f"The answer of {step.tool_name!r} had {outcome.replaced} value(s) that cannot be stored (a NUL character"
                     " became U+FFFD; NaN or an infinity became a string).",
@@ -111,6 +113,7 @@ class ActSteps(RunnerBase):
             counted = outcome.status in ("completed", "wait")
             if counted:
                 usage_count(organization=self.execution.organization, agent_id=self.execution.agent_id, tool_calls=1)
+            records.log_tool(self, step, outcome)
             self.bump(
                 {"tool_calls": 1 if counted else 0, "api_calls_count": outcome.api_calls},
                 action={"step_number": step.step_number, "tool": step.tool_name, "status": outcome.status},
@@ -119,7 +122,6 @@ class ActSteps(RunnerBase):
             self.events.add(name, {"step_number": step.step_number, "tool": step.tool_name, "output": step.tool_output})
             self.events.add("step_completed", {"step_number": step.step_number, "step_type": "act"})
             self.events.flush()
-            records.log_tool(self, step, outcome)
             if outcome.status == "wait":
                 finish.start_waiting(self, outcome.wait_seconds or 1)
         return outcome.status == "wait"

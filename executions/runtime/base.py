@@ -50,6 +50,10 @@ class RunnerBase:
         # added to the run's cpu_time_ms at every step's commit, so resumes accumulate.
         self.cpu_mark = time.thread_time()
         self.cancel_seen: tuple[bool, float] | None = None
+        # When this worker's lease runs out, as last written (the claim, then ``bump``).
+        self.lease_expires_at = execution.lease_expires_at
+        # Log lines of the step being committed, written by its ``bump`` (same statement).
+        self.pending_logs: list[tuple[str, str, dict[str, Any]]] = []
 
         # Computed once per run or resume: memory retrieval costs an embedding call.
         self.retrieved = hooks.prompt_sections(execution=execution, config=self.config)
@@ -75,12 +79,14 @@ class RunnerBase:
             idempotency_key=f"{self.execution.pk}:{step_number}",
         )
 
-    def bump(self, counters: dict[str, Any], action: dict[str, Any] | None = None) -> None:
-        """Add to the run's counters, renew the lease and read the cancel flag: one statement.
+    def bump(self, counters: dict[str, Any], action: dict[str, Any] | None = None, *, deadline_at: Any = None) -> None:
+        """Add to the run's counters, renew the lease (once half of it is spent) and read the
+        cancel flag: one statement.
 
         Called inside a step's committing transaction; raises LeaseLost (rolling the step
         back) when another worker has taken the run over. The cancel flag it reads makes the
-        next ``checkpoint`` free of a query of its own.
+        next ``checkpoint`` free of a query of its own. ``deadline_at``: set with it (the
+        run's first step), rather than in an UPDATE of its own.
         """
         usage = self.resource_usage()
         counters = {**counters, "cpu_time_ms": usage["cpu_time_ms"]}
@@ -91,17 +97,47 @@ class RunnerBase:
         if action is not None:
             sets.append("actions_taken = actions_taken || %s::jsonb")
             params.append(json.dumps([action]))
-        sets.append("lease_expires_at = %s")
-        params += [timezone.now() + timedelta(seconds=settings.EXECUTION_LEASE_SECONDS), self.execution.pk, self.owner]
+        if deadline_at is not None:
+            sets.append("deadline_at = %s")
+            params.append(deadline_at)
+        # The lease is renewed once half of it is spent, not at every step: the column is
+        # indexed, and an UPDATE that changes no indexed column can stay on its page (HOT)
+        # instead of adding an entry to each of the row's indexes. The WHERE below still
+        # proves the lease is ours at every step.
+        now = timezone.now()
+        renewed = None
+        if self.lease_expires_at is None or self.lease_expires_at - now < timedelta(
+            seconds=settings.EXECUTION_LEASE_SECONDS / 2
+        ):
+            renewed = now + timedelta(seconds=settings.EXECUTION_LEASE_SECONDS)
+            sets.append("lease_expires_at = %s")
+            params.append(renewed)
+        params += [self.execution.pk, self.owner]
+        # The step's log lines (``log_with_step``) ride along as a CTE: a CTE's INSERT runs
+        # whether or not the UPDATE matches, and a lost lease rolls the step's transaction
+        # back, lines included.
+        logs, self.pending_logs = self.pending_logs, []
+        prefix = ""
+        log_params: list[Any] = []
+        if logs:
+            rows = ", ".join(["(%s, %s, %s, %s::jsonb, %s)"] * len(logs))
+            prefix = (
+                "WITH step_logs AS (INSERT INTO executions_executionlog"  # noqa: S608  (placeholders only)
+                f" (execution_id, level, message, metadata, timestamp) VALUES {rows}) "
+            )
+            for level, message, metadata in logs:
+                log_params += [self.execution.pk, level, message, json.dumps(metadata), now]
         with connection.cursor() as cursor:
             cursor.execute(
-                f"UPDATE executions_execution SET {', '.join(sets)}"  # noqa: S608
+                f"{prefix}UPDATE executions_execution SET {', '.join(sets)}"  # noqa: S608
                 " WHERE id = %s AND lease_owner = %s AND status = 'running' RETURNING cancel_requested",
-                params,
+                log_params + params,
             )
             row = cursor.fetchone()
         if row is None:
             raise LeaseLost
+        if renewed is not None:
+            self.lease_expires_at = renewed
         self.cancel_seen = (bool(row[0]), time.monotonic())
 
     def checkpoint(self) -> None:
@@ -113,19 +149,17 @@ class RunnerBase:
         if seen is not None and time.monotonic() - seen[1] < 1.0:
             cancelled = seen[0]
         else:
+            renewed = timezone.now() + timedelta(seconds=settings.EXECUTION_LEASE_SECONDS)
             with connection.cursor() as cursor:
                 cursor.execute(
                     "UPDATE executions_execution SET lease_expires_at = %s"
                     " WHERE id = %s AND lease_owner = %s AND status = 'running' RETURNING cancel_requested",
-                    [
-                        timezone.now() + timedelta(seconds=settings.EXECUTION_LEASE_SECONDS),
-                        self.execution.pk,
-                        self.owner,
-                    ],
+                    [renewed, self.execution.pk, self.owner],
                 )
                 row = cursor.fetchone()
             if row is None:
                 raise LeaseLost
+            self.lease_expires_at = renewed
             cancelled = bool(row[0])
         self.cancel_seen = None
         if cancelled:
@@ -140,14 +174,20 @@ class RunnerBase:
     def log(self, level: str, message: str, **metadata: Any) -> None:
         ExecutionLog.objects.create(execution=self.execution, level=level, message=message, metadata=metadata)
 
+    def log_with_step(self, level: str, message: str, **metadata: Any) -> None:
+        """A log line of the step about to be committed: written by its ``bump``, in the same
+        statement as the run's counters (call ``bump`` after it, in the same transaction)."""
+        self.pending_logs.append((level, message, metadata))
+
     def log_unoffered_tools(self) -> None:
         """Say, once per run, which allowed tools the model will not be offered and why (a
-        missing capability grant or module): the run's log is where a user looks first."""
+        missing capability grant or module): the run's log is where a user looks first.
+        Written with the first step (``log_with_step``: call its ``bump`` after this)."""
         unoffered = getattr(self.port, "unoffered", None)
         gaps = unoffered(context=self.tool_context(self.next_step_number)) if unoffered else []
         if gaps:
             names = ", ".join(gap["tool"] for gap in gaps)
-            self.log(
+            self.log_with_step(
                 "warn",
                 f"Allowed tools not offered to the model: {names}. " + " ".join(gap["message"] for gap in gaps),
                 unoffered_tools=gaps,
@@ -171,9 +211,10 @@ class RunnerBase:
         enqueue_execution(self.execution.pk)
         logger.info("handed execution %s back at worker shutdown", self.execution.pk)
 
-    def publish_now(self, event: str, data: dict[str, Any]) -> None:
-        # "started" events are live-only: the persisted stream has the completed ones.
-        streaming.publish(self.execution.pk, [{"event": event, "data": data}])
+    def publish_now(self, *events: tuple[str, dict[str, Any]]) -> int:
+        """Publish live-only events ("started": the persisted stream has the completed ones)
+        in one pipeline; returns how many subscribers watch the run."""
+        return streaming.publish(self.execution.pk, [{"event": event, "data": data} for event, data in events])
 
     def resource_usage(self) -> dict[str, int]:
         """This thread's CPU time since the last call (the caller adds it to the run's), and

@@ -108,6 +108,14 @@ def finish_execution(execution: Execution, stop: Stop, *, events: Any, usage: di
         )
         started = totals["started_at"] or totals["created_at"]
         duration_ms = int((timezone.now() - started).total_seconds() * 1000)
+        resources: dict[str, Any] = {}
+        if usage:
+            # Added to what earlier steps and resumes recorded (RunnerBase.bump), never
+            # replacing it; in the status change's own UPDATE.
+            resources = {
+                "cpu_time_ms": F("cpu_time_ms") + usage.get("cpu_time_ms", 0),
+                "memory_peak_mb": Greatest(F("memory_peak_mb"), usage.get("memory_peak_mb", 0)),
+            }
         try:
             transition(
                 execution,
@@ -118,15 +126,13 @@ def finish_execution(execution: Execution, stop: Stop, *, events: Any, usage: di
                 error_code=stop.code,
                 error_details=stop.details,
                 duration_ms=duration_ms,
+                **resources,
             )
         except TransitionRefused:
             return False  # someone else ended it; nothing more to do
-        if usage:
-            # Added to what earlier steps and resumes recorded (RunnerBase.bump), never replacing it.
-            Execution.objects.filter(pk=execution.pk).update(
-                cpu_time_ms=F("cpu_time_ms") + usage.get("cpu_time_ms", 0),
-                memory_peak_mb=Greatest(F("memory_peak_mb"), usage.get("memory_peak_mb", 0)),
-            )
+        for name in resources:
+            # The expressions are not values: read from the row if anything asks.
+            execution.__dict__.pop(name, None)
         _log_end(execution, stop, totals=totals, duration_ms=duration_ms)
 
         agent_stats_record_run(
@@ -201,7 +207,7 @@ def finish_execution(execution: Execution, stop: Stop, *, events: Any, usage: di
             cost=totals["cost"],
         )
 
-        hooks.after_execution_finished(execution.pk)
+        hooks.after_execution_finished(execution.pk, execution=execution)
         telemetry.run_ended(execution, status=stop.status, error_code=stop.code, totals=totals)
     return True
 

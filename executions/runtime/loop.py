@@ -11,7 +11,8 @@ exception that escapes the loop is not (it would recur at every resume), so the 
 with ``InternalError``, its started step marked failed.
 
 Exclusivity: a run is advanced only by the holder of its lease (``lease_owner`` +
-``lease_expires_at``), taken with a conditional UPDATE and renewed at every step; a worker
+``lease_expires_at``), taken with a conditional UPDATE and renewed once half of it is spent
+(checked with every step's commit, which proves it is still held); a worker
 that loses its lease stops at the next step boundary without writing anything more.
 """
 
@@ -111,10 +112,9 @@ class Runner(ThinkSteps, ActSteps):
         if not self.steps:
             timeout = int(self.limits.get("timeout_seconds", 120))
             deadline = (self.execution.started_at or timezone.now()) + timedelta(seconds=timeout)
-            Execution.objects.filter(pk=self.execution.pk).update(deadline_at=deadline)
             self.execution.deadline_at = deadline
             with transaction.atomic():
-                self.log(
+                self.log_with_step(
                     "info",
                     "Run started.",
                     trigger_type=self.execution.trigger_type,
@@ -141,8 +141,12 @@ class Runner(ThinkSteps, ActSteps):
                 self.events.add("observe_started", {"step_number": step.step_number})
                 self.events.add("observe_completed", {"step_number": step.step_number, "input": self.execution.task})
                 for warning in self.execution.warnings:
-                    self.log("warn", warning)
+                    self.log_with_step("warn", warning)
                 self.log_unoffered_tools()
+                # The deadline, the lease, the cancel flag and the log lines above in one
+                # statement of the first step's transaction (a death before its commit leaves
+                # no step: the resume computes the deadline again).
+                self.bump({}, deadline_at=deadline)
                 self.events.flush()
                 finish.on_started(self)
             return

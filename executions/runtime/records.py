@@ -1,6 +1,9 @@
 """What a run writes to its own log (``ExecutionLog``) as it goes: every step's outcome, the
 model's retries and fallbacks, tool results and refusals. The start, approval waits and the
-end are written where they happen (``loop``, ``finish``); this keeps the loop readable."""
+end are written where they happen (``loop``, ``finish``); this keeps the loop readable.
+
+A step's lines are handed to its ``bump`` (``RunnerBase.log_with_step``): call these before it,
+inside the step's transaction, and they are written in the same statement as its counters."""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ if TYPE_CHECKING:
 def log_think(runner: RunnerBase, step: ExecutionStep, response: LLMResponse) -> None:
     """The run's log line for a model answer, and its retries and fallbacks if it had any."""
     calls = [c.name for c in response.tool_calls]
-    runner.log(
+    runner.log_with_step(
         "info",
         f"Model {response.provider}/{response.model} answered"
         + (f" with {len(calls)} tool call(s): {', '.join(calls)}." if calls else " with its final answer."),
@@ -27,14 +30,14 @@ def log_think(runner: RunnerBase, step: ExecutionStep, response: LLMResponse) ->
         duration_ms=step.duration_ms,
     )
     if response.attempts > 1:
-        runner.log(
+        runner.log_with_step(
             "warn",
             f"The model call succeeded after {response.attempts - 1} retry(ies).",
             step_number=step.step_number,
             attempts=response.attempts,
         )
     if response.fallback_from:
-        runner.log(
+        runner.log_with_step(
             "warn",
             f"Fell back to {response.provider}/{response.model} after: {'; '.join(response.fallback_from)}.",
             step_number=step.step_number,
@@ -52,10 +55,10 @@ def log_tool(runner: RunnerBase, step: ExecutionStep, outcome: ToolOutcome) -> N
         "api_calls": outcome.api_calls,
     }
     if outcome.status == "completed":
-        runner.log("info", f"Tool {step.tool_name!r} completed.", **facts)
+        runner.log_with_step("info", f"Tool {step.tool_name!r} completed.", **facts)
     elif outcome.status == "wait":
-        runner.log("info", f"Tool {step.tool_name!r}: waiting {outcome.wait_seconds} second(s).", **facts)
+        runner.log_with_step("info", f"Tool {step.tool_name!r}: waiting {outcome.wait_seconds} second(s).", **facts)
     elif outcome.status == "denied":
-        runner.log("warn", f"Tool {step.tool_name!r} was refused: {outcome.error}"[:2000], **facts)
+        runner.log_with_step("warn", f"Tool {step.tool_name!r} was refused: {outcome.error}"[:2000], **facts)
     else:
-        runner.log("warn", f"Tool {step.tool_name!r} failed: {outcome.error}"[:2000], **facts)
+        runner.log_with_step("warn", f"Tool {step.tool_name!r} failed: {outcome.error}"[:2000], **facts)

@@ -57,21 +57,26 @@ class ThinkSteps(RunnerBase):
             input_text=messages[-1].content or "",
             request=recorded.request_record(messages, tools, self.retrieved),
         )
-        self.publish_now("step_started", {"step_number": step.step_number, "step_type": "think"})
-        self.publish_now("think_started", {"step_number": step.step_number})
+        # Who received these is who watches: the answer decides streaming (no NUMSUB of its own).
+        watchers = self.publish_now(
+            ("step_started", {"step_number": step.step_number, "step_type": "think"}),
+            ("think_started", {"step_number": step.step_number}),
+        )
         with telemetry.chat_span(
             self.execution, configs=self.providers.configs, messages=messages, step_number=step.step_number
         ) as span:
-            response = self.call_model_or_stop(messages, tools, step)
+            response = self.call_model_or_stop(messages, tools, step, stream=watchers > 0)
             self.count_connection_tokens(response)
             self.complete_think(step, response)
             telemetry.chat_answered(span, response, step.cost)
         chaos.boundary("after_think")
         return response
 
-    def call_model_or_stop(self, messages: list, tools: list[ToolSpec], step: ExecutionStep) -> LLMResponse:
+    def call_model_or_stop(
+        self, messages: list, tools: list[ToolSpec], step: ExecutionStep, *, stream: bool = False
+    ) -> LLMResponse:
         try:
-            return self.call_model(messages, tools, step)
+            return self.call_model(messages, tools, step, stream=stream)
         except LLMError as error:
             self.fail_step(step, str(error))
             self.log(
@@ -92,7 +97,11 @@ class ThinkSteps(RunnerBase):
                 },
             ) from error
 
-    def call_model(self, messages: list, tools: list[ToolSpec], step: ExecutionStep) -> LLMResponse:
+    def call_model(
+        self, messages: list, tools: list[ToolSpec], step: ExecutionStep, *, stream: bool = False
+    ) -> LLMResponse:
+        """The model's answer; streamed token by token to the run's live viewers when ``stream``
+        (somebody subscribed when the step's "started" events were published)."""
         configs = self.admitted_configs()
         release_connection_during_wait()
         kwargs: dict[str, Any] = {
@@ -102,7 +111,7 @@ class ThinkSteps(RunnerBase):
             "top_p": self.model_config.get("top_p"),
             "extra": self.model_config.get("extra") or None,
         }
-        if not streaming.has_subscribers(self.execution.pk):
+        if not stream:
             return complete_with_fallback(configs, messages, **kwargs).response
         # Somebody watches: stream tokens to them as they come (not persisted).
         final: LLMResponse | None = None
@@ -206,6 +215,15 @@ class ThinkSteps(RunnerBase):
                     "duration_ms",
                 ]
             )
+            records.log_think(self, step, response)
+            if response.nul_replaced:
+                # Replaced where the answer entered the platform (executions/llm/data.py).
+                self.log_with_step(
+                    "warn",
+                    f"The model's answer contained {response.nul_replaced} NUL character(s) (U+0000), which"
+                    " cannot be stored; each was replaced with U+FFFD.",
+                    step_number=step.step_number,
+                )
             self.bump(
                 {
                     "tokens_input": usage.input_tokens,
@@ -240,15 +258,6 @@ class ThinkSteps(RunnerBase):
             )
             self.events.add("step_completed", {"step_number": step.step_number, "step_type": "think"})
             self.events.flush()
-            records.log_think(self, step, response)
-            if response.nul_replaced:
-                # Replaced where the answer entered the platform (executions/llm/data.py).
-                self.log(
-                    "warn",
-                    f"The model's answer contained {response.nul_replaced} NUL character(s) (U+0000), which"
-                    " cannot be stored; each was replaced with U+FFFD.",
-                    step_number=step.step_number,
-                )
         self.execution.cost += cost
         self.execution.tokens_total += usage.total
 

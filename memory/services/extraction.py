@@ -225,9 +225,21 @@ class AfterRunResult:
     skipped: str = ""
 
 
-def execution_memory_process(*, execution_id: Any, embedder: Embedder | None = None) -> AfterRunResult:
-    """The after-run work: extraction (LLM), memories, the Episode. Safe to call twice."""
-    execution = Execution.objects.select_related("organization", "agent").filter(pk=execution_id).first()
+def extraction_needs_model(execution: Execution) -> bool:
+    """Whether the after-run work of this finished run includes a model call. When it does
+    not (extraction off, a cancelled run), the Episode is written right after the run's
+    commit on the run's own worker (``memory.hooks``) rather than by a queued task."""
+    return settings.MEMORY_EXTRACTION_ENABLED and execution.status != "cancelled"
+
+
+def execution_memory_process(
+    *, execution_id: Any, embedder: Embedder | None = None, execution: Execution | None = None
+) -> AfterRunResult:
+    """The after-run work: extraction (LLM), memories, the Episode. Safe to call twice.
+
+    ``execution``: the row already read by the caller (the finishing hook), else read here."""
+    if execution is None or str(execution.pk) != str(execution_id):
+        execution = Execution.objects.select_related("organization", "agent").filter(pk=execution_id).first()
     if execution is None or execution.status not in TERMINAL_STATUSES:
         return AfterRunResult(None, skipped="not a finished execution")
     if Episode.objects.filter(execution_id=execution.pk).exists():
@@ -235,7 +247,8 @@ def execution_memory_process(*, execution_id: Any, embedder: Embedder | None = N
 
     extraction = Extraction()
     response = None
-    configs = _extraction_configs(execution)
+    # Resolved only when extraction may call a model (a provider query otherwise wasted).
+    configs = _extraction_configs(execution) if extraction_needs_model(execution) else []
     if not settings.MEMORY_EXTRACTION_ENABLED:
         extraction.problems.append("extraction is disabled (MEMORY_EXTRACTION_ENABLED)")
     elif execution.status == "cancelled":
@@ -343,8 +356,9 @@ def execution_memory_process(*, execution_id: Any, embedder: Embedder | None = N
                 embedded=embedded,
             )
         created = sum(1 for r in stored if r.created)
-        episode.memories_extracted = len(stored)
-        episode.save(update_fields=["memories_extracted"])
+        if stored:  # created with 0: nothing to write for a run that taught nothing
+            episode.memories_extracted = len(stored)
+            episode.save(update_fields=["memories_extracted"])
         if outside and stored:
             _log(
                 execution,

@@ -87,7 +87,10 @@ def test_a_denial_is_in_the_log(held, org, adam):
     approval_resolve(approval=approval, actor=actor_for(adam, org), approved=False, note="Not this one")
     held.refresh_from_db()
     assert held.status == "cancelled"
-    lines = messages(held)
+    # The after-run Episode (no model call for a cancelled run: written at once by memory's
+    # finishing hook) says why it learned nothing, after the run's own last lines.
+    *lines, memory_line = messages(held)
+    assert memory_line == "Memory extraction stored nothing: cancelled runs are not learned from"
     reason = f"Denied by {adam.username}: Not this one"
     assert lines[-2:] == [
         f"The held call to 'email_send' was not approved: {reason}",

@@ -268,10 +268,17 @@ def test_queries_per_step_are_constant(org, make_agent, providers_at_fake, echo_
     _warm, two, four, six = (_queries_for_run(org, make_agent, providers_at_fake, n) for n in (1, 2, 4, 6))
     assert four - two == six - four  # each think+act round costs the same number of queries
     per_round = (six - two) / 4
-    # think: lease check, step insert, then one transaction (step, counters, usage, events);
-    # act: lease check, step insert, one transaction (step, counters, usage rollup, events).
-    # BEGIN/COMMIT count, and so does the run's log line for each step's outcome.
-    assert per_round <= 18, per_round
+    # think (8): the step's insert before the call, then BEGIN, the step, the run's counters
+    # with the lease and the step's log line (one UPDATE with a CTE), the usage record, the
+    # day's and period's rollups (one statement), the events, COMMIT.
+    # act (7): the step's insert before the call, then BEGIN, the step, the tool-call rollups,
+    # the counters with the lease and the log line, the events, COMMIT.
+    # (18 before: each log line, the day's rollup and a lease check were statements of their own.)
+    assert per_round == 15, per_round
+    # The rest of a two-round run: claim, reads of the run, its steps, memory and providers,
+    # the tool view (this agent's first run: 4 reads), the first step's and the finishing
+    # transactions, the after-commit hooks (a run without parent or chain: no query for those).
+    assert two - 2 * per_round <= 70, two
 
 
 def test_run_agent_command_prints_the_steps(org, make_agent, providers_at_fake, echo_tool):
@@ -318,3 +325,42 @@ def test_output_schemas_and_local_tools_never_fetch_remote_references(schema_doc
         unregister_local_tool("remote_ref")
     assert outcome is not None and outcome.status == "failed" and "only references" in outcome.error
     assert schema_document.requests == [] and SCHEMA_SECRET not in problem + outcome.error
+
+
+def _lease_writes(captured) -> list[str]:
+    """The runtime's UPDATEs of the run that set its lease (the claim and the finish aside)."""
+    return [
+        q["sql"]
+        for q in captured.captured_queries
+        if q["sql"].startswith(("UPDATE executions_execution SET", "WITH step_logs"))
+        and "lease_expires_at =" in q["sql"]
+    ]
+
+
+def test_the_lease_is_renewed_once_half_spent_not_at_every_step(
+    org, make_agent, providers_at_fake, echo_tool, settings
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    # A 90 s lease and a run of milliseconds: its steps' commits never rewrite the lease
+    # (an indexed column: the UPDATE could not stay on its page), yet each still checks it.
+    settings.EXECUTION_LEASE_SECONDS = 90
+    agent = make_agent(allowed_tools=["echo"])
+    providers_at_fake.script(tool_call("echo", {"text": "a"}), text("done"))
+    execution = start(agent, org)
+    with CaptureQueriesContext(connection) as captured:
+        run_execution(execution.pk)
+    assert Execution.objects.get(pk=execution.pk).status == "completed"
+    bumps = [q["sql"] for q in captured.captured_queries if "RETURNING cancel_requested" in q["sql"]]
+    assert len(bumps) == 4 and all("lease_owner =" in sql for sql in bumps)  # start, think, act, think
+    assert _lease_writes(captured) == []
+
+    # A 1 s lease and a model that takes 0.7 s: past half of it, the next commit renews it.
+    settings.EXECUTION_LEASE_SECONDS = 1
+    providers_at_fake.script(tool_call("echo", {"text": "b"}, delay_ms=700), text("done"))
+    slow = start(agent, org)
+    with CaptureQueriesContext(connection) as captured:
+        run_execution(slow.pk)
+    assert Execution.objects.get(pk=slow.pk).status == "completed"
+    assert len(_lease_writes(captured)) >= 1

@@ -320,3 +320,39 @@ def test_the_after_run_task_retries_after_a_database_error(org, agent, providers
     after_execution.apply(args=[str(execution.pk)])  # eager: a retry runs at once
     assert len(calls) == 2
     assert Episode.objects.filter(execution_id=execution.pk).count() == 1
+
+
+def test_with_extraction_off_the_episode_is_written_at_once_and_no_task_is_queued(
+    org, agent, providers_at_fake, monkeypatch, settings
+):
+    """No model call after the run: the finishing hook writes the Episode itself rather than
+    queueing memory.after_execution (a task and a broker round trip per run for one insert)."""
+    from memory import hooks
+
+    queued: list = []
+    monkeypatch.setattr(hooks, "enqueue_after_execution", queued.append)
+    settings.MEMORY_EXTRACTION_ENABLED = False
+    execution = run(agent, org, "Remember this run.", providers_at_fake)
+    episode = Episode.objects.get(execution_id=execution.pk)
+    assert episode.outcome == "success" and episode.tokens_used == execution.tokens_total
+    assert queued == []
+
+    # With extraction on there is a model call to make: that stays on the queue.
+    settings.MEMORY_EXTRACTION_ENABLED = True
+    second = run(agent, org, "Learn from this run.", providers_at_fake)
+    assert queued == [second.pk] and not Episode.objects.filter(execution_id=second.pk).exists()
+
+
+def test_an_episode_that_cannot_be_written_at_once_is_queued(org, agent, providers_at_fake, monkeypatch, settings):
+    from memory import hooks
+
+    queued: list = []
+    monkeypatch.setattr(hooks, "enqueue_after_execution", queued.append)
+
+    def broken(**kwargs):
+        raise RuntimeError("database blip")
+
+    monkeypatch.setattr(hooks, "execution_memory_process", broken)
+    settings.MEMORY_EXTRACTION_ENABLED = False
+    execution = run(agent, org, "Remember this run.", providers_at_fake)
+    assert queued == [execution.pk]

@@ -14,6 +14,7 @@ from executions.runtime.tools_port import ToolContext, bound_tool_output
 from executions.services import execution_start
 from tools.gateway import DatabaseToolPort
 from tools.models import Tool, ToolCall
+from tools.view_cache import registry_changed
 
 pytestmark = pytest.mark.django_db
 
@@ -38,6 +39,7 @@ def test_unknown_and_inactive_tools_are_refused(tool_env):
     outcome = tool_env.call("rm_rf", {})
     assert outcome.status == "denied"
     Tool.objects.filter(name="wait").update(is_active=False)
+    registry_changed()  # an UPDATE sends no signal: whoever does one says so (tools.view_cache)
     tool_env.refresh()
     assert tool_env.call("wait", {"seconds": 1}).status == "denied"
     log = {c.tool_name: (c.status, c.tool_id) for c in ToolCall.objects.all()}

@@ -21,6 +21,7 @@ from django.db import transaction
 
 from accounts.models import Organization
 from tools.models import McpServer, McpTransport
+from tools.view_cache import registry_changed
 
 _NAME = re.compile(r"^[a-z0-9]+(?:[_-][a-z0-9]+)*$")
 SETTING_MARK = "AGENTRY_MCP_STDIO_SERVERS"
@@ -97,6 +98,7 @@ def mcp_platform_servers_sync() -> str:
                 server.is_active = False
                 server.save(update_fields=["is_active", "updated_at"])
                 server.tool_rows.update(is_active=False)
+                registry_changed()  # an UPDATE sends no signal (tools.view_cache)
                 retired += 1
     note = f"; skipped (an admin-made platform server has the name): {', '.join(skipped)}" if skipped else ""
     return f"MCP platform servers: {created} created, {updated} updated, {retired} switched off{note}"

@@ -33,6 +33,7 @@ from tools.mcp.platform import mcp_platform_servers_sync
 from tools.mcp.selectors import endpoint_for, servers_due_for_sync
 from tools.models import HandlerType, McpServer, McpServerStatus, McpTransport, Tool
 from tools.ssrf import UnresolvableHost, check_url
+from tools.view_cache import registry_changed
 
 SERVER_NAME = re.compile(r"^[a-z0-9]+(?:[_-][a-z0-9]+)*$")
 SERVER_NAME_MAX = 32
@@ -215,6 +216,7 @@ def _apply_server_flags(server: McpServer) -> None:
         untrusted_output=server.untrusted_output,
         updated_at=timezone.now(),
     )
+    registry_changed()  # an UPDATE sends no signal (tools.view_cache)
 
 
 # --- The sync -------------------------------------------------------------------------------
