@@ -47,22 +47,19 @@ _ALIASES = {"from", "to"}
 
 class FilterBackend(DjangoFilterBackend):
     """django-filter's backend, skipped when the request names none of the filter set's
-    parameters and the filter set adds nothing of its own (no ``filter_queryset`` override):
-    then every filter would return the queryset as it is, and building the filter set - a
-    deep copy of its filters and a form with its choice fields, per request - was a fifth of
-    a list page's CPU. A set that filters or orders of its own without parameters is
-    skipped only if it says what that is (an ``unfiltered(queryset)`` classmethod). Any
-    parameter of the set, valid or not, takes the full path (and its 400s)."""
+    parameters and the set says what it gives such a request (an ``unfiltered(queryset)``
+    classmethod): building the filter set - a deep copy of its filters and a form with its
+    choice fields, per request - was a fifth of a list page's CPU. Opt-in, because a set may
+    filter without parameters in more ways than an override of ``filter_queryset`` shows
+    (the approvals list's ``qs`` keeps only pending requests by default). Any parameter of
+    the set, valid or not, takes the full path (and its 400s)."""
 
     def filter_queryset(self, request, queryset, view):
         filterset_class = self.get_filterset_class(view, queryset)
-        if filterset_class is None or _names_a_filter(request.query_params, (*filterset_class.base_filters, *_ALIASES)):
-            return super().filter_queryset(request, queryset, view)
-        if filterset_class.filter_queryset is django_filters.FilterSet.filter_queryset:
-            return queryset
-        # A set that orders or filters of its own says what it does without parameters.
         unfiltered = getattr(filterset_class, "unfiltered", None)
-        return unfiltered(queryset) if unfiltered is not None else super().filter_queryset(request, queryset, view)
+        if unfiltered is None or _names_a_filter(request.query_params, (*filterset_class.base_filters, *_ALIASES)):
+            return super().filter_queryset(request, queryset, view)
+        return unfiltered(queryset)
 
 
 def _names_a_filter(params, names: tuple[str, ...]) -> bool:

@@ -75,8 +75,9 @@ TAGS: list[tuple[str, str, tuple[str, ...]]] = [
     ("Triggers & webhooks", "Schedules, events, inbound hooks, outbound webhooks and their deliveries.",
      ("schedules", "trigger-attempts", "events", "event-types", "hooks", "webhooks", "event-log", "agents/hook-secret")),
     ("Tools & MCP", "The tool catalogue, MCP servers, module endpoints, calls made, capability grants, "
-     "tasks and notifications.",
-     ("tools", "mcp-servers", "module-endpoints", "tool-calls", "agents/capabilities", "notifications")),
+     "e-mail templates, tasks and notifications.",
+     ("tools", "mcp-servers", "module-endpoints", "tool-calls", "agents/capabilities", "email-templates",
+      "notifications")),
     ("Approvals", "Held tool calls waiting for a person, and the rules that hold them.",
      ("approvals", "approval-rules")),
     ("Memory & knowledge", "An agent's memories, conversations and episodes; knowledge bases and their documents.",

@@ -3,6 +3,7 @@ from __future__ import annotations
 import time
 
 import django_filters
+from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -52,6 +53,11 @@ class ExecutionFilter(FromToFilterSet):
     class Meta:
         model = Execution
         fields = ["agent", "status", "trigger_type"]
+
+    @classmethod
+    def unfiltered(cls, queryset: QuerySet[Execution]) -> QuerySet[Execution]:
+        """Without parameters this set filters nothing (config.api.filters.FilterBackend)."""
+        return queryset
 
 
 class ExecutionViewSet(ErrorsAsJson, viewsets.ReadOnlyModelViewSet):
