@@ -316,6 +316,11 @@ class StreamEvent:
     response: LLMResponse | None = None
 
 
+# How the system prompt asks for a final answer of a JSON Schema (executions/runtime/context.py);
+# the sandbox provider reads the schema back from it to answer in that shape.
+RESPONSE_FORMAT_INTRO = "Your final answer must be a single JSON value matching this JSON Schema:\n"
+
+
 @dataclass
 class CompletionRequest:
     messages: list[ChatMessage]

@@ -31,6 +31,7 @@ from .base import (
     ToolCallRequest,
     Usage,
 )
+from .data import RESPONSE_FORMAT_INTRO
 from .sandbox_tools import choose_tool, fill_arguments
 
 SANDBOX_PREFIX = "[sandbox]"
@@ -64,6 +65,9 @@ class SandboxClient(LLMClient):
             content, calls = f"{SANDBOX_PREFIX} calling {tool.name}.", [call]
         else:
             content, calls = _summary(task, results), []
+            schema = _response_format(messages)
+            if schema is not None:
+                content = json.dumps(_shaped(schema, content))
         usage = Usage(input_tokens=_estimate_tokens(prompt_text), output_tokens=_estimate_tokens(content))
         return LLMResponse(
             content=content,
@@ -107,6 +111,27 @@ def _summary(task: str, results: list[ChatMessage]) -> str:
     for result in results:
         parts.append(f"Tool result ({result.name or result.tool_call_id}): {(result.content or '')[:200]}")
     return "\n".join(parts)
+
+
+def _response_format(messages: list[ChatMessage]) -> dict | None:
+    """The JSON Schema the system prompt asks the final answer to match, if it asks."""
+    system = next((m.content or "" for m in messages if m.role == "system"), "")
+    _, found, rest = system.partition(RESPONSE_FORMAT_INTRO)
+    if not found:
+        return None
+    try:
+        schema = json.loads(rest.split("\n", 1)[0])
+    except ValueError:
+        return None
+    return schema if isinstance(schema, dict) else None
+
+
+def _shaped(schema: dict, summary: str) -> object:
+    """The sandbox's answer in the shape asked for: an object's properties filled from the
+    summary as tool arguments are from a task; a string schema gets the summary itself."""
+    if schema.get("type") == "object" or "properties" in schema:
+        return fill_arguments(schema, summary)
+    return summary
 
 
 def hash_vector(text: str, dimensions: int) -> list[float]:

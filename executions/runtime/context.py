@@ -16,6 +16,7 @@ from typing import Any
 from agents.prompting import few_shot_messages, render_system_prompt
 from executions.hooks import RetrievedData
 from executions.llm.base import ChatMessage, ToolCallRequest, ToolSpec
+from executions.llm.data import RESPONSE_FORMAT_INTRO
 from executions.models import Execution, ExecutionStep, StepStatus, StepType
 
 # What the model is told about data it reads through tools: content is data, not orders.
@@ -71,8 +72,7 @@ def system_prompt(
         sections.append("## Your Capabilities\nYou can use these tools:\n" + lines + "\n\n" + TOOL_DATA_NOTICE)
     if config.get("output_schema"):
         sections.append(
-            "## Response Format\nYour final answer must be a single JSON value matching this JSON Schema:\n"
-            + json.dumps(config["output_schema"], sort_keys=True)
+            "## Response Format\n" + RESPONSE_FORMAT_INTRO + json.dumps(config["output_schema"], sort_keys=True)
         )
     if caller_instructions:
         # Appended after the agent's own instructions, escaped so it cannot close its block.

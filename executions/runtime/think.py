@@ -274,6 +274,15 @@ class ThinkSteps(RunnerBase):
         problem = finish.output_problem(response.content, schema)
         if problem is None:
             return True
+        if any(step.step_type == StepType.REFLECT for step in self.steps):
+            # One correction, as documented: a model that cannot give the shape after being
+            # told once would otherwise be asked until max_steps_per_run.
+            raise finish.Stop(
+                ExecutionStatus.FAILED,
+                f"The answer does not match the output schema after one correction ({problem}).",
+                "OutputSchemaMismatch",
+                {"problem": problem},
+            )
         with transaction.atomic():
             self.new_step(
                 StepType.REFLECT,

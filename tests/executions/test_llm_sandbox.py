@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import math
 import socket
 
 import pytest
 
+from config.json_schema import schema_errors
 from executions.llm import ProviderConfig, get_client
+from executions.llm.data import RESPONSE_FORMAT_INTRO
 from executions.llm.sandbox_client import SANDBOX_PREFIX, SandboxClient
 
 SEND = {
@@ -74,6 +77,20 @@ def test_no_tool_named_means_a_labelled_summary(no_network):
     assert response.content == f"{SANDBOX_PREFIX} No model was called. Task: Summarise the quarter"
     assert response.usage.input_tokens > 0
     assert response.usage.output_tokens > 0
+
+
+def test_the_final_answer_takes_the_shape_the_prompt_asks_for(no_network):
+    schema = {
+        "type": "object",
+        "properties": {"summary": {"type": "string", "minLength": 1}, "score": {"type": "integer"}},
+        "required": ["summary", "score"],
+    }
+    system = f"You report.\n\n## Response Format\n{RESPONSE_FORMAT_INTRO}{json.dumps(schema)}"
+    messages = [{"role": "system", "content": system}, {"role": "user", "content": "Weekly numbers"}]
+    response = _sandbox().complete(messages, tools=[])
+    answer = json.loads(response.content)
+    assert answer["summary"].startswith(SANDBOX_PREFIX) and isinstance(answer["score"], int)
+    assert schema_errors(schema, answer) == []
 
 
 def test_deterministic(no_network):

@@ -189,6 +189,19 @@ def test_output_schema_is_enforced_with_one_correction(org, make_agent, provider
     assert "JSON Schema" in providers_at_fake.chat_requests[1].body["messages"][-1]["content"]
 
 
+def test_an_answer_still_off_the_schema_after_one_correction_fails_the_run(org, make_agent, providers_at_fake):
+    schema = {"type": "object", "properties": {"score": {"type": "integer"}}, "required": ["score"]}
+    agent = make_agent(output_schema=schema)
+    providers_at_fake.script(text("I think 7"), text("Seven, really"), text('{"score": 7}'))
+    execution = start(agent, org)
+    run_execution(execution.pk)
+    execution.refresh_from_db()
+    assert execution.status == "failed" and execution.error_code == "OutputSchemaMismatch"
+    assert "after one correction" in execution.error
+    assert execution.steps.filter(step_type="reflect").count() == 1
+    assert len(providers_at_fake.chat_requests) == 2  # never asked a third time
+
+
 def test_input_schema_is_enforced_before_anything_runs(org, make_agent):
     from config.api.errors import ApiError
 
