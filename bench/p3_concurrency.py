@@ -27,6 +27,8 @@ its connection through the call, as the runtime did before - to show what the re
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 import uuid
@@ -171,6 +173,12 @@ def measure_runs(args: Any, *, hold_db: bool, label: str) -> dict[str, Any]:
                 stall_seconds=QUICK_STALL_SECONDS if args.quick else STALL_SECONDS,
                 timeout=args.p3_timeout,
             )
+            if (waited["stalled"] or waited["timed_out"]) and worker.alive():
+                # Celery's SIGUSR1 handler writes every thread's stack to the worker's log:
+                # where the threads wait (pool, model, lock) is the first thing to know.
+                os.kill(worker.pid, signal.SIGUSR1)
+                time.sleep(1.0)
+                waited["thread_stacks_in"] = str(worker.log_path)
         rows = list(
             Execution.objects.filter(agent_id=agent.pk).values(
                 "status", "created_at", "started_at", "completed_at", "error_code"
@@ -313,7 +321,18 @@ def run(args: Any) -> Figure:
                 if result["worker_task_failures"]
                 else ""
             )
-            + (" The wait stopped: no run ended for a while." if result["wait"]["stalled"] else "")
+            + (
+                f" The first run ended {result['wait']['first_end_s']} s after the worker was up."
+                if result["wait"].get("first_end_s") is not None
+                else ""
+            )
+            + (
+                " The wait stopped: no run ended and no step was written for a while"
+                f" ({result['wait'].get('steps')} steps); the worker's thread stacks are in"
+                f" {result['wait'].get('thread_stacks_in')}."
+                if result["wait"]["stalled"]
+                else ""
+            )
         )
     figure.note(
         f"Baseline: {baseline['tasks']} bench.sleep tasks ({baseline['tasks_lost']} lost) of {baseline['sleep_s']:g} s on the same worker "

@@ -45,3 +45,30 @@ def test_runs_in_flight_exceed_the_pool_size(org, make_agent, providers_at_fake)
             lambda: all(Execution.objects.get(pk=e.pk).is_terminal for e in executions), 60, message="runs finished"
         )
     assert {Execution.objects.get(pk=e.pk).status for e in executions} == {"completed"}
+
+
+THREADS = 4
+POOL = 2
+BACKLOG = 12  # three tasks per thread: each thread's connection must go back between its tasks
+
+
+def test_threads_reused_across_tasks_hand_their_connection_back(org, make_agent, providers_at_fake):
+    """More runs than threads, more threads than pooled connections (bench P3's shape, issue
+    #16): every run completes, and quickly. A thread that kept its pooled connection once its
+    task ended (a worker keeps connections across tasks: CELERY_DB_REUSE_MAX, the recycling
+    in config/celery.py) would leave the other threads waiting DB_POOL_TIMEOUT for one that
+    never comes back: the backlog would stall with runs ``running`` and ``pending``."""
+    fake = providers_at_fake
+    fake.latency_ms = 200
+    env = worker_env_for(fake, DB_POOL_MAX_SIZE=str(POOL), DB_POOL_TIMEOUT="5")
+    agent = make_agent(limits={"max_runs_per_hour": 1000})
+    executions = [execution_start(agent=agent, organization=org, task=f"job {i}")[0] for i in range(BACKLOG)]
+    with celery_worker(queues="io", concurrency=THREADS, extra_env=env):
+        # A pool timeout would requeue the run 2 s later and another would follow: 30 s is
+        # several times what the backlog needs (12 runs, 4 at a time, 0.2 s per model call).
+        wait_for(
+            lambda: Execution.objects.filter(pk__in=[e.pk for e in executions], status="completed").count() == BACKLOG,
+            30,
+            message=f"{BACKLOG} runs completed on {THREADS} threads sharing a pool of {POOL}",
+        )
+    assert {Execution.objects.get(pk=e.pk).retry_count for e in executions} == {0}
