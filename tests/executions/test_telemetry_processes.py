@@ -83,6 +83,21 @@ def _has_run_span(execution_id: str):
     return lambda spans: any(s.name.startswith("invoke_agent") for s in _run_spans(spans, execution_id))
 
 
+def _run_trace_complete(execution_id: str):
+    """The run's span has arrived, and so has every parent in its trace (each process exports
+    its spans in batches of its own)."""
+
+    def complete(spans: list[ReceivedSpan]) -> bool:
+        runs = [s for s in _run_spans(spans, execution_id) if s.name.startswith("invoke_agent")]
+        if not runs:
+            return False
+        trace = [s for s in spans if s.trace_id == runs[0].trace_id]
+        ids = {s.span_id for s in trace}
+        return all(s.parent_span_id == "" or s.parent_span_id in ids for s in trace)
+
+    return complete
+
+
 def _request_span(spans: list[ReceivedSpan], trace_id: str) -> ReceivedSpan:
     (request,) = [s for s in spans if s.trace_id == trace_id and s.kind == SERVER]
     return request
@@ -267,7 +282,9 @@ def test_a_run_started_at_the_mcp_door_is_a_child_of_its_request(
     with asgi_server(receiver.env()) as base, celery_worker(queues="io", concurrency=2, extra_env=env):
         called = _mcp(base, token, lambda session: session.call_tool("door_agent", {"task": "Knock"}))
         execution_id = called.structured_content["execution_id"]
-        spans = receiver.wait_for(_has_run_span(execution_id))
+        # The worker's spans and the web process's are exported in batches of their own:
+        # wait for the run's span and the whole chain above it.
+        spans = receiver.wait_for(_run_trace_complete(execution_id))
     assert not called.is_error, called.content
     (run,) = [s for s in _run_spans(spans, execution_id) if s.name.startswith("invoke_agent")]
     # Its parent: the MCP SDK's own span of the tools/call, under the /mcp/ request's span.
