@@ -6,7 +6,6 @@ all answer the same AgentNotFound (DESIGN.md §3, §14).
 
 from __future__ import annotations
 
-import uuid
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +45,7 @@ from agents.types import type_config_warnings
 from agents.validation import agent_config_validate, invalid_config, model_warnings, tool_pattern_warnings
 from config.api.conditional import strong_etag
 from config.api.errors import ApiError, NotFound
+from config.api.ids import uuid_or_none
 
 if TYPE_CHECKING:
     from accounts.access import Actor
@@ -58,13 +58,6 @@ DRAFT = "draft"
 
 def agent_not_found(agent_id: Any = None) -> ApiError:
     return ApiError(code="AgentNotFound", details={"agent_id": str(agent_id)} if agent_id else {})
-
-
-def _uuid(value: Any) -> uuid.UUID | None:
-    try:
-        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
-    except ValueError:
-        return None
 
 
 def with_runtime_state(qs: QuerySet[Agent]) -> QuerySet[Agent]:
@@ -101,7 +94,7 @@ def agent_list(*, actor: Actor) -> QuerySet[Agent]:
 
 
 def agent_get(*, actor: Actor, agent_id: Any) -> Agent:
-    pk = _uuid(agent_id)
+    pk = uuid_or_none(agent_id)
     agent = agent_list(actor=actor).filter(pk=pk).first() if pk else None
     if agent is None:
         raise agent_not_found(agent_id)
@@ -292,7 +285,7 @@ def platform_agent_list() -> QuerySet[Agent]:
 
 
 def platform_agent_get(*, agent_id: Any) -> Agent:
-    pk = _uuid(agent_id)
+    pk = uuid_or_none(agent_id)
     agent = platform_agent_list().filter(pk=pk).first() if pk else None
     if agent is None:
         raise agent_not_found(agent_id)
@@ -328,7 +321,7 @@ def agent_version_warnings(version: AgentVersion) -> list[str]:
 def agent_get_for_execution(*, actor: Actor, agent_id: Any) -> Agent:
     """The agent ``actor`` may run: one of its organization's agents with the execute right,
     or a usable platform agent. Raises AgentNotFound / InsufficientPermissions."""
-    pk = _uuid(agent_id)
+    pk = uuid_or_none(agent_id)
     agent = Agent.objects.select_related("current_version").filter(pk=pk).first() if pk else None
     if agent is None or agent.deleted_at is not None:
         raise agent_not_found(agent_id)
@@ -411,7 +404,7 @@ def marketplace_list() -> QuerySet[Agent]:
 
 
 def marketplace_get(*, agent_id: Any) -> Agent:
-    pk = _uuid(agent_id)
+    pk = uuid_or_none(agent_id)
     agent = marketplace_list().filter(pk=pk).first() if pk else None
     if agent is None:
         raise agent_not_found(agent_id)
@@ -437,7 +430,7 @@ def provider_connection_list(*, actor: Actor) -> QuerySet[ProviderConnection]:
 
 
 def provider_connection_get(*, actor: Actor, connection_id: Any, writable: bool = False) -> ProviderConnection:
-    pk = _uuid(connection_id)
+    pk = uuid_or_none(connection_id)
     qs = provider_connection_list(actor=actor)
     if writable:
         qs = qs.filter(organization_id=actor.organization.pk)
@@ -455,7 +448,7 @@ def chain_list(*, actor: Actor) -> QuerySet[AgentChain]:
 
 
 def chain_get(*, actor: Actor, chain_id: Any) -> AgentChain:
-    pk = _uuid(chain_id)
+    pk = uuid_or_none(chain_id)
     chain = chain_list(actor=actor).filter(pk=pk).first() if pk else None
     if chain is None:
         raise NotFound("Chain not found.", details={"chain_id": str(chain_id)})
@@ -467,7 +460,7 @@ def chain_execution_list(*, actor: Actor) -> QuerySet[ChainExecution]:
 
 
 def chain_execution_get(*, actor: Actor, chain_execution_id: Any) -> ChainExecution:
-    pk = _uuid(chain_execution_id)
+    pk = uuid_or_none(chain_execution_id)
     run = chain_execution_list(actor=actor).filter(pk=pk).first() if pk else None
     if run is None:
         raise NotFound("Chain execution not found.", details={"chain_execution_id": str(chain_execution_id)})

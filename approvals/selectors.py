@@ -3,7 +3,6 @@ organizations where the person may resolve requests."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from django.contrib.postgres.expressions import ArraySubquery
@@ -16,15 +15,9 @@ from agents.access import visible_agents_q
 from agents.models import Agent
 from approvals.models import ApprovalRequest, ApprovalStatus, RiskRule
 from config.api.errors import NotFound
+from config.api.ids import uuid_or_none
 
 RESOLVE_PERMISSION = "approvals.resolve_approvalrequest"
-
-
-def _uuid(value: Any) -> uuid.UUID | None:
-    try:
-        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
-    except ValueError:
-        return None
 
 
 def approval_list(*, actor: Actor) -> QuerySet[ApprovalRequest]:
@@ -39,7 +32,7 @@ def approval_list(*, actor: Actor) -> QuerySet[ApprovalRequest]:
 
 
 def approval_get(*, actor: Actor, approval_id: Any) -> ApprovalRequest:
-    pk = _uuid(approval_id)
+    pk = uuid_or_none(approval_id)
     approval = approval_list(actor=actor).filter(pk=pk).first() if pk else None
     if approval is None:
         raise NotFound("Approval request not found.", details={"approval_id": str(approval_id)})
@@ -87,7 +80,7 @@ def approvals_for_approver(*, user: Any) -> QuerySet[ApprovalRequest]:
 
 def approval_get_for_approver(*, user: Any, approval_id: Any) -> tuple[ApprovalRequest, Actor]:
     """The request and the actor resolving it; NotFound outside the person's organizations."""
-    pk = _uuid(approval_id)
+    pk = uuid_or_none(approval_id)
     approval = approvals_for_approver(user=user).select_related("execution").filter(pk=pk).first() if pk else None
     actor = approver_actor(user=user, organization_id=approval.organization_id) if approval else None
     if approval is None or actor is None:

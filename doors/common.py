@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +27,7 @@ from agents.selectors import (
     platform_agent_list,
 )
 from config.api.errors import NotFound
+from config.api.ids import uuid_or_none
 from config.db import connection_release
 from config.site import answer_base_url
 from executions import selectors, services
@@ -42,13 +42,6 @@ FOLLOW_UNTIL = FINAL_EVENTS | {PARKED_EVENT}
 # capped): a longer run is answered as still running, and can be fetched later.
 MAX_WAIT_SECONDS = 900
 MAX_HISTORY_MESSAGES = 100
-
-
-def _uuid(value: Any) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        return None
 
 
 def door_agents(*, actor: Actor) -> list[Agent]:
@@ -68,7 +61,7 @@ def door_agent(*, actor: Actor, ref: Any) -> Agent:
     ref = str(ref or "").strip()
     if not ref:
         raise agent_not_found()
-    pk = _uuid(ref)
+    pk = uuid_or_none(ref)
     if pk is None:
         found = (
             Agent.objects.filter(Q(organization=actor.organization) | Q(organization__isnull=True))

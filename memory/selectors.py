@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -26,6 +25,7 @@ from django.utils import timezone
 
 from agents.selectors import agent_get, platform_agent_get
 from config.api.errors import ApiError, NotFound
+from config.api.ids import uuid_or_none
 from memory.models import Conversation, Document, Episode, KnowledgeBase, KnowledgeChunk, Memory
 
 if TYPE_CHECKING:
@@ -64,13 +64,6 @@ def parse_subject(raw: str) -> Subject:
     return Subject(kind, subject_id_value(ident))
 
 
-def _uuid(value: Any) -> uuid.UUID | None:
-    try:
-        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
-    except ValueError:
-        return None
-
-
 # -- agents, memories, conversations, episodes ---------------------------------------------
 
 
@@ -90,7 +83,7 @@ def memory_list(*, organization_id: Any, agent_id: Any) -> QuerySet[Memory]:
 
 
 def memory_get(*, organization_id: Any, agent_id: Any, memory_id: Any) -> Memory:
-    pk = _uuid(memory_id)
+    pk = uuid_or_none(memory_id)
     memory = memory_list(organization_id=organization_id, agent_id=agent_id).filter(pk=pk).first() if pk else None
     if memory is None:
         raise NotFound("Memory not found.", details={"memory_id": str(memory_id)})
@@ -102,7 +95,7 @@ def conversation_list(*, organization_id: Any, agent_id: Any) -> QuerySet[Conver
 
 
 def conversation_get(*, organization_id: Any, agent_id: Any, conversation_id: Any) -> Conversation:
-    pk = _uuid(conversation_id)
+    pk = uuid_or_none(conversation_id)
     found = conversation_list(organization_id=organization_id, agent_id=agent_id).filter(pk=pk).first() if pk else None
     if found is None:
         raise NotFound("Conversation not found.", details={"conversation_id": str(conversation_id)})
@@ -253,7 +246,7 @@ def knowledge_base_list(*, organization_id: Any) -> QuerySet[KnowledgeBase]:
 
 
 def knowledge_base_get(*, organization_id: Any, knowledge_base_id: Any) -> KnowledgeBase:
-    pk = _uuid(knowledge_base_id)
+    pk = uuid_or_none(knowledge_base_id)
     found = knowledge_base_list(organization_id=organization_id).filter(pk=pk).first() if pk else None
     if found is None:
         raise NotFound("Knowledge base not found.", details={"knowledge_base_id": str(knowledge_base_id)})
@@ -265,7 +258,7 @@ def document_list(*, knowledge_base: KnowledgeBase) -> QuerySet[Document]:
 
 
 def document_get(*, knowledge_base: KnowledgeBase, document_id: Any) -> Document:
-    pk = _uuid(document_id)
+    pk = uuid_or_none(document_id)
     found = document_list(knowledge_base=knowledge_base).filter(pk=pk).first() if pk else None
     if found is None:
         raise NotFound("Document not found.", details={"document_id": str(document_id)})

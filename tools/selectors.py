@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +15,7 @@ from accounts.access import Actor
 from agents.access import visible_agents_q
 from agents.models import Agent
 from config.api.errors import NotFound
+from config.api.ids import one_or_not_found
 from executions.runtime.tools_port import local_tool, tool_allowed
 from tools.approval_policy import approval_policy
 from tools.builtins.base import ToolDef
@@ -235,14 +235,7 @@ def module_endpoint_list(*, actor: Actor) -> QuerySet[ModuleEndpoint]:
 
 
 def module_endpoint_get(*, actor: Actor, endpoint_id: Any) -> ModuleEndpoint:
-    try:
-        pk = uuid.UUID(str(endpoint_id))
-    except ValueError:
-        raise NotFound("Module endpoint not found.") from None
-    endpoint = module_endpoint_list(actor=actor).filter(pk=pk).first()
-    if endpoint is None:
-        raise NotFound("Module endpoint not found.")
-    return endpoint
+    return one_or_not_found(module_endpoint_list(actor=actor), endpoint_id, "Module endpoint not found.")
 
 
 def notification_list(*, actor: Actor) -> QuerySet[Notification]:
@@ -256,11 +249,6 @@ def email_template_list(*, organization_id: Any) -> QuerySet[EmailTemplate]:
 
 def email_template_get(*, organization_id: Any, template_id: Any) -> EmailTemplate:
     """The organization's template; another organization's, or none, is NotFound."""
-    try:
-        pk = uuid.UUID(str(template_id))
-    except ValueError:
-        raise NotFound("Email template not found.") from None
-    template = email_template_list(organization_id=organization_id).filter(pk=pk).first()
-    if template is None:
-        raise NotFound("Email template not found.")
-    return template
+    return one_or_not_found(
+        email_template_list(organization_id=organization_id), template_id, "Email template not found."
+    )

@@ -3,7 +3,6 @@ always scoped to the actor's organization (another organization's ids are not fo
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from django.db.models import Q, QuerySet
@@ -12,14 +11,8 @@ from accounts.access import Actor
 from agents.access import visible_agents_q
 from agents.models import Agent
 from config.api.errors import NotFound
+from config.api.ids import uuid_or_none
 from executions.models import PlatformEvent, ScheduledExecution, TriggerAttempt, WebhookDelivery, WebhookEndpoint
-
-
-def _pk(value: Any) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        return None
 
 
 def _visible_agents(actor: Actor) -> Q:
@@ -36,7 +29,7 @@ def schedule_list(*, actor: Actor) -> QuerySet[ScheduledExecution]:
 
 
 def schedule_get(*, actor: Actor, schedule_id: Any) -> ScheduledExecution:
-    pk = _pk(schedule_id)
+    pk = uuid_or_none(schedule_id)
     schedule = schedule_list(actor=actor).filter(pk=pk).first() if pk else None
     if schedule is None:
         raise NotFound("Schedule not found.", details={"schedule_id": str(schedule_id)})
@@ -54,7 +47,7 @@ def webhook_endpoint_list(*, actor: Actor) -> QuerySet[WebhookEndpoint]:
 
 
 def webhook_endpoint_get(*, actor: Actor, endpoint_id: Any) -> WebhookEndpoint:
-    pk = _pk(endpoint_id)
+    pk = uuid_or_none(endpoint_id)
     endpoint = webhook_endpoint_list(actor=actor).filter(pk=pk).first() if pk else None
     if endpoint is None:
         raise NotFound("Webhook endpoint not found.", details={"webhook_id": str(endpoint_id)})
@@ -70,7 +63,7 @@ def platform_event_list(*, actor: Actor) -> QuerySet[PlatformEvent]:
 
 
 def platform_event_get(*, actor: Actor, event_id: Any) -> PlatformEvent:
-    pk = _pk(event_id)
+    pk = uuid_or_none(event_id)
     event = platform_event_list(actor=actor).filter(pk=pk).first() if pk else None
     if event is None:
         raise NotFound("Event not found.", details={"event_id": str(event_id)})

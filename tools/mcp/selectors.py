@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -11,7 +10,7 @@ from django.conf import settings
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from accounts.access import Actor
-from config.api.errors import NotFound
+from config.api.ids import one_or_not_found
 from config.ssrf import ssrf_guard
 from tools.mcp.client import Endpoint
 from tools.models import McpServer
@@ -32,14 +31,7 @@ def mcp_server_list(*, actor: Actor) -> QuerySet[McpServer]:
 
 
 def mcp_server_get(*, actor: Actor, server_id: Any) -> McpServer:
-    try:
-        pk = uuid.UUID(str(server_id))
-    except ValueError:
-        raise NotFound("MCP server not found.") from None
-    server = mcp_server_list(actor=actor).filter(pk=pk).first()
-    if server is None:
-        raise NotFound("MCP server not found.")
-    return server
+    return one_or_not_found(mcp_server_list(actor=actor), server_id, "MCP server not found.")
 
 
 def mcp_server_for_call(*, server_id: Any, organization_id: Any) -> McpServer | None:
