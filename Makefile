@@ -44,8 +44,12 @@ fmt: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+# The suite runs in PYTEST_WORKERS pytest-xdist processes (0: in this one), a test file at a
+# time each; every worker has its own test database and Redis databases (config/settings/test.py),
+# the fault-injection run its own servers. PYTEST_ARGS narrows it (a path, -k, -x ...).
+PYTEST_WORKERS ?= 2
 pytest: install $(BROWSER_STAMP)
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test: lint pytest
 

@@ -24,26 +24,36 @@ from tests.fakes.fixtures import *  # noqa
 from tests.fakes.schema_canary import *  # noqa
 from tests.runtime_fixtures import *  # noqa
 
-REPORT_LINES = pytest.StashKey[list[str]]()
+REPORT_LINES: list[str] = []
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.stash[REPORT_LINES] = []
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The fault-injection run first (after pytest-django's own ordering): it is the longest
+    file by minutes, so under pytest-xdist one worker starts on it while the others share the
+    rest, instead of it starting last and running alone."""
+    items.sort(key=lambda item: item.get_closest_marker("faults") is None)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Collect the figures tests measured (``report_line``). They travel in the test's report,
+    so under pytest-xdist they reach the controlling process, which prints the summary."""
+    if report.when == "teardown":
+        REPORT_LINES.extend(value for name, value in report.user_properties if name == "report_line")
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
     """Figures tests measured (faults injected, ...), printed whether they passed or not."""
-    lines = config.stash.get(REPORT_LINES, [])
-    if lines:
+    if REPORT_LINES:
         terminalreporter.section("measured by the suite")
-        for line in lines:
+        for line in REPORT_LINES:
             terminalreporter.write_line(line)
 
 
 @pytest.fixture
 def report_line(request: pytest.FixtureRequest) -> Callable[[str], None]:
     """report_line("...") -> printed in the run's summary (see pytest_terminal_summary)."""
-    return request.config.stash[REPORT_LINES].append
+    return lambda line: request.node.user_properties.append(("report_line", line))
 
 
 @pytest.fixture(autouse=True)

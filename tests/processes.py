@@ -16,6 +16,8 @@ from urllib.parse import quote
 from django.conf import settings
 from django.db import connection
 
+from config.embedded import redis_url_with_db
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -44,6 +46,12 @@ def process_env(**extra: str) -> dict[str, str]:
     )
     env.update(extra)
     return env
+
+
+def side_redis_url() -> str:
+    """A Redis database apart from the suite's queues, for the ``make run`` instances tests start
+    (its own per pytest-xdist worker, config/settings/test.py)."""
+    return redis_url_with_db(settings.REDIS_URL, settings.TEST_SIDE_REDIS_DB)
 
 
 def wait_for(predicate, timeout: float = 20.0, interval: float = 0.05, message: str = "condition") -> None:

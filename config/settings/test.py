@@ -1,13 +1,37 @@
 """Test settings: the same real PostgreSQL and Redis, faster hashing, mail in memory."""
 
+import os
+import sys
+from urllib.parse import parse_qsl, urlsplit
+
 from config import embedded
 from config.env import env_str
 
 from .base import *  # noqa: F403
 from .base import CACHES
 
-# Tests use database 15 of the default Redis, apart from a development instance on 0.
+
+def _redis_db(url: str) -> int:
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        return int(dict(parse_qsl(parts.query)).get("db", 0))
+    return int(parts.path.strip("/") or 0)
+
+
+# Tests use database 15 of the default Redis (or REDIS_URL's), apart from a development
+# instance on 0, and database 13 for the `make run` instances some tests start
+# (tests/processes.py side_redis_url). `make test` runs the suite in pytest-xdist workers: each
+# has its own test database (pytest-django's _gw<N> suffix) and here its own pair of Redis
+# databases, two below the previous worker's. Only the pytest worker itself shifts: the
+# processes its tests start are handed its REDIS_URL (they do not import xdist).
 REDIS_URL = env_str("REDIS_URL") or embedded.redis_url_with_db(embedded.default_redis_url(), 15)
+TEST_SIDE_REDIS_DB = 13
+if "xdist" in sys.modules and os.environ.get("PYTEST_XDIST_WORKER", "").startswith("gw"):
+    _db = _redis_db(REDIS_URL) - 2 * int(os.environ["PYTEST_XDIST_WORKER"].removeprefix("gw"))
+    if _db < 1:
+        raise RuntimeError(f"too many pytest-xdist workers for REDIS_URL's database ({REDIS_URL})")
+    REDIS_URL = embedded.redis_url_with_db(REDIS_URL, _db)
+    TEST_SIDE_REDIS_DB = _db - 1
 CACHES["default"]["LOCATION"] = REDIS_URL
 
 DEBUG = False

@@ -14,13 +14,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from django.conf import settings
 
 from accounts.services import api_token_create
 from config import serve
-from config.embedded import redis_url_with_db
 from executions.runtime.owners import process_alive
-from tests.processes import spawn, wait_for
+from tests.processes import side_redis_url, spawn, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -51,7 +49,7 @@ def _healthy(url: str) -> bool:
 
 
 def _start(port: int, log: Path) -> subprocess.Popen:
-    redis = redis_url_with_db(settings.REDIS_URL, 13)
+    redis = side_redis_url()
     env = {
         "DJANGO_SETTINGS_MODULE": "config.settings.dev",
         "REDIS_URL": redis,

@@ -16,13 +16,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from django.conf import settings
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
 
-from config.embedded import redis_url_with_db
 from tests.ops.crash_urls import CANARY
 from tests.ops.test_serve import _children, _free_port, _healthy
-from tests.processes import ROOT, process_env, wait_for
+from tests.processes import ROOT, process_env, side_redis_url, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 PASSWORD = "a-long-enough-password-31"
@@ -30,7 +28,7 @@ PASSWORD = "a-long-enough-password-31"
 
 def _make_run(port: int, log: Path) -> subprocess.Popen:
     """``make run`` (config.serve) as a person starts it: no DEBUG in the environment."""
-    redis = redis_url_with_db(settings.REDIS_URL, 13)  # apart from the suite's queues, as test_serve
+    redis = side_redis_url()  # apart from the suite's queues, as test_serve
     env = process_env(
         DJANGO_SETTINGS_MODULE="tests.ops.crash_settings",
         REDIS_URL=redis,
