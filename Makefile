@@ -49,7 +49,7 @@ fmt: install
 # the fault-injection run its own servers. PYTEST_ARGS narrows it (a path, -k, -x ...).
 PYTEST_WORKERS ?= 2
 pytest: install $(BROWSER_STAMP)
-	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 test: lint pytest
 

@@ -18,6 +18,8 @@ from rest_framework.test import APIClient
 
 from accounts.models import Organization
 from accounts.services import api_token_create
+from agents.services.platform import agent_template_sync
+from config.logging import log_context_var, request_id_var
 from tests.browser import *  # noqa
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
 from tests.fakes.fixtures import *  # noqa
@@ -63,6 +65,16 @@ def _clear_cache():
     yield
 
 
+@pytest.fixture(autouse=True)
+def _fresh_log_context():
+    # A request sets its ids for its log lines and leaves them (Django logs 4xx/5xx after the
+    # middleware returns; the next request overwrites them). In tests the next "request" may be
+    # another test in the same thread: start each from the defaults.
+    request_id_var.set("")
+    log_context_var.set({})
+    yield
+
+
 _flush_database = TransactionTestCase._fixture_teardown
 
 
@@ -77,14 +89,21 @@ def _deadlocked(error: BaseException | None) -> bool:
 def _flush_retrying_a_deadlock(self) -> None:
     """A worker may still be writing a run's after-work (a usage row, an event) when a
     transactional test's TRUNCATE starts: PostgreSQL breaks the deadlock by failing one side,
-    sometimes the TRUNCATE, and the next test would start on this one's rows. Try again."""
+    sometimes the TRUNCATE, and the next test would start on this one's rows. Try again.
+
+    Then put back what the data migrations seed (the agent templates; content types and
+    permissions come back with the flush's post_migrate): under pytest-xdist a worker runs a
+    file of ordinary tests after another file's transactional ones, and those tests expect the
+    database as migrations leave it, as every deployment has it."""
     for attempt in range(5):
         try:
-            return _flush_database(self)
+            _flush_database(self)
+            break
         except Exception as error:
             if attempt == 4 or not _deadlocked(error):
                 raise
             time.sleep(0.2 * (attempt + 1))
+    agent_template_sync()
 
 
 TransactionTestCase._fixture_teardown = _flush_retrying_a_deadlock
