@@ -29,11 +29,18 @@ from pathlib import Path
 
 from bench import env
 
+# A regular expression on the file name: this repository's applications.
+PLATFORM = r"^" + str(env.ROOT) + r"/(accounts|agents|approvals|billing|config|executions|memory|tools|ops|doors)/"
 
-def _lines(stats: pstats.Stats, sort: str, limit: int) -> str:
+
+def _lines(stats: pstats.Stats, sort: str, limit: int, only: str | None = None) -> str:
     out = io.StringIO()
     stats.stream = out  # type: ignore[attr-defined]
-    stats.sort_stats(sort).print_stats(limit)
+    stats.sort_stats(sort)
+    if only:
+        stats.print_stats(only, limit)
+    else:
+        stats.print_stats(limit)
     # Paths relative to the repository and to site-packages: shorter lines, same meaning.
     text = out.getvalue().replace(str(env.ROOT) + "/", "")
     return text.replace(sys.prefix + "/", "")
@@ -47,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database", default="agentry_bench", help="the bench's own database")
     parser.add_argument("--redis-db", type=int, default=7, help="the bench's own Redis database number")
     parser.add_argument("--output", default=None, help="the text file to write (default: stdout only)")
+    parser.add_argument("--dump", default=None, help="also write the raw profile here (pstats/snakeviz)")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
 
     env.install_signal_handlers()
@@ -113,7 +121,14 @@ def main(argv: list[str] | None = None) -> int:
     text = "\n".join(header) + "\n\n"
     text += f"== top {args.top} by cumulative time ==\n" + _lines(stats, "cumulative", args.top)
     text += f"\n== top {args.top} by own time (tottime) ==\n" + _lines(stats, "tottime", args.top)
+    # The platform's own functions only (not Django's, psycopg's or the SDK's): where in the
+    # run the time above is spent.
+    text += f"\n== the platform's functions, top {args.top} by cumulative time ==\n" + _lines(
+        stats, "cumulative", args.top, only=PLATFORM
+    )
     print(text)
+    if args.dump:
+        stats.dump_stats(args.dump)
     if args.output:
         Path(args.output).write_text(text)
         print(f"wrote {args.output}")
