@@ -56,6 +56,14 @@ SIZES: list[tuple[str, Any, Any, Any, str]] = [
     ("--p2-clients", int, 16, 4, "concurrent API clients posting them"),
     ("--p2-concurrency", int, 8, 4, "worker threads (io queue)"),
     ("--p2-web-workers", int, 1, 1, "uvicorn worker processes"),
+    (
+        "--p2-worker-processes",
+        int,
+        1,
+        1,
+        "Celery worker processes (threads x --p2-concurrency each); above 1, the same load\n"
+        "runs with 1 first, and both are reported side by side",
+    ),
     ("--p2-noop", int, 5000, 300, "bare Celery no-op tasks (baseline)"),
     (
         "--web-db-pool",

@@ -1,7 +1,8 @@
 """P2 — end-to-end executions per second: API → queue → worker → completed.
 
-The real processes: uvicorn serving ``config.asgi`` (``--p2-web-workers``), one Celery worker of
-the platform on the io and default queues (threads pool, ``--p2-concurrency``), the fake
+The real processes: uvicorn serving ``config.asgi`` (``--p2-web-workers``), ``--p2-worker-processes``
+Celery workers of the platform on the io and default queues (threads pool, ``--p2-concurrency``
+each; one by default), the fake
 provider at zero latency. ``--p2-clients`` keep-alive API clients POST
 ``/api/v1/agents/{id}/execute/`` (each with its own token) until ``--p2-runs`` runs are
 accepted or ``--p2-seconds`` passed; the figure is runs / (last run completed - first run created), from the rows'
@@ -12,6 +13,10 @@ round trip — ``bench.noop`` tasks published as fast as this process can, each 
 Redis when it ran — in tasks per second. The ratio says what share of the task system's
 ceiling a whole agent run reaches.
 
+With ``--p2-worker-processes N`` above 1, the same load is first run with one worker process
+(fresh web server and worker, same sizes), then with N: runs/s and machine CPU per run of
+both, side by side, say what the extra processes buy on this host.
+
 Also measured: runs one at a time (``--p2-sequential``), created → completed from the rows'
 timestamps, with the model calls' own time taken out, per step — the end-to-end overhead per
 step that compares with a LangGraph server's.
@@ -19,6 +24,7 @@ step that compares with a LangGraph server's.
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from typing import Any
@@ -127,8 +133,10 @@ def sequential(web_url: str, token: str, agent_id: Any, count: int) -> dict[str,
     return {"runs": count, "latency_ms": summary(latencies), "overhead_per_step_ms": summary(per_step)}
 
 
-def run(args: Any) -> Figure:
-    figure = Figure("P2", "end-to-end executions per second (API → worker → completed)")
+def _measure(args: Any, processes: int, *, full: bool) -> dict[str, Any]:
+    """One measurement with ``processes`` worker processes (each threads x ``--p2-concurrency``)
+    and its own web server: the closed-loop load, and with ``full`` the no-op baseline and the
+    runs one at a time first."""
     clients = args.p2_clients
     with Processes() as procs:
         provider = procs.fake_provider(latency_ms=0)
@@ -136,14 +144,24 @@ def run(args: Any) -> Figure:
             provider_url=provider, workers=args.p2_web_workers, extra_env={"DB_POOL_MAX_SIZE": args.web_db_pool}
         )
         web_process = procs.started[-1]
-        worker = procs.worker(queues="io,default", concurrency=args.p2_concurrency, provider_url=provider)
-        meter = CpuMeter({"web": web_process.pid, "worker": worker.pid, "postgresql": postmaster_pid()})
+        workers = [
+            procs.worker(queues="io,default", concurrency=args.p2_concurrency, provider_url=provider)
+            for _ in range(processes)
+        ]
+        meter = CpuMeter(
+            {
+                "web": web_process.pid,
+                **{f"worker-{n}": worker.pid for n, worker in enumerate(workers, 1)},
+                "postgresql": postmaster_pid(),
+            }
+        )
         owner = data.tenant("bench-runtime", tokens=clients)
         warm_agent = data.agent(owner, "P2 warm-up")
-        main_agent = data.agent(owner, "P2 throughput")
+        main_agent = data.agent(owner, f"P2 throughput x{processes}")
 
-        baseline = noop_round_trips(args.p2_noop)
-        print(f"[P2] baseline: {baseline['tasks_per_s']:.0f} no-op tasks/s", flush=True)
+        baseline = noop_round_trips(args.p2_noop) if full else None
+        if baseline is not None:
+            print(f"[P2] baseline: {baseline['tasks_per_s']:.0f} no-op tasks/s", flush=True)
 
         # Warm-up (imports, SDK clients, connections of every web and worker thread), then
         # the sequential runs on the same agent.
@@ -153,9 +171,10 @@ def run(args: Any) -> Figure:
             )
         )
         wait_until(lambda: _finished(warm_agent.pk) >= len(warm.ok), 120, "warm-up runs")
-        seq = sequential(web, owner.tokens[0], warm_agent.pk, args.p2_sequential)
+        seq = sequential(web, owner.tokens[0], warm_agent.pk, args.p2_sequential) if full else None
 
         fake_before = httpx.get(provider.removesuffix("/v1") + "/_fake/stats", timeout=5).json()
+        load_before = os.getloadavg()[0]
         meter.start()
         submit = load.run(
             load.closed_loop(
@@ -174,9 +193,28 @@ def run(args: Any) -> Figure:
             timeout=max(120.0, args.p2_runs / 5),
         )
         meter.stop()
+        load_after = os.getloadavg()[0]
         fake_after = httpx.get(provider.removesuffix("/v1") + "/_fake/stats", timeout=5).json()
         rows = _rows(main_agent.pk)
+    if not full:
+        print(f"[P2] with {processes} worker process(es): {len(rows)} runs measured", flush=True)
+    return {
+        "processes": processes,
+        "rows": rows,
+        "submit": submit,
+        "accepted": accepted,
+        "waited": waited,
+        "meter": meter,
+        "baseline": baseline,
+        "sequential": seq,
+        "fake_before": fake_before,
+        "fake_after": fake_after,
+        "load_average": [round(load_before, 2), round(load_after, 2)],
+    }
 
+
+def _rate(rows: list[dict[str, Any]]) -> tuple[float | None, float | None, float, list[dict], list[dict]]:
+    """runs/s (completed ÷ last completed - first created), steady runs/s, span, done, completed."""
     done = [r for r in rows if r["completed_at"] is not None]
     completed = [r for r in rows if r["status"] == "completed"]
     first = min(r["created_at"] for r in rows)
@@ -188,8 +226,52 @@ def run(args: Any) -> Figure:
     if len(ends) >= 20:
         t10, t90 = ends[len(ends) // 10], ends[(len(ends) * 9) // 10]
         steady = (len(ends) * 0.8) / (t90 - t10) if t90 > t10 else None
+    return rate, steady, span, done, completed
+
+
+def _cpu(measured: dict[str, Any], runs: int) -> dict[str, float | None]:
+    """Machine CPU per run by process; ``worker`` is the sum over the worker processes."""
+    cpu = measured["meter"].per_run_ms(runs)
+    per_worker = [cpu.pop(f"worker-{n}") for n in range(1, measured["processes"] + 1)]
+    known = [v for v in per_worker if v is not None]
+    worker = sum(known) if len(known) == len(per_worker) else None
+    out = {"web": cpu["web"], "worker": worker, "postgresql": cpu["postgresql"], "total": cpu["total"]}
+    if len(per_worker) > 1:
+        out.update({f"worker-{n}": v for n, v in enumerate(per_worker, 1)})
+    return out
+
+
+def _by_processes(measured: dict[str, Any]) -> dict[str, Any]:
+    """The short record of one measurement, for the side by side of worker process counts."""
+    rate, steady, span, done, completed = _rate(measured["rows"])
+    return {
+        "worker_processes": measured["processes"],
+        "runs_per_s": rate,
+        "steady_runs_per_s": steady,
+        "runs_completed": len(completed),
+        "runs_not_completed": len(measured["rows"]) - len(completed),
+        "seconds": round(span, 2),
+        "cpu_ms_per_run": _cpu(measured, len(done)),
+        "load_average_start_end": measured["load_average"],
+    }
+
+
+def run(args: Any) -> Figure:
+    figure = Figure("P2", "end-to-end executions per second (API → worker → completed)")
+    clients = args.p2_clients
+    processes = max(1, args.p2_worker_processes)
+    # With several worker processes, the same load with one first (same sizes, same run): what
+    # the extra processes buy on this host, beside the figure at the asked-for count.
+    single = _by_processes(_measure(args, 1, full=False)) if processes > 1 else None
+    measured = _measure(args, processes, full=True)
+    rows, submit, accepted, waited = measured["rows"], measured["submit"], measured["accepted"], measured["waited"]
+    baseline, seq = measured["baseline"], measured["sequential"]
+    fake_before, fake_after = measured["fake_before"], measured["fake_after"]
+
+    rate, steady, span, done, completed = _rate(rows)
     post_latency = submit.latencies()
-    cpu = meter.per_run_ms(len(done))
+    cpu = _cpu(measured, len(done))
+    here = _by_processes(measured)
     figure.details = {
         "cpu_ms_per_run": cpu,
         "runs_per_s": rate,
@@ -217,8 +299,10 @@ def run(args: Any) -> Figure:
             "web_workers": args.p2_web_workers,
             "web_db_pool": args.web_db_pool,
             "worker_pool": f"threads x {args.p2_concurrency}",
+            "worker_processes": processes,
             "api_clients": clients,
         },
+        "by_worker_processes": [x for x in (single, here) if x is not None],
     }
     figure.add(
         "executions/s end to end",
@@ -238,6 +322,23 @@ def run(args: Any) -> Figure:
     )
     for name in ("web", "worker", "postgresql"):
         figure.add(f"  CPU per run: {name}", cpu[name], unit="ms")
+    if single is not None:
+        figure.add(
+            f"executions/s with {processes} worker processes vs 1 (same run, same sizes)",
+            rate,
+            unit="runs/s",
+            baseline=single["runs_per_s"],
+            baseline_label="runs/s with 1 worker process",
+            ratio=ratio(rate, single["runs_per_s"]),
+        )
+        figure.add(
+            f"machine CPU per run with {processes} worker processes vs 1",
+            cpu["total"],
+            unit="ms",
+            baseline=single["cpu_ms_per_run"]["total"],
+            baseline_label="ms with 1 worker process",
+            ratio=ratio(cpu["total"], single["cpu_ms_per_run"]["total"]),
+        )
     figure.add("end-to-end latency, one run at a time (p50)", seq["latency_ms"]["p50"], unit="ms")
     figure.add("end-to-end overhead per step, one at a time (p50)", seq["overhead_per_step_ms"]["p50"], unit="ms")
     not_done = len(rows) - len(completed)
@@ -252,10 +353,13 @@ def run(args: Any) -> Figure:
     figure.note(
         f"{accepted} runs posted by {clients} keep-alive API clients ({submit.rate:.0f} accepted/s, POST p50 "
         f"{fmt(percentile(post_latency, 50))}, p99 {fmt(percentile(post_latency, 99))}); web: uvicorn x "
-        f"{args.p2_web_workers} (DB pool {args.web_db_pool or 'off'}), worker: threads x {args.p2_concurrency} on io+default; runs/s = completed runs ÷ "
+        f"{args.p2_web_workers} (DB pool {args.web_db_pool or 'off'}), worker: {processes} process(es) of threads x "
+        f"{args.p2_concurrency} on io+default; runs/s = completed runs ÷ "
         f"(last completed - first created) = {len(completed)} ÷ {span:.1f} s"
         + (f"; steady state (10th-90th percentile of completions) {steady:.1f} runs/s." if steady else ".")
     )
+    if single is not None:
+        figure.note(_versus_single(single, here))
     figure.note(
         f"Baseline: {baseline['tasks']} bare no-op Celery tasks on the same worker and broker, "
         f"{baseline['tasks_per_s']:.0f}/s round trip (published at {baseline['publish_per_s']:.0f}/s)."
@@ -271,6 +375,26 @@ def run(args: Any) -> Figure:
         "included), to compare with the LangGraph server's overhead per step."
     )
     return figure
+
+
+def _versus_single(single: dict[str, Any], here: dict[str, Any]) -> str:
+    def one(x: dict[str, Any]) -> str:
+        cpu = x["cpu_ms_per_run"]
+        workers = ", ".join(f"{k} {v:.0f}" for k, v in cpu.items() if k.startswith("worker-") and v is not None)
+        return (
+            f"{x['worker_processes']} worker process(es): {x['runs_completed']} runs in {x['seconds']:.1f} s, "
+            f"{_num(x['runs_per_s'])} runs/s (steady {_num(x['steady_runs_per_s'])}), machine CPU per run "
+            f"{_num(cpu['total'])} ms (web {_num(cpu['web'])}, worker {_num(cpu['worker'])}"
+            + (f" [{workers}]" if workers else "")
+            + f", PostgreSQL {_num(cpu['postgresql'])}), load average {x['load_average_start_end'][0]} → "
+            f"{x['load_average_start_end'][1]}"
+        )
+
+    return f"Worker processes, same sizes, one after the other in this run: {one(single)}; {one(here)}."
+
+
+def _num(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f}"
 
 
 def fmt(value: float | None) -> str:

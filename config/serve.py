@@ -1,4 +1,7 @@
-"""``make run``: prepare the database, then run web, worker and beat until Ctrl-C.
+"""``make run``: prepare the database, then run web, worker(s) and beat until Ctrl-C.
+
+``WORKER_PROCESSES`` Celery worker processes (threads pool, ``WORKER_CONCURRENCY`` threads
+each; default 1 on up to 2 cores, half the cores above: ``worker_processes``).
 
 A child that dies (OOM, ``kill -9``, a crash) is started again with a backoff while the
 others keep serving; Ctrl-C or SIGTERM stops everything, and so does a child that keeps
@@ -65,13 +68,14 @@ def connection_budget() -> dict[str, int | None]:
     """The most database connections each child may hold (None: no bound), from the
     environment they are started with.
 
-    Web: its pool (config/asgi.py). Worker and beat without a pool: one persistent connection
-    per thread (the worker's threads and its main one; beat measured at two), with a pool at
-    most its size as well.
+    Web: its pool (config/asgi.py). Each worker process and beat without a pool: one
+    persistent connection per thread (a worker's threads and its main one; beat measured at
+    two), with a pool at most its size as well.
     """
     explicit = os.environ.get("DB_POOL_MAX_SIZE", "").strip()
     pool = env_int("DB_POOL_MAX_SIZE", 0) if explicit else WEB_DB_POOL_MAX_SIZE  # as config/asgi.py
-    threads = {"worker": worker_concurrency() + 1, "beat": BEAT_CONNECTIONS}
+    threads = dict.fromkeys(worker_names(), worker_concurrency() + 1)
+    threads["beat"] = BEAT_CONNECTIONS
     budget: dict[str, int | None] = {"web": pool if pool > 0 else None}
     for name, most in threads.items():
         budget[name] = min(pool, most) if explicit and pool > 0 else most
@@ -99,8 +103,8 @@ def _check_connection_budget() -> None:
         )
     elif sum(most or 0 for most in budget.values()) > available:
         print(
-            "[agentry] warning: that is more than the server accepts; lower DB_POOL_MAX_SIZE or"
-            " WORKER_CONCURRENCY, or raise the server's max_connections",
+            "[agentry] warning: that is more than the server accepts; lower DB_POOL_MAX_SIZE,"
+            " WORKER_CONCURRENCY or WORKER_PROCESSES, or raise the server's max_connections",
             flush=True,
         )
     connections.close_all()
@@ -114,17 +118,49 @@ def worker_concurrency() -> int:
     return env_int("WORKER_CONCURRENCY", 16)
 
 
+def _cores() -> int:
+    """The cores this process may run on (its CPU affinity: a container's cpuset too)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def worker_processes() -> int:
+    """Celery worker processes of ``make run`` (``WORKER_PROCESSES``; at least 1).
+
+    Default: 1 on up to 2 cores, half the cores above. One threads-pool worker is held back
+    by the GIL (its CPU per run grows with its threads), but the worker is only about half
+    of a run's machine CPU (the web process and PostgreSQL are the rest): on 2 cores a second
+    worker process bought nothing (bench P2 with ``--p2-worker-processes``), above that
+    half the cores for workers leaves the other half to web and PostgreSQL.
+    """
+    cores = _cores()
+    return max(1, env_int("WORKER_PROCESSES", 1 if cores <= 2 else cores // 2))
+
+
+def worker_names() -> list[str]:
+    """The worker children's names: ``worker`` alone, or ``worker-1`` … ``worker-N``."""
+    count = worker_processes()
+    return ["worker"] if count == 1 else [f"worker-{number}" for number in range(1, count + 1)]
+
+
 def _commands(port: int) -> dict[str, list[str]]:
     python = sys.executable
     concurrency = str(worker_concurrency())
-    return {
+    commands = {
         "web": [python, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(port),
                 "--no-access-log"],
-        "worker": [python, "-m", "celery", "-A", "config", "worker", "-Q", "default,io", "-P", "threads",
-                   "-c", concurrency, "--loglevel", "INFO", "-n", "agentry@%h"],
-        "beat": [python, "-m", "celery", "-A", "config", "beat", "--loglevel", "INFO",
-                 "-S", "django_celery_beat.schedulers:DatabaseScheduler"],
     }  # fmt: skip
+    # Each worker process has its own Celery node name (two with one name confuse Celery's
+    # control commands and its logs): agentry@host alone, agentry-N@host for several.
+    for name in worker_names():
+        node = "agentry@%h" if name == "worker" else f"agentry-{name.removeprefix('worker-')}@%h"
+        commands[name] = [python, "-m", "celery", "-A", "config", "worker", "-Q", "default,io", "-P", "threads",
+                          "-c", concurrency, "--loglevel", "INFO", "-n", node]  # fmt: skip
+    commands["beat"] = [python, "-m", "celery", "-A", "config", "beat", "--loglevel", "INFO",
+                        "-S", "django_celery_beat.schedulers:DatabaseScheduler"]  # fmt: skip
+    return commands
 
 
 def _die_with_parent() -> None:
@@ -200,7 +236,7 @@ class Backoff:
 
 
 class Child:
-    """One process of ``make run``: web, worker or beat."""
+    """One process of ``make run``: web, a worker (``worker`` or ``worker-N``) or beat."""
 
     def __init__(self, name: str, cmd: list[str], env: dict[str, str]):
         self.name = name

@@ -112,10 +112,12 @@ def conversation_history(*, execution: Any, config: dict[str, Any]) -> list[dict
 
 
 def after_execution_finished(execution_id: Any, *, execution: Any = None) -> None:
-    # The runtime's instance is not the finished row (totals, output): read it.
+    # The runtime's instance is not the finished row (totals, output): read it. The row alone:
+    # what follows here uses the organization's and agent's ids, never their rows (the
+    # extraction task, which stores memories under them, reads its own with them).
     execution = None
     try:
-        execution = Execution.objects.select_related("organization", "agent").filter(pk=execution_id).first()
+        execution = Execution.objects.filter(pk=execution_id).first()
         if execution is not None:
             conversation_append(execution=execution)
     except Exception:  # the after-run task appends again (idempotently) if this failed

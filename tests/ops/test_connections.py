@@ -164,6 +164,7 @@ def test_a_burst_of_requests_stays_within_the_connection_budget(
             serve.wait()
 
     monkeypatch.setenv("WORKER_CONCURRENCY", "2")  # as _start runs make run
+    monkeypatch.setenv("WORKER_PROCESSES", "1")
     budget = serve_module.connection_budget()
     report_line(
         f"H5 burst: {len(results)} concurrent requests in {elapsed:.1f}s (those not waiting for a run: median "
