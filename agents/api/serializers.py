@@ -3,8 +3,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import tzinfo
+from types import SimpleNamespace
 from typing import Any
 
+from django.contrib.auth import get_user_model
+from django.db.models import JSONField, TextField
+from django.db.models.functions import Cast
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -12,9 +19,15 @@ from rest_framework import serializers
 from agents.access import GRANT_CODENAMES
 from agents.config import LIMIT_FIELDS, agent_draft_view, agent_version_config
 from agents.models import Agent, AgentTemplate, AgentVersion
-from agents.selectors import agent_has_unpublished_changes, agent_runtime_state, agent_stats
+from agents.selectors import (
+    agent_has_unpublished_changes,
+    agent_row_has_unpublished_changes,
+    agent_runtime_state,
+    agent_stats,
+)
 from agents.services.versions import BUMPS
 from config.api.inputs import StrictSerializer
+from config.api.rows import iso_datetime, json_text, json_value
 
 
 def _text(max_length: int = 100_000) -> serializers.CharField:
@@ -217,52 +230,15 @@ class AgentSerializer(serializers.ModelSerializer):
         creator): the generic path, a bound field per column with a ``get_attribute`` and a
         ``to_representation`` each, was most of the CPU of a page of 50. Same output; a test
         pins it against the generic path (tests/agents/test_list_fast.py)."""
-        a = instance
-        when = _DATETIME.to_representation
-        version = a.current_version
-        creator = a.created_by
-        return {
-            "id": str(a.id),
-            "organization_id": a.organization_id,
-            "is_platform": bool(a.is_platform),
-            "name": a.name,
-            "slug": a.slug,
-            "description": a.description,
-            "avatar_url": a.avatar_url,
-            "agent_type": a.agent_type,
-            "domain": a.domain,
-            "capabilities": [str(x) for x in a.capabilities],
-            "personality": a.personality,
-            "system_prompt": a.system_prompt,
-            "instructions": a.instructions,
-            "goals": a.goals,
-            "constraints": a.constraints,
-            "examples": a.examples,
-            "model_config": self.get_model_config(a),
-            "limits": self.get_limits(a),
-            "allowed_tools": [str(x) for x in a.allowed_tools],
-            "denied_tools": [str(x) for x in a.denied_tools],
-            "trigger_events": [str(x) for x in a.trigger_events],
-            "trigger_schedule": a.trigger_schedule,
-            "trigger_timezone": a.trigger_timezone,
-            "trigger_conditions": a.trigger_conditions,
-            "input_schema": a.input_schema,
-            "output_schema": a.output_schema,
-            "memory": self.get_memory(a),
-            "type_config": a.type_config,
-            "visibility": a.visibility,
-            "metadata": a.metadata,
-            "status": a.status,
-            "is_active": a.is_active,
-            "current_version": None if version is None else str(version.version),
-            "current_version_id": a.current_version_id,
-            "runtime_state": self.get_runtime_state(a),
-            "has_unpublished_changes": self.get_has_unpublished_changes(a),
-            "stats": self.get_stats(a),
-            "created_by": None if creator is None else str(creator.get_username()),
-            "created_at": None if a.created_at is None else when(a.created_at),
-            "updated_at": None if a.updated_at is None else when(a.updated_at),
-        }
+        version = instance.current_version
+        creator = instance.created_by
+        return _agent_data(
+            instance,
+            version=None if version is None else version.version,
+            creator=None if creator is None else creator.get_username(),
+            unpublished=agent_has_unpublished_changes(instance),
+            tz=timezone.get_current_timezone(),
+        )
 
     def get_model_config(self, agent: Agent) -> dict[str, Any]:
         return agent_draft_view(agent)["model_config"]
@@ -281,6 +257,94 @@ class AgentSerializer(serializers.ModelSerializer):
 
     def get_has_unpublished_changes(self, agent: Agent) -> bool:
         return agent_has_unpublished_changes(agent)
+
+
+def _agent_data(a: Any, *, version: Any, creator: Any, unpublished: bool, tz: tzinfo) -> dict[str, Any]:
+    """An agent as AgentSerializer writes it, from any object with the row's attributes (a
+    model instance, or a listed row) and what the row itself does not hold."""
+    return {
+        "id": str(a.id),
+        "organization_id": a.organization_id,
+        "is_platform": a.organization_id is None,
+        "name": a.name,
+        "slug": a.slug,
+        "description": a.description,
+        "avatar_url": a.avatar_url,
+        "agent_type": a.agent_type,
+        "domain": a.domain,
+        "capabilities": [str(x) for x in a.capabilities],
+        "personality": a.personality,
+        "system_prompt": a.system_prompt,
+        "instructions": a.instructions,
+        "goals": a.goals,
+        "constraints": a.constraints,
+        "examples": a.examples,
+        "model_config": agent_draft_view(a)["model_config"],
+        "limits": {name: getattr(a, name) for name in LIMIT_FIELDS},
+        "allowed_tools": [str(x) for x in a.allowed_tools],
+        "denied_tools": [str(x) for x in a.denied_tools],
+        "trigger_events": [str(x) for x in a.trigger_events],
+        "trigger_schedule": a.trigger_schedule,
+        "trigger_timezone": a.trigger_timezone,
+        "trigger_conditions": a.trigger_conditions,
+        "input_schema": a.input_schema,
+        "output_schema": a.output_schema,
+        "memory": dict(a.memory_config or {}),
+        "type_config": a.type_config,
+        "visibility": a.visibility,
+        "metadata": a.metadata,
+        "status": a.status,
+        "is_active": a.is_active,
+        "current_version": None if version is None else str(version),
+        "current_version_id": a.current_version_id,
+        "runtime_state": agent_runtime_state(a),
+        "has_unpublished_changes": unpublished,
+        "stats": agent_stats(a),
+        "created_by": None if creator is None else str(creator),
+        "created_at": iso_datetime(a.created_at, tz),
+        "updated_at": iso_datetime(a.updated_at, tz),
+    }
+
+
+# What a listed agent is written from, read as a tuple (``values_list``): its columns, its
+# current version's label and stored configuration (as text: decoded once per version,
+# agents.selectors.agent_version_part) and its creator's name - no model instances.
+_ROW_COLUMNS = (
+    "id", "organization_id", "name", "slug", "description", "avatar_url", "agent_type", "domain",
+    "capabilities", "personality", "system_prompt", "instructions", "goals", "constraints", "examples",
+    "llm_provider", "llm_model", "temperature", "max_tokens", "top_p", "llm_fallbacks", "llm_extra",
+    "llm_connection_id", *LIMIT_FIELDS, "allowed_tools", "denied_tools", "trigger_events", "trigger_schedule",
+    "trigger_timezone", "trigger_conditions", "input_schema", "output_schema", "memory_config", "type_config",
+    "visibility", "metadata", "status", "is_active", "current_version_id", "runtime_state", "total_runs",
+    "successful_runs", "failed_runs", "cancelled_runs", "total_tokens_used", "total_actions_taken", "total_cost",
+    "avg_response_time_ms", "last_run_at", "last_run_status", "last_error", "created_at", "updated_at",
+)  # fmt: skip
+# Read as text, decoded by config.api.rows.json_value.
+_JSON_COLUMNS = frozenset(f.name for f in Agent._meta.concrete_fields if isinstance(f, JSONField))
+_JSON_AT = tuple(i for i, name in enumerate(_ROW_COLUMNS) if name in _JSON_COLUMNS)
+AGENT_LIST_COLUMNS = (
+    *(json_text(name) if name in _JSON_COLUMNS else name for name in _ROW_COLUMNS),
+    "current_version__version",
+    Cast("current_version__config", TextField()),
+    f"created_by__{get_user_model().USERNAME_FIELD}",
+)
+
+
+def agent_list_data(rows: Iterable[tuple]) -> list[dict[str, Any]]:
+    """Rows of ``AGENT_LIST_COLUMNS`` as AgentSerializer writes them (tests/agents/test_list_fast.py
+    pins it for every kind of agent)."""
+    tz = timezone.get_current_timezone()
+    width = len(_ROW_COLUMNS)
+    data = []
+    for row in rows:
+        values = list(row[:width])
+        for i in _JSON_AT:
+            values[i] = json_value(values[i])
+        a = SimpleNamespace(**dict(zip(_ROW_COLUMNS, values, strict=True)))
+        version, config_text, creator = row[width:]
+        unpublished = agent_row_has_unpublished_changes(a, a.current_version_id, config_text)
+        data.append(_agent_data(a, version=version, creator=creator, unpublished=unpublished, tz=tz))
+    return data
 
 
 class AgentDetailSerializer(AgentSerializer):

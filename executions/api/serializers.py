@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
+from django.utils import timezone
 from rest_framework import serializers
 
 from config.api.inputs import StrictSerializer
+from config.api.rows import iso_datetime, json_text, json_value
 from executions.models import Execution, ExecutionLog, ExecutionStep
 
 
@@ -117,6 +122,84 @@ class ExecutionSerializer(serializers.ModelSerializer):
             "tokens_consumed": obj.tokens_total,
             "cost": str(obj.cost),
         }
+
+
+# What a listed run is written from: read as tuples (``values_list``), no model instances.
+# The JSON columns come as text (config.api.rows.json_value decodes them).
+LIST_COLUMNS = (
+    "id", "agent_id", "agent_version_id", "agent_version__version", "status", "trigger_type",
+    json_text("trigger_data"), json_text("input"), json_text("output"), "result_text", json_text("actions_taken"),
+    "error", "error_code", json_text("error_details"), "retry_count", "tokens_input", "tokens_output",
+    "tokens_total", "llm_calls", "sandbox_calls", "tool_calls", "cost", "duration_ms", "started_at",
+    "completed_at", "created_at", "parent_id", "conversation_id", json_text("warnings"), "triggered_by_user_id",
+    "triggered_by_token_id", "cpu_time_ms", "memory_peak_mb", "api_calls_count", "wait_until", "cancel_requested",
+)  # fmt: skip
+
+
+def execution_list_data(rows: Iterable[tuple]) -> list[dict[str, Any]]:
+    """Rows of ``LIST_COLUMNS`` as ExecutionSerializer writes them: a page of runs without
+    building 50 model instances (and their versions) and a serializer - most of a list
+    request's CPU. tests/executions/test_list_rows.py pins the output against the
+    serializer's for every kind of row."""
+    tz = timezone.get_current_timezone()
+    cost_text = _COST.to_representation
+    data = []
+    for (
+        id_, agent_id, version_id, version, status, trigger_type, trigger_data, input_, output, result_text,
+        actions_taken, error, error_code, error_details, retry_count, tokens_input, tokens_output, tokens_total,
+        llm_calls, sandbox_calls, tool_calls, cost, duration_ms, started_at, completed_at, created_at, parent_id,
+        conversation_id, warnings, user_id, token_id, cpu_time_ms, memory_peak_mb, api_calls_count, wait_until,
+        cancel_requested,
+    ) in rows:  # fmt: skip
+        data.append(
+            {
+                "id": str(id_),
+                "agent_id": str(agent_id),
+                "agent_version": None if version_id is None else str(version),
+                "draft": version_id is None,
+                "status": status,
+                "trigger_type": trigger_type,
+                "trigger_data": json_value(trigger_data),
+                "input": json_value(input_),
+                "output": json_value(output),
+                "result_text": result_text,
+                "actions_taken": json_value(actions_taken),
+                "error": error,
+                "error_code": error_code,
+                "error_details": json_value(error_details),
+                "retry_count": retry_count,
+                "tokens_input": tokens_input,
+                "tokens_output": tokens_output,
+                "tokens_total": tokens_total,
+                "llm_calls": llm_calls,
+                "sandbox_calls": sandbox_calls,
+                "tool_calls": tool_calls,
+                "cost": cost_text(cost),
+                "duration_ms": duration_ms,
+                "started_at": iso_datetime(started_at, tz),
+                "completed_at": iso_datetime(completed_at, tz),
+                "created_at": iso_datetime(created_at, tz),
+                "parent": parent_id,
+                "conversation_id": None if conversation_id is None else str(conversation_id),
+                "warnings": json_value(warnings),
+                "triggered_by": {
+                    "type": trigger_type,
+                    "user_id": user_id,
+                    "token_id": token_id,
+                    "parent_execution_id": parent_id,
+                },
+                "resource_usage": {
+                    "cpu_time_ms": cpu_time_ms,
+                    "memory_peak_mb": memory_peak_mb,
+                    "api_calls_count": api_calls_count,
+                    "tokens_consumed": tokens_total,
+                    "cost": str(cost),
+                },
+                "wait_until": iso_datetime(wait_until, tz),
+                "cancel_requested": cancel_requested,
+            }
+        )
+    return data
 
 
 class ExecutionStepSerializer(serializers.ModelSerializer):
