@@ -165,12 +165,12 @@ def agent_version_part(version_id: Any, config_text: str) -> dict[str, Any]:
     return part
 
 
-def agent_row_has_unpublished_changes(row: Any, version_id: Any, config_text: str | None) -> bool:
-    """``agent_has_unpublished_changes`` of a listed row (any object with the draft's
-    attributes) and its current version's id and stored configuration."""
+def agent_row_has_unpublished_changes(draft: dict[str, Any], version_id: Any, config_text: str | None) -> bool:
+    """``agent_has_unpublished_changes`` of a listed row, from its draft (``agent_draft_view``)
+    and its current version's id and stored configuration."""
     if version_id is None or config_text is None:
         return True
-    return versioned_part(agent_draft_view(row)) != agent_version_part(version_id, config_text)
+    return versioned_part(draft) != agent_version_part(version_id, config_text)
 
 
 def agent_warnings(agent: Agent) -> list[str]:

@@ -9,8 +9,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import JSONField, TextField
-from django.db.models.functions import Cast
+from django.db.models import JSONField, QuerySet
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -27,7 +26,7 @@ from agents.selectors import (
 )
 from agents.services.versions import BUMPS
 from config.api.inputs import StrictSerializer
-from config.api.rows import iso_datetime, json_text, json_value
+from config.api.rows import iso_datetime, json_value, page_rows, select_columns
 
 
 def _text(max_length: int = 100_000) -> serializers.CharField:
@@ -234,6 +233,7 @@ class AgentSerializer(serializers.ModelSerializer):
         creator = instance.created_by
         return _agent_data(
             instance,
+            draft=agent_draft_view(instance),
             version=None if version is None else version.version,
             creator=None if creator is None else creator.get_username(),
             unpublished=agent_has_unpublished_changes(instance),
@@ -259,9 +259,12 @@ class AgentSerializer(serializers.ModelSerializer):
         return agent_has_unpublished_changes(agent)
 
 
-def _agent_data(a: Any, *, version: Any, creator: Any, unpublished: bool, tz: tzinfo) -> dict[str, Any]:
+def _agent_data(
+    a: Any, *, draft: dict[str, Any], version: Any, creator: Any, unpublished: bool, tz: tzinfo
+) -> dict[str, Any]:
     """An agent as AgentSerializer writes it, from any object with the row's attributes (a
-    model instance, or a listed row) and what the row itself does not hold."""
+    model instance, or a listed row), its draft (``agent_draft_view``) and what the row
+    itself does not hold."""
     return {
         "id": str(a.id),
         "organization_id": a.organization_id,
@@ -279,7 +282,7 @@ def _agent_data(a: Any, *, version: Any, creator: Any, unpublished: bool, tz: tz
         "goals": a.goals,
         "constraints": a.constraints,
         "examples": a.examples,
-        "model_config": agent_draft_view(a)["model_config"],
+        "model_config": draft["model_config"],
         "limits": {name: getattr(a, name) for name in LIMIT_FIELDS},
         "allowed_tools": [str(x) for x in a.allowed_tools],
         "denied_tools": [str(x) for x in a.denied_tools],
@@ -306,33 +309,41 @@ def _agent_data(a: Any, *, version: Any, creator: Any, unpublished: bool, tz: tz
     }
 
 
-# What a listed agent is written from, read as a tuple (``values_list``): its columns, its
-# current version's label and stored configuration (as text: decoded once per version,
-# agents.selectors.agent_version_part) and its creator's name - no model instances.
+# What a listed agent is written from (agent_list_data), in this order: its columns, then its
+# current version's label and stored configuration (its JSON as text: decoded once per
+# version, agents.selectors.agent_version_part) and its creator's name.
 _ROW_COLUMNS = (
     "id", "organization_id", "name", "slug", "description", "avatar_url", "agent_type", "domain",
     "capabilities", "personality", "system_prompt", "instructions", "goals", "constraints", "examples",
     "llm_provider", "llm_model", "temperature", "max_tokens", "top_p", "llm_fallbacks", "llm_extra",
     "llm_connection_id", *LIMIT_FIELDS, "allowed_tools", "denied_tools", "trigger_events", "trigger_schedule",
     "trigger_timezone", "trigger_conditions", "input_schema", "output_schema", "memory_config", "type_config",
-    "visibility", "metadata", "status", "is_active", "current_version_id", "runtime_state", "total_runs",
+    "visibility", "metadata", "status", "is_active", "active_runs", "current_version_id", "total_runs",
     "successful_runs", "failed_runs", "cancelled_runs", "total_tokens_used", "total_actions_taken", "total_cost",
     "avg_response_time_ms", "last_run_at", "last_run_status", "last_error", "created_at", "updated_at",
 )  # fmt: skip
-# Read as text, decoded by config.api.rows.json_value.
-_JSON_COLUMNS = frozenset(f.name for f in Agent._meta.concrete_fields if isinstance(f, JSONField))
-_JSON_AT = tuple(i for i, name in enumerate(_ROW_COLUMNS) if name in _JSON_COLUMNS)
-AGENT_LIST_COLUMNS = (
-    *(json_text(name) if name in _JSON_COLUMNS else name for name in _ROW_COLUMNS),
-    "current_version__version",
-    Cast("current_version__config", TextField()),
-    f"created_by__{get_user_model().USERNAME_FIELD}",
+# Come as text (jsonb), decoded by config.api.rows.json_value.
+_JSON_AT = tuple(i for i, name in enumerate(_ROW_COLUMNS) if isinstance(Agent._meta.get_field(name), JSONField))
+_USER = get_user_model()
+# Names from the models' metadata only; the page's ids are the ORM's statement and parameters.
+_SELECT = (
+    f'SELECT {select_columns("a", Agent, _ROW_COLUMNS)}, v."version", v."config",'  # noqa: S608
+    f' u."{_USER._meta.get_field(_USER.USERNAME_FIELD).column}"'
+    f' FROM {{ids}} JOIN "{Agent._meta.db_table}" a ON a."id" = page.id'
+    f' LEFT JOIN "{AgentVersion._meta.db_table}" v ON v."id" = a."current_version_id"'
+    f' LEFT JOIN "{_USER._meta.db_table}" u ON u."{_USER._meta.pk.column}" = a."created_by_id" ORDER BY page.n'
 )
 
 
+def agent_list_rows(queryset: QuerySet[Agent], offset: int, limit: int) -> list[tuple]:
+    """The page of ``queryset`` as agent_list_data reads it (config.api.rows.page_rows)."""
+    return page_rows(queryset, _SELECT, offset, limit)
+
+
 def agent_list_data(rows: Iterable[tuple]) -> list[dict[str, Any]]:
-    """Rows of ``AGENT_LIST_COLUMNS`` as AgentSerializer writes them (tests/agents/test_list_fast.py
-    pins it for every kind of agent)."""
+    """Rows of ``agent_list_rows`` as AgentSerializer writes them (tests/agents/test_list_fast.py
+    pins it for every kind of agent). The runtime state is agents.selectors.agent_runtime_state's
+    rule, the one with_runtime_state annotates."""
     tz = timezone.get_current_timezone()
     width = len(_ROW_COLUMNS)
     data = []
@@ -342,8 +353,9 @@ def agent_list_data(rows: Iterable[tuple]) -> list[dict[str, Any]]:
             values[i] = json_value(values[i])
         a = SimpleNamespace(**dict(zip(_ROW_COLUMNS, values, strict=True)))
         version, config_text, creator = row[width:]
-        unpublished = agent_row_has_unpublished_changes(a, a.current_version_id, config_text)
-        data.append(_agent_data(a, version=version, creator=creator, unpublished=unpublished, tz=tz))
+        draft = agent_draft_view(a)
+        unpublished = agent_row_has_unpublished_changes(draft, a.current_version_id, config_text)
+        data.append(_agent_data(a, draft=draft, version=version, creator=creator, unpublished=unpublished, tz=tz))
     return data
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from rest_framework.pagination import LimitOffsetPagination
@@ -41,23 +42,30 @@ class LimitOffsetTotalPagination(LimitOffsetPagination):
         return _non_negative_int(request, self.offset_query_param, 0) or 0
 
     def paginate_queryset(
-        self, queryset: Any, request: Request, view: Any = None, *, columns: tuple[Any, ...] = ()
+        self,
+        queryset: Any,
+        request: Request,
+        view: Any = None,
+        *,
+        rows: Callable[[Any, int, int], list] | None = None,
     ) -> list | None:
         """The page, then the total. A page that is not full ends the list, so it tells the
         total itself (offset + its rows) and the ``COUNT(*)`` is left out: on a tenant of
         many rows that count was most of a list request's PostgreSQL time. Only a full page,
         or an empty one past the start, counts.
 
-        ``columns``: the page as tuples of these (``values_list``), for the lists that write
-        plain rows; the count stays on ``queryset`` (the joins a column needs would make
-        PostgreSQL count through them)."""
+        ``rows(queryset, offset, limit)``: reads the page instead of slicing the queryset
+        (the lists that write plain rows, config.api.rows.page_rows); the count stays on
+        ``queryset``."""
         self.request = request
         self.limit = self.get_limit(request)
         if self.limit is None:
             return None
         self.offset = self.get_offset(request)
-        rows = queryset.values_list(*columns) if columns else queryset
-        page = list(rows[self.offset : self.offset + self.limit])
+        if rows is None:
+            page = list(queryset[self.offset : self.offset + self.limit])
+        else:
+            page = rows(queryset, self.offset, self.limit)
         if 0 < len(page) < self.limit or (not page and self.offset == 0):
             self.count = self.offset + len(page)
         else:

@@ -25,12 +25,12 @@ from config.api.pagination import LimitOffsetTotalPagination
 from config.db import connection_release
 from executions import selectors, services
 from executions.api.serializers import (
-    LIST_COLUMNS,
     ExecuteSerializer,
     ExecutionLogSerializer,
     ExecutionSerializer,
     ExecutionStepSerializer,
     execution_list_data,
+    execution_list_rows,
 )
 from executions.api.sse import EventStreamRenderer, event_stream
 from executions.models import Execution, ExecutionStatus, TriggerType
@@ -85,7 +85,7 @@ class ExecutionViewSet(ErrorsAsJson, viewsets.ReadOnlyModelViewSet):
         """A page read as tuples and written by execution_list_data (what the serializer writes)."""
         assert isinstance(self.paginator, LimitOffsetTotalPagination)
         rows = self.paginator.paginate_queryset(
-            self.filter_queryset(self.get_queryset()), request, view=self, columns=LIST_COLUMNS
+            self.filter_queryset(self.get_queryset()), request, view=self, rows=execution_list_rows
         )
         return self.get_paginated_response(execution_list_data(rows or []))
 
@@ -203,5 +203,5 @@ class AgentExecutionsView(APIView):
         queryset = view.filter_queryset(selectors.execution_list(actor=actor).filter(agent=agent))
         paginator = view.paginator
         assert isinstance(paginator, LimitOffsetTotalPagination)
-        rows = paginator.paginate_queryset(queryset, request, view=self, columns=LIST_COLUMNS)
+        rows = paginator.paginate_queryset(queryset, request, view=self, rows=execution_list_rows)
         return paginator.get_paginated_response(execution_list_data(rows or []))

@@ -16,7 +16,6 @@ from agents import selectors, services
 from agents.access import agent_rights
 from agents.api.filters import SORT_FIELDS, AgentFilter
 from agents.api.serializers import (
-    AGENT_LIST_COLUMNS,
     AgentDetailSerializer,
     AgentFromTemplateSerializer,
     AgentInputSerializer,
@@ -30,6 +29,7 @@ from agents.api.serializers import (
     RevokeInputSerializer,
     RollbackInputSerializer,
     agent_list_data,
+    agent_list_rows,
 )
 from agents.api.views.base import READ, SEMVER_PATH, WRITE
 from agents.goals import metric_list
@@ -132,7 +132,7 @@ class AgentViewSet(viewsets.GenericViewSet):
         """A page read as tuples and written by agent_list_data (what AgentSerializer writes)."""
         assert isinstance(self.paginator, LimitOffsetTotalPagination)
         queryset = self.filter_queryset(self.get_queryset())
-        rows = self.paginator.paginate_queryset(queryset, request, view=self, columns=AGENT_LIST_COLUMNS)
+        rows = self.paginator.paginate_queryset(queryset, request, view=self, rows=agent_list_rows)
         return self.get_paginated_response(agent_list_data(rows or []))
 
     @extend_schema(request=AgentInputSerializer, responses={201: AgentDetailSerializer})
