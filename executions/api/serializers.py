@@ -188,7 +188,8 @@ def execution_list_data(rows: Iterable[tuple]) -> list[dict[str, Any]]:
                 "llm_calls": llm_calls,
                 "sandbox_calls": sandbox_calls,
                 "tool_calls": tool_calls,
-                "cost": cost_text(cost),
+                # numeric(14, 6) comes with its six places: DRF's quantize would change nothing.
+                "cost": f"{cost:f}" if cost.as_tuple().exponent == -6 else cost_text(cost),
                 "duration_ms": duration_ms,
                 "started_at": iso_datetime(started_at, tz),
                 "completed_at": iso_datetime(completed_at, tz),
