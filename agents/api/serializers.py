@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import tzinfo
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.auth import get_user_model
 from django.db.models import JSONField, QuerySet
@@ -325,10 +325,11 @@ _ROW_COLUMNS = (
 # Come as text (jsonb), decoded by config.api.rows.json_value.
 _JSON_AT = tuple(i for i, name in enumerate(_ROW_COLUMNS) if isinstance(Agent._meta.get_field(name), JSONField))
 _USER = get_user_model()
+_USERNAME_COLUMN = next(f.column for f in _USER._meta.concrete_fields if f.name == _USER.USERNAME_FIELD)
 # Names from the models' metadata only; the page's ids are the ORM's statement and parameters.
 _SELECT = (
     f'SELECT {select_columns("a", Agent, _ROW_COLUMNS)}, v."version", v."config",'  # noqa: S608
-    f' u."{_USER._meta.get_field(_USER.USERNAME_FIELD).column}"'
+    f' u."{_USERNAME_COLUMN}"'
     f' FROM {{ids}} JOIN "{Agent._meta.db_table}" a ON a."id" = page.id'
     f' LEFT JOIN "{AgentVersion._meta.db_table}" v ON v."id" = a."current_version_id"'
     f' LEFT JOIN "{_USER._meta.db_table}" u ON u."{_USER._meta.pk.column}" = a."created_by_id" ORDER BY page.n'
@@ -353,7 +354,7 @@ def agent_list_data(rows: Iterable[tuple]) -> list[dict[str, Any]]:
             values[i] = json_value(values[i])
         a = SimpleNamespace(**dict(zip(_ROW_COLUMNS, values, strict=True)))
         version, config_text, creator = row[width:]
-        draft = agent_draft_view(a)
+        draft = agent_draft_view(cast(Agent, a))  # the row has the attributes the draft view reads
         unpublished = agent_row_has_unpublished_changes(draft, a.current_version_id, config_text)
         data.append(_agent_data(a, draft=draft, version=version, creator=creator, unpublished=unpublished, tz=tz))
     return data

@@ -23,6 +23,11 @@ def _non_negative_int(request: Request, name: str, default: int | None) -> int |
     return value
 
 
+# An offset no list reaches: the page past it is empty without asking PostgreSQL, whose
+# OFFSET (a bigint) would refuse a larger one.
+PAST_ANY_ROW = 2**62
+
+
 class LimitOffsetTotalPagination(LimitOffsetPagination):
     """``?limit=&offset=`` -> {"results", "total", "limit", "offset"} (API.md).
 
@@ -62,7 +67,9 @@ class LimitOffsetTotalPagination(LimitOffsetPagination):
         if self.limit is None:
             return None
         self.offset = self.get_offset(request)
-        if rows is None:
+        if self.offset > PAST_ANY_ROW:
+            page = []  # beyond PostgreSQL's bigint OFFSET, and beyond any table's rows
+        elif rows is None:
             page = list(queryset[self.offset : self.offset + self.limit])
         else:
             page = rows(queryset, self.offset, self.limit)

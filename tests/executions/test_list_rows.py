@@ -191,3 +191,13 @@ def test_a_page_that_is_not_full_is_not_counted(runs, alice, client_for):
     assert not any("COUNT(*)" in q["sql"] for q in short.captured_queries + tail.captured_queries)
     assert any("COUNT(*)" in q["sql"] for q in past.captured_queries)
     assert len(short) == len(tail) == len(full) - 1
+
+
+@pytest.mark.parametrize("path", ["/api/v1/executions/", "/api/v1/agents/", "/api/v1/agents/{agent}/executions/"])
+def test_an_offset_past_postgresqls_bigint_is_an_empty_page(path, runs, alice, client_for):
+    """The page is read before the count now: an offset PostgreSQL's OFFSET refuses is
+    still an empty page with the total, as when the count came first."""
+    response = client_for(alice).get(path.format(agent=runs["agent"].pk), {"offset": 10**20})
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["results"] == [] and body["total"] > 0 and body["offset"] == 10**20
