@@ -6,6 +6,7 @@ all answer the same AgentNotFound (DESIGN.md §3, §14).
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -137,6 +138,32 @@ def agent_has_unpublished_changes(agent: Agent) -> bool:
     if agent.current_version is None:
         return True
     return versioned_part(agent_draft_view(agent)) != versioned_part(agent_version_view(agent.current_version))
+
+
+# A version never changes once published (AgentVersion.save refuses), so the versioned part
+# of its configuration is decoded and shaped once per process for the lists. Bounded: the
+# whole map is dropped when full (a miss costs one decode).
+_VERSION_PARTS: dict[Any, dict[str, Any]] = {}
+VERSION_PARTS_MAX = 4096
+
+
+def agent_version_part(version_id: Any, config_text: str) -> dict[str, Any]:
+    """``versioned_part(agent_version_view(version))`` of the version ``version_id``, whose
+    stored configuration is ``config_text`` (its JSON, as PostgreSQL writes it)."""
+    part = _VERSION_PARTS.get(version_id)
+    if part is None:
+        if len(_VERSION_PARTS) >= VERSION_PARTS_MAX:
+            _VERSION_PARTS.clear()
+        part = _VERSION_PARTS[version_id] = versioned_part(version_shaped(json.loads(config_text)))
+    return part
+
+
+def agent_row_has_unpublished_changes(draft: dict[str, Any], version_id: Any, config_text: str | None) -> bool:
+    """``agent_has_unpublished_changes`` of a listed row, from its draft (``agent_draft_view``)
+    and its current version's id and stored configuration."""
+    if version_id is None or config_text is None:
+        return True
+    return versioned_part(draft) != agent_version_part(version_id, config_text)
 
 
 def agent_warnings(agent: Agent) -> list[str]:

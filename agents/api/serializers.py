@@ -3,8 +3,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from datetime import tzinfo
+from types import SimpleNamespace
+from typing import Any, cast
 
+from django.contrib.auth import get_user_model
+from django.db.models import JSONField, QuerySet
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -12,9 +18,15 @@ from rest_framework import serializers
 from agents.access import GRANT_CODENAMES
 from agents.config import LIMIT_FIELDS, agent_draft_view, agent_version_config
 from agents.models import Agent, AgentTemplate, AgentVersion
-from agents.selectors import agent_has_unpublished_changes, agent_runtime_state, agent_stats
+from agents.selectors import (
+    agent_has_unpublished_changes,
+    agent_row_has_unpublished_changes,
+    agent_runtime_state,
+    agent_stats,
+)
 from agents.services.versions import BUMPS
 from config.api.inputs import StrictSerializer
+from config.api.rows import iso_datetime, json_value, page_rows, select_columns
 
 
 def _text(max_length: int = 100_000) -> serializers.CharField:
@@ -217,52 +229,16 @@ class AgentSerializer(serializers.ModelSerializer):
         creator): the generic path, a bound field per column with a ``get_attribute`` and a
         ``to_representation`` each, was most of the CPU of a page of 50. Same output; a test
         pins it against the generic path (tests/agents/test_list_fast.py)."""
-        a = instance
-        when = _DATETIME.to_representation
-        version = a.current_version
-        creator = a.created_by
-        return {
-            "id": str(a.id),
-            "organization_id": a.organization_id,
-            "is_platform": bool(a.is_platform),
-            "name": a.name,
-            "slug": a.slug,
-            "description": a.description,
-            "avatar_url": a.avatar_url,
-            "agent_type": a.agent_type,
-            "domain": a.domain,
-            "capabilities": [str(x) for x in a.capabilities],
-            "personality": a.personality,
-            "system_prompt": a.system_prompt,
-            "instructions": a.instructions,
-            "goals": a.goals,
-            "constraints": a.constraints,
-            "examples": a.examples,
-            "model_config": self.get_model_config(a),
-            "limits": self.get_limits(a),
-            "allowed_tools": [str(x) for x in a.allowed_tools],
-            "denied_tools": [str(x) for x in a.denied_tools],
-            "trigger_events": [str(x) for x in a.trigger_events],
-            "trigger_schedule": a.trigger_schedule,
-            "trigger_timezone": a.trigger_timezone,
-            "trigger_conditions": a.trigger_conditions,
-            "input_schema": a.input_schema,
-            "output_schema": a.output_schema,
-            "memory": self.get_memory(a),
-            "type_config": a.type_config,
-            "visibility": a.visibility,
-            "metadata": a.metadata,
-            "status": a.status,
-            "is_active": a.is_active,
-            "current_version": None if version is None else str(version.version),
-            "current_version_id": a.current_version_id,
-            "runtime_state": self.get_runtime_state(a),
-            "has_unpublished_changes": self.get_has_unpublished_changes(a),
-            "stats": self.get_stats(a),
-            "created_by": None if creator is None else str(creator.get_username()),
-            "created_at": None if a.created_at is None else when(a.created_at),
-            "updated_at": None if a.updated_at is None else when(a.updated_at),
-        }
+        version = instance.current_version
+        creator = instance.created_by
+        return _agent_data(
+            instance,
+            draft=agent_draft_view(instance),
+            version=None if version is None else version.version,
+            creator=None if creator is None else creator.get_username(),
+            unpublished=agent_has_unpublished_changes(instance),
+            tz=timezone.get_current_timezone(),
+        )
 
     def get_model_config(self, agent: Agent) -> dict[str, Any]:
         return agent_draft_view(agent)["model_config"]
@@ -281,6 +257,107 @@ class AgentSerializer(serializers.ModelSerializer):
 
     def get_has_unpublished_changes(self, agent: Agent) -> bool:
         return agent_has_unpublished_changes(agent)
+
+
+def _agent_data(
+    a: Any, *, draft: dict[str, Any], version: Any, creator: Any, unpublished: bool, tz: tzinfo
+) -> dict[str, Any]:
+    """An agent as AgentSerializer writes it, from any object with the row's attributes (a
+    model instance, or a listed row), its draft (``agent_draft_view``) and what the row
+    itself does not hold."""
+    return {
+        "id": str(a.id),
+        "organization_id": a.organization_id,
+        "is_platform": a.organization_id is None,
+        "name": a.name,
+        "slug": a.slug,
+        "description": a.description,
+        "avatar_url": a.avatar_url,
+        "agent_type": a.agent_type,
+        "domain": a.domain,
+        "capabilities": [str(x) for x in a.capabilities],
+        "personality": a.personality,
+        "system_prompt": a.system_prompt,
+        "instructions": a.instructions,
+        "goals": a.goals,
+        "constraints": a.constraints,
+        "examples": a.examples,
+        "model_config": draft["model_config"],
+        "limits": {name: getattr(a, name) for name in LIMIT_FIELDS},
+        "allowed_tools": [str(x) for x in a.allowed_tools],
+        "denied_tools": [str(x) for x in a.denied_tools],
+        "trigger_events": [str(x) for x in a.trigger_events],
+        "trigger_schedule": a.trigger_schedule,
+        "trigger_timezone": a.trigger_timezone,
+        "trigger_conditions": a.trigger_conditions,
+        "input_schema": a.input_schema,
+        "output_schema": a.output_schema,
+        "memory": dict(a.memory_config or {}),
+        "type_config": a.type_config,
+        "visibility": a.visibility,
+        "metadata": a.metadata,
+        "status": a.status,
+        "is_active": a.is_active,
+        "current_version": None if version is None else str(version),
+        "current_version_id": a.current_version_id,
+        "runtime_state": agent_runtime_state(a),
+        "has_unpublished_changes": unpublished,
+        "stats": agent_stats(a),
+        "created_by": None if creator is None else str(creator),
+        "created_at": iso_datetime(a.created_at, tz),
+        "updated_at": iso_datetime(a.updated_at, tz),
+    }
+
+
+# What a listed agent is written from (agent_list_data), in this order: its columns, then its
+# current version's label and stored configuration (its JSON as text: decoded once per
+# version, agents.selectors.agent_version_part) and its creator's name.
+_ROW_COLUMNS = (
+    "id", "organization_id", "name", "slug", "description", "avatar_url", "agent_type", "domain",
+    "capabilities", "personality", "system_prompt", "instructions", "goals", "constraints", "examples",
+    "llm_provider", "llm_model", "temperature", "max_tokens", "top_p", "llm_fallbacks", "llm_extra",
+    "llm_connection_id", *LIMIT_FIELDS, "allowed_tools", "denied_tools", "trigger_events", "trigger_schedule",
+    "trigger_timezone", "trigger_conditions", "input_schema", "output_schema", "memory_config", "type_config",
+    "visibility", "metadata", "status", "is_active", "active_runs", "current_version_id", "total_runs",
+    "successful_runs", "failed_runs", "cancelled_runs", "total_tokens_used", "total_actions_taken", "total_cost",
+    "avg_response_time_ms", "last_run_at", "last_run_status", "last_error", "created_at", "updated_at",
+)  # fmt: skip
+# Come as text (jsonb), decoded by config.api.rows.json_value.
+_JSON_AT = tuple(i for i, name in enumerate(_ROW_COLUMNS) if isinstance(Agent._meta.get_field(name), JSONField))
+_USER = get_user_model()
+_USERNAME_COLUMN = next(f.column for f in _USER._meta.concrete_fields if f.name == _USER.USERNAME_FIELD)
+# Names from the models' metadata only; the page's ids are the ORM's statement and parameters.
+_SELECT = (
+    f'SELECT {select_columns("a", Agent, _ROW_COLUMNS)}, v."version", v."config",'  # noqa: S608
+    f' u."{_USERNAME_COLUMN}"'
+    f' FROM {{ids}} JOIN "{Agent._meta.db_table}" a ON a."id" = page.id'
+    f' LEFT JOIN "{AgentVersion._meta.db_table}" v ON v."id" = a."current_version_id"'
+    f' LEFT JOIN "{_USER._meta.db_table}" u ON u."{_USER._meta.pk.column}" = a."created_by_id" ORDER BY page.n'
+)
+
+
+def agent_list_rows(queryset: QuerySet[Agent], offset: int, limit: int) -> list[tuple]:
+    """The page of ``queryset`` as agent_list_data reads it (config.api.rows.page_rows)."""
+    return page_rows(queryset, _SELECT, offset, limit)
+
+
+def agent_list_data(rows: Iterable[tuple]) -> list[dict[str, Any]]:
+    """Rows of ``agent_list_rows`` as AgentSerializer writes them (tests/agents/test_list_fast.py
+    pins it for every kind of agent). The runtime state is agents.selectors.agent_runtime_state's
+    rule, the one with_runtime_state annotates."""
+    tz = timezone.get_current_timezone()
+    width = len(_ROW_COLUMNS)
+    data = []
+    for row in rows:
+        values = list(row[:width])
+        for i in _JSON_AT:
+            values[i] = json_value(values[i])
+        a = SimpleNamespace(**dict(zip(_ROW_COLUMNS, values, strict=True)))
+        version, config_text, creator = row[width:]
+        draft = agent_draft_view(cast(Agent, a))  # the row has the attributes the draft view reads
+        unpublished = agent_row_has_unpublished_changes(draft, a.current_version_id, config_text)
+        data.append(_agent_data(a, draft=draft, version=version, creator=creator, unpublished=unpublished, tz=tz))
+    return data
 
 
 class AgentDetailSerializer(AgentSerializer):

@@ -1,8 +1,15 @@
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
+from django.db.models import QuerySet
+from django.utils import timezone
 from rest_framework import serializers
 
+from agents.models import AgentVersion
 from config.api.inputs import StrictSerializer
+from config.api.rows import iso_datetime, json_value, page_rows, select_columns
 from executions.models import Execution, ExecutionLog, ExecutionStep
 
 
@@ -117,6 +124,97 @@ class ExecutionSerializer(serializers.ModelSerializer):
             "tokens_consumed": obj.tokens_total,
             "cost": str(obj.cost),
         }
+
+
+# What a listed run is written from: read as tuples (``values_list``), no model instances.
+# What a listed run is written from (execution_list_data), in this order; the version's
+# label comes after agent_version_id.
+_HEAD = ("id", "agent_id", "agent_version_id")
+_TAIL = (
+    "status", "trigger_type", "trigger_data", "input", "output", "result_text", "actions_taken", "error",
+    "error_code", "error_details", "retry_count", "tokens_input", "tokens_output", "tokens_total", "llm_calls",
+    "sandbox_calls", "tool_calls", "cost", "duration_ms", "started_at", "completed_at", "created_at", "parent_id",
+    "conversation_id", "warnings", "triggered_by_user_id", "triggered_by_token_id", "cpu_time_ms",
+    "memory_peak_mb", "api_calls_count", "wait_until", "cancel_requested",
+)  # fmt: skip
+# Names from the models' metadata only; the page's ids are the ORM's statement and parameters.
+_SELECT = (
+    f'SELECT {select_columns("e", Execution, _HEAD)}, v."version", {select_columns("e", Execution, _TAIL)}'  # noqa: S608
+    f' FROM {{ids}} JOIN "{Execution._meta.db_table}" e ON e."id" = page.id'
+    f' LEFT JOIN "{AgentVersion._meta.db_table}" v ON v."id" = e."agent_version_id" ORDER BY page.n'
+)
+
+
+def execution_list_rows(queryset: QuerySet[Execution], offset: int, limit: int) -> list[tuple]:
+    """The page of ``queryset`` as execution_list_data reads it (config.api.rows.page_rows)."""
+    return page_rows(queryset, _SELECT, offset, limit)
+
+
+def execution_list_data(rows: Iterable[tuple]) -> list[dict[str, Any]]:
+    """Rows of ``execution_list_rows`` as ExecutionSerializer writes them: a page of runs without
+    building 50 model instances (and their versions) and a serializer - most of a list
+    request's CPU. tests/executions/test_list_rows.py pins the output against the
+    serializer's for every kind of row."""
+    tz = timezone.get_current_timezone()
+    cost_text = _COST.to_representation
+    data = []
+    for (
+        id_, agent_id, version_id, version, status, trigger_type, trigger_data, input_, output, result_text,
+        actions_taken, error, error_code, error_details, retry_count, tokens_input, tokens_output, tokens_total,
+        llm_calls, sandbox_calls, tool_calls, cost, duration_ms, started_at, completed_at, created_at, parent_id,
+        conversation_id, warnings, user_id, token_id, cpu_time_ms, memory_peak_mb, api_calls_count, wait_until,
+        cancel_requested,
+    ) in rows:  # fmt: skip
+        data.append(
+            {
+                "id": str(id_),
+                "agent_id": str(agent_id),
+                "agent_version": None if version_id is None else str(version),
+                "draft": version_id is None,
+                "status": status,
+                "trigger_type": trigger_type,
+                "trigger_data": json_value(trigger_data),
+                "input": json_value(input_),
+                "output": json_value(output),
+                "result_text": result_text,
+                "actions_taken": json_value(actions_taken),
+                "error": error,
+                "error_code": error_code,
+                "error_details": json_value(error_details),
+                "retry_count": retry_count,
+                "tokens_input": tokens_input,
+                "tokens_output": tokens_output,
+                "tokens_total": tokens_total,
+                "llm_calls": llm_calls,
+                "sandbox_calls": sandbox_calls,
+                "tool_calls": tool_calls,
+                # numeric(14, 6) comes with its six places: DRF's quantize would change nothing.
+                "cost": f"{cost:f}" if cost.as_tuple().exponent == -6 else cost_text(cost),
+                "duration_ms": duration_ms,
+                "started_at": iso_datetime(started_at, tz),
+                "completed_at": iso_datetime(completed_at, tz),
+                "created_at": iso_datetime(created_at, tz),
+                "parent": parent_id,
+                "conversation_id": None if conversation_id is None else str(conversation_id),
+                "warnings": json_value(warnings),
+                "triggered_by": {
+                    "type": trigger_type,
+                    "user_id": user_id,
+                    "token_id": token_id,
+                    "parent_execution_id": parent_id,
+                },
+                "resource_usage": {
+                    "cpu_time_ms": cpu_time_ms,
+                    "memory_peak_mb": memory_peak_mb,
+                    "api_calls_count": api_calls_count,
+                    "tokens_consumed": tokens_total,
+                    "cost": str(cost),
+                },
+                "wait_until": iso_datetime(wait_until, tz),
+                "cancel_requested": cancel_requested,
+            }
+        )
+    return data
 
 
 class ExecutionStepSerializer(serializers.ModelSerializer):

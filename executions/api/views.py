@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import django_filters
 from django.db.models import QuerySet
@@ -20,6 +21,7 @@ from config.api.errors import ApiError
 from config.api.filters import FromToFilterSet, UtcIsoDateTimeFilter
 from config.api.negotiation import ErrorsAsJson
 from config.api.openapi import IDEMPOTENCY_KEY, error_responses
+from config.api.pagination import LimitOffsetTotalPagination
 from config.db import connection_release
 from executions import selectors, services
 from executions.api.serializers import (
@@ -27,6 +29,8 @@ from executions.api.serializers import (
     ExecutionLogSerializer,
     ExecutionSerializer,
     ExecutionStepSerializer,
+    execution_list_data,
+    execution_list_rows,
 )
 from executions.api.sse import EventStreamRenderer, event_stream
 from executions.models import Execution, ExecutionStatus, TriggerType
@@ -76,6 +80,14 @@ class ExecutionViewSet(ErrorsAsJson, viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         return selectors.execution_list(actor=request_actor(self.request))
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """A page read as tuples and written by execution_list_data (what the serializer writes)."""
+        assert isinstance(self.paginator, LimitOffsetTotalPagination)
+        rows = self.paginator.paginate_queryset(
+            self.filter_queryset(self.get_queryset()), request, view=self, rows=execution_list_rows
+        )
+        return self.get_paginated_response(execution_list_data(rows or []))
 
     def get_object(self) -> Execution:
         return selectors.execution_get(actor=request_actor(self.request), execution_id=self.kwargs["pk"])
@@ -190,6 +202,6 @@ class AgentExecutionsView(APIView):
         view = ExecutionViewSet(request=request, format_kwarg=None, action="list")
         queryset = view.filter_queryset(selectors.execution_list(actor=actor).filter(agent=agent))
         paginator = view.paginator
-        assert paginator is not None
-        page = paginator.paginate_queryset(queryset, request, view=self)
-        return paginator.get_paginated_response(ExecutionSerializer(page, many=True).data)
+        assert isinstance(paginator, LimitOffsetTotalPagination)
+        rows = paginator.paginate_queryset(queryset, request, view=self, rows=execution_list_rows)
+        return paginator.get_paginated_response(execution_list_data(rows or []))

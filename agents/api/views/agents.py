@@ -28,6 +28,8 @@ from agents.api.serializers import (
     PublishInputSerializer,
     RevokeInputSerializer,
     RollbackInputSerializer,
+    agent_list_data,
+    agent_list_rows,
 )
 from agents.api.views.base import READ, SEMVER_PATH, WRITE
 from agents.goals import metric_list
@@ -42,6 +44,7 @@ from agents.vocabulary import vocabulary
 from config.api.errors import ApiError, InvalidInput
 from config.api.inputs import valid_input
 from config.api.openapi import ETAG, IF_MATCH, error_responses
+from config.api.pagination import LimitOffsetTotalPagination
 
 # The platform's own templates (manage.py sync_platform installs them).
 BUILTIN_TEMPLATE_KEYS = frozenset(template["key"] for template in TEMPLATES)
@@ -126,8 +129,11 @@ class AgentViewSet(viewsets.GenericViewSet):
         ]
     )
     def list(self, request: Request) -> Response:
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        return self.get_paginated_response(AgentSerializer(page, many=True).data)
+        """A page read as tuples and written by agent_list_data (what AgentSerializer writes)."""
+        assert isinstance(self.paginator, LimitOffsetTotalPagination)
+        queryset = self.filter_queryset(self.get_queryset())
+        rows = self.paginator.paginate_queryset(queryset, request, view=self, rows=agent_list_rows)
+        return self.get_paginated_response(agent_list_data(rows or []))
 
     @extend_schema(request=AgentInputSerializer, responses={201: AgentDetailSerializer})
     def create(self, request: Request) -> Response:
