@@ -69,10 +69,7 @@ class TokenRateThrottle(SimpleRateThrottle):
         # Until the estimate leaves room for one more: the last window's weight decays over
         # what is left of this one; past it, this window's own count is the next "last".
         room = most - 1 - count
-        if last and room >= 0:
-            wait = max(window * (1 - room / last) - elapsed, 0.0)
-        else:
-            wait = window - elapsed
+        wait = max(window * (1 - room / last) - elapsed, 0.0) if last and room >= 0 else window - elapsed
         self._wait = round(wait, 3)  # DRF rounds up: no whole second more for a float's last bit
         return False
 
