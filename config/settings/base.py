@@ -97,7 +97,7 @@ AGENTRY_RELEASE_DB_DURING_MODEL_CALL = env_bool("AGENTRY_RELEASE_DB_DURING_MODEL
 # psycopg 3 server-side parameter binding: a statement and its parameters go to PostgreSQL
 # apart, and a statement a connection has run DB_PREPARE_THRESHOLD times is prepared on it
 # (parsed and planned once per connection): a run's statements are the same every run, and
-# PostgreSQL spends ~40 % less CPU per run with it (issue #16). Prepared statements live in
+# PostgreSQL spends a third less CPU per run with it (issue #16). Prepared statements live in
 # the connection, so persistent connections (workers) and pooled ones (web) keep theirs; a
 # pooler in transaction mode in front of PostgreSQL (PgBouncer < 1.21, or without
 # max_prepared_statements) cannot hold them: set DB_SERVER_SIDE_BINDING=0 behind one.
