@@ -44,8 +44,12 @@ class Execution(models.Model):
     """One run of one agent version. Its steps are the durable record the runtime resumes from."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="executions")
-    agent = models.ForeignKey("agents.Agent", on_delete=models.CASCADE, related_name="executions")
+    # No index of their own: the (organization, -created_at) and (agent, -created_at) indexes
+    # lead with them and serve every lookup by either, cascades included (executions.0013).
+    organization = models.ForeignKey(
+        "accounts.Organization", on_delete=models.CASCADE, related_name="executions", db_index=False
+    )
+    agent = models.ForeignKey("agents.Agent", on_delete=models.CASCADE, related_name="executions", db_index=False)
     # Null on a draft run: the agent's unpublished draft, frozen into ``config`` when the run
     # was created (the playground, ``"draft": true``); every other run names its version.
     agent_version = models.ForeignKey(
@@ -74,9 +78,9 @@ class Execution(models.Model):
     config = models.JSONField(default=dict)
     conversation_id = models.UUIDField(null=True, blank=True)
     max_tokens = models.PositiveIntegerField(null=True, blank=True)  # per-run override of the agent's
-    status = models.CharField(
-        max_length=20, choices=ExecutionStatus.choices, default=ExecutionStatus.PENDING, db_index=True
-    )
+    # Not indexed alone (most rows are ended runs): (organization, status) and the partial
+    # indexes of the live statuses below serve the lookups by status.
+    status = models.CharField(max_length=20, choices=ExecutionStatus.choices, default=ExecutionStatus.PENDING)
     output = models.JSONField(null=True, blank=True)
     result_text = models.TextField(blank=True)
     actions_taken = models.JSONField(default=list, blank=True)
@@ -122,6 +126,8 @@ class Execution(models.Model):
             models.Index(fields=["organization", "status"], name="exec_org_status"),
             models.Index(fields=["lease_expires_at"], name="exec_running_lease", condition=Q(status="running")),
             models.Index(fields=["wait_until"], name="exec_waiting_until", condition=Q(status="waiting")),
+            # Pending runs never claimed (executions_due, executions_requeue_stuck).
+            models.Index(fields=["created_at"], name="exec_pending_created", condition=Q(status="pending")),
         ]
         constraints = [
             # A key is the caller's, per agent (built CONCURRENTLY: executions.0004). The key

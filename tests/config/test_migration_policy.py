@@ -65,6 +65,13 @@ ALLOWED_CONTRACTIONS: dict[tuple[str, str], str] = {
         "Dec 2026, issue #20: AlterField of Alert.kind only adds the choice 'guardian_breach' (guardian agents' "
         "monitoring rules); no SQL runs."
     ),
+    ("executions", "0013_execution_row_lighter"): (
+        "Dec 2026, issue #16: drops (CONCURRENTLY) indexes of the executions row that other indexes make "
+        "redundant: organization_id and agent_id alone (the (organization, -created_at) and (agent, "
+        "-created_at) indexes lead with them) and status alone with its LIKE twin (partial indexes of the live "
+        "statuses and (organization, status) serve its lookups; the pending one is added first). The running "
+        "release names no index; its queries only get other plans (checked with EXPLAIN on a seeded table)."
+    ),
 }
 CONTRACTING = (
     migrations.RemoveField,
