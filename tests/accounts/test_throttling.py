@@ -29,7 +29,9 @@ def clock(monkeypatch) -> Clock:
     return found
 
 
-def test_a_token_over_its_rate_is_refused_with_the_wait_and_others_are_not(three_a_minute, clock, alice, mia, client_for):
+def test_a_token_over_its_rate_is_refused_with_the_wait_and_others_are_not(
+    three_a_minute, clock, alice, mia, client_for
+):
     api, other = client_for(alice), client_for(mia)
     assert [api.get("/api/v1/tokens/").status_code for _ in range(3)] == [200, 200, 200]
     clock.now += 10
