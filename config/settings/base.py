@@ -118,6 +118,8 @@ def _database() -> dict[str, Any]:
             "PASSWORD": "",
             "PORT": "",
         }
+    if config["ENGINE"] == "django.db.backends.postgresql":
+        config["ENGINE"] = "config.postgres"  # Django's, with bulk batches that fit server-side binding
     options = dict(config.get("OPTIONS", {}))
     if DB_SERVER_SIDE_BINDING:
         # Django binds client-side and never prepares unless told (prepare_threshold None).

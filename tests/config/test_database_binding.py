@@ -37,3 +37,20 @@ def test_a_repeated_statement_is_prepared_on_its_connection():
         )
         prepared = [row[0] for row in cursor.fetchall()]
     assert prepared, "the statement run more than prepare_threshold times is not prepared"
+
+
+@pytest.mark.django_db
+def test_bulk_writes_past_the_protocols_parameter_limit_are_cut_into_batches_that_fit(org):
+    """PostgreSQL's protocol counts a statement's parameters in 16 bits: with server-side binding
+    one INSERT of 2,500 agents x ~30 columns is refused ("number of parameters must be between 0
+    and 65535"). Django sends rows of plain columns as arrays (UNNEST), but not rows with array or
+    vector columns (agents' tool lists, knowledge chunks' embeddings). config.postgres cuts them."""
+    from agents.models import Agent
+
+    rows = [Agent(organization=org, name=f"Bulk {i}", slug=f"bulk-{i}") for i in range(2_500)]
+    fields = [f for f in Agent._meta.concrete_fields if not f.primary_key or f.has_default()]
+    assert len(rows) * len(fields) > 65_535
+    Agent.objects.bulk_create(rows)
+    assert Agent.objects.filter(organization=org, slug__startswith="bulk-").count() == 2_500
+    # The collector's pk IN (...) batches for a deletion, one field each.
+    assert connection.ops.bulk_batch_size(["id"], list(range(70_000))) == 65_535
