@@ -46,7 +46,7 @@ from agents.types import type_config_warnings
 from agents.validation import agent_config_validate, invalid_config, model_warnings, tool_pattern_warnings
 from config.api.conditional import strong_etag
 from config.api.errors import ApiError, NotFound
-from config.api.ids import uuid_or_none
+from config.api.ids import one_or_not_found, uuid_or_none
 
 if TYPE_CHECKING:
     from accounts.access import Actor
@@ -475,11 +475,7 @@ def chain_list(*, actor: Actor) -> QuerySet[AgentChain]:
 
 
 def chain_get(*, actor: Actor, chain_id: Any) -> AgentChain:
-    pk = uuid_or_none(chain_id)
-    chain = chain_list(actor=actor).filter(pk=pk).first() if pk else None
-    if chain is None:
-        raise NotFound("Chain not found.", details={"chain_id": str(chain_id)})
-    return chain
+    return one_or_not_found(chain_list(actor=actor), chain_id, "Chain not found.", details={"chain_id": str(chain_id)})
 
 
 def chain_execution_list(*, actor: Actor) -> QuerySet[ChainExecution]:
@@ -487,11 +483,12 @@ def chain_execution_list(*, actor: Actor) -> QuerySet[ChainExecution]:
 
 
 def chain_execution_get(*, actor: Actor, chain_execution_id: Any) -> ChainExecution:
-    pk = uuid_or_none(chain_execution_id)
-    run = chain_execution_list(actor=actor).filter(pk=pk).first() if pk else None
-    if run is None:
-        raise NotFound("Chain execution not found.", details={"chain_execution_id": str(chain_execution_id)})
-    return run
+    return one_or_not_found(
+        chain_execution_list(actor=actor),
+        chain_execution_id,
+        "Chain execution not found.",
+        details={"chain_execution_id": str(chain_execution_id)},
+    )
 
 
 def agent_names(agent_ids: list[Any]) -> dict[Any, str]:

@@ -15,7 +15,7 @@ from agents.access import visible_agents_q
 from agents.models import Agent
 from approvals.models import ApprovalRequest, ApprovalStatus, RiskRule
 from config.api.errors import NotFound
-from config.api.ids import uuid_or_none
+from config.api.ids import one_or_not_found, uuid_or_none
 
 RESOLVE_PERMISSION = "approvals.resolve_approvalrequest"
 
@@ -32,11 +32,12 @@ def approval_list(*, actor: Actor) -> QuerySet[ApprovalRequest]:
 
 
 def approval_get(*, actor: Actor, approval_id: Any) -> ApprovalRequest:
-    pk = uuid_or_none(approval_id)
-    approval = approval_list(actor=actor).filter(pk=pk).first() if pk else None
-    if approval is None:
-        raise NotFound("Approval request not found.", details={"approval_id": str(approval_id)})
-    return approval
+    return one_or_not_found(
+        approval_list(actor=actor),
+        approval_id,
+        "Approval request not found.",
+        details={"approval_id": str(approval_id)},
+    )
 
 
 def approval_for_step(*, execution_id: Any, step_number: int) -> ApprovalRequest | None:

@@ -24,8 +24,8 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from agents.selectors import agent_get, platform_agent_get
-from config.api.errors import ApiError, NotFound
-from config.api.ids import uuid_or_none
+from config.api.errors import ApiError
+from config.api.ids import one_or_not_found
 from memory.models import Conversation, Document, Episode, KnowledgeBase, KnowledgeChunk, Memory
 
 if TYPE_CHECKING:
@@ -83,11 +83,12 @@ def memory_list(*, organization_id: Any, agent_id: Any) -> QuerySet[Memory]:
 
 
 def memory_get(*, organization_id: Any, agent_id: Any, memory_id: Any) -> Memory:
-    pk = uuid_or_none(memory_id)
-    memory = memory_list(organization_id=organization_id, agent_id=agent_id).filter(pk=pk).first() if pk else None
-    if memory is None:
-        raise NotFound("Memory not found.", details={"memory_id": str(memory_id)})
-    return memory
+    return one_or_not_found(
+        memory_list(organization_id=organization_id, agent_id=agent_id),
+        memory_id,
+        "Memory not found.",
+        details={"memory_id": str(memory_id)},
+    )
 
 
 def conversation_list(*, organization_id: Any, agent_id: Any) -> QuerySet[Conversation]:
@@ -95,11 +96,12 @@ def conversation_list(*, organization_id: Any, agent_id: Any) -> QuerySet[Conver
 
 
 def conversation_get(*, organization_id: Any, agent_id: Any, conversation_id: Any) -> Conversation:
-    pk = uuid_or_none(conversation_id)
-    found = conversation_list(organization_id=organization_id, agent_id=agent_id).filter(pk=pk).first() if pk else None
-    if found is None:
-        raise NotFound("Conversation not found.", details={"conversation_id": str(conversation_id)})
-    return found
+    return one_or_not_found(
+        conversation_list(organization_id=organization_id, agent_id=agent_id),
+        conversation_id,
+        "Conversation not found.",
+        details={"conversation_id": str(conversation_id)},
+    )
 
 
 def episode_list(*, organization_id: Any, agent_id: Any) -> QuerySet[Episode]:
@@ -246,11 +248,12 @@ def knowledge_base_list(*, organization_id: Any) -> QuerySet[KnowledgeBase]:
 
 
 def knowledge_base_get(*, organization_id: Any, knowledge_base_id: Any) -> KnowledgeBase:
-    pk = uuid_or_none(knowledge_base_id)
-    found = knowledge_base_list(organization_id=organization_id).filter(pk=pk).first() if pk else None
-    if found is None:
-        raise NotFound("Knowledge base not found.", details={"knowledge_base_id": str(knowledge_base_id)})
-    return found
+    return one_or_not_found(
+        knowledge_base_list(organization_id=organization_id),
+        knowledge_base_id,
+        "Knowledge base not found.",
+        details={"knowledge_base_id": str(knowledge_base_id)},
+    )
 
 
 def document_list(*, knowledge_base: KnowledgeBase) -> QuerySet[Document]:
@@ -258,11 +261,12 @@ def document_list(*, knowledge_base: KnowledgeBase) -> QuerySet[Document]:
 
 
 def document_get(*, knowledge_base: KnowledgeBase, document_id: Any) -> Document:
-    pk = uuid_or_none(document_id)
-    found = document_list(knowledge_base=knowledge_base).filter(pk=pk).first() if pk else None
-    if found is None:
-        raise NotFound("Document not found.", details={"document_id": str(document_id)})
-    return found
+    return one_or_not_found(
+        document_list(knowledge_base=knowledge_base),
+        document_id,
+        "Document not found.",
+        details={"document_id": str(document_id)},
+    )
 
 
 def agent_knowledge_base_ids(*, organization_id: Any, agent_id: Any) -> list[Any]:

@@ -10,8 +10,7 @@ from django.db.models import Q, QuerySet
 from accounts.access import Actor
 from agents.access import visible_agents_q
 from agents.models import Agent
-from config.api.errors import NotFound
-from config.api.ids import uuid_or_none
+from config.api.ids import one_or_not_found
 from executions.models import PlatformEvent, ScheduledExecution, TriggerAttempt, WebhookDelivery, WebhookEndpoint
 
 
@@ -29,11 +28,9 @@ def schedule_list(*, actor: Actor) -> QuerySet[ScheduledExecution]:
 
 
 def schedule_get(*, actor: Actor, schedule_id: Any) -> ScheduledExecution:
-    pk = uuid_or_none(schedule_id)
-    schedule = schedule_list(actor=actor).filter(pk=pk).first() if pk else None
-    if schedule is None:
-        raise NotFound("Schedule not found.", details={"schedule_id": str(schedule_id)})
-    return schedule
+    return one_or_not_found(
+        schedule_list(actor=actor), schedule_id, "Schedule not found.", details={"schedule_id": str(schedule_id)}
+    )
 
 
 def trigger_attempt_list(*, actor: Actor) -> QuerySet[TriggerAttempt]:
@@ -47,11 +44,12 @@ def webhook_endpoint_list(*, actor: Actor) -> QuerySet[WebhookEndpoint]:
 
 
 def webhook_endpoint_get(*, actor: Actor, endpoint_id: Any) -> WebhookEndpoint:
-    pk = uuid_or_none(endpoint_id)
-    endpoint = webhook_endpoint_list(actor=actor).filter(pk=pk).first() if pk else None
-    if endpoint is None:
-        raise NotFound("Webhook endpoint not found.", details={"webhook_id": str(endpoint_id)})
-    return endpoint
+    return one_or_not_found(
+        webhook_endpoint_list(actor=actor),
+        endpoint_id,
+        "Webhook endpoint not found.",
+        details={"webhook_id": str(endpoint_id)},
+    )
 
 
 def webhook_delivery_list(*, endpoint: WebhookEndpoint) -> QuerySet[WebhookDelivery]:
@@ -63,8 +61,6 @@ def platform_event_list(*, actor: Actor) -> QuerySet[PlatformEvent]:
 
 
 def platform_event_get(*, actor: Actor, event_id: Any) -> PlatformEvent:
-    pk = uuid_or_none(event_id)
-    event = platform_event_list(actor=actor).filter(pk=pk).first() if pk else None
-    if event is None:
-        raise NotFound("Event not found.", details={"event_id": str(event_id)})
-    return event
+    return one_or_not_found(
+        platform_event_list(actor=actor), event_id, "Event not found.", details={"event_id": str(event_id)}
+    )
