@@ -189,10 +189,6 @@ class ConfigurationInputSerializer(StrictSerializer):
 # --- Output ----------------------------------------------------------------------------
 
 
-# Dates as DRF writes them (ISO 8601, UTC).
-_DATETIME = serializers.DateTimeField()
-
-
 @extend_schema_field(OpenApiTypes.OBJECT)
 class _ObjectField(serializers.SerializerMethodField):
     pass

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import tzinfo
+from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import JSONField, QuerySet
 from django.utils import timezone
 from rest_framework import serializers
 
@@ -33,9 +36,73 @@ class ExecuteSerializer(StrictSerializer):
     )
 
 
-# Dates and the cost as DRF writes them (ISO 8601 in UTC, the cost's six places as a string).
-_DATETIME = serializers.DateTimeField()
+# The cost as DRF writes it (the cost's six places as a string).
 _COST = serializers.DecimalField(max_digits=14, decimal_places=6)
+
+
+def _cost_text(cost: Decimal) -> str:
+    # numeric(14, 6) comes with its six places: DRF's quantize would change nothing.
+    return f"{cost:f}" if cost.as_tuple().exponent == -6 else _COST.to_representation(cost)
+
+
+def _triggered_by(e: Any) -> dict[str, Any]:
+    return {
+        "type": e.trigger_type,
+        "user_id": e.triggered_by_user_id,
+        "token_id": e.triggered_by_token_id,
+        "parent_execution_id": e.parent_id,
+    }
+
+
+def _resource_usage(e: Any) -> dict[str, Any]:
+    return {
+        "cpu_time_ms": e.cpu_time_ms,
+        "memory_peak_mb": e.memory_peak_mb,
+        "api_calls_count": e.api_calls_count,
+        "tokens_consumed": e.tokens_total,
+        "cost": str(e.cost),
+    }
+
+
+def _execution_data(e: Any, *, version: Any, tz: tzinfo) -> dict[str, Any]:
+    """A run as ExecutionSerializer writes it, from any object with the row's attributes (a
+    model instance, or a listed row with its JSON decoded) and its version's label (None: a
+    draft run)."""
+    return {
+        "id": str(e.id),
+        "agent_id": str(e.agent_id),
+        "agent_version": None if e.agent_version_id is None else str(version),
+        "draft": e.agent_version_id is None,
+        "status": e.status,
+        "trigger_type": e.trigger_type,
+        "trigger_data": e.trigger_data,
+        "input": e.input,
+        "output": e.output,
+        "result_text": e.result_text,
+        "actions_taken": e.actions_taken,
+        "error": e.error,
+        "error_code": e.error_code,
+        "error_details": e.error_details,
+        "retry_count": e.retry_count,
+        "tokens_input": e.tokens_input,
+        "tokens_output": e.tokens_output,
+        "tokens_total": e.tokens_total,
+        "llm_calls": e.llm_calls,
+        "sandbox_calls": e.sandbox_calls,
+        "tool_calls": e.tool_calls,
+        "cost": _cost_text(e.cost),
+        "duration_ms": e.duration_ms,
+        "started_at": iso_datetime(e.started_at, tz),
+        "completed_at": iso_datetime(e.completed_at, tz),
+        "created_at": iso_datetime(e.created_at, tz),
+        "parent": e.parent_id,
+        "conversation_id": None if e.conversation_id is None else str(e.conversation_id),
+        "warnings": e.warnings,
+        "triggered_by": _triggered_by(e),
+        "resource_usage": _resource_usage(e),
+        "wait_until": iso_datetime(e.wait_until, tz),
+        "cancel_requested": e.cancel_requested,
+    }
 
 
 class ExecutionSerializer(serializers.ModelSerializer):
@@ -69,64 +136,17 @@ class ExecutionSerializer(serializers.ModelSerializer):
         column, a ``get_attribute`` and a ``to_representation`` each) was most of the CPU of
         a list page and of the execute request. Same output; tests pin it against the
         generic path (tests/executions/test_execute_request.py)."""
-        e = instance
-        when = _DATETIME.to_representation
-        version = None if e.agent_version_id is None else e.agent_version  # a draft run has none
-        return {
-            "id": str(e.id),
-            "agent_id": str(e.agent_id),
-            "agent_version": None if version is None else str(version.version),
-            "draft": version is None,
-            "status": e.status,
-            "trigger_type": e.trigger_type,
-            "trigger_data": e.trigger_data,
-            "input": e.input,
-            "output": e.output,
-            "result_text": e.result_text,
-            "actions_taken": e.actions_taken,
-            "error": e.error,
-            "error_code": e.error_code,
-            "error_details": e.error_details,
-            "retry_count": e.retry_count,
-            "tokens_input": e.tokens_input,
-            "tokens_output": e.tokens_output,
-            "tokens_total": e.tokens_total,
-            "llm_calls": e.llm_calls,
-            "sandbox_calls": e.sandbox_calls,
-            "tool_calls": e.tool_calls,
-            "cost": _COST.to_representation(e.cost),
-            "duration_ms": e.duration_ms,
-            "started_at": None if e.started_at is None else when(e.started_at),
-            "completed_at": None if e.completed_at is None else when(e.completed_at),
-            "created_at": None if e.created_at is None else when(e.created_at),
-            "parent": e.parent_id,
-            "conversation_id": None if e.conversation_id is None else str(e.conversation_id),
-            "warnings": e.warnings,
-            "triggered_by": self.get_triggered_by(e),
-            "resource_usage": self.get_resource_usage(e),
-            "wait_until": None if e.wait_until is None else when(e.wait_until),
-            "cancel_requested": e.cancel_requested,
-        }
+        agent_version = None if instance.agent_version_id is None else instance.agent_version  # a draft has none
+        version = None if agent_version is None else agent_version.version
+        return _execution_data(instance, version=version, tz=timezone.get_current_timezone())
 
     def get_triggered_by(self, obj: Execution) -> dict:
-        return {
-            "type": obj.trigger_type,
-            "user_id": obj.triggered_by_user_id,
-            "token_id": obj.triggered_by_token_id,
-            "parent_execution_id": obj.parent_id,
-        }
+        return _triggered_by(obj)
 
     def get_resource_usage(self, obj: Execution) -> dict:
-        return {
-            "cpu_time_ms": obj.cpu_time_ms,
-            "memory_peak_mb": obj.memory_peak_mb,
-            "api_calls_count": obj.api_calls_count,
-            "tokens_consumed": obj.tokens_total,
-            "cost": str(obj.cost),
-        }
+        return _resource_usage(obj)
 
 
-# What a listed run is written from: read as tuples (``values_list``), no model instances.
 # What a listed run is written from (execution_list_data), in this order; the version's
 # label comes after agent_version_id.
 _HEAD = ("id", "agent_id", "agent_version_id")
@@ -137,6 +157,10 @@ _TAIL = (
     "conversation_id", "warnings", "triggered_by_user_id", "triggered_by_token_id", "cpu_time_ms",
     "memory_peak_mb", "api_calls_count", "wait_until", "cancel_requested",
 )  # fmt: skip
+_ROW_NAMES = (*_HEAD, "version", *_TAIL)
+# Come as text (jsonb), decoded by config.api.rows.json_value.
+_FIELDS = {f.attname: f for f in Execution._meta.concrete_fields}
+_JSON_AT = tuple(i for i, name in enumerate(_ROW_NAMES) if name != "version" and isinstance(_FIELDS[name], JSONField))
 # Names from the models' metadata only; the page's ids are the ORM's statement and parameters.
 _SELECT = (
     f'SELECT {select_columns("e", Execution, _HEAD)}, v."version", {select_columns("e", Execution, _TAIL)}'  # noqa: S608
@@ -156,64 +180,13 @@ def execution_list_data(rows: Iterable[tuple]) -> list[dict[str, Any]]:
     request's CPU. tests/executions/test_list_rows.py pins the output against the
     serializer's for every kind of row."""
     tz = timezone.get_current_timezone()
-    cost_text = _COST.to_representation
     data = []
-    for (
-        id_, agent_id, version_id, version, status, trigger_type, trigger_data, input_, output, result_text,
-        actions_taken, error, error_code, error_details, retry_count, tokens_input, tokens_output, tokens_total,
-        llm_calls, sandbox_calls, tool_calls, cost, duration_ms, started_at, completed_at, created_at, parent_id,
-        conversation_id, warnings, user_id, token_id, cpu_time_ms, memory_peak_mb, api_calls_count, wait_until,
-        cancel_requested,
-    ) in rows:  # fmt: skip
-        data.append(
-            {
-                "id": str(id_),
-                "agent_id": str(agent_id),
-                "agent_version": None if version_id is None else str(version),
-                "draft": version_id is None,
-                "status": status,
-                "trigger_type": trigger_type,
-                "trigger_data": json_value(trigger_data),
-                "input": json_value(input_),
-                "output": json_value(output),
-                "result_text": result_text,
-                "actions_taken": json_value(actions_taken),
-                "error": error,
-                "error_code": error_code,
-                "error_details": json_value(error_details),
-                "retry_count": retry_count,
-                "tokens_input": tokens_input,
-                "tokens_output": tokens_output,
-                "tokens_total": tokens_total,
-                "llm_calls": llm_calls,
-                "sandbox_calls": sandbox_calls,
-                "tool_calls": tool_calls,
-                # numeric(14, 6) comes with its six places: DRF's quantize would change nothing.
-                "cost": f"{cost:f}" if cost.as_tuple().exponent == -6 else cost_text(cost),
-                "duration_ms": duration_ms,
-                "started_at": iso_datetime(started_at, tz),
-                "completed_at": iso_datetime(completed_at, tz),
-                "created_at": iso_datetime(created_at, tz),
-                "parent": parent_id,
-                "conversation_id": None if conversation_id is None else str(conversation_id),
-                "warnings": json_value(warnings),
-                "triggered_by": {
-                    "type": trigger_type,
-                    "user_id": user_id,
-                    "token_id": token_id,
-                    "parent_execution_id": parent_id,
-                },
-                "resource_usage": {
-                    "cpu_time_ms": cpu_time_ms,
-                    "memory_peak_mb": memory_peak_mb,
-                    "api_calls_count": api_calls_count,
-                    "tokens_consumed": tokens_total,
-                    "cost": str(cost),
-                },
-                "wait_until": iso_datetime(wait_until, tz),
-                "cancel_requested": cancel_requested,
-            }
-        )
+    for row in rows:
+        values = list(row)
+        for i in _JSON_AT:
+            values[i] = json_value(values[i])
+        e = SimpleNamespace(**dict(zip(_ROW_NAMES, values, strict=True)))
+        data.append(_execution_data(e, version=e.version, tz=tz))
     return data
 
 
