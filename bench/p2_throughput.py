@@ -268,10 +268,10 @@ def run(args: Any) -> Figure:
     baseline, seq = measured["baseline"], measured["sequential"]
     fake_before, fake_after = measured["fake_before"], measured["fake_after"]
 
-    rate, steady, span, done, completed = _rate(rows)
+    rate, steady, span, _, completed = _rate(rows)
     post_latency = submit.latencies()
-    cpu = _cpu(measured, len(done))
     here = _by_processes(measured)
+    cpu = here["cpu_ms_per_run"]
     figure.details = {
         "cpu_ms_per_run": cpu,
         "runs_per_s": rate,
@@ -398,4 +398,4 @@ def _num(value: float | None) -> str:
 
 
 def fmt(value: float | None) -> str:
-    return "—" if value is None else f"{value:.1f} ms"
+    return "—" if value is None else f"{_num(value)} ms"
