@@ -112,6 +112,14 @@ def redis_answers(host: str = "127.0.0.1", port: int = 6379, timeout: float = 0.
         return False
 
 
+def redis_db(url: str) -> int:
+    """The database number of a Redis URL (0 when it names none)."""
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        return int(dict(parse_qsl(parts.query)).get("db", 0))
+    return int(parts.path.strip("/") or 0)
+
+
 def redis_url_with_db(url: str, db: int) -> str:
     """The same server with another database number (tests keep to their own)."""
     parts = urlsplit(url)

@@ -2,21 +2,12 @@
 
 import os
 import sys
-from urllib.parse import parse_qsl, urlsplit
 
 from config import embedded
 from config.env import env_str
 
 from .base import *  # noqa: F403
 from .base import CACHES
-
-
-def _redis_db(url: str) -> int:
-    parts = urlsplit(url)
-    if parts.scheme == "unix":
-        return int(dict(parse_qsl(parts.query)).get("db", 0))
-    return int(parts.path.strip("/") or 0)
-
 
 # Tests use database 15 of the default Redis (or REDIS_URL's), apart from a development
 # instance on 0, and database 13 for the `make run` instances some tests start
@@ -27,7 +18,7 @@ def _redis_db(url: str) -> int:
 REDIS_URL = env_str("REDIS_URL") or embedded.redis_url_with_db(embedded.default_redis_url(), 15)
 TEST_SIDE_REDIS_DB = 13
 if "xdist" in sys.modules and os.environ.get("PYTEST_XDIST_WORKER", "").startswith("gw"):
-    _db = _redis_db(REDIS_URL) - 2 * int(os.environ["PYTEST_XDIST_WORKER"].removeprefix("gw"))
+    _db = embedded.redis_db(REDIS_URL) - 2 * int(os.environ["PYTEST_XDIST_WORKER"].removeprefix("gw"))
     if _db < 1:
         raise RuntimeError(f"too many pytest-xdist workers for REDIS_URL's database ({REDIS_URL})")
     REDIS_URL = embedded.redis_url_with_db(REDIS_URL, _db)

@@ -108,3 +108,11 @@ def test_redis_url_with_db():
 
     assert redis_url_with_db("redis://127.0.0.1:6379/0", 15) == "redis://127.0.0.1:6379/15"
     assert redis_url_with_db("unix:///tmp/r.sock?db=0", 3) == "unix:///tmp/r.sock?db=3"
+
+
+def test_redis_db():
+    from config.embedded import redis_db
+
+    assert redis_db("redis://127.0.0.1:6379/15") == 15
+    assert redis_db("redis://127.0.0.1:6379") == 0
+    assert redis_db("unix:///tmp/r.sock?db=3") == 3
