@@ -143,6 +143,19 @@ def _child_named(pid: int, role: str) -> int | None:
     return None
 
 
+def _stop_with_ctrl_c(proc: subprocess.Popen, log: Path) -> None:
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(60) == 0, log.read_text()[-3000:]
+    assert "[agentry] stopped" in log.read_text()
+
+
+def _kill_what_is_left(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+    for pid in _children(proc.pid):
+        os.killpg(pid, signal.SIGKILL)
+
+
 def _app_name(pid: int) -> str | None:
     """The PGAPPNAME a child was started with (the name it gives PostgreSQL)."""
     for item in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
@@ -186,15 +199,10 @@ def test_a_killed_worker_is_started_again_while_web_and_beat_keep_serving(tmp_pa
         assert serve._pidfile(port).read_text().split() != []
         assert str(worker) not in serve._pidfile(port).read_text().split()
 
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(60) == 0, log.read_text()[-3000:]
-        assert "[agentry] stopped" in log.read_text()
+        _stop_with_ctrl_c(proc, log)
     finally:
         api.close()
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        for pid in _children(proc.pid):
-            os.killpg(pid, signal.SIGKILL)
+        _kill_what_is_left(proc)
 
 
 @pytest.mark.slow
@@ -234,15 +242,10 @@ def test_two_worker_processes_start_and_a_killed_one_is_started_again(tmp_path, 
         assert "worker-2 was killed" not in output and "worker-2 exited" not in output
         assert str(first) not in serve._pidfile(port).read_text().split()
 
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(60) == 0, log.read_text()[-3000:]
-        assert "[agentry] stopped" in log.read_text()
+        _stop_with_ctrl_c(proc, log)
     finally:
         api.close()
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        for pid in _children(proc.pid):
-            os.killpg(pid, signal.SIGKILL)
+        _kill_what_is_left(proc)
 
 
 @pytest.mark.slow
